@@ -1,0 +1,34 @@
+# Thin wrapper over meson and ninja. See README.md.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+# Everything `make`, `make check`, `make demo` and .ci/run need.
+DEPS = meson ninja-build pkg-config gcc libc6-dev libjson-c-dev libcmocka-dev \
+       linux-libc-dev clang libclang-rt-14-dev
+
+.PHONY: all deps check demo install clean bench
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@sh scripts/deps.sh $(DEPS)
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) --prefix=$(PREFIX) --buildtype=debugoptimized
+
+check: all
+	@sh tests/run-tests.sh $(BUILD)
+
+demo: all
+	@sh tools/demo.sh $(BUILD)
+
+bench: all
+	$(BUILD)/bench/uvfio-bench
+
+install: all
+	meson configure $(BUILD) --prefix=$(PREFIX)
+	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild --destdir "$(DESTDIR)"
+
+clean:
+	rm -rf $(BUILD) build-*

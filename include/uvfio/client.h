@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvfio/client.h — the vfio-user client.
+ *
+ * A client is one connection to one device server. Every function returns 0
+ * (or a documented non-negative value) on success and a negative errno on
+ * failure.
+ *
+ * Threads: unless a function says otherwise, any number of threads may call
+ * functions on the same client at once; their requests are pipelined and each
+ * caller gets its own reply. uvfio_client_close() is the exception: call it
+ * once, when no other call on that client is in progress.
+ *
+ * Errors common to every request:
+ *   -ECONNRESET  the server disconnected or broke the framing: the connection
+ *                is dead, every waiting call returned this at once, and every
+ *                later call returns it too (the first cause is kept).
+ *   -ETIMEDOUT   no reply within the message timeout; the connection stays
+ *                usable and a late reply is discarded.
+ *   other        the errno the server put in its error reply (-EINVAL ...),
+ *                or -EPROTO for a reply that does not match its request.
+ */
+#ifndef UVFIO_CLIENT_H
+#define UVFIO_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uvfio/common.h"
+#include "uvfio/protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uvfio_client;
+
+/* Who answers server-to-client requests (DMA_READ, DMA_WRITE) while no
+ * application thread is inside the library. */
+enum uvfio_client_mode {
+	/* The application polls uvfio_client_poll_fd() and calls
+	 * uvfio_client_dispatch() when it is readable. */
+	UVFIO_CLIENT_EVENT_LOOP = 0,
+	/* The library runs a service thread of its own. */
+	UVFIO_CLIENT_SERVICE_THREAD = 1,
+};
+
+/**
+ * struct uvfio_client_config - options of a new client; all-zero is a good
+ * default.
+ * @log: logging and tracing (see uvfio/common.h).
+ * @mode: enum uvfio_client_mode.
+ * @timeout_ms: message timeout; 0 means 5000, negative means none.
+ * @max_data_xfer_size: the largest read reply or server write this client
+ *                      accepts; 0 means 1 MiB; at most UVFIO_MAX_XFER_LIMIT.
+ * @max_msg_fds: descriptors accepted in one message; 0 means 16.
+ * @no_twin_socket: do not propose twin-socket mode.
+ * @no_write_multiple: do not propose REGION_WRITE_MULTI.
+ * @coalesce_posted: gather consecutive posted writes of up to 8 bytes into
+ *                   REGION_WRITE_MULTI messages when the server supports it.
+ *                   Gathered writes are sent when 64 are gathered, before any
+ *                   other request, and by uvfio_client_flush(): a device that
+ *                   must see a posted write at once should not enable this.
+ * @version_minor: the minor version to propose; 0 proposes
+ *                 UVFIO_PROTO_MINOR (set propose_minor_zero for 0).
+ * @propose_minor_zero: propose minor version 0, as QEMU does.
+ */
+struct uvfio_client_config {
+	struct uvfio_log_config log;
+	int mode;
+	int timeout_ms;
+	uint32_t max_data_xfer_size;
+	uint32_t max_msg_fds;
+	bool no_twin_socket;
+	bool no_write_multiple;
+	bool coalesce_posted;
+	uint16_t version_minor;
+	bool propose_minor_zero;
+};
+
+/**
+ * uvfio_client_connect() - connect to a server's socket and negotiate.
+ * @path: the server's UNIX socket path.
+ * @cfg: options, or NULL for the defaults.
+ * @out: receives the client.
+ *
+ * Sends VERSION, checks the reply against the specification's rules and sets
+ * up twin-socket mode when the server enables it. Returns 0, -ENOENT or
+ * -ECONNREFUSED for a missing server, -EPROTO for an unacceptable VERSION
+ * reply, -ETIMEDOUT, -ENOMEM.
+ */
+UVFIO_EXPORT int uvfio_client_connect(const char *path, const struct uvfio_client_config *cfg,
+				      struct uvfio_client **out);
+
+/**
+ * uvfio_client_adopt() - like uvfio_client_connect() on an already connected
+ * stream socket. The client owns @fd from this call on, also on failure.
+ */
+UVFIO_EXPORT int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg,
+				    struct uvfio_client **out);
+
+/**
+ * uvfio_client_close() - disconnect, stop the service thread, free
+ * everything. Registered DMA memory is not touched (it is the caller's).
+ * NULL is allowed. Not thread-safe: no other call may be in progress.
+ */
+UVFIO_EXPORT void uvfio_client_close(struct uvfio_client *c);
+
+/**
+ * uvfio_client_server_caps() - the capabilities the server replied with.
+ * @major, @minor: if not NULL, the negotiated version.
+ */
+UVFIO_EXPORT int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_caps *caps,
+					  uint16_t *major, uint16_t *minor);
+
+/** uvfio_client_twin_socket() - true when twin-socket mode was negotiated. */
+UVFIO_EXPORT bool uvfio_client_twin_socket(struct uvfio_client *c);
+
+/** uvfio_client_set_timeout() - change the message timeout (ms; <0: none). */
+UVFIO_EXPORT int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms);
+
+/** uvfio_client_set_trace() - switch the one-line-per-header trace. */
+UVFIO_EXPORT void uvfio_client_set_trace(struct uvfio_client *c, bool on);
+
+/**
+ * uvfio_client_poll_fd() - a descriptor that becomes readable when messages
+ * from the server wait (event-loop mode). Owned by the client.
+ */
+UVFIO_EXPORT int uvfio_client_poll_fd(struct uvfio_client *c);
+
+/**
+ * uvfio_client_dispatch() - read and handle whatever the server has sent,
+ * without blocking: answer DMA_READ/DMA_WRITE requests, complete posted and
+ * asynchronous requests. Returns the number of messages handled, or a
+ * negative errno (-ECONNRESET once the connection is dead). If another
+ * thread is reading at that moment, returns 0 at once: that thread handles
+ * the messages.
+ */
+UVFIO_EXPORT int uvfio_client_dispatch(struct uvfio_client *c);
+
+/* ---- Device and regions --------------------------------------------------- */
+
+/** uvfio_client_device_info() - DEVICE_GET_INFO. */
+UVFIO_EXPORT int uvfio_client_device_info(struct uvfio_client *c, struct uvfio_device_info *info);
+
+struct uvfio_mmap_area {
+	uint64_t offset; /* within the region */
+	uint64_t size;
+};
+
+/**
+ * struct uvfio_region_info - a decoded DEVICE_GET_REGION_INFO reply.
+ * @fd: the descriptor to mmap() for a mappable region, or -1. Owned here.
+ * @nr_areas, @areas: the sparse mmap areas (a mappable region without the
+ *                    capability has one area covering it whole).
+ * @has_type, @type, @subtype: the region type capability.
+ * @caps, @caps_len: the raw capability chain, offsets rebased to @caps.
+ */
+struct uvfio_region_info {
+	uint32_t index;
+	uint32_t flags; /* VFIO_REGION_INFO_FLAG_* */
+	uint64_t size;
+	uint64_t offset;
+	int fd;
+	uint32_t nr_areas;
+	struct uvfio_mmap_area *areas;
+	bool has_type;
+	uint32_t type;
+	uint32_t subtype;
+	uint8_t *caps;
+	uint32_t caps_len;
+};
+
+/**
+ * uvfio_client_region_info() - DEVICE_GET_REGION_INFO, with the larger-argsz
+ * retry (bounded) and full validation of sizes and of the capability chain.
+ * Release @ri with uvfio_region_info_release(). Returns -EPROTO when the
+ * server's reply is inconsistent (a capability outside the reply, a loop in
+ * the chain, an area outside the region, a mappable region with no
+ * descriptor).
+ */
+UVFIO_EXPORT int uvfio_client_region_info(struct uvfio_client *c, uint32_t index,
+					  struct uvfio_region_info *ri);
+/** uvfio_region_info_release() - free the areas, close the descriptor. */
+UVFIO_EXPORT void uvfio_region_info_release(struct uvfio_region_info *ri);
+
+/**
+ * uvfio_region_map_area() - mmap() one sparse area of a mappable region so
+ * that loads and stores bypass the socket.
+ * @prot: PROT_READ and/or PROT_WRITE.
+ * @addr: receives the mapping; undo it with munmap(*addr, area size).
+ * Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_region_map_area(const struct uvfio_region_info *ri, unsigned area, int prot,
+				       void **addr);
+
+struct uvfio_io_fd_sub {
+	uint64_t offset;
+	uint64_t size;
+	uint32_t fd_index;
+	uint32_t type; /* UVFIO_IO_FD_TYPE_* */
+	uint32_t flags;
+	uint64_t datamatch; /* or user_data */
+};
+
+struct uvfio_io_fds {
+	uint32_t index;
+	uint32_t count;
+	struct uvfio_io_fd_sub *subs;
+	unsigned nfds;
+	int fds[UVFIO_MAX_FDS_LIMIT];
+};
+
+/**
+ * uvfio_client_region_io_fds() - DEVICE_GET_REGION_IO_FDS. Every fd_index is
+ * checked against the descriptors received. Release with
+ * uvfio_io_fds_release().
+ */
+UVFIO_EXPORT int uvfio_client_region_io_fds(struct uvfio_client *c, uint32_t index,
+					    struct uvfio_io_fds *out);
+UVFIO_EXPORT void uvfio_io_fds_release(struct uvfio_io_fds *io);
+
+/** uvfio_client_irq_info() - DEVICE_GET_IRQ_INFO. */
+UVFIO_EXPORT int uvfio_client_irq_info(struct uvfio_client *c, uint32_t index,
+				       struct vfio_irq_info *info);
+
+/**
+ * uvfio_client_set_irqs() - DEVICE_SET_IRQS.
+ * @flags: one VFIO_IRQ_SET_DATA_* and one VFIO_IRQ_SET_ACTION_*.
+ * @data: for DATA_BOOL, @count bytes; for DATA_EVENTFD, @count descriptors
+ *        as an int array (-1 de-assigns one) or NULL to de-assign them all;
+ *        NULL for DATA_NONE. The client keeps no reference to descriptors.
+ */
+UVFIO_EXPORT int uvfio_client_set_irqs(struct uvfio_client *c, uint32_t index, uint32_t flags,
+				       uint32_t start, uint32_t count, const void *data);
+
+/**
+ * uvfio_client_region_read() - REGION_READ of @len bytes, split into
+ * messages of at most the server's max_data_xfer_size.
+ */
+UVFIO_EXPORT int uvfio_client_region_read(struct uvfio_client *c, uint32_t region,
+					  uint64_t offset, void *buf, size_t len);
+/** uvfio_client_region_write() - REGION_WRITE, split likewise; waits for
+ * every reply. */
+UVFIO_EXPORT int uvfio_client_region_write(struct uvfio_client *c, uint32_t region,
+					   uint64_t offset, const void *buf, size_t len);
+/**
+ * uvfio_client_region_write_posted() - REGION_WRITE that does not wait for
+ * its reply. Replies are checked when they arrive; the first error is
+ * returned by the next uvfio_client_flush().
+ */
+UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region,
+						  uint64_t offset, const void *buf, size_t len);
+/**
+ * uvfio_client_flush() - send gathered posted writes and wait until every
+ * posted write issued before this call has been acknowledged. Returns the
+ * first error a posted write got since the previous flush, or 0.
+ */
+UVFIO_EXPORT int uvfio_client_flush(struct uvfio_client *c);
+
+/** uvfio_client_reset() - DEVICE_RESET. */
+UVFIO_EXPORT int uvfio_client_reset(struct uvfio_client *c);
+
+/* ---- Memory the server may touch ------------------------------------------ */
+
+/**
+ * struct uvfio_dma_region - client memory given to the device.
+ * @vaddr: where the memory is in this process (used to answer DMA_READ and
+ *         DMA_WRITE requests).
+ * @iova: the device address of its first byte.
+ * @size: length in bytes.
+ * @prot: UVFIO_DMA_FLAG_READ and/or UVFIO_DMA_FLAG_WRITE: what the device
+ *        may do.
+ * @fd: a descriptor the server may mmap() (memfd, shared file), or -1 to
+ *      make the server use DMA_READ/DMA_WRITE messages. Not kept.
+ * @fd_offset: offset of @vaddr within @fd.
+ */
+struct uvfio_dma_region {
+	void *vaddr;
+	uint64_t iova;
+	uint64_t size;
+	uint32_t prot;
+	int fd;
+	uint64_t fd_offset;
+};
+
+/**
+ * uvfio_client_dma_map() - register memory and send DMA_MAP. Returns
+ * -EEXIST if it overlaps a registered range, -EINVAL for a zero size or a
+ * wrapping range.
+ */
+UVFIO_EXPORT int uvfio_client_dma_map(struct uvfio_client *c, const struct uvfio_dma_region *r);
+/**
+ * uvfio_client_dma_unmap() - send DMA_UNMAP for exactly a registered range
+ * and forget it. Returns -ENOENT if no such range is registered.
+ */
+UVFIO_EXPORT int uvfio_client_dma_unmap(struct uvfio_client *c, uint64_t iova, uint64_t size);
+
+/* ---- Features and migration ------------------------------------------------ */
+
+/**
+ * uvfio_client_feature() - DEVICE_FEATURE.
+ * @flags: the feature index and VFIO_DEVICE_FEATURE_GET/SET/PROBE.
+ * @in, @inlen: feature data sent.
+ * @out, @outlen: buffer for the reply's feature data (may be NULL/0).
+ * Returns the number of feature data bytes the reply carried (copied up to
+ * @outlen), or a negative errno.
+ */
+UVFIO_EXPORT int uvfio_client_feature(struct uvfio_client *c, uint32_t flags, const void *in,
+				      size_t inlen, void *out, size_t outlen);
+
+/** uvfio_client_mig_state_get() / _set() - the migration state. */
+UVFIO_EXPORT int uvfio_client_mig_state_get(struct uvfio_client *c, uint32_t *state);
+UVFIO_EXPORT int uvfio_client_mig_state_set(struct uvfio_client *c, uint32_t state);
+
+/**
+ * uvfio_client_dma_logging_start() - start dirty-page logging of @n ranges
+ * (0: everything) with the given page size hint.
+ */
+UVFIO_EXPORT int uvfio_client_dma_logging_start(struct uvfio_client *c, uint64_t page_size,
+						const struct uvfio_dma_logging_range *ranges,
+						uint32_t n);
+UVFIO_EXPORT int uvfio_client_dma_logging_stop(struct uvfio_client *c);
+/**
+ * uvfio_client_dma_logging_report() - the dirty bitmap of [iova, iova+length)
+ * at @page_size granularity into @bitmap, which holds
+ * ceil(length / page_size / 64) words.
+ */
+UVFIO_EXPORT int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova,
+						 uint64_t length, uint64_t page_size,
+						 uint64_t *bitmap);
+
+/**
+ * uvfio_client_mig_data_read() - MIG_DATA_READ of up to @len bytes. Returns
+ * the number of bytes read; fewer than @len means the stream has ended.
+ */
+UVFIO_EXPORT int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len);
+/** uvfio_client_mig_data_write() - MIG_DATA_WRITE. */
+UVFIO_EXPORT int uvfio_client_mig_data_write(struct uvfio_client *c, const void *buf,
+					     size_t len);
+
+/* ---- Any command ------------------------------------------------------------ */
+
+/**
+ * struct uvfio_call - one request and its reply, for commands the helpers
+ * above do not cover or for tools that show raw messages.
+ * @cmd: the command.
+ * @req, @req_len: payload sent after the header.
+ * @fds, @nfds: descriptors sent with it.
+ * @rep, @rep_cap: buffer for the reply payload. A larger reply fails the
+ *                 call with -EMSGSIZE.
+ * @rep_len: receives the reply payload length.
+ * @rfds, @rfds_cap: receives up to @rfds_cap descriptors that came with the
+ *                   reply; more than that fails the call with -EPROTO.
+ * @nrfds: receives how many came. The caller owns them.
+ */
+struct uvfio_call {
+	uint16_t cmd;
+	const void *req;
+	size_t req_len;
+	const int *fds;
+	unsigned nfds;
+	void *rep;
+	size_t rep_cap;
+	size_t rep_len;
+	int *rfds;
+	unsigned rfds_cap;
+	unsigned nrfds;
+};
+
+/** uvfio_client_call() - send a request and wait for its reply. */
+UVFIO_EXPORT int uvfio_client_call(struct uvfio_client *c, struct uvfio_call *call);
+
+/**
+ * uvfio_async_fn - completion of an asynchronous request.
+ * @result: 0 or a negative errno.
+ * @rep, @rep_len: the reply payload; valid only during the call.
+ * Runs on whichever thread reads the reply (a caller waiting on the same
+ * client, uvfio_client_dispatch() or the service thread), or on the thread
+ * that closes the client; it must not wait for another reply.
+ */
+typedef void (*uvfio_async_fn)(void *opaque, int result, const void *rep, size_t rep_len);
+
+/**
+ * uvfio_client_call_async() - send a request; @fn runs when its reply
+ * arrives, or with an error when the connection dies or the client closes.
+ */
+UVFIO_EXPORT int uvfio_client_call_async(struct uvfio_client *c, uint16_t cmd, const void *req,
+					 size_t req_len, uvfio_async_fn fn, void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVFIO_CLIENT_H */

@@ -1,0 +1,848 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * client.c — the client's connection and message core: sending requests,
+ * matching replies by id, the wait / nowait / async kinds, the reader role,
+ * timeouts, fatal errors, the service thread and the event-loop dispatch.
+ *
+ * The reader role: at most one thread reads the sockets at a time. A thread
+ * waiting for its reply takes the role itself when it is free, so that on the
+ * synchronous path the waiting thread reads its own reply and no other thread
+ * has to be woken. Replies for other waiters are handed over by signalling
+ * their condition variable; when the reader leaves, it passes the role to the
+ * next waiter (or to the service thread).
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_MAX_FDS 16u
+#define MAX_ABANDONED 1024u
+#define VERSION_REPLY_MAX (64u * 1024u)
+
+uint64_t vu_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- Pending records -------------------------------------------------------- */
+
+static struct vu_pending *pending_alloc(struct uvfio_client *c)
+{
+	struct vu_pending *p = c->free_pending;
+	if (p)
+		c->free_pending = p->next;
+	else if (!(p = malloc(sizeof(*p))))
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static void pending_recycle(struct uvfio_client *c, struct vu_pending *p)
+{
+	p->next = c->free_pending;
+	c->free_pending = p;
+}
+
+static void pending_link(struct uvfio_client *c, struct vu_pending *p)
+{
+	p->prev = c->pending_tail;
+	p->next = NULL;
+	if (c->pending_tail)
+		c->pending_tail->next = p;
+	else
+		c->pending = p;
+	c->pending_tail = p;
+}
+
+static void pending_unlink(struct uvfio_client *c, struct vu_pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		c->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		c->pending_tail = p->prev;
+	p->next = p->prev = NULL;
+}
+
+static struct vu_pending *pending_find(struct uvfio_client *c, uint16_t id)
+{
+	for (struct vu_pending *p = c->pending; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+/* Ids wrap at 16 bits; an id still pending (or abandoned after a timeout)
+ * is skipped so that a late reply can never complete the wrong request. */
+static uint16_t next_id(struct uvfio_client *c)
+{
+	for (;;) {
+		uint16_t id = c->next_id++;
+		if (!pending_find(c, id))
+			return id;
+	}
+}
+
+/* ---- Waiters ------------------------------------------------------------------ */
+
+static void waiter_link(struct uvfio_client *c, struct vu_waiter *w)
+{
+	w->prev = NULL;
+	w->next = c->waiters;
+	if (c->waiters)
+		c->waiters->prev = w;
+	c->waiters = w;
+}
+
+static void waiter_unlink(struct uvfio_client *c, struct vu_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		c->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+}
+
+/* The reader left: let one waiter (or the service thread) take the role. */
+static void pass_reader_role(struct uvfio_client *c)
+{
+	if (c->waiters)
+		pthread_cond_signal(&c->waiters->cv);
+	else if (c->has_thread)
+		pthread_cond_signal(&c->thread_cv);
+}
+
+static void wake_flushers(struct uvfio_client *c)
+{
+	for (struct vu_waiter *w = c->waiters; w; w = w->next)
+		if (w->flush)
+			pthread_cond_signal(&w->cv);
+}
+
+/* ---- Fatal errors --------------------------------------------------------------- */
+
+/* The stream can no longer be trusted: fail everything at once. mu held; it
+ * is dropped and retaken around asynchronous callbacks. */
+static void set_dead(struct uvfio_client *c, int err)
+{
+	if (c->dead)
+		return;
+	c->dead = err;
+	if (err != -ESHUTDOWN)
+		vu_err(&c->log, "connection failed: %s", uvfio_strerror(err));
+	shutdown(c->sock, SHUT_RDWR);
+	if (c->twin >= 0)
+		shutdown(c->twin, SHUT_RDWR);
+	struct vu_pending *async = NULL;
+	for (struct vu_pending *p = c->pending, *n; p; p = n) {
+		n = p->next;
+		if (p->kind == VU_WAIT && !p->abandoned) {
+			p->done = true;
+			p->result = err;
+			continue; /* its waiter unlinks it */
+		}
+		pending_unlink(c, p);
+		if (p->kind == VU_ASYNC && !p->abandoned) {
+			p->next = async;
+			async = p;
+		} else {
+			pending_recycle(c, p);
+		}
+	}
+	c->nabandoned = 0;
+	for (struct vu_waiter *w = c->waiters; w; w = w->next)
+		pthread_cond_signal(&w->cv);
+	if (c->has_thread)
+		pthread_cond_signal(&c->thread_cv);
+	while (async) {
+		struct vu_pending *p = async;
+		async = p->next;
+		pthread_mutex_unlock(&c->mu);
+		p->fn(p->opaque, err, NULL, 0);
+		pthread_mutex_lock(&c->mu);
+		pending_recycle(c, p);
+	}
+}
+
+/* ---- Receiving ------------------------------------------------------------------- */
+
+static int reply_result(const struct vu_msg *m)
+{
+	if (!(m->hdr.flags & UVFIO_FLAGS_ERROR))
+		return 0;
+	/* "It may be zero even if the Error bit is set": report EIO then. */
+	return m->hdr.error_no ? -(int)VU_MIN(m->hdr.error_no, 4095u) : -EIO;
+}
+
+/* A reply arrived: complete its request. mu held; takes ownership of m. */
+static void complete_reply(struct uvfio_client *c, struct vu_msg *m)
+{
+	struct vu_pending *p = pending_find(c, m->hdr.msg_id);
+	if (!p) {
+		vu_warn(&c->log, "discarding a %s reply with id %u that matches no request",
+			uvfio_cmd_name(m->hdr.cmd), m->hdr.msg_id);
+		vu_msg_free(m);
+		return;
+	}
+	pending_unlink(c, p);
+	if (p->abandoned) {
+		c->nabandoned--;
+		pending_recycle(c, p);
+		vu_msg_free(m);
+		return;
+	}
+	int result = reply_result(m);
+	if (m->hdr.cmd != p->cmd) {
+		vu_warn(&c->log, "reply %u is for %s but request %u was %s", m->hdr.msg_id,
+			uvfio_cmd_name(m->hdr.cmd), p->id, uvfio_cmd_name(p->cmd));
+		result = -EPROTO;
+	}
+	if (m->fds_dropped && result == 0)
+		result = -EPROTO;
+	switch (p->kind) {
+	case VU_WAIT:
+		p->done = true;
+		p->result = result;
+		p->reply = m;
+		pthread_cond_signal(&p->waiter->cv);
+		return;
+	case VU_NOWAIT:
+		if (result == 0 && m->nfds)
+			result = -EPROTO;
+		if (result < 0 && !c->post_error)
+			c->post_error = result;
+		vu_msg_free(m);
+		pending_recycle(c, p);
+		wake_flushers(c);
+		return;
+	case VU_ASYNC:
+		if (result == 0 && m->nfds)
+			result = -EPROTO;
+		pthread_mutex_unlock(&c->mu);
+		p->fn(p->opaque, result, result ? NULL : m->body, result ? 0 : m->len);
+		pthread_mutex_lock(&c->mu);
+		vu_msg_free(m);
+		pending_recycle(c, p);
+		return;
+	}
+}
+
+struct wait_target {
+	struct vu_pending *p; /* a reply awaited, or */
+	uint64_t flush_seq;   /* posted writes up to this seq awaited */
+};
+
+static bool target_done(struct uvfio_client *c, const struct wait_target *t)
+{
+	if (t->p)
+		return t->p->done;
+	for (struct vu_pending *p = c->pending; p; p = p->next)
+		if (p->kind == VU_NOWAIT && p->seq <= t->flush_seq)
+			return false;
+	return true;
+}
+
+/*
+ * Read every complete message waiting on one socket, without blocking. The
+ * caller owns the reader role; mu is not held. Stops early once t is done
+ * so the synchronous path makes no extra system call. Returns messages
+ * handled or a fatal negative errno.
+ */
+static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct wait_target *t)
+{
+	int handled = 0;
+	for (;;) {
+		struct vu_msg *m;
+		int r = vu_rx_read(sock, rx, &m);
+		if (r <= 0)
+			return r < 0 ? r : handled;
+		handled++;
+		vu_trace_hdr(&c->log, "<-", &m->hdr, m->nfds);
+		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			if (sock == c->twin) {
+				/* Only server requests travel on the twin socket. */
+				vu_msg_free(m);
+				return -EPROTO;
+			}
+			pthread_mutex_lock(&c->mu);
+			complete_reply(c, m);
+			bool stop = t && target_done(c, t);
+			pthread_mutex_unlock(&c->mu);
+			if (stop)
+				return handled;
+		} else {
+			vu_client_handle_request(c, sock, m);
+		}
+	}
+}
+
+/* Poll both sockets (and the wake fd) for up to timeout_ms and pump what is
+ * readable. Returns >= 0, or a fatal negative errno. mu not held. */
+static int poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wait_target *t,
+			 bool with_wakefd)
+{
+	struct pollfd pf[3] = {
+		{ .fd = c->sock, .events = POLLIN },
+		{ .fd = c->twin, .events = POLLIN },
+		{ .fd = with_wakefd ? c->wakefd : -1, .events = POLLIN },
+	};
+	int r = poll(pf, 3, timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (pf[2].revents & POLLIN) {
+		uint64_t v;
+		if (read(c->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return -errno;
+	}
+	int n = 0;
+	if (pf[1].revents) {
+		r = pump(c, c->twin, &c->twin_rx, NULL);
+		if (r < 0)
+			return r;
+		n += r;
+	}
+	if (pf[0].revents) {
+		r = pump(c, c->sock, &c->rx, t);
+		if (r < 0)
+			return r;
+		n += r;
+	}
+	return n;
+}
+
+/*
+ * Wait until t is done, the connection dies or the deadline (0: none)
+ * passes. mu held on entry and exit. Returns 0, -ETIMEDOUT or the fatal
+ * errno.
+ */
+static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wait_target *t,
+		    uint64_t deadline)
+{
+	int r = 0;
+	waiter_link(c, w);
+	c->nwaiting++;
+	while (!target_done(c, t)) {
+		if (c->dead) {
+			r = c->dead;
+			break;
+		}
+		uint64_t now = vu_now_ms();
+		if (deadline && now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (!c->reading) {
+			c->reading = true;
+			pthread_mutex_unlock(&c->mu);
+			int pr = poll_and_pump(c, deadline ? (int)(deadline - now) : -1, t, false);
+			pthread_mutex_lock(&c->mu);
+			c->reading = false;
+			if (pr < 0)
+				set_dead(c, pr);
+			continue;
+		}
+		if (c->thread_reading) {
+			/* The service thread may be in poll(): move it out so this
+			 * thread can read its own reply. */
+			uint64_t one = 1;
+			if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				vu_warn(&c->log, "cannot wake the service thread: %s",
+					uvfio_strerror(-errno));
+		}
+		if (deadline) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t left = deadline - now;
+			ts.tv_sec += (time_t)(left / 1000);
+			ts.tv_nsec += (long)(left % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w->cv, &c->mu, &ts);
+		} else {
+			pthread_cond_wait(&w->cv, &c->mu);
+		}
+	}
+	c->nwaiting--;
+	waiter_unlink(c, w);
+	if (!c->reading)
+		pass_reader_role(c);
+	return r;
+}
+
+static uint64_t deadline_of(struct uvfio_client *c)
+{
+	int t = __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
+	return t < 0 ? 0 : vu_now_ms() + (uint64_t)t;
+}
+
+static int waiter_init(struct vu_waiter *w, bool flush)
+{
+	memset(w, 0, sizeof(*w));
+	w->flush = flush;
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	int r = pthread_cond_init(&w->cv, &a);
+	pthread_condattr_destroy(&a);
+	return -r;
+}
+
+/* ---- Sending ----------------------------------------------------------------------- */
+
+/* Send one message on sock; *some tells whether any byte went out. */
+static int send_on(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
+		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
+{
+	pthread_mutex_t *smu = sock == c->twin ? &c->twin_send_mu : &c->send_mu;
+	pthread_mutex_lock(smu);
+	int r = vu_send(sock, hdr, iov, iovcnt, fds, nfds,
+			__atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some);
+	if (r == 0)
+		vu_trace_hdr(&c->log, "->", hdr, nfds);
+	pthread_mutex_unlock(smu);
+	return r;
+}
+
+/* Part of a message went out: the framing is lost. */
+static int send_broken(struct uvfio_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	set_dead(c, -ECONNRESET);
+	pthread_mutex_unlock(&c->mu);
+	return -ECONNRESET;
+}
+
+int vu_client_send_reply(struct uvfio_client *c, int sock, const struct uvfio_hdr *req, int err,
+			 const struct iovec *iov, int iovcnt)
+{
+	struct uvfio_hdr h = {
+		.msg_id = req->msg_id,
+		.cmd = req->cmd,
+		.flags = UVFIO_FLAGS_TYPE_REPLY | (err ? UVFIO_FLAGS_ERROR : 0),
+		.error_no = (uint32_t)(err < 0 ? -err : err),
+	};
+	bool some;
+	int r = send_on(c, sock, &h, err ? NULL : iov, err ? 0 : iovcnt, NULL, 0, &some);
+	return r < 0 && some ? send_broken(c) : r;
+}
+
+int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
+		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
+		      void *opaque, struct vu_msg **reply)
+{
+	if (reply)
+		*reply = NULL;
+	/* Gathered posted writes go first: requests are processed in order. */
+	if (cmd != UVFIO_CMD_REGION_WRITE_MULTI && __atomic_load_n(&c->nbatch, __ATOMIC_RELAXED)) {
+		int r = vu_client_flush_batch(c);
+		if (r < 0)
+			return r;
+	}
+	struct vu_waiter w;
+	if (kind == VU_WAIT) {
+		int r = waiter_init(&w, false);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&c->mu);
+	int r = c->dead;
+	struct vu_pending *p = r ? NULL : pending_alloc(c);
+	if (!r && !p)
+		r = -ENOMEM;
+	if (r) {
+		pthread_mutex_unlock(&c->mu);
+		if (kind == VU_WAIT)
+			pthread_cond_destroy(&w.cv);
+		return r;
+	}
+	p->id = next_id(c);
+	p->cmd = cmd;
+	p->kind = kind;
+	p->fn = fn;
+	p->opaque = opaque;
+	p->waiter = kind == VU_WAIT ? &w : NULL;
+	if (kind == VU_NOWAIT)
+		p->seq = ++c->post_seq;
+	pending_link(c, p);
+	pthread_mutex_unlock(&c->mu);
+
+	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
+	bool some;
+	r = send_on(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
+	pthread_mutex_lock(&c->mu);
+	if (r < 0) {
+		/* No reply can come for a request the server did not get whole. */
+		pending_unlink(c, p);
+		pending_recycle(c, p);
+		pthread_mutex_unlock(&c->mu);
+		if (kind == VU_WAIT)
+			pthread_cond_destroy(&w.cv);
+		return some ? send_broken(c) : r;
+	}
+	if (kind != VU_WAIT) {
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	struct wait_target t = { .p = p };
+	r = wait_for(c, &w, &t, deadline_of(c));
+	if (p->done) {
+		r = p->result;
+		if (p->reply) {
+			if (r == 0 && reply)
+				*reply = p->reply;
+			else
+				vu_msg_free(p->reply);
+		} else {
+			pending_unlink(c, p); /* failed by set_dead, still linked */
+		}
+		pending_recycle(c, p);
+	} else {
+		/* Timed out: keep the record so its id is not reused and the
+		 * late reply is recognised and discarded. */
+		p->abandoned = true;
+		p->waiter = NULL;
+		if (++c->nabandoned > MAX_ABANDONED) {
+			for (struct vu_pending *q = c->pending; q; q = q->next) {
+				if (q->abandoned) {
+					pending_unlink(c, q);
+					pending_recycle(c, q);
+					c->nabandoned--;
+					break;
+				}
+			}
+		}
+		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(cmd), p->id);
+	}
+	pthread_mutex_unlock(&c->mu);
+	pthread_cond_destroy(&w.cv);
+	return r;
+}
+
+/* ---- Flush of posted writes --------------------------------------------------------- */
+
+int uvfio_client_flush(struct uvfio_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	int r = vu_client_flush_batch(c);
+	if (r < 0)
+		return r;
+	struct vu_waiter w;
+	if ((r = waiter_init(&w, true)) < 0)
+		return r;
+	pthread_mutex_lock(&c->mu);
+	struct wait_target t = { .p = NULL, .flush_seq = c->post_seq };
+	r = wait_for(c, &w, &t, deadline_of(c));
+	if (r == 0) {
+		r = c->post_error;
+		c->post_error = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	pthread_cond_destroy(&w.cv);
+	return r;
+}
+
+/* ---- Service thread and event loop ----------------------------------------------------- */
+
+static void *service_thread(void *arg)
+{
+	struct uvfio_client *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->closing && !c->dead) {
+		if (c->reading || c->nwaiting) {
+			pthread_cond_wait(&c->thread_cv, &c->mu);
+			continue;
+		}
+		c->reading = true;
+		c->thread_reading = true;
+		pthread_mutex_unlock(&c->mu);
+		int r = poll_and_pump(c, -1, NULL, true);
+		pthread_mutex_lock(&c->mu);
+		c->reading = false;
+		c->thread_reading = false;
+		if (r < 0)
+			set_dead(c, r);
+		if (c->waiters)
+			pthread_cond_signal(&c->waiters->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int uvfio_client_poll_fd(struct uvfio_client *c)
+{
+	return c ? c->epfd : -EINVAL;
+}
+
+int uvfio_client_dispatch(struct uvfio_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->mu);
+	if (c->dead || c->reading) {
+		int r = c->dead;
+		pthread_mutex_unlock(&c->mu);
+		return r;
+	}
+	c->reading = true;
+	pthread_mutex_unlock(&c->mu);
+	int r = poll_and_pump(c, 0, NULL, false);
+	pthread_mutex_lock(&c->mu);
+	c->reading = false;
+	if (r < 0) {
+		set_dead(c, r);
+		r = c->dead;
+	}
+	pass_reader_role(c);
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* ---- Setup and teardown ------------------------------------------------------------------ */
+
+static int negotiate(struct uvfio_client *c)
+{
+	char json[512];
+	int n = uvfio_caps_format(&c->mine, json, sizeof(json));
+	if (n < 0)
+		return n;
+	struct uvfio_version v = { .major = UVFIO_PROTO_MAJOR, .minor = c->minor };
+	struct iovec iov[2] = { { &v, sizeof(v) }, { json, (size_t)n + 1 } };
+	struct vu_msg *m;
+	int r = vu_client_request(c, UVFIO_CMD_VERSION, iov, 2, NULL, 0, VU_WAIT, NULL, NULL, &m);
+	if (r < 0) {
+		vu_err(&c->log, "VERSION failed: %s", uvfio_strerror(r));
+		return r;
+	}
+	char err[256] = "";
+	if (m->len < sizeof(v)) {
+		snprintf(err, sizeof(err), "VERSION reply has %zu payload bytes, fewer than 4",
+			 m->len);
+		r = -EPROTO;
+		goto out;
+	}
+	struct uvfio_version rv;
+	memcpy(&rv, m->body, sizeof(rv));
+	r = uvfio_caps_parse((const char *)m->body + sizeof(rv), m->len - sizeof(rv), &c->server,
+			     err, sizeof(err));
+	if (r < 0) {
+		r = -EPROTO;
+		goto out;
+	}
+	r = vu_negotiate_check_reply(UVFIO_PROTO_MAJOR, c->minor, &c->mine, rv.major, rv.minor,
+				     &c->server, m->nfds, err, sizeof(err));
+	if (r < 0)
+		goto out;
+	c->major = rv.major;
+	c->minor = rv.minor;
+	if (c->server.twin_socket) {
+		c->twin = vu_msg_take_fd(m, (unsigned)c->server.twin_fd_index);
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (getsockopt(c->twin, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+		    type != SOCK_STREAM || vu_set_nonblock(c->twin, true) < 0) {
+			snprintf(err, sizeof(err), "twin_socket descriptor is not a stream socket");
+			r = -EPROTO;
+			goto out;
+		}
+		vu_rx_init(&c->twin_rx, vu_max_msg_size(c->mine.max_data_xfer_size),
+			   c->mine.max_msg_fds);
+	} else if (m->nfds) {
+		snprintf(err, sizeof(err), "VERSION reply carried %u unexpected descriptors",
+			 m->nfds);
+		r = -EPROTO;
+		goto out;
+	}
+	c->rx.max_msg_size = vu_max_msg_size(c->mine.max_data_xfer_size);
+out:
+	if (r < 0)
+		vu_err(&c->log, "version negotiation failed: %s", err);
+	vu_msg_free(m);
+	return r;
+}
+
+int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvfio_client **out)
+{
+	if (!out || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	*out = NULL;
+	struct uvfio_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (cfg)
+		c->cfg = *cfg;
+	vu_log_init(&c->log, &c->cfg.log, "client");
+	c->sock = fd;
+	c->twin = -1;
+	c->epfd = -1;
+	c->wakefd = -1;
+	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->minor = c->cfg.propose_minor_zero ? 0
+		   : c->cfg.version_minor   ? c->cfg.version_minor
+					    : UVFIO_PROTO_MINOR;
+	uvfio_caps_default(&c->mine);
+	c->mine.max_msg_fds = c->cfg.max_msg_fds ? VU_MIN(c->cfg.max_msg_fds, UVFIO_MAX_FDS_LIMIT)
+						 : DEFAULT_MAX_FDS;
+	c->mine.max_data_xfer_size =
+		c->cfg.max_data_xfer_size ? VU_MIN(c->cfg.max_data_xfer_size, UVFIO_MAX_XFER_LIMIT)
+					  : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
+	c->mine.twin_socket = !c->cfg.no_twin_socket;
+	c->mine.write_multiple = !c->cfg.no_write_multiple;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->send_mu, NULL);
+	pthread_mutex_init(&c->twin_send_mu, NULL);
+	pthread_mutex_init(&c->dma_mu, NULL);
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->thread_cv, &a);
+	pthread_condattr_destroy(&a);
+	vu_rx_init(&c->rx, VERSION_REPLY_MAX, c->mine.max_msg_fds);
+	vu_rx_init(&c->twin_rx, VERSION_REPLY_MAX, 0);
+
+	int r = vu_set_nonblock(fd, true);
+	if (r == 0)
+		r = negotiate(c);
+	if (r == 0) {
+		c->epfd = epoll_create1(EPOLL_CLOEXEC);
+		c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (c->epfd < 0 || c->wakefd < 0)
+			r = -errno;
+	}
+	for (int i = 0; r == 0 && i < 2; i++) {
+		int s = i ? c->twin : c->sock;
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s };
+		if (s >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0)
+			r = -errno;
+	}
+	if (r == 0 && c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD) {
+		r = -pthread_create(&c->thread, NULL, service_thread, c);
+		c->has_thread = r == 0;
+	}
+	if (r < 0) {
+		uvfio_client_close(c);
+		return r;
+	}
+	vu_info(&c->log, "connected: version %u.%u, server max_data_xfer_size %u%s%s", c->major,
+		c->minor, c->server.max_data_xfer_size, c->twin >= 0 ? ", twin socket" : "",
+		c->server.write_multiple ? ", write_multiple" : "");
+	*out = c;
+	return 0;
+}
+
+int uvfio_client_connect(const char *path, const struct uvfio_client_config *cfg,
+			 struct uvfio_client **out)
+{
+	if (!path || !out)
+		return -EINVAL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return uvfio_client_adopt(fd, cfg, out);
+}
+
+void uvfio_client_close(struct uvfio_client *c)
+{
+	if (!c)
+		return;
+	if (c->epfd >= 0 && !c->dead) {
+		int r = uvfio_client_flush(c);
+		if (r < 0 && r != -ECONNRESET)
+			vu_warn(&c->log, "posted writes failed before close: %s", uvfio_strerror(r));
+	}
+	pthread_mutex_lock(&c->mu);
+	c->closing = true;
+	set_dead(c, -ESHUTDOWN);
+	pthread_mutex_unlock(&c->mu);
+	if (c->has_thread) {
+		uint64_t one = 1;
+		if (write(c->wakefd, &one, sizeof(one)) < 0)
+			vu_warn(&c->log, "cannot wake the service thread");
+		pthread_join(c->thread, NULL);
+	}
+	for (struct vu_pending *p = c->pending, *n; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	for (struct vu_pending *p = c->free_pending, *n; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	vu_rx_reset(&c->rx);
+	vu_rx_reset(&c->twin_rx);
+	vu_client_dma_free(c);
+	vu_close(&c->sock);
+	vu_close(&c->twin);
+	vu_close(&c->epfd);
+	vu_close(&c->wakefd);
+	pthread_cond_destroy(&c->thread_cv);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->send_mu);
+	pthread_mutex_destroy(&c->twin_send_mu);
+	pthread_mutex_destroy(&c->dma_mu);
+	free(c);
+}
+
+int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_caps *caps, uint16_t *major,
+			     uint16_t *minor)
+{
+	if (!c)
+		return -EINVAL;
+	if (caps)
+		*caps = c->server;
+	if (major)
+		*major = c->major;
+	if (minor)
+		*minor = c->minor;
+	return 0;
+}
+
+bool uvfio_client_twin_socket(struct uvfio_client *c)
+{
+	return c && c->twin >= 0;
+}
+
+int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms)
+{
+	if (!c)
+		return -EINVAL;
+	__atomic_store_n(&c->timeout_ms, timeout_ms, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void uvfio_client_set_trace(struct uvfio_client *c, bool on)
+{
+	if (c)
+		__atomic_store_n(&c->log.trace, on, __ATOMIC_RELAXED);
+}

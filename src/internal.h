@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * internal.h — the one private header the library's files share.
+ * Names here start with vu_ so they are told apart from the public uvfio_.
+ */
+#ifndef UVFIO_INTERNAL_H
+#define UVFIO_INTERNAL_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "uvfio/common.h"
+#include "uvfio/protocol.h"
+
+#define VU_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define VU_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VU_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- Logging (log.c) ---------------------------------------------------- */
+
+struct vu_log {
+	uvfio_log_fn fn;
+	void *opaque;
+	int level;
+	bool trace;
+	const char *who; /* "client" or "server": prefixes every line */
+};
+
+void vu_log_init(struct vu_log *log, const struct uvfio_log_config *cfg, const char *who);
+void vu_logf(const struct vu_log *log, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* One trace line for a header sent (dir "->") or received ("<-"). */
+void vu_trace_hdr(const struct vu_log *log, const char *dir, const struct uvfio_hdr *hdr,
+		  unsigned nfds);
+
+#define vu_err(log, ...) vu_logf((log), UVFIO_LOG_ERR, __VA_ARGS__)
+#define vu_warn(log, ...) vu_logf((log), UVFIO_LOG_WARNING, __VA_ARGS__)
+#define vu_info(log, ...) vu_logf((log), UVFIO_LOG_INFO, __VA_ARGS__)
+#define vu_dbg(log, ...)                                                   \
+	do {                                                               \
+		if ((log)->level >= UVFIO_LOG_DEBUG)                       \
+			vu_logf((log), UVFIO_LOG_DEBUG, __VA_ARGS__);      \
+	} while (0)
+
+/* ---- Messages and the wire (wire.c) --------------------------------------- */
+
+/*
+ * One received message. The body follows the structure; descriptors that came
+ * with it are owned by the message until taken (set to -1) or closed by
+ * vu_msg_free().
+ */
+struct vu_msg {
+	struct uvfio_hdr hdr;
+	unsigned nfds;
+	bool fds_dropped; /* more descriptors arrived than allowed: extras closed */
+	int fds[UVFIO_MAX_FDS_LIMIT];
+	size_t len; /* body bytes: hdr.msg_size - UVFIO_HDR_SIZE */
+	uint8_t body[] __attribute__((aligned(8)));
+};
+
+/* Receive state of one socket: one message at a time, possibly partial. */
+struct vu_rx {
+	struct uvfio_hdr hdr;
+	size_t hdr_got;
+	struct vu_msg *msg; /* allocated once the header is complete */
+	size_t body_got;
+	int early_fds[UVFIO_MAX_FDS_LIMIT]; /* descriptors that came with the header */
+	unsigned early_nfds;
+	bool early_dropped;
+	uint32_t max_msg_size; /* largest msg_size accepted */
+	unsigned max_fds;      /* most descriptors accepted per message */
+};
+
+void vu_rx_init(struct vu_rx *rx, uint32_t max_msg_size, unsigned max_fds);
+/* Drop a partial message, closing its descriptors. */
+void vu_rx_reset(struct vu_rx *rx);
+/*
+ * Read what the socket has without blocking. Returns 1 with *out set to a
+ * complete message (the caller frees it), 0 when the socket would block
+ * (progress is kept for the next call), or a negative errno when the stream
+ * can no longer be trusted: -ECONNRESET at end of file, -EPROTO for a header
+ * that breaks the framing or truncated control data, -EMSGSIZE for a size
+ * above the limit, -ENOMEM.
+ */
+int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out);
+/* Check a header on its own: 0 or the fatal errno vu_rx_read would give. */
+int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size);
+
+void vu_msg_free(struct vu_msg *msg);
+/* Take descriptor i out of the message (the caller owns it); -1 if absent. */
+int vu_msg_take_fd(struct vu_msg *msg, unsigned i);
+void vu_msg_close_fds(struct vu_msg *msg);
+
+/*
+ * Send a whole message: header, payload pieces and descriptors. The socket
+ * may be non-blocking: while it is full, poll for up to timeout_ms
+ * (negative: forever). The caller serialises senders on one socket.
+ * Returns 0, -ETIMEDOUT (nothing or part sent: the stream is then broken if
+ * *sent_some), -EPIPE/-ECONNRESET, or another negative errno.
+ */
+int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
+	    unsigned nfds, int timeout_ms, bool *sent_some);
+
+int vu_set_nonblock(int fd, bool on);
+void vu_close(int *fd);
+
+/* ---- Capabilities and version negotiation (caps.c) ------------------------- */
+
+/*
+ * Server side: from the client's proposal and the server's own capabilities,
+ * compute the reply. Returns 0, or -ENOTSUP when the major version cannot be
+ * served (the server then closes the connection).
+ */
+int vu_negotiate_server(uint16_t major, uint16_t minor, const struct uvfio_caps *proposed,
+			const struct uvfio_caps *mine, uint16_t *rminor,
+			struct uvfio_caps *reply);
+/*
+ * Client side: check a reply against what was proposed. nfds is the number
+ * of descriptors that came with the reply. Returns 0 or -EPROTO with a
+ * sentence in err.
+ */
+int vu_negotiate_check_reply(uint16_t pmajor, uint16_t pminor, const struct uvfio_caps *proposed,
+			     uint16_t rmajor, uint16_t rminor, const struct uvfio_caps *reply,
+			     unsigned nfds, char *err, size_t errlen);
+
+/* Largest message a peer may send us, given our max data transfer size. */
+static inline uint32_t vu_max_msg_size(uint32_t max_xfer)
+{
+	/* A read reply or write request carries a 16-byte access header; the
+	 * widest fixed part of any other message is well under 4 KiB. */
+	return max_xfer + UVFIO_HDR_SIZE + 4096u;
+}
+
+static inline bool vu_is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* a + b > limit without overflow */
+static inline bool vu_range_bad(uint64_t off, uint64_t count, uint64_t limit)
+{
+	return count > limit || off > limit - count;
+}
+
+#endif /* UVFIO_INTERNAL_H */
+
+/* ---- Client (client*.c) ----------------------------------------------------- */
+#include <pthread.h>
+
+#include "uvfio/client.h"
+
+enum vu_kind { VU_WAIT, VU_NOWAIT, VU_ASYNC };
+
+struct vu_waiter {
+	pthread_cond_t cv;
+	struct vu_waiter *next, *prev;
+	bool flush; /* woken by every posted-write completion */
+};
+
+/* A request sent and not yet answered. */
+struct vu_pending {
+	struct vu_pending *next, *prev;
+	uint16_t id;
+	uint16_t cmd;
+	enum vu_kind kind;
+	bool done;
+	bool abandoned; /* its caller timed out: the reply is discarded */
+	int result;
+	uint64_t seq;            /* order of posted writes, for flush */
+	struct vu_msg *reply;    /* for VU_WAIT, handed to the caller */
+	struct vu_waiter *waiter;
+	uvfio_async_fn fn;
+	void *opaque;
+};
+
+struct vu_dma_reg {
+	struct uvfio_dma_region r;
+};
+
+struct vu_client_dma {
+	struct vu_dma_reg *regs; /* sorted by iova */
+	unsigned n, cap;
+};
+
+struct uvfio_client {
+	struct vu_log log;
+	int sock;
+	int twin;    /* server-to-client socket in twin-socket mode, else -1 */
+	int epfd;    /* uvfio_client_poll_fd() */
+	int wakefd;  /* eventfd that moves the service thread out of poll() */
+	int timeout_ms;
+	struct uvfio_client_config cfg;
+	struct uvfio_caps mine, server;
+	uint16_t major, minor;
+
+	pthread_mutex_t mu; /* everything below, and the receive state */
+	int dead;           /* 0, or the negative errno that killed the connection */
+	bool reading;        /* a thread owns the receive side */
+	bool thread_reading; /* ... and it is the service thread */
+	bool closing;
+	struct vu_rx rx, twin_rx;
+	struct vu_pending *pending; /* doubly linked, oldest first */
+	struct vu_pending *pending_tail;
+	struct vu_pending *free_pending;
+	unsigned nabandoned;
+	uint16_t next_id;
+	struct vu_waiter *waiters;
+	unsigned nwaiting; /* application threads waiting for a reply */
+	uint64_t post_seq;
+	int post_error; /* first posted-write error since the last flush */
+
+	/* Gathered posted writes (coalesce_posted). */
+	struct uvfio_write_multi_entry batch[UVFIO_WRITE_MULTI_MAX];
+	unsigned nbatch;
+
+	pthread_mutex_t send_mu; /* one sender per socket at a time */
+	pthread_mutex_t twin_send_mu;
+
+	pthread_mutex_t dma_mu;
+	struct vu_client_dma dma;
+
+	bool has_thread;
+	pthread_t thread;
+	pthread_cond_t thread_cv;
+};
+
+/* client.c */
+int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
+		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
+		      void *opaque, struct vu_msg **reply);
+int vu_client_send_reply(struct uvfio_client *c, int sock, const struct uvfio_hdr *req,
+			 int err, const struct iovec *iov, int iovcnt);
+int vu_client_flush_batch(struct uvfio_client *c);
+
+/* client_dma.c */
+void vu_client_handle_request(struct uvfio_client *c, int sock, struct vu_msg *m);
+int vu_client_dma_add(struct uvfio_client *c, const struct uvfio_dma_region *r);
+int vu_client_dma_del(struct uvfio_client *c, uint64_t iova, uint64_t size,
+		      struct uvfio_dma_region *out);
+void vu_client_dma_free(struct uvfio_client *c);
+
+/* Timing */
+uint64_t vu_now_ms(void);

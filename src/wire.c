@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * wire.c — messages on an AF_UNIX stream socket: sending a header, payload
+ * pieces and descriptors; receiving with a state machine that completes
+ * partial headers and bodies on later reads.
+ *
+ * Reads never go past the end of the current message, so descriptors that
+ * the kernel hands over during a read always belong to the message being
+ * read: the kernel detaches them with the first byte of the sendmsg() that
+ * carried them.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+/* Room for the most descriptors one sendmsg() can carry (SCM_MAX_FD). */
+#define VU_CMSG_FDS 253
+
+void vu_close(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+int vu_set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+void vu_msg_close_fds(struct vu_msg *msg)
+{
+	for (unsigned i = 0; i < msg->nfds; i++)
+		vu_close(&msg->fds[i]);
+	msg->nfds = 0;
+}
+
+void vu_msg_free(struct vu_msg *msg)
+{
+	if (!msg)
+		return;
+	vu_msg_close_fds(msg);
+	free(msg);
+}
+
+int vu_msg_take_fd(struct vu_msg *msg, unsigned i)
+{
+	if (i >= msg->nfds)
+		return -1;
+	int fd = msg->fds[i];
+	msg->fds[i] = -1;
+	return fd;
+}
+
+void vu_rx_init(struct vu_rx *rx, uint32_t max_msg_size, unsigned max_fds)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->max_msg_size = max_msg_size;
+	rx->max_fds = VU_MIN(max_fds, UVFIO_MAX_FDS_LIMIT);
+}
+
+void vu_rx_reset(struct vu_rx *rx)
+{
+	for (unsigned i = 0; i < rx->early_nfds; i++)
+		vu_close(&rx->early_fds[i]);
+	rx->early_nfds = 0;
+	rx->early_dropped = false;
+	vu_msg_free(rx->msg);
+	rx->msg = NULL;
+	rx->hdr_got = 0;
+	rx->body_got = 0;
+}
+
+int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size)
+{
+	if (hdr->msg_size < UVFIO_HDR_SIZE)
+		return -EPROTO;
+	if (hdr->msg_size > max_msg_size)
+		return -EMSGSIZE;
+	if (hdr->flags & ~UVFIO_FLAGS_KNOWN)
+		return -EPROTO;
+	unsigned type = hdr->flags & UVFIO_FLAGS_TYPE_MASK;
+	if (type != UVFIO_FLAGS_TYPE_COMMAND && type != UVFIO_FLAGS_TYPE_REPLY)
+		return -EPROTO;
+	return 0;
+}
+
+/*
+ * Keep the descriptors of one control message: up to `room` go to dst, the
+ * rest are closed and reported as dropped. Returns how many were kept.
+ */
+static unsigned take_cmsg_fds(struct msghdr *mh, int *dst, unsigned room, bool *dropped)
+{
+	unsigned kept = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *p = (int *)CMSG_DATA(c);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, &p[i], sizeof(fd));
+			if (kept < room) {
+				dst[kept++] = fd;
+			} else {
+				close(fd);
+				*dropped = true;
+			}
+		}
+	}
+	return kept;
+}
+
+/* One recvmsg() of at most len bytes. Returns bytes read, 0 for would
+ * block, or a fatal negative errno. */
+static ssize_t read_some(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
+			 unsigned max_fds, bool *dropped)
+{
+	union {
+		char buf[CMSG_SPACE(VU_CMSG_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n;
+	do {
+		n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return errno == ECONNRESET || errno == EPIPE ? -ECONNRESET : -errno;
+	}
+	if (mh.msg_controllen > 0)
+		*nfds += take_cmsg_fds(&mh, fds + *nfds, max_fds - *nfds, dropped);
+	if (mh.msg_flags & MSG_CTRUNC)
+		return -EPROTO;
+	if (n == 0)
+		return -ECONNRESET;
+	return n;
+}
+
+int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
+{
+	*out = NULL;
+	while (rx->hdr_got < UVFIO_HDR_SIZE) {
+		ssize_t n = read_some(sock, (uint8_t *)&rx->hdr + rx->hdr_got,
+				      UVFIO_HDR_SIZE - rx->hdr_got, rx->early_fds, &rx->early_nfds,
+				      rx->max_fds, &rx->early_dropped);
+		if (n <= 0)
+			return (int)n;
+		rx->hdr_got += (size_t)n;
+	}
+	if (!rx->msg) {
+		int r = vu_hdr_check(&rx->hdr, rx->max_msg_size);
+		if (r < 0)
+			return r;
+		size_t len = rx->hdr.msg_size - UVFIO_HDR_SIZE;
+		struct vu_msg *m = malloc(sizeof(*m) + len);
+		if (!m)
+			return -ENOMEM;
+		m->hdr = rx->hdr;
+		m->len = len;
+		m->nfds = rx->early_nfds;
+		m->fds_dropped = rx->early_dropped;
+		memcpy(m->fds, rx->early_fds, sizeof(int) * rx->early_nfds);
+		rx->early_nfds = 0;
+		rx->early_dropped = false;
+		rx->msg = m;
+		rx->body_got = 0;
+	}
+	struct vu_msg *m = rx->msg;
+	while (rx->body_got < m->len) {
+		ssize_t n = read_some(sock, m->body + rx->body_got, m->len - rx->body_got, m->fds,
+				      &m->nfds, rx->max_fds, &m->fds_dropped);
+		if (n <= 0)
+			return (int)n;
+		rx->body_got += (size_t)n;
+	}
+	*out = m;
+	rx->msg = NULL;
+	rx->hdr_got = 0;
+	rx->body_got = 0;
+	return 1;
+}
+
+static int wait_writable(int sock, int timeout_ms)
+{
+	struct pollfd p = { .fd = sock, .events = POLLOUT };
+	for (;;) {
+		int r = poll(&p, 1, timeout_ms);
+		if (r > 0)
+			return (p.revents & (POLLERR | POLLHUP)) && !(p.revents & POLLOUT) ? -EPIPE
+											     : 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
+	    unsigned nfds, int timeout_ms, bool *sent_some)
+{
+	struct iovec v[1 + 16];
+	if (iovcnt < 0 || iovcnt > 16 || nfds > VU_CMSG_FDS)
+		return -EINVAL;
+	size_t total = UVFIO_HDR_SIZE;
+	v[0].iov_base = hdr;
+	v[0].iov_len = UVFIO_HDR_SIZE;
+	int n = 1;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		v[n++] = iov[i];
+		total += iov[i].iov_len;
+	}
+	if (total > UINT32_MAX)
+		return -EMSGSIZE;
+	hdr->msg_size = (uint32_t)total;
+
+	union {
+		char buf[CMSG_SPACE(VU_CMSG_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)n };
+	if (nfds) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	if (sent_some)
+		*sent_some = false;
+	size_t done = 0;
+	while (done < total) {
+		ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				int r = wait_writable(sock, timeout_ms);
+				if (r < 0)
+					return r;
+				continue;
+			}
+			return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
+		}
+		if (w > 0 && sent_some)
+			*sent_some = true;
+		done += (size_t)w;
+		/* Descriptors travel with the first bytes only. */
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		while (w > 0 && mh.msg_iovlen) {
+			if ((size_t)w >= mh.msg_iov->iov_len) {
+				w -= (ssize_t)mh.msg_iov->iov_len;
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			} else {
+				mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + w;
+				mh.msg_iov->iov_len -= (size_t)w;
+				w = 0;
+			}
+		}
+	}
+	return 0;
+}

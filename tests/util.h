@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Helpers shared by the tests. */
+#ifndef UVFIO_TEST_UTIL_H
+#define UVFIO_TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+/* Decode hex into a new buffer; returns its length. */
+size_t tu_unhex(const char *hex, uint8_t **out);
+/* Load one vector file (a JSON array, or an object with "messages"); returns
+ * a json_object the caller puts. */
+struct json_object *tu_load_vectors(const char *name);
+/* Number of open descriptors of this process. */
+int tu_count_fds(void);
+/* A new eventfd (for descriptor passing tests). */
+int tu_eventfd(void);
+
+#endif
