@@ -7,7 +7,10 @@
 #define UVFIO_INTERNAL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +59,7 @@ void vu_trace_hdr(const struct vu_log *log, const char *dir, const struct uvfio_
  * vu_msg_free().
  */
 struct vu_msg {
+	struct vu_msg *next; /* for queues of received messages */
 	struct uvfio_hdr hdr;
 	unsigned nfds;
 	bool fds_dropped; /* more descriptors arrived than allowed: extras closed */
@@ -247,3 +251,160 @@ void vu_client_dma_free(struct uvfio_client *c);
 
 /* Timing */
 uint64_t vu_now_ms(void);
+
+/* ---- Server (server*.c, pci_config.c) ------------------------------------------- */
+#include "uvfio/server.h"
+
+#define VU_MAX_REGIONS 16u
+
+struct vu_srv_region {
+	bool present;
+	struct uvfio_region_desc d;
+	uint8_t *mem; /* plain memory (malloc or mmap of memfd) */
+	int memfd;    /* for mappable regions, else -1 */
+};
+
+struct vu_srv_irq {
+	uint32_t count;
+	uint32_t info_flags; /* VFIO_IRQ_INFO_* */
+	int *efd;            /* trigger eventfds, -1 when not wired */
+	int *mask_efd;       /* signalled when the device masks a vector */
+	int *unmask_efd;
+	bool *masked;
+	bool *pending;
+};
+
+struct vu_srv_dma_map {
+	uint64_t iova, size;
+	uint32_t prot;
+	int fd;          /* -1 when the client gave none */
+	uint64_t offset; /* of iova in fd */
+	void *vaddr;     /* where iova is mapped here, or NULL */
+	void *map_base;  /* what to munmap */
+	size_t map_len;
+};
+
+struct vu_dirty_range {
+	uint64_t iova, length;
+	uint64_t *bits; /* one bit per page_size page */
+};
+
+struct vu_reply {
+	struct iovec iov[4];
+	int n;
+	int fds[2];
+	unsigned nfds;
+	void *heap[4]; /* freed after the reply is sent */
+	unsigned nheap;
+	size_t small_used;
+	uint8_t small[128] __attribute__((aligned(8)));
+};
+
+struct uvfio_server {
+	struct vu_log log;
+	struct uvfio_server_config cfg;
+	struct uvfio_device_ops ops;
+	void *opaque;
+	struct uvfio_caps mine;
+
+	/* connection */
+	int lsock;
+	char *path;
+	bool adopted;
+	int sock;
+	int twin; /* server end of the twin socket, or -1 */
+	int epfd;
+	int stopfd;
+	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
+	struct vu_rx rx, twin_rx;
+	bool negotiated;
+	struct uvfio_caps client;
+	uint16_t next_id;
+	struct vu_msg *queue, *queue_tail; /* requests read while awaiting a DMA reply */
+	bool in_dma_request;
+
+	/* configuration space */
+	uint8_t *cfg_space, *cfg_wmask, *cfg_w1c;
+	uint32_t cfg_size;
+	uint32_t cap_free; /* next free byte for a capability */
+	uint32_t cap_last; /* offset of the last capability, 0 if none */
+	uint32_t msi_cap, msix_cap;
+	uint32_t msix_bar, msix_table, msix_pba;
+	uint64_t bar_size[6];
+
+	/* regions and interrupts */
+	uint32_t nregions;
+	struct vu_srv_region regions[VU_MAX_REGIONS];
+	pthread_mutex_t irq_mu;
+	struct vu_srv_irq irqs[VFIO_PCI_NUM_IRQS];
+
+	/* DMA */
+	struct vu_srv_dma_map *maps; /* sorted by iova */
+	unsigned nmaps, capmaps;
+	bool logging;
+	uint64_t log_page;
+	struct vu_dirty_range *dirty;
+	unsigned ndirty;
+
+	/* migration */
+	uint32_t mig_state;
+};
+
+/* server.c */
+int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
+		      const struct iovec *iov, int n, const int *fds, unsigned nfds);
+int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
+		   struct vu_msg **reply);
+/* server_cmds.c */
+void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
+int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,
+			 uint32_t count, bool write);
+/* pci_config.c */
+int vu_cfg_init(struct uvfio_server *s, uint32_t size);
+void vu_cfg_free(struct uvfio_server *s);
+int vu_cfg_access(struct uvfio_server *s, uint64_t offset, void *buf, uint32_t count,
+		  bool write);
+void vu_cfg_reset(struct uvfio_server *s);
+void vu_cfg_set_bar(struct uvfio_server *s, unsigned bar, uint64_t size, uint32_t flags);
+void vu_cfg_set_irq_pin(struct uvfio_server *s);
+void vu_cfg_set_rom(struct uvfio_server *s, uint64_t size);
+/* server_irq.c */
+int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m);
+void vu_srv_irqs_drop(struct uvfio_server *s);
+void vu_srv_irqs_free(struct uvfio_server *s);
+void vu_srv_irqs_recheck(struct uvfio_server *s);
+/* server_dma.c */
+int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
+int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
+void vu_srv_dma_drop_all(struct uvfio_server *s);
+void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
+int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
+		       const uint8_t *data, size_t len, struct vu_reply *rep);
+void vu_dirty_free(struct uvfio_server *s);
+/* server_mig.c */
+int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
+int vu_mig_path(struct uvfio_server *s, uint32_t from, uint32_t to, uint32_t *path);
+int vu_srv_mig_data_read(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
+int vu_srv_mig_data_write(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
+
+/* Append a zeroed piece of len bytes to a reply; NULL when out of memory. */
+static inline void *vu_reply_buf(struct vu_reply *rep, size_t len)
+{
+	if (rep->n >= 4)
+		return NULL;
+	size_t al = (len + 7) & ~(size_t)7;
+	void *p;
+	if (al <= sizeof(rep->small) - rep->small_used) {
+		p = rep->small + rep->small_used;
+		rep->small_used += al;
+		memset(p, 0, len);
+	} else {
+		if (!(p = calloc(1, len ? len : 1)))
+			return NULL;
+		rep->heap[rep->nheap++] = p;
+	}
+	rep->iov[rep->n].iov_base = p;
+	rep->iov[rep->n].iov_len = len;
+	rep->n++;
+	return p;
+}

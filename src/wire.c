@@ -173,6 +173,7 @@ int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
 		struct vu_msg *m = malloc(sizeof(*m) + len);
 		if (!m)
 			return -ENOMEM;
+		m->next = NULL;
 		m->hdr = rx->hdr;
 		m->len = len;
 		m->nfds = rx->early_nfds;

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvfio/server.h — write a vfio-user PCI device.
+ *
+ * A struct uvfio_server is one device context: a PCI identity, configuration
+ * space, regions, interrupts and the DMA memory its current client gave it.
+ * It serves one client at a time; when that client disconnects its DMA
+ * mappings and interrupt descriptors are dropped, the device state is kept,
+ * and the next client is accepted. Any number of contexts may live in one
+ * process.
+ *
+ * Threads: a context is driven by one thread at a time — the one calling
+ * uvfio_server_run() or uvfio_server_dispatch(); device callbacks run on that
+ * thread, and the setup calls below must be made before serving starts or
+ * from that thread. Exceptions, callable from any thread at any time:
+ * uvfio_server_stop() and uvfio_server_irq_trigger().
+ *
+ * Functions return 0 (or a documented non-negative value) or a negative
+ * errno.
+ */
+#ifndef UVFIO_SERVER_H
+#define UVFIO_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "uvfio/common.h"
+#include "uvfio/protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uvfio_server;
+
+/**
+ * struct uvfio_device_ops - what a device implements; every member may be
+ * NULL. Callbacks get the opaque pointer of the config and return 0 or a
+ * negative errno that becomes the error reply.
+ *
+ * @reset: DEVICE_RESET (after the library reset configuration space).
+ * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
+ *           it is mapped in this process, or NULL when the client gave no
+ *           descriptor (use uvfio_server_dma_read/write).
+ * @dma_unmap: the range is going away; drop every pointer into it before
+ *             returning (the library unmaps it afterwards).
+ * @config_write: after a configuration space write of @len bytes at @offset
+ *                was applied (to react to command or BAR changes).
+ * @migration_flags: if set, the device supports migration; returns the
+ *                   UVFIO_MIGRATION_* flags it supports.
+ * @mig_transition: one arc of the migration state machine, from @from to
+ *                  @to (complex transitions arrive as their arcs).
+ * @mig_read: copy up to @len bytes of migration data into @buf; returns the
+ *            number copied (less than @len at the end of the data).
+ * @mig_write: consume @len bytes of migration data.
+ * @client_gone: the client disconnected (DMA and interrupts already dropped).
+ */
+struct uvfio_device_ops {
+	int (*reset)(void *opaque);
+	int (*dma_map)(void *opaque, uint64_t iova, uint64_t size, uint32_t prot, void *vaddr);
+	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t size);
+	void (*config_write)(void *opaque, uint32_t offset, uint32_t len);
+	uint64_t (*migration_flags)(void *opaque);
+	int (*mig_transition)(void *opaque, uint32_t from, uint32_t to);
+	ssize_t (*mig_read)(void *opaque, void *buf, size_t len);
+	int (*mig_write)(void *opaque, const void *buf, size_t len);
+	void (*client_gone)(void *opaque);
+};
+
+/**
+ * struct uvfio_server_config - options; all-zero is a good default.
+ * @log: logging and tracing.
+ * @ops, @opaque: the device's callbacks and their argument.
+ * @max_msg_fds: descriptors accepted per message (0: 16).
+ * @max_data_xfer_size: largest read/write count accepted (0: 1 MiB).
+ * @max_dma_maps: DMA windows at once (0: 1024).
+ * @pgsizes: DMA page sizes supported (0: 4096).
+ * @no_write_multiple: do not offer REGION_WRITE_MULTI.
+ * @no_twin_socket: do not offer twin-socket mode (it is offered otherwise to
+ *                  clients that propose it, so that DMA_READ/DMA_WRITE
+ *                  requests travel on their own socket).
+ * @config_space_size: 256 (PCI) or 4096 (PCI Express); 0 means 256.
+ */
+struct uvfio_server_config {
+	struct uvfio_log_config log;
+	const struct uvfio_device_ops *ops;
+	void *opaque;
+	uint32_t max_msg_fds;
+	uint32_t max_data_xfer_size;
+	uint32_t max_dma_maps;
+	uint64_t pgsizes;
+	bool no_write_multiple;
+	bool no_twin_socket;
+	uint32_t config_space_size;
+};
+
+/** uvfio_server_create() - a new device context, not yet serving. */
+UVFIO_EXPORT int uvfio_server_create(const struct uvfio_server_config *cfg,
+				     struct uvfio_server **out);
+/** uvfio_server_destroy() - disconnect, remove the socket file created by
+ * uvfio_server_listen(), free everything. NULL is allowed. */
+UVFIO_EXPORT void uvfio_server_destroy(struct uvfio_server *s);
+
+/* ---- PCI identity and configuration space ----------------------------------- */
+
+struct uvfio_pci_id {
+	uint16_t vendor;
+	uint16_t device;
+	uint16_t subsys_vendor;
+	uint16_t subsys_device;
+	uint32_t class_code; /* 24 bits: base class, subclass, programming interface */
+	uint8_t revision;
+};
+
+/** uvfio_server_pci_init() - a type-0 header with this identity. */
+UVFIO_EXPORT int uvfio_server_pci_init(struct uvfio_server *s, const struct uvfio_pci_id *id);
+
+/**
+ * uvfio_server_config_space() - the emulated configuration space (256 or
+ * 4096 bytes), for the device to read or to initialise read-only fields.
+ * @len: receives its size.
+ */
+UVFIO_EXPORT uint8_t *uvfio_server_config_space(struct uvfio_server *s, size_t *len);
+
+/**
+ * uvfio_server_config_set_wmask() - which bits of [offset, offset+len) the
+ * client may write (1 = writable). By default only the standard writable
+ * fields of the header and of capabilities added by the helpers are.
+ */
+UVFIO_EXPORT int uvfio_server_config_set_wmask(struct uvfio_server *s, uint32_t offset,
+					       const uint8_t *mask, uint32_t len);
+
+/* Capability helpers: each returns the capability's offset in config space
+ * (>= 0x40), or a negative errno (-ENOSPC when the space is full). */
+UVFIO_EXPORT int uvfio_pci_add_cap_pm(struct uvfio_server *s);
+/** MSI with @nvec vectors (1, 2, 4, ... 32), 64-bit addresses, maskable. */
+UVFIO_EXPORT int uvfio_pci_add_cap_msi(struct uvfio_server *s, unsigned nvec);
+/** MSI-X with @nvec vectors; table and PBA in BAR @bar at the offsets. */
+UVFIO_EXPORT int uvfio_pci_add_cap_msix(struct uvfio_server *s, unsigned nvec, unsigned bar,
+					uint32_t table_offset, uint32_t pba_offset);
+/** A PCI Express endpoint capability (version 2). */
+UVFIO_EXPORT int uvfio_pci_add_cap_exp(struct uvfio_server *s);
+/** A vendor-specific capability carrying @len bytes of @data. */
+UVFIO_EXPORT int uvfio_pci_add_cap_vendor(struct uvfio_server *s, const void *data, uint8_t len);
+
+/* ---- Regions ---------------------------------------------------------------- */
+
+/**
+ * uvfio_region_fn - access to a region served by callbacks.
+ * Reads fill @buf, writes take it. Returns @count, or a negative errno.
+ * Accesses arrive already checked against the region's size and flags.
+ */
+typedef ssize_t (*uvfio_region_fn)(void *opaque, uint32_t region, uint64_t offset, void *buf,
+				   size_t count, bool is_write);
+
+#define UVFIO_BAR_MEM 0u
+#define UVFIO_BAR_IO (1u << 0)
+#define UVFIO_BAR_MEM64 (1u << 2)
+#define UVFIO_BAR_PREFETCH (1u << 3)
+
+/**
+ * struct uvfio_region_desc - a region to serve.
+ * @size: bytes; a BAR's size must be a power of two (>= 16, >= 4 for I/O).
+ * @flags: VFIO_REGION_INFO_FLAG_READ/_WRITE.
+ * @bar_flags: for BARs 0-5: UVFIO_BAR_* (a 64-bit BAR uses the next BAR too).
+ * @fn: callback access, or NULL for plain memory allocated by the library.
+ * @mappable: plain memory backed by a memfd that the client may mmap(); the
+ *            areas below are advertised with the sparse-mmap capability.
+ * @nr_areas, @areas: the mappable areas (page-aligned); 0 means the whole
+ *                    region.
+ * @type, @subtype: for device-specific regions (index >= 9): the region type
+ *                  capability.
+ */
+struct uvfio_region_desc {
+	uint64_t size;
+	uint32_t flags;
+	uint32_t bar_flags;
+	uvfio_region_fn fn;
+	bool mappable;
+	uint32_t nr_areas;
+	struct {
+		uint64_t offset, size;
+	} areas[8];
+	uint32_t type, subtype;
+};
+
+/**
+ * uvfio_server_setup_region() - serve region @index (VFIO_PCI_BAR0_REGION_INDEX
+ * ... VFIO_PCI_VGA_REGION_INDEX, or >= 9 for device-specific ones). The
+ * configuration space (index 7) is emulated by the library. For memory
+ * regions, @mem (if not NULL) receives a pointer to the memory.
+ */
+UVFIO_EXPORT int uvfio_server_setup_region(struct uvfio_server *s, uint32_t index,
+					   const struct uvfio_region_desc *d, void **mem);
+
+/* ---- Interrupts --------------------------------------------------------------- */
+
+/**
+ * uvfio_server_setup_irq() - the device has @count interrupts of type
+ * @index (VFIO_PCI_INTX_IRQ_INDEX ... VFIO_PCI_REQ_IRQ_INDEX). INTx gets an
+ * interrupt pin in configuration space.
+ */
+UVFIO_EXPORT int uvfio_server_setup_irq(struct uvfio_server *s, uint32_t index, uint32_t count);
+
+/**
+ * uvfio_server_irq_trigger() - raise interrupt @sub of type @index: signal
+ * the client's eventfd, or remember it as pending while masked. Returns 0,
+ * -ENOENT when the client wired no eventfd, -EINVAL for a bad index.
+ * Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_irq_trigger(struct uvfio_server *s, uint32_t index, uint32_t sub);
+
+/* ---- DMA ---------------------------------------------------------------------- */
+
+struct uvfio_sg {
+	uint64_t iova;
+	uint64_t len;
+	void *vaddr; /* NULL when the range came without a descriptor */
+};
+
+/**
+ * uvfio_server_dma_sg() - turn [iova, iova+len) into pieces, one per DMA
+ * mapping it crosses, checking that every byte is mapped with @prot
+ * (UVFIO_DMA_FLAG_READ/WRITE). Returns the number of pieces, -EFAULT for an
+ * unmapped byte, -EPERM for a permission, -ENOSPC if @max is too small.
+ * Pointers stay valid until the client unmaps (the dma_unmap callback).
+ */
+UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len,
+				     uint32_t prot, struct uvfio_sg *sg, unsigned max);
+
+/**
+ * uvfio_server_dma_read() / _write() - copy between client memory and @buf:
+ * directly where the client shared a descriptor, otherwise with DMA_READ /
+ * DMA_WRITE messages split by the client's max_data_xfer_size.
+ */
+UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
+				       size_t len);
+UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, const void *buf,
+					size_t len);
+
+/* ---- Serving ------------------------------------------------------------------- */
+
+/** uvfio_server_listen() - listen on a new UNIX socket at @path. */
+UVFIO_EXPORT int uvfio_server_listen(struct uvfio_server *s, const char *path);
+/** uvfio_server_adopt() - serve one already connected client on @fd (the
+ * server owns it from now on, also on failure). */
+UVFIO_EXPORT int uvfio_server_adopt(struct uvfio_server *s, int fd);
+
+/**
+ * uvfio_server_poll_fd() - a descriptor that is readable whenever
+ * uvfio_server_dispatch() has work (a client connecting, messages arriving,
+ * a stop request). Owned by the server.
+ */
+UVFIO_EXPORT int uvfio_server_poll_fd(struct uvfio_server *s);
+
+/**
+ * uvfio_server_dispatch() - accept a waiting client and handle every
+ * complete message, without blocking. Returns the number of messages
+ * handled, -ESHUTDOWN after uvfio_server_stop(), or -ENOTCONN when it was
+ * serving an adopted descriptor whose client is gone.
+ */
+UVFIO_EXPORT int uvfio_server_dispatch(struct uvfio_server *s);
+
+/**
+ * uvfio_server_run() - dispatch until uvfio_server_stop(). Returns 0 after
+ * a stop, or -ENOTCONN when an adopted client disconnected.
+ */
+UVFIO_EXPORT int uvfio_server_run(struct uvfio_server *s);
+
+/** uvfio_server_stop() - make run() return. Thread-safe and async-signal-safe. */
+UVFIO_EXPORT void uvfio_server_stop(struct uvfio_server *s);
+
+/** uvfio_server_connected() - a client is connected and negotiated. */
+UVFIO_EXPORT bool uvfio_server_connected(struct uvfio_server *s);
+
+/** uvfio_server_client_caps() - what the current client proposed. */
+UVFIO_EXPORT int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVFIO_SERVER_H */

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * server.c — a device context's connection: listening, accepting one client
+ * at a time, version negotiation (and twin-socket setup), the receive loop,
+ * requests to the client (DMA_READ/DMA_WRITE) and the clean-up when a client
+ * leaves.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "internal.h"
+
+#define DEFAULT_MAX_FDS 16u
+#define DEFAULT_MAX_DMA_MAPS 1024u
+#define DMA_REQUEST_TIMEOUT_MS 5000
+#define VERSION_MAX (64u * 1024u)
+
+int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_server **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	struct uvfio_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (cfg)
+		s->cfg = *cfg;
+	if (s->cfg.ops)
+		s->ops = *s->cfg.ops;
+	s->opaque = s->cfg.opaque;
+	vu_log_init(&s->log, &s->cfg.log, "server");
+	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = -1;
+	pthread_mutex_init(&s->irq_mu, NULL);
+	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
+		s->regions[i].memfd = -1;
+	s->nregions = VFIO_PCI_NUM_REGIONS;
+	s->mig_state = UVFIO_MIG_STATE_RUNNING;
+
+	uvfio_caps_default(&s->mine);
+	s->mine.max_msg_fds = s->cfg.max_msg_fds ? VU_MIN(s->cfg.max_msg_fds, UVFIO_MAX_FDS_LIMIT)
+						 : DEFAULT_MAX_FDS;
+	s->mine.max_data_xfer_size =
+		s->cfg.max_data_xfer_size ? VU_MIN(s->cfg.max_data_xfer_size, UVFIO_MAX_XFER_LIMIT)
+					  : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
+	s->mine.max_dma_maps = s->cfg.max_dma_maps ? s->cfg.max_dma_maps : DEFAULT_MAX_DMA_MAPS;
+	s->mine.pgsizes = s->cfg.pgsizes ? s->cfg.pgsizes : 4096;
+	s->mine.write_multiple = !s->cfg.no_write_multiple;
+	s->mine.twin_socket = !s->cfg.no_twin_socket;
+	s->mine.migration = s->ops.migration_flags != NULL;
+	if (s->mine.migration)
+		s->mine.mig_pgsize = 4096;
+
+	int r = vu_cfg_init(s, s->cfg.config_space_size ? s->cfg.config_space_size : 256);
+	if (r == 0) {
+		s->epfd = epoll_create1(EPOLL_CLOEXEC);
+		s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->epfd < 0 || s->stopfd < 0)
+			r = -errno;
+	}
+	if (r == 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s->stopfd };
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stopfd, &ev) < 0)
+			r = -errno;
+	}
+	if (r < 0) {
+		uvfio_server_destroy(s);
+		return r;
+	}
+	/* The configuration space region is always there. */
+	s->regions[VFIO_PCI_CONFIG_REGION_INDEX].present = true;
+	s->regions[VFIO_PCI_CONFIG_REGION_INDEX].d.size = s->cfg_size;
+	s->regions[VFIO_PCI_CONFIG_REGION_INDEX].d.flags =
+		VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	*out = s;
+	return 0;
+}
+
+static void epoll_set(struct uvfio_server *s, int fd, bool on)
+{
+	if (fd < 0)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	if (epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
+		vu_warn(&s->log, "epoll_ctl: %s", uvfio_strerror(-errno));
+}
+
+/* The client left (or broke the framing): drop what it gave us, keep the
+ * device state, get ready for the next one. */
+static void disconnect(struct uvfio_server *s, int why)
+{
+	if (s->sock < 0)
+		return;
+	if (why == -ECONNRESET)
+		vu_info(&s->log, "client disconnected");
+	else
+		vu_warn(&s->log, "dropping client: %s", uvfio_strerror(why));
+	epoll_set(s, s->sock, false);
+	vu_close(&s->sock);
+	vu_close(&s->twin);
+	vu_rx_reset(&s->rx);
+	vu_rx_reset(&s->twin_rx);
+	while (s->queue) {
+		struct vu_msg *m = s->queue;
+		s->queue = m->next;
+		vu_msg_free(m);
+	}
+	s->queue_tail = NULL;
+	s->negotiated = false;
+	vu_srv_dma_drop_all(s);
+	vu_srv_irqs_drop(s);
+	vu_dirty_free(s);
+	if (s->ops.client_gone)
+		s->ops.client_gone(s->opaque);
+	if (s->lsock >= 0)
+		epoll_set(s, s->lsock, true);
+}
+
+static void unmap_regions(struct uvfio_server *s)
+{
+	for (unsigned i = 0; i < VU_MAX_REGIONS; i++) {
+		struct vu_srv_region *r = &s->regions[i];
+		if (r->memfd >= 0)
+			munmap(r->mem, r->d.size);
+		else
+			free(r->mem);
+		r->mem = NULL;
+		vu_close(&r->memfd);
+	}
+}
+
+void uvfio_server_destroy(struct uvfio_server *s)
+{
+	if (!s)
+		return;
+	disconnect(s, -ESHUTDOWN);
+	vu_close(&s->lsock);
+	if (s->path) {
+		unlink(s->path);
+		free(s->path);
+	}
+	vu_close(&s->epfd);
+	vu_close(&s->stopfd);
+	vu_srv_irqs_free(s);
+	free(s->maps);
+	unmap_regions(s);
+	vu_cfg_free(s);
+	pthread_mutex_destroy(&s->irq_mu);
+	free(s);
+}
+
+/* ---- Accepting ----------------------------------------------------------------- */
+
+static int start_client(struct uvfio_server *s, int fd)
+{
+	int r = vu_set_nonblock(fd, true);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	s->sock = fd;
+	/* Before VERSION, only a small message is acceptable. */
+	vu_rx_init(&s->rx, VERSION_MAX, s->mine.max_msg_fds);
+	uvfio_caps_default(&s->client);
+	epoll_set(s, fd, true);
+	if (s->lsock >= 0)
+		epoll_set(s, s->lsock, false); /* one client at a time */
+	vu_info(&s->log, "client connected");
+	return 0;
+}
+
+int uvfio_server_listen(struct uvfio_server *s, const char *path)
+{
+	if (!s || !path || s->lsock >= 0 || s->sock >= 0)
+		return -EINVAL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	s->path = strdup(path);
+	s->lsock = fd;
+	epoll_set(s, fd, true);
+	vu_info(&s->log, "listening on %s", path);
+	return 0;
+}
+
+int uvfio_server_adopt(struct uvfio_server *s, int fd)
+{
+	if (!s || fd < 0 || s->sock >= 0) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	s->adopted = true;
+	return start_client(s, fd);
+}
+
+int uvfio_server_poll_fd(struct uvfio_server *s)
+{
+	return s ? s->epfd : -EINVAL;
+}
+
+void uvfio_server_stop(struct uvfio_server *s)
+{
+	if (!s)
+		return;
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
+	uint64_t one = 1;
+	ssize_t w = write(s->stopfd, &one, sizeof(one)); /* async-signal-safe */
+	(void)w;
+}
+
+bool uvfio_server_connected(struct uvfio_server *s)
+{
+	return s && s->sock >= 0 && s->negotiated;
+}
+
+int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps)
+{
+	if (!s || !caps || !s->negotiated)
+		return -ENOTCONN;
+	*caps = s->client;
+	return 0;
+}
+
+/* ---- Version negotiation -------------------------------------------------------- */
+
+static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *req, int err,
+		     const struct iovec *iov, int n, const int *fds, unsigned nfds)
+{
+	struct uvfio_hdr h = {
+		.msg_id = req->msg_id,
+		.cmd = req->cmd,
+		.flags = UVFIO_FLAGS_TYPE_REPLY | (err ? UVFIO_FLAGS_ERROR : 0),
+		.error_no = (uint32_t)(err < 0 ? -err : err),
+	};
+	bool some;
+	int r = vu_send(sock, &h, err ? NULL : iov, err ? 0 : n, err ? NULL : fds, err ? 0 : nfds,
+			DMA_REQUEST_TIMEOUT_MS, &some);
+	if (r == 0)
+		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);
+	return r < 0 && some ? -ECONNRESET : r;
+}
+
+/* Returns 0, an errno for an error reply, or -ECONNABORTED when the
+ * connection must be closed (a major version we cannot serve). */
+static int negotiate(struct uvfio_server *s, struct vu_msg *m)
+{
+	struct uvfio_version v;
+	char err[256] = "";
+	if (s->negotiated || m->len < sizeof(v) || m->nfds)
+		return -EINVAL;
+	memcpy(&v, m->body, sizeof(v));
+	struct uvfio_caps proposed, reply;
+	int r = uvfio_caps_parse((const char *)m->body + sizeof(v), m->len - sizeof(v), &proposed,
+				 err, sizeof(err));
+	if (r < 0) {
+		vu_warn(&s->log, "bad VERSION from client: %s", err);
+		return -EINVAL;
+	}
+	uint16_t minor;
+	if (vu_negotiate_server(v.major, v.minor, &proposed, &s->mine, &minor, &reply) < 0) {
+		vu_warn(&s->log, "client proposed major version %u; this server speaks %u", v.major,
+			UVFIO_PROTO_MAJOR);
+		return -ECONNABORTED;
+	}
+	int pair[2] = { -1, -1 };
+	if (reply.twin_socket) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+			reply.twin_socket = false; /* run without: the spec allows it */
+		else
+			reply.twin_fd_index = 0;
+	}
+	char json[512];
+	int n = uvfio_caps_format(&reply, json, sizeof(json));
+	if (n < 0) {
+		vu_close(&pair[0]);
+		vu_close(&pair[1]);
+		return n;
+	}
+	struct uvfio_version rv = { .major = v.major, .minor = minor };
+	struct iovec iov[2] = { { &rv, sizeof(rv) }, { json, (size_t)n + 1 } };
+	r = reply_msg(s, s->sock, &m->hdr, 0, iov, 2, reply.twin_socket ? &pair[1] : NULL,
+		      reply.twin_socket ? 1 : 0);
+	vu_close(&pair[1]);
+	if (r < 0) {
+		vu_close(&pair[0]);
+		return r == -ECONNRESET ? -ECONNABORTED : r;
+	}
+	s->client = proposed;
+	s->negotiated = true;
+	s->rx.max_msg_size = vu_max_msg_size(s->mine.max_data_xfer_size);
+	if (reply.twin_socket) {
+		s->twin = pair[0];
+		vu_set_nonblock(s->twin, true);
+		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->client.max_data_xfer_size), 0);
+	}
+	vu_info(&s->log, "negotiated version %u.%u%s%s", v.major, minor,
+		reply.twin_socket ? ", twin socket" : "",
+		reply.write_multiple ? ", write_multiple" : "");
+	return 1;
+}
+
+/* ---- The receive loop ------------------------------------------------------------- */
+
+static void handle(struct uvfio_server *s, struct vu_msg *m)
+{
+	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+		vu_warn(&s->log, "discarding a %s reply with id %u that matches no request",
+			uvfio_cmd_name(m->hdr.cmd), m->hdr.msg_id);
+		vu_msg_free(m);
+		return;
+	}
+	if (m->hdr.cmd == UVFIO_CMD_VERSION || !s->negotiated) {
+		int r = m->hdr.cmd == UVFIO_CMD_VERSION ? negotiate(s, m) : -EINVAL;
+		if (r == -ECONNABORTED) {
+			vu_msg_free(m);
+			disconnect(s, -EPROTO);
+			return;
+		}
+		if (r < 0 && reply_msg(s, s->sock, &m->hdr, r, NULL, 0, NULL, 0) == -ECONNRESET) {
+			vu_msg_free(m);
+			disconnect(s, -ECONNRESET);
+			return;
+		}
+		vu_msg_free(m);
+		return;
+	}
+	vu_srv_handle(s, m);
+}
+
+int uvfio_server_dispatch(struct uvfio_server *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
+		return -ESHUTDOWN;
+	if (s->sock < 0 && s->lsock >= 0) {
+		int fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+		int r = start_client(s, fd);
+		if (r < 0)
+			return r;
+	}
+	if (s->sock < 0)
+		return s->adopted ? -ENOTCONN : 0;
+	int handled = 0;
+	while (s->queue && s->sock >= 0) {
+		struct vu_msg *m = s->queue;
+		s->queue = m->next;
+		if (!s->queue)
+			s->queue_tail = NULL;
+		handle(s, m);
+		handled++;
+	}
+	while (s->sock >= 0 && !__atomic_load_n(&s->stopping, __ATOMIC_RELAXED)) {
+		struct vu_msg *m;
+		int r = vu_rx_read(s->sock, &s->rx, &m);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			disconnect(s, r);
+			break;
+		}
+		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+		handle(s, m);
+		handled++;
+	}
+	if (s->sock < 0 && s->adopted)
+		return handled ? handled : -ENOTCONN;
+	return handled;
+}
+
+int uvfio_server_run(struct uvfio_server *s)
+{
+	if (!s)
+		return -EINVAL;
+	for (;;) {
+		int r = uvfio_server_dispatch(s);
+		if (r == -ESHUTDOWN)
+			return 0;
+		if (r == -ENOTCONN)
+			return r;
+		if (r < 0)
+			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
+		if (s->sock < 0 && s->adopted)
+			return -ENOTCONN;
+		struct epoll_event ev[4];
+		int n = epoll_wait(s->epfd, ev, 4, -1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* ---- Requests to the client ------------------------------------------------------- */
+
+/*
+ * Send a request (DMA_READ/DMA_WRITE) to the client and wait for its reply.
+ * In twin-socket mode both travel on the twin socket; otherwise client
+ * requests that arrive meanwhile are queued and handled afterwards.
+ */
+int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
+		   struct vu_msg **reply)
+{
+	*reply = NULL;
+	if (s->sock < 0 || !s->negotiated)
+		return -ENOTCONN;
+	int sock = s->twin >= 0 ? s->twin : s->sock;
+	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
+	struct uvfio_hdr h = { .msg_id = s->next_id++, .cmd = cmd };
+	bool some;
+	int r = vu_send(sock, &h, iov, iovcnt, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
+	if (r < 0) {
+		if (some)
+			disconnect(s, -ECONNRESET);
+		return r;
+	}
+	vu_trace_hdr(&s->log, "->", &h, 0);
+	uint64_t deadline = vu_now_ms() + DMA_REQUEST_TIMEOUT_MS;
+	for (;;) {
+		struct vu_msg *m;
+		r = vu_rx_read(sock, rx, &m);
+		if (r < 0) {
+			disconnect(s, r);
+			return -ECONNRESET;
+		}
+		if (r == 0) {
+			uint64_t now = vu_now_ms();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			struct pollfd pf = { .fd = sock, .events = POLLIN };
+			if (poll(&pf, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+		bool is_reply = (m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY;
+		if (is_reply && m->hdr.msg_id == h.msg_id && m->hdr.cmd == cmd) {
+			if (m->hdr.flags & UVFIO_FLAGS_ERROR) {
+				r = m->hdr.error_no ? -(int)VU_MIN(m->hdr.error_no, 4095u) : -EIO;
+				vu_msg_free(m);
+				return r;
+			}
+			*reply = m;
+			return 0;
+		}
+		if (!is_reply && sock == s->sock) {
+			m->next = NULL; /* handled once this request is done */
+			if (s->queue_tail)
+				s->queue_tail->next = m;
+			else
+				s->queue = m;
+			s->queue_tail = m;
+			continue;
+		}
+		vu_warn(&s->log, "discarding unexpected %s %s id %u while waiting for %s",
+			uvfio_cmd_name(m->hdr.cmd), is_reply ? "reply" : "request",
+			m->hdr.msg_id, uvfio_cmd_name(cmd));
+		vu_msg_free(m);
+	}
+}
+
+int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
+		      const struct iovec *iov, int n, const int *fds, unsigned nfds)
+{
+	int r = reply_msg(s, s->sock, req, err, iov, n, fds, nfds);
+	if (r == -ECONNRESET || r == -EPIPE)
+		disconnect(s, -ECONNRESET);
+	return r;
+}
