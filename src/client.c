@@ -28,13 +28,6 @@
 #define MAX_ABANDONED 1024u
 #define VERSION_REPLY_MAX (64u * 1024u)
 
-uint64_t vu_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- Pending records -------------------------------------------------------- */
 
 static struct vu_pending *pending_alloc(struct uvfio_client *c)
@@ -257,6 +250,40 @@ static bool target_done(struct uvfio_client *c, const struct wait_target *t)
 	return true;
 }
 
+/* Set while this thread holds a send lock: server requests it reads then
+ * are queued, because answering them needs that lock. */
+static __thread bool tls_sending, tls_queued;
+
+static void queue_request(struct uvfio_client *c, struct vu_msg *m)
+{
+	m->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->reqq_tail)
+		c->reqq_tail->next = m;
+	else
+		c->reqq = m;
+	c->reqq_tail = m;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Answer the server requests queued while sending. */
+static void run_queued_requests(struct uvfio_client *c)
+{
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		struct vu_msg *m = c->reqq;
+		if (m) {
+			c->reqq = m->next;
+			if (!c->reqq)
+				c->reqq_tail = NULL;
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (!m)
+			return;
+		vu_client_handle_request(c, m->on_twin ? c->twin : c->sock, m);
+	}
+}
+
 /*
  * Read every complete message waiting on one socket, without blocking. The
  * caller owns the reader role; mu is not held. Stops early once t is done
@@ -285,6 +312,10 @@ static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct
 			pthread_mutex_unlock(&c->mu);
 			if (stop)
 				return handled;
+		} else if (tls_sending) {
+			m->on_twin = sock == c->twin;
+			queue_request(c, m);
+			tls_queued = true;
 		} else {
 			vu_client_handle_request(c, sock, m);
 		}
@@ -406,17 +437,69 @@ static int waiter_init(struct vu_waiter *w, bool flush)
 
 /* ---- Sending ----------------------------------------------------------------------- */
 
+/*
+ * The socket is full. The server may be blocked sending to us (replies to
+ * earlier posted writes, DMA requests) and so not reading: read what it
+ * sent, if no other thread is reading, so that neither side waits for the
+ * other.
+ */
+static int send_wait(void *arg, int sock, int timeout_ms)
+{
+	struct uvfio_client *c = arg;
+	struct pollfd pf[2] = {
+		{ .fd = sock, .events = POLLOUT | POLLIN },
+		{ .fd = sock == c->twin ? c->sock : c->twin, .events = POLLIN },
+	};
+	int r = poll(pf, 2, timeout_ms);
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if ((pf[0].revents & POLLOUT) || !((pf[0].revents | pf[1].revents) & POLLIN))
+		return (pf[0].revents & (POLLERR | POLLHUP)) && !(pf[0].revents & POLLOUT)
+			       ? -ECONNRESET
+			       : 0;
+	pthread_mutex_lock(&c->mu);
+	bool mine = !c->reading && !c->dead;
+	if (mine)
+		c->reading = true;
+	pthread_mutex_unlock(&c->mu);
+	if (!mine) {
+		/* Another thread reads; wait for room only. */
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+		return poll(&p, 1, VU_MIN(timeout_ms < 0 ? 100 : timeout_ms, 100)) < 0 &&
+				       errno != EINTR
+			       ? -errno
+			       : 0;
+	}
+	r = poll_and_pump(c, 0, NULL, false);
+	pthread_mutex_lock(&c->mu);
+	c->reading = false;
+	if (r < 0)
+		set_dead(c, r);
+	pass_reader_role(c);
+	r = c->dead;
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
 /* Send one message on sock; *some tells whether any byte went out. */
 static int send_on(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
 {
 	pthread_mutex_t *smu = sock == c->twin ? &c->twin_send_mu : &c->send_mu;
 	pthread_mutex_lock(smu);
-	int r = vu_send(sock, hdr, iov, iovcnt, fds, nfds,
-			__atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some);
+	tls_sending = true;
+	int r = vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds,
+			   __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some, send_wait, c);
+	tls_sending = false;
 	if (r == 0)
 		vu_trace_hdr(&c->log, "->", hdr, nfds);
 	pthread_mutex_unlock(smu);
+	if (tls_queued) {
+		tls_queued = false;
+		run_queued_requests(c);
+	}
 	return r;
 }
 
@@ -710,6 +793,10 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 					  : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
 	c->mine.twin_socket = !c->cfg.no_twin_socket;
 	c->mine.write_multiple = !c->cfg.no_write_multiple;
+	/* Dirty-page logging and migration data, as QEMU proposes them. */
+	c->mine.migration = true;
+	c->mine.mig_pgsize = 4096;
+	c->mine.mig_max_bitmap_size = 256u << 20;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->send_mu, NULL);
 	pthread_mutex_init(&c->twin_send_mu, NULL);

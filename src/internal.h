@@ -63,6 +63,7 @@ struct vu_msg {
 	struct uvfio_hdr hdr;
 	unsigned nfds;
 	bool fds_dropped; /* more descriptors arrived than allowed: extras closed */
+	bool on_twin;     /* (client) it came on the twin socket */
 	int fds[UVFIO_MAX_FDS_LIMIT];
 	size_t len; /* body bytes: hdr.msg_size - UVFIO_HDR_SIZE */
 	uint8_t body[] __attribute__((aligned(8)));
@@ -110,6 +111,14 @@ void vu_msg_close_fds(struct vu_msg *msg);
  */
 int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
 	    unsigned nfds, int timeout_ms, bool *sent_some);
+
+/* Called while the socket is full: return 0 to try again, or a negative
+ * errno (-ETIMEDOUT after timeout_ms). */
+typedef int (*vu_wait_fn)(void *arg, int sock, int timeout_ms);
+int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
+	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, vu_wait_fn wait,
+	       void *arg);
+uint64_t vu_now_ms(void);
 
 int vu_set_nonblock(int fd, bool on);
 void vu_close(int *fd);
@@ -219,6 +228,10 @@ struct uvfio_client {
 	uint64_t post_seq;
 	int post_error; /* first posted-write error since the last flush */
 
+	/* Server requests read while this client was sending: handled once
+	 * the send is complete (their replies need the send lock). */
+	struct vu_msg *reqq, *reqq_tail;
+
 	/* Gathered posted writes (coalesce_posted). */
 	struct uvfio_write_multi_entry batch[UVFIO_WRITE_MULTI_MAX];
 	unsigned nbatch;
@@ -249,8 +262,6 @@ int vu_client_dma_del(struct uvfio_client *c, uint64_t iova, uint64_t size,
 		      struct uvfio_dma_region *out);
 void vu_client_dma_free(struct uvfio_client *c);
 
-/* Timing */
-uint64_t vu_now_ms(void);
 
 /* ---- Server (server*.c, pci_config.c) ------------------------------------------- */
 #include "uvfio/server.h"

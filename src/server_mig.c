@@ -63,6 +63,9 @@ int vu_mig_path(struct uvfio_server *s, uint32_t from, uint32_t to, uint32_t *pa
 		return -EINVAL;
 	if (from == to)
 		return 0;
+	/* Explicitly not allowed, although a path through STOP exists. */
+	if (from == UVFIO_MIG_STATE_STOP_COPY && to == UVFIO_MIG_STATE_PRE_COPY)
+		return -EINVAL;
 	int prev[NSTATES];
 	uint32_t queue[NSTATES];
 	unsigned qh = 0, qt = 0;

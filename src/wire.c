@@ -14,11 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "internal.h"
 
 /* Room for the most descriptors one sendmsg() can carry (SCM_MAX_FD). */
 #define VU_CMSG_FDS 253
+
+uint64_t vu_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 void vu_close(int *fd)
 {
@@ -199,8 +207,9 @@ int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
 	return 1;
 }
 
-static int wait_writable(int sock, int timeout_ms)
+static int wait_writable(void *arg, int sock, int timeout_ms)
 {
+	(void)arg;
 	struct pollfd p = { .fd = sock, .events = POLLOUT };
 	for (;;) {
 		int r = poll(&p, 1, timeout_ms);
@@ -217,6 +226,16 @@ static int wait_writable(int sock, int timeout_ms)
 int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
 	    unsigned nfds, int timeout_ms, bool *sent_some)
 {
+	return vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds, timeout_ms, sent_some, NULL, NULL);
+}
+
+int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
+	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, vu_wait_fn wait,
+	       void *arg)
+{
+	if (!wait)
+		wait = wait_writable;
+	uint64_t deadline = timeout_ms < 0 ? 0 : vu_now_ms() + (uint64_t)timeout_ms;
 	struct iovec v[1 + 16];
 	if (iovcnt < 0 || iovcnt > 16 || nfds > VU_CMSG_FDS)
 		return -EINVAL;
@@ -257,7 +276,14 @@ int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				int r = wait_writable(sock, timeout_ms);
+				int left = -1;
+				if (deadline) {
+					uint64_t now = vu_now_ms();
+					if (now >= deadline)
+						return -ETIMEDOUT;
+					left = (int)(deadline - now);
+				}
+				int r = wait(arg, sock, left);
 				if (r < 0)
 					return r;
 				continue;
