@@ -329,6 +329,7 @@ struct uvfio_server {
 	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
 	struct vu_rx rx, twin_rx;
 	bool negotiated;
+	bool connected; /* atomic copy of negotiated, for other threads */
 	struct uvfio_caps client;
 	uint16_t next_id;
 	struct vu_msg *queue, *queue_tail; /* requests read while awaiting a DMA reply */

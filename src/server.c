@@ -114,6 +114,7 @@ static void disconnect(struct uvfio_server *s, int why)
 	}
 	s->queue_tail = NULL;
 	s->negotiated = false;
+	__atomic_store_n(&s->connected, false, __ATOMIC_RELEASE);
 	vu_srv_dma_drop_all(s);
 	vu_srv_irqs_drop(s);
 	vu_dirty_free(s);
@@ -227,7 +228,7 @@ void uvfio_server_stop(struct uvfio_server *s)
 
 bool uvfio_server_connected(struct uvfio_server *s)
 {
-	return s && s->sock >= 0 && s->negotiated;
+	return s && __atomic_load_n(&s->connected, __ATOMIC_ACQUIRE);
 }
 
 int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps)
@@ -295,13 +296,7 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 	}
 	struct uvfio_version rv = { .major = v.major, .minor = minor };
 	struct iovec iov[2] = { { &rv, sizeof(rv) }, { json, (size_t)n + 1 } };
-	r = reply_msg(s, s->sock, &m->hdr, 0, iov, 2, reply.twin_socket ? &pair[1] : NULL,
-		      reply.twin_socket ? 1 : 0);
-	vu_close(&pair[1]);
-	if (r < 0) {
-		vu_close(&pair[0]);
-		return r == -ECONNRESET ? -ECONNABORTED : r;
-	}
+	/* Ready before the reply leaves: the client may send at once. */
 	s->client = proposed;
 	s->negotiated = true;
 	s->rx.max_msg_size = vu_max_msg_size(s->mine.max_data_xfer_size);
@@ -310,6 +305,12 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 		vu_set_nonblock(s->twin, true);
 		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->client.max_data_xfer_size), 0);
 	}
+	__atomic_store_n(&s->connected, true, __ATOMIC_RELEASE);
+	r = reply_msg(s, s->sock, &m->hdr, 0, iov, 2, reply.twin_socket ? &pair[1] : NULL,
+		      reply.twin_socket ? 1 : 0);
+	vu_close(&pair[1]);
+	if (r < 0)
+		return -ECONNABORTED; /* disconnect() cleans up */
 	vu_info(&s->log, "negotiated version %u.%u%s%s", v.major, minor,
 		reply.twin_socket ? ", twin socket" : "",
 		reply.write_multiple ? ", write_multiple" : "");

@@ -272,7 +272,8 @@ UVFIO_EXPORT int uvfio_server_run(struct uvfio_server *s);
 /** uvfio_server_stop() - make run() return. Thread-safe and async-signal-safe. */
 UVFIO_EXPORT void uvfio_server_stop(struct uvfio_server *s);
 
-/** uvfio_server_connected() - a client is connected and negotiated. */
+/** uvfio_server_connected() - a client is connected and negotiated.
+ * Thread-safe. */
 UVFIO_EXPORT bool uvfio_server_connected(struct uvfio_server *s);
 
 /** uvfio_server_client_caps() - what the current client proposed. */
