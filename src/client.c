@@ -135,9 +135,11 @@ static void set_dead(struct uvfio_client *c, int err)
 {
 	if (c->dead)
 		return;
-	c->dead = err;
-	if (err != -ESHUTDOWN)
+	if (err != -ESHUTDOWN) {
 		vu_err(&c->log, "connection failed: %s", uvfio_strerror(err));
+		err = -ECONNRESET; /* what every caller sees, whatever the cause */
+	}
+	c->dead = err;
 	shutdown(c->sock, SHUT_RDWR);
 	if (c->twin >= 0)
 		shutdown(c->twin, SHUT_RDWR);
