@@ -459,7 +459,7 @@ int vu_client_flush_batch(struct uvfio_client *c)
 	pthread_mutex_lock(&c->mu);
 	unsigned n = c->nbatch;
 	memcpy(batch, c->batch, n * sizeof(batch[0]));
-	c->nbatch = 0;
+	__atomic_store_n(&c->nbatch, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->mu);
 	if (!n)
 		return 0;
@@ -478,7 +478,8 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, ui
 		pthread_mutex_lock(&c->mu);
 		int r = c->dead;
 		if (!r) {
-			struct uvfio_write_multi_entry *e = &c->batch[c->nbatch++];
+			struct uvfio_write_multi_entry *e = &c->batch[c->nbatch];
+			__atomic_store_n(&c->nbatch, c->nbatch + 1, __ATOMIC_RELAXED);
 			memset(e, 0, sizeof(*e));
 			e->offset = offset;
 			e->region = region;
