@@ -84,10 +84,12 @@ static uint32_t region_info(struct uvfio_server *s, uint32_t index, uint8_t *buf
 static int device_get_region_info(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	struct vfio_region_info in;
-	if (m->len != sizeof(in))
+	if (m->len < sizeof(in))
 		return -EINVAL;
 	memcpy(&in, m->body, sizeof(in));
-	if (in.argsz < sizeof(in) || in.index >= s->nregions)
+	/* Some clients send the request padded to argsz (libvfio-user's
+	 * tests do); QEMU sends the bare structure. Both are fine. */
+	if (in.argsz < sizeof(in) || m->len > in.argsz || in.index >= s->nregions)
 		return -EINVAL;
 	uint8_t *full = vu_reply_buf(rep, REGION_CAPS_MAX);
 	if (!full)
