@@ -149,8 +149,6 @@ int vu_cfg_access(struct uvfio_server *s, uint64_t offset, void *buf, uint32_t c
 		v &= (uint8_t)~(p[i] & s->cfg_w1c[o]);
 		s->cfg_space[o] = v;
 	}
-	if (s->ops.config_write)
-		s->ops.config_write(s->opaque, (uint32_t)offset, count);
 	return 0;
 }
 

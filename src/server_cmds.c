@@ -160,7 +160,15 @@ int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offse
 	if (vu_range_bad(offset, count, r->d.size))
 		return -EINVAL;
 	if (region == VFIO_PCI_CONFIG_REGION_INDEX) {
+		/* irq_mu: uvfio_server_irq_trigger() reads the MSI/MSI-X mask
+		 * bits from other threads. */
+		if (write)
+			pthread_mutex_lock(&s->irq_mu);
 		int r = vu_cfg_access(s, offset, buf, count, write);
+		if (write)
+			pthread_mutex_unlock(&s->irq_mu);
+		if (write && r == 0 && s->ops.config_write)
+			s->ops.config_write(s->opaque, (uint32_t)offset, count);
 		if (write && (s->msi_cap || s->msix_cap))
 			vu_srv_irqs_recheck(s);
 		return r;
@@ -172,9 +180,14 @@ int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offse
 		return (size_t)n == count ? 0 : -EIO;
 	}
 	if (write) {
+		bool msix = s->msix_cap && region == s->msix_bar;
+		if (msix)
+			pthread_mutex_lock(&s->irq_mu);
 		memcpy(r->mem + offset, buf, count);
-		if (s->msix_cap && region == s->msix_bar)
+		if (msix) {
+			pthread_mutex_unlock(&s->irq_mu);
 			vu_srv_irqs_recheck(s);
+		}
 	} else {
 		memcpy(buf, r->mem + offset, count);
 	}

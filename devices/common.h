@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* What the sample devices share: command line, logging, signals. */
+#ifndef UVFIO_DEVICES_COMMON_H
+#define UVFIO_DEVICES_COMMON_H
+
+#include "uvfio/server.h"
+
+struct dev_args {
+	const char *socket_path; /* --socket-path=PATH or the first argument */
+	int fd;                  /* --fd=N, or -1 */
+	int log_level;           /* -v raises it; --log-level=N sets it */
+};
+
+/* Parse the backend conventions of the specification (--socket-path,
+ * --fd) plus logging options; exits with a usage message on error. */
+void dev_parse_args(int argc, char **argv, const char *name, const char *what,
+		    struct dev_args *a);
+/* The device's log configuration: lines to stderr prefixed with its name. */
+struct uvfio_log_config dev_log(const char *name, int level);
+/* Listen (or adopt), stop cleanly on SIGINT/SIGTERM, serve, clean up. */
+int dev_serve(struct uvfio_server *s, const struct dev_args *a, const char *name);
+/* Log a line at a level, through the same hook. */
+void dev_log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

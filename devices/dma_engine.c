@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvfio-dma-engine — a copy engine. The client programs source,
+ * destination and length (IOVAs in its own memory) and starts it; the engine
+ * copies through mapped memory when the client shared a descriptor, and
+ * through DMA_READ/DMA_WRITE messages when it did not, then raises MSI-X
+ * vector 0.
+ *
+ * BAR0 registers (64-bit):
+ *   0x00 SRC     source IOVA          0x08 DST   destination IOVA
+ *   0x10 LEN     bytes to copy        0x18 CTRL  write 1 to start
+ *   0x20 STATUS  0 idle, 1 done, 2 error
+ *   0x28 ERROR   errno of the last failure
+ *   0x30 COPIES  copies completed     0x38 BYTES bytes copied in all
+ * BAR1: MSI-X table (offset 0) and PBA (offset 0x800).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define ENGINE_VENDOR 0x1de5
+#define ENGINE_DEVICE 0xd0a0
+#define MAX_COPY (64u << 20)
+
+enum { SRC, DST, LEN, CTRL, STATUS, ERROR, COPIES, BYTES, NREGS };
+
+struct engine {
+	struct uvfio_server *srv;
+	uint64_t r[NREGS];
+	unsigned maps;
+};
+
+static void run_copy(struct engine *e)
+{
+	uint64_t len = e->r[LEN];
+	int err = 0;
+	if (len > MAX_COPY) {
+		err = E2BIG;
+	} else {
+		uint8_t *buf = malloc(len ? len : 1);
+		int r = buf ? uvfio_server_dma_read(e->srv, e->r[SRC], buf, len) : -ENOMEM;
+		if (r == 0)
+			r = uvfio_server_dma_write(e->srv, e->r[DST], buf, len);
+		free(buf);
+		err = -r;
+	}
+	e->r[STATUS] = err ? 2 : 1;
+	e->r[ERROR] = (uint64_t)err;
+	if (!err) {
+		e->r[COPIES]++;
+		e->r[BYTES] += len;
+	}
+	dev_log_line(err ? UVFIO_LOG_WARNING : UVFIO_LOG_INFO,
+		     "copy of %llu bytes %#llx -> %#llx: %s; raising MSI-X 0",
+		     (unsigned long long)len, (unsigned long long)e->r[SRC],
+		     (unsigned long long)e->r[DST], err ? strerror(err) : "done");
+	uvfio_server_irq_trigger(e->srv, VFIO_PCI_MSIX_IRQ_INDEX, 0);
+}
+
+static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size_t count,
+		    bool is_write)
+{
+	struct engine *e = opaque;
+	(void)region;
+	if (off % 8 || count % 8 || !count || off / 8 + count / 8 > NREGS)
+		return -EINVAL;
+	for (size_t i = 0; i < count / 8; i++) {
+		unsigned reg = (unsigned)(off / 8 + i);
+		if (!is_write) {
+			memcpy((uint8_t *)buf + 8 * i, &e->r[reg], 8);
+			continue;
+		}
+		uint64_t v;
+		memcpy(&v, (uint8_t *)buf + 8 * i, 8);
+		if (reg <= LEN)
+			e->r[reg] = v;
+		else if (reg == CTRL && (v & 1))
+			run_copy(e);
+	}
+	return (ssize_t)count;
+}
+
+static int reset(void *opaque)
+{
+	struct engine *e = opaque;
+	memset(e->r, 0, sizeof(e->r));
+	dev_log_line(UVFIO_LOG_INFO, "reset");
+	return 0;
+}
+
+static int dma_map(void *opaque, uint64_t iova, uint64_t size, uint32_t prot, void *vaddr)
+{
+	struct engine *e = opaque;
+	e->maps++;
+	dev_log_line(UVFIO_LOG_INFO, "client memory [%#llx, +%#llx) %s%s, %s",
+		     (unsigned long long)iova, (unsigned long long)size,
+		     prot & UVFIO_DMA_FLAG_READ ? "r" : "-", prot & UVFIO_DMA_FLAG_WRITE ? "w" : "-",
+		     vaddr ? "mapped here" : "through messages");
+	return 0;
+}
+
+static void dma_unmap(void *opaque, uint64_t iova, uint64_t size)
+{
+	struct engine *e = opaque;
+	e->maps--;
+	dev_log_line(UVFIO_LOG_INFO, "client memory [%#llx, +%#llx) removed",
+		     (unsigned long long)iova, (unsigned long long)size);
+}
+
+int main(int argc, char **argv)
+{
+	struct dev_args a;
+	dev_parse_args(argc, argv, "uvfio-dma-engine",
+		       "A sample vfio-user device: a DMA copy engine with an MSI-X completion "
+		       "interrupt.",
+		       &a);
+	static const struct uvfio_device_ops ops = { .reset = reset,
+						     .dma_map = dma_map,
+						     .dma_unmap = dma_unmap };
+	struct engine e = { 0 };
+	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
+					   .ops = &ops, .opaque = &e };
+	if (uvfio_server_create(&cfg, &e.srv) < 0)
+		return 1;
+	struct uvfio_pci_id id = { .vendor = ENGINE_VENDOR, .device = ENGINE_DEVICE,
+				   .subsys_vendor = ENGINE_VENDOR, .subsys_device = 1,
+				   .class_code = 0x088000, /* system peripheral, other */
+				   .revision = 1 };
+	struct uvfio_region_desc bar0 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE,
+					  .fn = regs };
+	struct uvfio_region_desc bar1 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE };
+	if (uvfio_server_pci_init(e.srv, &id) < 0 ||
+	    uvfio_server_setup_region(e.srv, 0, &bar0, NULL) < 0 ||
+	    uvfio_server_setup_region(e.srv, 1, &bar1, NULL) < 0 ||
+	    uvfio_pci_add_cap_pm(e.srv) < 0 || uvfio_pci_add_cap_msix(e.srv, 1, 1, 0, 0x800) < 0 ||
+	    uvfio_pci_add_cap_exp(e.srv) < 0 ||
+	    uvfio_server_setup_irq(e.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    uvfio_server_setup_irq(e.srv, VFIO_PCI_MSIX_IRQ_INDEX, 1) < 0) {
+		uvfio_server_destroy(e.srv);
+		return 1;
+	}
+	return dev_serve(e.srv, &a, "uvfio-dma-engine");
+}
