@@ -24,7 +24,7 @@ demo: all
 	@sh tools/demo.sh $(BUILD)
 
 bench: all
-	$(BUILD)/bench/uvfio-bench
+	$(BUILD)/uvfio-bench
 
 install: all
 	meson configure $(BUILD) --prefix=$(PREFIX)

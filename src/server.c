@@ -383,8 +383,10 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 		handle(s, m);
 		handled++;
 	}
+	/* An adopted client is gone: say so even if messages were handled
+	 * first, so that an event loop never waits on a dead context. */
 	if (s->sock < 0 && s->adopted)
-		return handled ? handled : -ENOTCONN;
+		return -ENOTCONN;
 	return handled;
 }
 

@@ -258,8 +258,9 @@ UVFIO_EXPORT int uvfio_server_poll_fd(struct uvfio_server *s);
 /**
  * uvfio_server_dispatch() - accept a waiting client and handle every
  * complete message, without blocking. Returns the number of messages
- * handled, -ESHUTDOWN after uvfio_server_stop(), or -ENOTCONN when it was
- * serving an adopted descriptor whose client is gone.
+ * handled, -ESHUTDOWN after uvfio_server_stop(), or -ENOTCONN once the
+ * client of an adopted descriptor is gone (also when this call handled its
+ * last messages).
  */
 UVFIO_EXPORT int uvfio_server_dispatch(struct uvfio_server *s);
 

@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvfio-bench — uvfio's speed beside the physical limit of this machine.
+ *
+ * Every row is measured next to its own reference in the same run, for two
+ * placements: client and server pinned to the same CPU, and to different
+ * CPUs. References: a raw two-process ping-pong over a UNIX stream socket
+ * with the same message sizes and no protocol logic; memcpy; the raw socket
+ * streaming the same chunk sizes.
+ *
+ *   uvfio-bench [--quick] [--json]
+ *   uvfio-bench --server SOCKET --region N --offset OFF   (client rows only)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uvfio/client.h"
+#include "uvfio/server.h"
+
+#define BAR_SIZE (1u << 20)
+#define SRV_XFER (64u << 10) /* the bench server's max_data_xfer_size */
+#define DMA_IOVA (1ull << 32)
+#define DMA_REG 0x0          /* BAR2 register: write N to make the device read N bytes */
+#define DMA_MEM (64u << 20)
+
+static bool quick;
+static int ncpus;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t s;
+	CPU_ZERO(&s);
+	CPU_SET(cpu % ncpus, &s);
+	sched_setaffinity(0, sizeof(s), &s);
+}
+
+/* ---- Statistics and the table ---------------------------------------------------- */
+
+struct stat_ {
+	double ops;    /* per second */
+	double median; /* us */
+	double p99;    /* us */
+	double gbps;   /* for bandwidth rows */
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static struct stat_ summarize(uint64_t *lat, size_t n, uint64_t total_ns)
+{
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	struct stat_ s = { .ops = (double)n * 1e9 / (double)total_ns,
+			   .median = (double)lat[n / 2] / 1e3,
+			   .p99 = (double)lat[(n * 99) / 100] / 1e3 };
+	return s;
+}
+
+static bool json_out;
+static bool first_row = true;
+
+static void row(const char *name, const char *place, struct stat_ s, const char *ref,
+		double ratio, const char *goal)
+{
+	if (json_out) {
+		printf("%s{\"row\":\"%s\",\"placement\":\"%s\",\"ops_per_s\":%.0f,\"median_us\":%.2f,"
+		       "\"p99_us\":%.2f,\"gb_per_s\":%.3f,\"reference\":\"%s\",\"ratio\":%.3f}",
+		       first_row ? "[\n" : ",\n", name, place, s.ops, s.median, s.p99, s.gbps, ref,
+		       ratio);
+		first_row = false;
+		return;
+	}
+	char a[32] = "", b[32] = "", c[32] = "";
+	if (s.gbps > 0)
+		snprintf(a, sizeof(a), "%.2f GB/s", s.gbps);
+	else
+		snprintf(a, sizeof(a), "%.0f", s.ops);
+	if (s.median > 0) {
+		snprintf(b, sizeof(b), "%.1f", s.median);
+		snprintf(c, sizeof(c), "%.1f", s.p99);
+	}
+	printf("%-40s %-5s %14s %8s %8s  %6.2fx %-24s %s\n", name, place, a, b, c, ratio, ref,
+	       goal ? goal : "");
+	fflush(stdout);
+}
+
+/* ---- The bench device (a server process) ------------------------------------------ */
+
+struct bench_dev {
+	struct uvfio_server *srv;
+	uint8_t *buf;
+};
+
+static ssize_t dma_reg(void *opaque, uint32_t region, uint64_t off, void *data, size_t count,
+		       bool is_write)
+{
+	struct bench_dev *d = opaque;
+	(void)region, (void)off;
+	if (!is_write) {
+		memset(data, 0, count);
+		return (ssize_t)count;
+	}
+	uint64_t n = 0;
+	memcpy(&n, data, count < 8 ? count : 8);
+	if (n > DMA_MEM)
+		return -EINVAL;
+	int r = uvfio_server_dma_read(d->srv, DMA_IOVA, d->buf, n);
+	return r < 0 ? r : (ssize_t)count;
+}
+
+static struct uvfio_server *make_dev(struct bench_dev *d, uint32_t xfer)
+{
+	struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR }, .opaque = d,
+					   .max_data_xfer_size = xfer };
+	if (uvfio_server_create(&cfg, &d->srv) < 0)
+		exit(1);
+	struct uvfio_region_desc bar0 = { .size = BAR_SIZE,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE };
+	struct uvfio_region_desc bar2 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE,
+					  .fn = dma_reg };
+	uvfio_server_setup_region(d->srv, 0, &bar0, NULL);
+	uvfio_server_setup_region(d->srv, 2, &bar2, NULL);
+	return d->srv;
+}
+
+/* Fork a server process serving ndev devices, one per socket in fds. */
+static pid_t spawn_server(int cpu, int *fds, int ndev, uint32_t xfer)
+{
+	pid_t pid = fork();
+	if (pid)
+		return pid;
+	pin(cpu);
+	struct bench_dev *d = calloc((size_t)ndev, sizeof(*d));
+	int ep = epoll_create1(0);
+	for (int i = 0; i < ndev; i++) {
+		d[i].buf = malloc(DMA_MEM);
+		make_dev(&d[i], xfer);
+		uvfio_server_adopt(d[i].srv, fds[i]);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		epoll_ctl(ep, EPOLL_CTL_ADD, uvfio_server_poll_fd(d[i].srv), &ev);
+	}
+	int alive = ndev;
+	while (alive) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(ep, ev, 64, -1);
+		for (int k = 0; k < n; k++) {
+			int i = (int)ev[k].data.u32;
+			if (uvfio_server_dispatch(d[i].srv) == -ENOTCONN) {
+				epoll_ctl(ep, EPOLL_CTL_DEL, uvfio_server_poll_fd(d[i].srv), NULL);
+				alive--;
+			}
+		}
+	}
+	_exit(0);
+}
+
+static struct uvfio_client *connect_bench(int cpu_srv, pid_t *pid, uint32_t xfer)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	*pid = spawn_server(cpu_srv, &sv[1], 1, xfer);
+	close(sv[1]);
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 30000 };
+	if (uvfio_client_adopt(sv[0], &cfg, &c) < 0) {
+		fprintf(stderr, "uvfio-bench: cannot connect to the bench server\n");
+		exit(1);
+	}
+	return c;
+}
+
+static void finish(struct uvfio_client *c, pid_t pid)
+{
+	uvfio_client_close(c);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* ---- References --------------------------------------------------------------------- */
+
+/* A raw ping-pong: req bytes one way, rep bytes back, no protocol. */
+static struct stat_ raw_pingpong(int cpu_srv, size_t req, size_t rep, size_t iters)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	pid_t pid = fork();
+	char *buf = malloc(req > rep ? req : rep);
+	memset(buf, 1, req > rep ? req : rep);
+	if (!pid) {
+		pin(cpu_srv);
+		close(sv[0]);
+		for (;;) {
+			size_t got = 0;
+			while (got < req) {
+				ssize_t n = read(sv[1], buf + got, req - got);
+				if (n <= 0)
+					_exit(0);
+				got += (size_t)n;
+			}
+			if (write(sv[1], buf, rep) != (ssize_t)rep)
+				_exit(1);
+		}
+	}
+	close(sv[1]);
+	uint64_t *lat = malloc(iters * sizeof(*lat));
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < iters; i++) {
+		uint64_t a = now_ns();
+		if (write(sv[0], buf, req) != (ssize_t)req)
+			break;
+		size_t got = 0;
+		while (got < rep) {
+			ssize_t n = read(sv[0], buf + got, rep - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		lat[i] = now_ns() - a;
+	}
+	struct stat_ s = summarize(lat, iters, now_ns() - t0);
+	close(sv[0]);
+	waitpid(pid, NULL, 0);
+	free(lat);
+	free(buf);
+	return s;
+}
+
+/* The raw socket streaming total bytes in chunks of chunk, one way, then one
+ * byte back: the bound of DMA through messages. */
+static double raw_stream_gbps(int cpu_srv, size_t chunk, size_t total)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	char *buf = malloc(chunk);
+	memset(buf, 2, chunk);
+	pid_t pid = fork();
+	if (!pid) {
+		pin(cpu_srv);
+		close(sv[0]);
+		size_t got = 0;
+		while (got < total) {
+			ssize_t n = read(sv[1], buf, chunk);
+			if (n <= 0)
+				_exit(1);
+			got += (size_t)n;
+		}
+		_exit(write(sv[1], "x", 1) == 1 ? 0 : 1);
+	}
+	close(sv[1]);
+	uint64_t t0 = now_ns();
+	for (size_t sent = 0; sent < total; sent += chunk)
+		if (write(sv[0], buf, chunk) != (ssize_t)chunk)
+			break;
+	char x;
+	if (read(sv[0], &x, 1) != 1)
+		fprintf(stderr, "uvfio-bench: stream reference failed\n");
+	double s = (double)(now_ns() - t0) / 1e9;
+	close(sv[0]);
+	waitpid(pid, NULL, 0);
+	free(buf);
+	return (double)total / s / 1e9;
+}
+
+static double memcpy_gbps(size_t len, int reps)
+{
+	uint8_t *a = malloc(len), *b = malloc(len);
+	memset(a, 3, len);
+	memset(b, 4, len);
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < reps; i++) {
+		memcpy(b, a, len);
+		__asm__ volatile("" ::"r"(b) : "memory");
+	}
+	double s = (double)(now_ns() - t0) / 1e9;
+	free(a);
+	free(b);
+	return (double)len * reps / s / 1e9;
+}
+
+/* ---- Client rows ------------------------------------------------------------------------ */
+
+static struct stat_ sync_rows(struct uvfio_client *c, uint32_t region, uint64_t off, size_t len,
+			      bool write, size_t iters)
+{
+	uint8_t *buf = calloc(1, len);
+	uint64_t *lat = malloc(iters * sizeof(*lat));
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < iters; i++) {
+		uint64_t a = now_ns();
+		int r = write ? uvfio_client_region_write(c, region, off, buf, len)
+			      : uvfio_client_region_read(c, region, off, buf, len);
+		if (r < 0) {
+			fprintf(stderr, "uvfio-bench: request failed: %s\n", uvfio_strerror(r));
+			exit(1);
+		}
+		lat[i] = now_ns() - a;
+	}
+	struct stat_ s = summarize(lat, iters, now_ns() - t0);
+	free(lat);
+	free(buf);
+	return s;
+}
+
+static struct stat_ posted_rows(struct uvfio_client *c, uint32_t region, uint64_t off,
+				size_t iters)
+{
+	uint32_t v = 7;
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < iters; i++)
+		if (uvfio_client_region_write_posted(c, region, off, &v, 4) < 0)
+			exit(1);
+	if (uvfio_client_flush(c) < 0)
+		exit(1);
+	struct stat_ s = { .ops = (double)iters * 1e9 / (double)(now_ns() - t0) };
+	return s;
+}
+
+struct thr_arg {
+	struct uvfio_client *c;
+	uint32_t region;
+	uint64_t off;
+	size_t iters;
+};
+
+static void *thr_work(void *p)
+{
+	struct thr_arg *a = p;
+	uint32_t v;
+	for (size_t i = 0; i < a->iters; i++)
+		if (uvfio_client_region_read(a->c, a->region, a->off, &v, 4) < 0)
+			exit(1);
+	return NULL;
+}
+
+static struct stat_ thread_rows(struct uvfio_client *c, uint32_t region, uint64_t off, int n,
+				size_t iters)
+{
+	pthread_t t[8];
+	struct thr_arg a = { c, region, off, iters };
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, thr_work, &a);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	struct stat_ s = { .ops = (double)iters * n * 1e9 / (double)(now_ns() - t0) };
+	return s;
+}
+
+static double dma_gbps(struct uvfio_client *c, bool share_fd, size_t len, int reps)
+{
+	int mfd = memfd_create("bench-dma", MFD_CLOEXEC);
+	if (ftruncate(mfd, DMA_MEM) < 0)
+		exit(1);
+	uint8_t *mem = mmap(NULL, DMA_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	memset(mem, 5, DMA_MEM);
+	struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = DMA_MEM,
+				      .prot = UVFIO_DMA_FLAG_READ, .fd = share_fd ? mfd : -1 };
+	if (uvfio_client_dma_map(c, &r) < 0)
+		exit(1);
+	uint64_t n = len;
+	/* one warm-up: faults the pages in on both sides */
+	uvfio_client_region_write(c, 2, DMA_REG, &n, 8);
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < reps; i++)
+		if (uvfio_client_region_write(c, 2, DMA_REG, &n, 8) < 0)
+			exit(1);
+	double s = (double)(now_ns() - t0) / 1e9;
+	uvfio_client_dma_unmap(c, DMA_IOVA, DMA_MEM);
+	munmap(mem, DMA_MEM);
+	close(mfd);
+	return (double)len * reps / s / 1e9;
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kib = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+static void *drive(void *p)
+{
+	struct thr_arg *a = p;
+	struct uvfio_client **cs = (struct uvfio_client **)a->c;
+	uint32_t v;
+	for (size_t i = 0; i < a->iters; i++)
+		if (uvfio_client_region_read(cs[i % 8], 0, 0, &v, 4) < 0)
+			exit(1);
+	return NULL;
+}
+
+static void many_devices(int cpu_srv, const char *place, size_t iters)
+{
+	enum { NDEV = 64 };
+	int cli[NDEV], srvfd[NDEV];
+	for (int i = 0; i < NDEV; i++) {
+		int sv[2];
+		socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+		cli[i] = sv[0];
+		srvfd[i] = sv[1];
+	}
+	pid_t pid = spawn_server(cpu_srv, srvfd, NDEV, SRV_XFER);
+	for (int i = 0; i < NDEV; i++)
+		close(srvfd[i]);
+	struct uvfio_client *c[NDEV];
+	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR } };
+	for (int i = 0; i < NDEV; i++)
+		if (uvfio_client_adopt(cli[i], &cfg, &c[i]) < 0)
+			exit(1);
+	pthread_t t[8];
+	struct thr_arg a[8];
+	uint64_t t0 = now_ns();
+	/* 8 threads, each driving 8 devices round-robin */
+	for (int k = 0; k < 8; k++) {
+		a[k] = (struct thr_arg){ (struct uvfio_client *)&c[k * 8], 0, 0, iters };
+		pthread_create(&t[k], NULL, drive, &a[k]);
+	}
+	for (int k = 0; k < 8; k++)
+		pthread_join(t[k], NULL);
+	double ops = (double)iters * 8 * 1e9 / (double)(now_ns() - t0);
+	long rss = rss_kib(pid);
+	for (int i = 0; i < NDEV; i++)
+		uvfio_client_close(c[i]);
+	waitpid(pid, NULL, 0);
+	struct stat_ s = { .ops = ops };
+	char name[80];
+	snprintf(name, sizeof(name), "64 devices, 1 server: %ld KiB RSS/conn", rss / NDEV);
+	row(name, place, s, "-", 0, NULL);
+}
+
+/* ---- Main ---------------------------------------------------------------------------------- */
+
+static void run_placement(int cpu_srv, const char *place)
+{
+	size_t n = quick ? 200 : 20000;
+	pin(0);
+	/* reference and the synchronous read, one right after the other */
+	struct stat_ ref4 = raw_pingpong(cpu_srv, 32, 36, n);
+	row("raw ping-pong 32 B / 36 B", place, ref4, "-", 1, NULL);
+	pid_t pid;
+	struct uvfio_client *c = connect_bench(cpu_srv, &pid, SRV_XFER);
+	struct stat_ s = sync_rows(c, 0, 0, 4, false, n);
+	row("REGION_READ 4 B (sync)", place, s, "raw ping-pong 32/36 B", s.median / ref4.median,
+	    "goal <= 1.25x");
+	struct stat_ refw = raw_pingpong(cpu_srv, 36, 32, n);
+	struct stat_ sw = sync_rows(c, 0, 0, 4, true, n);
+	row("REGION_WRITE 4 B (sync)", place, sw, "raw ping-pong 36/32 B", sw.median / refw.median,
+	    NULL);
+	struct stat_ ref4k = raw_pingpong(cpu_srv, 32, 32 + 4096, n);
+	s = sync_rows(c, 0, 0, 4096, false, n);
+	row("REGION_READ 4 KiB (sync)", place, s, "raw ping-pong 32/4128 B",
+	    s.median / ref4k.median, NULL);
+	size_t nbig = quick ? 5 : 200;
+	s = sync_rows(c, 0, 0, 1 << 20, false, nbig);
+	s.gbps = (double)(1 << 20) * s.ops / 1e9;
+	double stream = raw_stream_gbps(cpu_srv, SRV_XFER + 32, (size_t)(64u << 20));
+	char ref[64];
+	row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
+	    s.gbps / stream, NULL);
+	size_t np = quick ? 1000 : 200000;
+	s = posted_rows(c, 0, 0, np);
+	row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,
+	    "goal >= 5x");
+	finish(c, pid);
+
+	/* coalescing needs the option on */
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	pid = spawn_server(cpu_srv, &sv[1], 1, SRV_XFER);
+	close(sv[1]);
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR },
+					  .coalesce_posted = true };
+	if (uvfio_client_adopt(sv[0], &cc, &c) < 0)
+		exit(1);
+	s = posted_rows(c, 0, 0, np);
+	row("posted REGION_WRITE 4 B, WRITE_MULTI", place, s, "sync REGION_WRITE 4 B",
+	    s.ops / sw.ops, "goal >= 10x");
+	finish(c, pid);
+
+	/* device DMA */
+	c = connect_bench(cpu_srv, &pid, SRV_XFER);
+	size_t dl = quick ? (1u << 20) : (32u << 20);
+	int reps = quick ? 2 : 10;
+	double mc = memcpy_gbps(dl, reps);
+	struct stat_ d = { .gbps = dma_gbps(c, true, dl, reps) };
+	row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, "goal >= 0.9x");
+	d.gbps = dma_gbps(c, false, dl, reps);
+	double st = raw_stream_gbps(cpu_srv, (1u << 20) + 32, dl);
+	snprintf(ref, sizeof(ref), "raw stream 1 MiB chunks");
+	row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, "goal >= 0.7x");
+	finish(c, pid);
+
+	/* threads on one connection */
+	c = connect_bench(cpu_srv, &pid, SRV_XFER);
+	struct stat_ one = { 0 };
+	for (int t = 1; t <= 8; t *= 2) {
+		s = thread_rows(c, 0, 0, t, quick ? 200 : 20000);
+		if (t == 1)
+			one = s;
+		snprintf(ref, sizeof(ref), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
+		row(ref, place, s, "1 thread", s.ops / one.ops, NULL);
+	}
+	finish(c, pid);
+	many_devices(cpu_srv, place, quick ? 100 : 5000);
+}
+
+static int external(const char *sock, uint32_t region, uint64_t off)
+{
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR } };
+	int r = uvfio_client_connect(sock, &cfg, &c);
+	if (r < 0) {
+		fprintf(stderr, "uvfio-bench: cannot connect to %s: %s\n", sock, uvfio_strerror(r));
+		return 3;
+	}
+	size_t n = quick ? 200 : 20000;
+	struct stat_ ref = raw_pingpong(1, 32, 36, n);
+	row("raw ping-pong 32 B / 36 B", "ext", ref, "-", 1, NULL);
+	struct stat_ s = sync_rows(c, region, off, 4, false, n);
+	row("REGION_READ 4 B (sync)", "ext", s, "raw ping-pong", s.median / ref.median, NULL);
+	struct stat_ sw = sync_rows(c, region, off, 4, true, n);
+	row("REGION_WRITE 4 B (sync)", "ext", sw, "raw ping-pong", sw.median / ref.median, NULL);
+	s = posted_rows(c, region, off, quick ? 1000 : 100000);
+	row("posted REGION_WRITE 4 B + flush", "ext", s, "sync REGION_WRITE", s.ops / sw.ops, NULL);
+	for (int t = 1; t <= 8; t *= 2) {
+		struct stat_ ts = thread_rows(c, region, off, t, quick ? 200 : 10000);
+		char name[64];
+		snprintf(name, sizeof(name), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
+		row(name, "ext", ts, "sync, 1 thread", ts.ops / s.ops, NULL);
+	}
+	uvfio_client_close(c);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
+		{ "server", required_argument, NULL, 's' }, { "region", required_argument, NULL, 'r' },
+		{ "offset", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *server = NULL;
+	uint32_t region = 0;
+	uint64_t off = 0;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "qjs:r:o:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'q': quick = true; break;
+		case 'j': json_out = true; break;
+		case 's': server = optarg; break;
+		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'o': off = strtoull(optarg, NULL, 0); break;
+		case 'h':
+			puts("uvfio-bench [--quick] [--json]\n"
+			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]");
+			return 0;
+		default: return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (!json_out)
+		printf("%-40s %-5s %14s %8s %8s  %7s %-24s\n", "row", "place", "ops/s or GB/s",
+		       "med us", "p99 us", "ratio", "reference");
+	int r = 0;
+	if (server) {
+		r = external(server, region, off);
+	} else {
+		run_placement(0, "same");
+		if (ncpus > 1)
+			run_placement(1, "cross");
+	}
+	if (json_out)
+		puts(first_row ? "[]" : "\n]");
+	return r;
+}
