@@ -114,10 +114,19 @@ static void waiter_unlink(struct uvfio_client *c, struct vu_waiter *w)
 /* The reader left: let one waiter (or the service thread) take the role. */
 static void pass_reader_role(struct uvfio_client *c)
 {
-	if (c->waiters)
+	if (c->waiters) {
 		pthread_cond_signal(&c->waiters->cv);
-	else if (c->has_thread)
+	} else if (c->has_thread) {
 		pthread_cond_signal(&c->thread_cv);
+		/* Polling the twin socket only, it would not see replies that
+		 * nobody waits for (posted, async) until something else wakes
+		 * it. */
+		if (c->twin >= 0 && c->pending) {
+			uint64_t one = 1;
+			if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				vu_warn(&c->log, "cannot wake the service thread");
+		}
+	}
 }
 
 static void wake_flushers(struct uvfio_client *c)
@@ -321,17 +330,19 @@ static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct
 		} else {
 			vu_client_handle_request(c, sock, m);
 		}
+		if (!vu_rx_more(rx))
+			return handled;
 	}
 }
 
 /* Poll both sockets (and the wake fd) for up to timeout_ms and pump what is
  * readable. Returns >= 0, or a fatal negative errno. mu not held. */
 static int poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wait_target *t,
-			 bool with_wakefd)
+			 bool with_main, bool with_twin, bool with_wakefd)
 {
 	struct pollfd pf[3] = {
-		{ .fd = c->sock, .events = POLLIN },
-		{ .fd = c->twin, .events = POLLIN },
+		{ .fd = with_main ? c->sock : -1, .events = POLLIN },
+		{ .fd = with_twin ? c->twin : -1, .events = POLLIN },
 		{ .fd = with_wakefd ? c->wakefd : -1, .events = POLLIN },
 	};
 	int r = poll(pf, 3, timeout_ms);
@@ -358,6 +369,41 @@ static int poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wa
 	return n;
 }
 
+/* The twin socket belongs to the service thread when there is one;
+ * otherwise to whoever holds the reader role. */
+static bool reader_owns_twin(const struct uvfio_client *c)
+{
+	return c->twin >= 0 && !c->has_thread;
+}
+
+/*
+ * The synchronous fast path: one blocking read of the main socket, limited
+ * by SO_RCVTIMEO (the message timeout), usually bringing the whole reply.
+ * Only when nothing else must be watched meanwhile. Returns messages
+ * handled (0: timed out or incomplete) or a fatal errno.
+ */
+static int blocking_pump(struct uvfio_client *c, const struct wait_target *t)
+{
+	struct vu_msg *m;
+	int r = vu_rx_read_ex(c->sock, &c->rx, &m, true);
+	if (r <= 0)
+		return r;
+	vu_trace_hdr(&c->log, "<-", &m->hdr, m->nfds);
+	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+		pthread_mutex_lock(&c->mu);
+		complete_reply(c, m);
+		bool done = target_done(c, t);
+		pthread_mutex_unlock(&c->mu);
+		if (done)
+			return 1;
+	} else {
+		vu_client_handle_request(c, c->sock, m);
+	}
+	/* more may be buffered: take it without blocking */
+	r = pump(c, c->sock, &c->rx, t);
+	return r < 0 ? r : r + 1;
+}
+
 /*
  * Wait until t is done, the connection dies or the deadline (0: none)
  * passes. mu held on entry and exit. Returns 0, -ETIMEDOUT or the fatal
@@ -381,8 +427,15 @@ static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wa
 		}
 		if (!c->reading) {
 			c->reading = true;
+			/* Blocking read when the whole limit is still ahead (it
+			 * waits at most the message timeout) and no twin socket
+			 * needs watching by this thread. */
+			bool fast = c->blocking && !reader_owns_twin(c) &&
+				    (!deadline || deadline - now + 1 >= (uint64_t)c->timeout_ms);
 			pthread_mutex_unlock(&c->mu);
-			int pr = poll_and_pump(c, deadline ? (int)(deadline - now) : -1, t, false);
+			int pr = fast ? blocking_pump(c, t)
+				      : poll_and_pump(c, deadline ? (int)(deadline - now) : -1, t,
+						      true, reader_owns_twin(c), false);
 			pthread_mutex_lock(&c->mu);
 			c->reading = false;
 			if (pr < 0)
@@ -474,7 +527,7 @@ static int send_wait(void *arg, int sock, int timeout_ms)
 			       ? -errno
 			       : 0;
 	}
-	r = poll_and_pump(c, 0, NULL, false);
+	r = poll_and_pump(c, 0, NULL, true, reader_owns_twin(c), false);
 	pthread_mutex_lock(&c->mu);
 	c->reading = false;
 	if (r < 0)
@@ -646,26 +699,32 @@ int uvfio_client_flush(struct uvfio_client *c)
 
 /* ---- Service thread and event loop ----------------------------------------------------- */
 
+/*
+ * The service thread owns the twin socket, if any, outright, and reads the
+ * main socket whenever no application thread waits for a reply.
+ */
 static void *service_thread(void *arg)
 {
 	struct uvfio_client *c = arg;
 	pthread_mutex_lock(&c->mu);
 	while (!c->closing && !c->dead) {
-		if (c->reading || c->nwaiting) {
+		bool take_main = !c->reading && !c->nwaiting;
+		if (!take_main && c->twin < 0) {
 			pthread_cond_wait(&c->thread_cv, &c->mu);
 			continue;
 		}
-		c->reading = true;
-		c->thread_reading = true;
+		if (take_main)
+			c->reading = c->thread_reading = true;
 		pthread_mutex_unlock(&c->mu);
-		int r = poll_and_pump(c, -1, NULL, true);
+		int r = poll_and_pump(c, -1, NULL, take_main, c->twin >= 0, true);
 		pthread_mutex_lock(&c->mu);
-		c->reading = false;
-		c->thread_reading = false;
+		if (take_main) {
+			c->reading = c->thread_reading = false;
+			if (c->waiters)
+				pthread_cond_signal(&c->waiters->cv);
+		}
 		if (r < 0)
 			set_dead(c, r);
-		if (c->waiters)
-			pthread_cond_signal(&c->waiters->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -688,7 +747,7 @@ int uvfio_client_dispatch(struct uvfio_client *c)
 	}
 	c->reading = true;
 	pthread_mutex_unlock(&c->mu);
-	int r = poll_and_pump(c, 0, NULL, false);
+	int r = poll_and_pump(c, 0, NULL, true, reader_owns_twin(c), false);
 	pthread_mutex_lock(&c->mu);
 	c->reading = false;
 	if (r < 0) {
@@ -701,6 +760,25 @@ int uvfio_client_dispatch(struct uvfio_client *c)
 }
 
 /* ---- Setup and teardown ------------------------------------------------------------------ */
+
+/* SO_RCVTIMEO bounds the fast path's blocking read by the message timeout. */
+static int set_rcvtimeo(struct uvfio_client *c, int timeout_ms)
+{
+	struct timeval tv = { 0 };
+	if (timeout_ms > 0) {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+	}
+	return setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ? -errno : 0;
+}
+
+/* After negotiation: every read and send but the fast path's says
+ * MSG_DONTWAIT, so the socket itself can block. */
+static void set_blocking(struct uvfio_client *c)
+{
+	if (set_rcvtimeo(c, c->timeout_ms) == 0 && vu_set_nonblock(c->sock, false) == 0)
+		c->blocking = true;
+}
 
 static int negotiate(struct uvfio_client *c)
 {
@@ -756,6 +834,7 @@ static int negotiate(struct uvfio_client *c)
 		goto out;
 	}
 	c->rx.max_msg_size = vu_max_msg_size(c->mine.max_data_xfer_size);
+	set_blocking(c);
 out:
 	if (r < 0)
 		vu_err(&c->log, "version negotiation failed: %s", err);
@@ -793,7 +872,9 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->mine.max_data_xfer_size =
 		c->cfg.max_data_xfer_size ? VU_MIN(c->cfg.max_data_xfer_size, UVFIO_MAX_XFER_LIMIT)
 					  : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
-	c->mine.twin_socket = !c->cfg.no_twin_socket;
+	c->mine.twin_socket = c->cfg.twin_socket == UVFIO_TWIN_ON ||
+			      (c->cfg.twin_socket == UVFIO_TWIN_AUTO &&
+			       c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD);
 	c->mine.write_multiple = !c->cfg.no_write_multiple;
 	/* Dirty-page logging and migration data, as QEMU proposes them. */
 	c->mine.migration = true;
@@ -926,8 +1007,12 @@ int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms)
 {
 	if (!c)
 		return -EINVAL;
-	__atomic_store_n(&c->timeout_ms, timeout_ms, __ATOMIC_RELAXED);
-	return 0;
+	pthread_mutex_lock(&c->mu);
+	int r = c->blocking ? set_rcvtimeo(c, timeout_ms) : 0;
+	if (r == 0)
+		__atomic_store_n(&c->timeout_ms, timeout_ms, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&c->mu);
+	return r;
 }
 
 void uvfio_client_set_trace(struct uvfio_client *c, bool on)

@@ -69,31 +69,60 @@ struct vu_msg {
 	uint8_t body[] __attribute__((aligned(8)));
 };
 
-/* Receive state of one socket: one message at a time, possibly partial. */
+/*
+ * Receive state of one socket. Bytes are read into a buffer, as many as the
+ * socket has, so that one system call usually brings a whole message (or
+ * several); a message larger than the buffer is completed by reads straight
+ * into its body.
+ *
+ * Descriptors: Linux ends a read right after the socket buffer that carried
+ * descriptors, so the last byte a read returns lies in the bytes sent with
+ * them. Descriptors therefore belong to the message that contains the last
+ * byte of the read that brought them — exactly, whether the sender sent a
+ * message in one piece or several.
+ */
+#define VU_RX_BUF 8192u
+#define VU_RX_FDQ 256u
+
 struct vu_rx {
-	struct uvfio_hdr hdr;
-	size_t hdr_got;
-	struct vu_msg *msg; /* allocated once the header is complete */
-	size_t body_got;
-	int early_fds[UVFIO_MAX_FDS_LIMIT]; /* descriptors that came with the header */
-	unsigned early_nfds;
-	bool early_dropped;
 	uint32_t max_msg_size; /* largest msg_size accepted */
 	unsigned max_fds;      /* most descriptors accepted per message */
+	bool drained;          /* the last read found the socket emptied */
+	size_t head, tail;     /* unparsed bytes: buf[head, tail) */
+	uint64_t off;          /* stream offset of buf[head] (or of big's start) */
+	struct vu_msg *big;    /* a message larger than the buffer, being read */
+	size_t big_got;
+	unsigned nfdq;         /* descriptors read, not yet given to a message */
+	struct {
+		int fd;
+		uint64_t end; /* stream offset just past the read that brought it */
+	} fdq[VU_RX_FDQ];
+	uint8_t buf[VU_RX_BUF] __attribute__((aligned(8)));
 };
 
 void vu_rx_init(struct vu_rx *rx, uint32_t max_msg_size, unsigned max_fds);
-/* Drop a partial message, closing its descriptors. */
+/* Drop buffered bytes and a partial message, closing their descriptors. */
 void vu_rx_reset(struct vu_rx *rx);
 /*
- * Read what the socket has without blocking. Returns 1 with *out set to a
- * complete message (the caller frees it), 0 when the socket would block
- * (progress is kept for the next call), or a negative errno when the stream
- * can no longer be trusted: -ECONNRESET at end of file, -EPROTO for a header
- * that breaks the framing or truncated control data, -EMSGSIZE for a size
- * above the limit, -ENOMEM.
+ * Return the next complete message. Reads the socket only when no complete
+ * message is buffered; with block, that read waits (the socket must then be
+ * in blocking mode, with SO_RCVTIMEO as the limit). Returns 1 with *out set
+ * (the caller frees it), 0 when the socket would block or the wait timed
+ * out (progress is kept), or a negative errno when the stream can no longer
+ * be trusted: -ECONNRESET at end of file, -EPROTO for a header that breaks
+ * the framing, truncated control data or a flood of descriptors, -EMSGSIZE
+ * for a size above the limit, -ENOMEM.
  */
-int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out);
+int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block);
+static inline int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
+{
+	return vu_rx_read_ex(sock, rx, out, false);
+}
+/* More may be waiting: buffered bytes, or the last read filled its room. */
+static inline bool vu_rx_more(const struct vu_rx *rx)
+{
+	return rx->tail > rx->head || rx->big || !rx->drained;
+}
 /* Check a header on its own: 0 or the fatal errno vu_rx_read would give. */
 int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size);
 
@@ -216,6 +245,7 @@ struct uvfio_client {
 	int dead;           /* 0, or the negative errno that killed the connection */
 	bool reading;        /* a thread owns the receive side */
 	bool thread_reading; /* ... and it is the service thread */
+	bool blocking;       /* main socket in blocking mode, SO_RCVTIMEO set */
 	bool closing;
 	struct vu_rx rx, twin_rx;
 	struct vu_pending *pending; /* doubly linked, oldest first */

@@ -382,6 +382,10 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
 		handle(s, m);
 		handled++;
+		/* The socket was emptied by the last read: no need to find
+		 * that out with another one (the poll fd is level-triggered). */
+		if (s->sock >= 0 && !vu_rx_more(&s->rx))
+			break;
 	}
 	/* An adopted client is gone: say so even if messages were handled
 	 * first, so that an event loop never waits on a dead context. */

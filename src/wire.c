@@ -71,21 +71,27 @@ int vu_msg_take_fd(struct vu_msg *msg, unsigned i)
 
 void vu_rx_init(struct vu_rx *rx, uint32_t max_msg_size, unsigned max_fds)
 {
-	memset(rx, 0, sizeof(*rx));
 	rx->max_msg_size = max_msg_size;
 	rx->max_fds = VU_MIN(max_fds, UVFIO_MAX_FDS_LIMIT);
+	rx->drained = true;
+	rx->head = rx->tail = 0;
+	rx->off = 0;
+	rx->big = NULL;
+	rx->big_got = 0;
+	rx->nfdq = 0;
 }
 
 void vu_rx_reset(struct vu_rx *rx)
 {
-	for (unsigned i = 0; i < rx->early_nfds; i++)
-		vu_close(&rx->early_fds[i]);
-	rx->early_nfds = 0;
-	rx->early_dropped = false;
-	vu_msg_free(rx->msg);
-	rx->msg = NULL;
-	rx->hdr_got = 0;
-	rx->body_got = 0;
+	for (unsigned i = 0; i < rx->nfdq; i++)
+		if (rx->fdq[i].fd >= 0)
+			close(rx->fdq[i].fd);
+	rx->nfdq = 0;
+	vu_msg_free(rx->big);
+	rx->big = NULL;
+	rx->big_got = 0;
+	rx->head = rx->tail = 0;
+	rx->drained = true;
 }
 
 int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size)
@@ -102,42 +108,76 @@ int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size)
 	return 0;
 }
 
-/*
- * Keep the descriptors of one control message: up to `room` go to dst, the
- * rest are closed and reported as dropped. Returns how many were kept.
- */
-static unsigned take_cmsg_fds(struct msghdr *mh, int *dst, unsigned room, bool *dropped)
+/* Queue the descriptors of one read, all tagged with the read's end. */
+static int queue_fds(struct vu_rx *rx, struct msghdr *mh, uint64_t end)
 {
-	unsigned kept = 0;
+	int r = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int *p = (int *)CMSG_DATA(c);
 		for (size_t i = 0; i < n; i++) {
 			int fd;
-			memcpy(&fd, &p[i], sizeof(fd));
-			if (kept < room) {
-				dst[kept++] = fd;
-			} else {
-				close(fd);
-				*dropped = true;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (rx->nfdq == VU_RX_FDQ) {
+				close(fd); /* a flood no honest peer sends */
+				r = -EPROTO;
+				continue;
 			}
+			rx->fdq[rx->nfdq].fd = fd;
+			rx->fdq[rx->nfdq].end = end;
+			rx->nfdq++;
 		}
 	}
-	return kept;
+	return r;
 }
 
-/* One recvmsg() of at most len bytes. Returns bytes read, 0 for would
- * block, or a fatal negative errno. */
-static ssize_t read_some(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
-			 unsigned max_fds, bool *dropped)
+/* Give message m (stream bytes [start, start + 16 + m->len)) its descriptors:
+ * those whose read ended inside it. */
+static void give_fds(struct vu_rx *rx, struct vu_msg *m, uint64_t start)
+{
+	uint64_t end = start + UVFIO_HDR_SIZE + m->len;
+	unsigned k = 0;
+	m->nfds = 0;
+	m->fds_dropped = false;
+	while (k < rx->nfdq && rx->fdq[k].end <= end) {
+		if (m->nfds < rx->max_fds)
+			m->fds[m->nfds++] = rx->fdq[k].fd;
+		else {
+			close(rx->fdq[k].fd);
+			m->fds_dropped = true;
+		}
+		k++;
+	}
+	memmove(rx->fdq, rx->fdq + k, (rx->nfdq - k) * sizeof(rx->fdq[0]));
+	rx->nfdq -= k;
+}
+
+static struct vu_msg *msg_alloc(const struct uvfio_hdr *h)
+{
+	size_t len = h->msg_size - UVFIO_HDR_SIZE;
+	struct vu_msg *m = malloc(sizeof(*m) + len);
+	if (m) {
+		m->next = NULL;
+		m->hdr = *h;
+		m->len = len;
+		m->nfds = 0;
+		m->fds_dropped = false;
+		m->on_twin = false;
+	}
+	return m;
+}
+
+/* One recvmsg() of at most len bytes into dst. Returns bytes read, 0 for
+ * would block (or timed out), or a fatal negative errno. */
+static ssize_t read_some(int sock, struct vu_rx *rx, void *dst, size_t len, uint64_t at,
+			 bool block)
 {
 	union {
 		char buf[CMSG_SPACE(VU_CMSG_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct iovec iov = { .iov_base = dst, .iov_len = len };
 	struct msghdr mh = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
@@ -146,65 +186,90 @@ static ssize_t read_some(int sock, void *buf, size_t len, int *fds, unsigned *nf
 	};
 	ssize_t n;
 	do {
-		n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			rx->drained = true;
 			return 0;
+		}
 		return errno == ECONNRESET || errno == EPIPE ? -ECONNRESET : -errno;
 	}
-	if (mh.msg_controllen > 0)
-		*nfds += take_cmsg_fds(&mh, fds + *nfds, max_fds - *nfds, dropped);
+	int r = mh.msg_controllen ? queue_fds(rx, &mh, at + (uint64_t)n) : 0;
 	if (mh.msg_flags & MSG_CTRUNC)
 		return -EPROTO;
+	if (r < 0)
+		return r;
 	if (n == 0)
 		return -ECONNRESET;
+	rx->drained = (size_t)n < len;
 	return n;
 }
 
-int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
+int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 {
 	*out = NULL;
-	while (rx->hdr_got < UVFIO_HDR_SIZE) {
-		ssize_t n = read_some(sock, (uint8_t *)&rx->hdr + rx->hdr_got,
-				      UVFIO_HDR_SIZE - rx->hdr_got, rx->early_fds, &rx->early_nfds,
-				      rx->max_fds, &rx->early_dropped);
+	for (;;) {
+		if (rx->big) {
+			struct vu_msg *m = rx->big;
+			if (rx->big_got == m->len) {
+				give_fds(rx, m, rx->off);
+				rx->off += UVFIO_HDR_SIZE + m->len;
+				rx->big = NULL;
+				*out = m;
+				return 1;
+			}
+			uint64_t at = rx->off + UVFIO_HDR_SIZE + rx->big_got;
+			ssize_t n = read_some(sock, rx, m->body + rx->big_got, m->len - rx->big_got,
+					      at, block);
+			if (n <= 0)
+				return (int)n;
+			rx->big_got += (size_t)n;
+			block = false;
+			continue;
+		}
+		size_t avail = rx->tail - rx->head;
+		if (avail >= UVFIO_HDR_SIZE) {
+			struct uvfio_hdr h;
+			memcpy(&h, rx->buf + rx->head, sizeof(h));
+			int r = vu_hdr_check(&h, rx->max_msg_size);
+			if (r < 0)
+				return r;
+			if (avail >= h.msg_size || h.msg_size > VU_RX_BUF) {
+				struct vu_msg *m = msg_alloc(&h);
+				if (!m)
+					return -ENOMEM;
+				size_t have = VU_MIN(avail, (size_t)h.msg_size) - UVFIO_HDR_SIZE;
+				memcpy(m->body, rx->buf + rx->head + UVFIO_HDR_SIZE, have);
+				rx->head += UVFIO_HDR_SIZE + have;
+				if (rx->head == rx->tail)
+					rx->head = rx->tail = 0;
+				if (have < m->len) {
+					/* too large for the buffer: read the rest into
+					 * the message itself */
+					rx->big = m;
+					rx->big_got = have;
+					continue;
+				}
+				give_fds(rx, m, rx->off);
+				rx->off += h.msg_size;
+				*out = m;
+				return 1;
+			}
+		}
+		/* Need more bytes: make room at the end of the buffer. */
+		if (rx->head && rx->tail == VU_RX_BUF) {
+			memmove(rx->buf, rx->buf + rx->head, avail);
+			rx->head = 0;
+			rx->tail = avail;
+		}
+		uint64_t at = rx->off + avail;
+		ssize_t n = read_some(sock, rx, rx->buf + rx->tail, VU_RX_BUF - rx->tail, at, block);
 		if (n <= 0)
 			return (int)n;
-		rx->hdr_got += (size_t)n;
+		rx->tail += (size_t)n;
+		block = false; /* a blocking read waits once; the rest is what arrived */
 	}
-	if (!rx->msg) {
-		int r = vu_hdr_check(&rx->hdr, rx->max_msg_size);
-		if (r < 0)
-			return r;
-		size_t len = rx->hdr.msg_size - UVFIO_HDR_SIZE;
-		struct vu_msg *m = malloc(sizeof(*m) + len);
-		if (!m)
-			return -ENOMEM;
-		m->next = NULL;
-		m->hdr = rx->hdr;
-		m->len = len;
-		m->nfds = rx->early_nfds;
-		m->fds_dropped = rx->early_dropped;
-		memcpy(m->fds, rx->early_fds, sizeof(int) * rx->early_nfds);
-		rx->early_nfds = 0;
-		rx->early_dropped = false;
-		rx->msg = m;
-		rx->body_got = 0;
-	}
-	struct vu_msg *m = rx->msg;
-	while (rx->body_got < m->len) {
-		ssize_t n = read_some(sock, m->body + rx->body_got, m->len - rx->body_got, m->fds,
-				      &m->nfds, rx->max_fds, &m->fds_dropped);
-		if (n <= 0)
-			return (int)n;
-		rx->body_got += (size_t)n;
-	}
-	*out = m;
-	rx->msg = NULL;
-	rx->hdr_got = 0;
-	rx->body_got = 0;
-	return 1;
 }
 
 static int wait_writable(void *arg, int sock, int timeout_ms)

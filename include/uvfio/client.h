@@ -46,6 +46,10 @@ enum uvfio_client_mode {
 	UVFIO_CLIENT_SERVICE_THREAD = 1,
 };
 
+#define UVFIO_TWIN_AUTO 0
+#define UVFIO_TWIN_ON 1
+#define UVFIO_TWIN_OFF (-1)
+
 /**
  * struct uvfio_client_config - options of a new client; all-zero is a good
  * default.
@@ -55,7 +59,12 @@ enum uvfio_client_mode {
  * @max_data_xfer_size: the largest read reply or server write this client
  *                      accepts; 0 means 1 MiB; at most UVFIO_MAX_XFER_LIMIT.
  * @max_msg_fds: descriptors accepted in one message; 0 means 16.
- * @no_twin_socket: do not propose twin-socket mode.
+ * @twin_socket: UVFIO_TWIN_AUTO (0) proposes twin-socket mode in service
+ *               thread mode only; UVFIO_TWIN_ON always; UVFIO_TWIN_OFF never.
+ *               Without it, server requests arrive on the main socket and a
+ *               waiting caller reads its reply with one blocking read; with
+ *               it, a caller that waits in event-loop mode must watch both
+ *               sockets (one poll() more per request).
  * @no_write_multiple: do not propose REGION_WRITE_MULTI.
  * @coalesce_posted: gather consecutive posted writes of up to 8 bytes into
  *                   REGION_WRITE_MULTI messages when the server supports it.
@@ -72,7 +81,7 @@ struct uvfio_client_config {
 	int timeout_ms;
 	uint32_t max_data_xfer_size;
 	uint32_t max_msg_fds;
-	bool no_twin_socket;
+	int twin_socket;
 	bool no_write_multiple;
 	bool coalesce_posted;
 	uint16_t version_minor;

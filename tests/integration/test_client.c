@@ -67,8 +67,9 @@ static void test_negotiation(void **state)
 	assert_int_equal(major, 0);
 	assert_int_equal(minor, 1);
 	assert_true(caps.write_multiple);
-	assert_true(caps.twin_socket);
-	assert_true(uvfio_client_twin_socket(f->c));
+	/* event-loop mode does not propose twin sockets by default */
+	assert_false(caps.twin_socket);
+	assert_false(uvfio_client_twin_socket(f->c));
 	assert_true(caps.migration);
 	assert_int_equal(caps.max_msg_fds, 16);
 	assert_true(uvfio_server_connected(f->dev->srv));

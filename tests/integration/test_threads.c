@@ -100,7 +100,8 @@ static void run_dma_case(const struct dma_case *k)
 	struct uvfio_client *c;
 	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR },
 					   .mode = k->mode == 1 ? UVFIO_CLIENT_SERVICE_THREAD
-								: UVFIO_CLIENT_EVENT_LOOP };
+								: UVFIO_CLIENT_EVENT_LOOP,
+					   .twin_socket = UVFIO_TWIN_ON };
 	assert_int_equal(uvfio_client_connect(d->path, &cfg, &c), 0);
 	assert_int_equal(uvfio_client_twin_socket(c), k->twin);
 	size_t len = 1 << 20;

@@ -88,7 +88,7 @@ static struct uvfio_client *replay_client(struct peer *p)
 {
 	struct uvfio_client_config cfg = { .log = { .level = -1 },
 					   .max_msg_fds = 8,
-					   .no_twin_socket = true,
+					   .twin_socket = UVFIO_TWIN_OFF,
 					   .no_write_multiple = true };
 	struct uvfio_client *c = NULL;
 	int fd = p->other;

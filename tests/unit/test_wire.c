@@ -243,7 +243,7 @@ static void test_partial_header_then_eof(void **state)
 	memcpy(CMSG_DATA(c), &efd, sizeof(int));
 	assert_int_equal(sendmsg(p->a, &mh, 0), 5);
 	assert_int_equal(vu_rx_read(p->b, &rx, &m), 0);
-	assert_int_equal(rx.early_nfds, 1);
+	assert_int_equal(rx.nfdq, 1);
 	vu_close(&p->a);
 	assert_int_equal(vu_rx_read(p->b, &rx, &m), -ECONNRESET);
 	vu_rx_reset(&rx); /* closes the early descriptor: nothing leaks */
