@@ -363,6 +363,9 @@ struct uvfio_server {
 	struct uvfio_caps client;
 	uint16_t next_id;
 	struct vu_msg *queue, *queue_tail; /* requests read while awaiting a DMA reply */
+	uint8_t *out; /* corked replies (out_buf) */
+	size_t out_len;
+	uint8_t out_buf[16384];
 	bool in_dma_request;
 
 	/* configuration space */

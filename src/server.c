@@ -38,6 +38,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	s->opaque = s->cfg.opaque;
 	vu_log_init(&s->log, &s->cfg.log, "server");
 	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = -1;
+	s->out = s->out_buf;
 	pthread_mutex_init(&s->irq_mu, NULL);
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
 		s->regions[i].memfd = -1;
@@ -103,6 +104,7 @@ static void disconnect(struct uvfio_server *s, int why)
 	else
 		vu_warn(&s->log, "dropping client: %s", uvfio_strerror(why));
 	epoll_set(s, s->sock, false);
+	s->out_len = 0;
 	vu_close(&s->sock);
 	vu_close(&s->twin);
 	vu_rx_reset(&s->rx);
@@ -241,6 +243,43 @@ int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps)
 
 /* ---- Version negotiation -------------------------------------------------------- */
 
+/* Send the corked replies. */
+static int flush_out(struct uvfio_server *s)
+{
+	if (!s->out_len)
+		return 0;
+	struct iovec iov = { s->out, s->out_len };
+	bool some;
+	int r = vu_send(s->sock, NULL, &iov, 1, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
+	s->out_len = 0;
+	return r;
+}
+
+/*
+ * Replies without descriptors are corked while more requests are buffered,
+ * and leave together in one system call when the input is drained (or
+ * before anything else is sent): a burst of posted writes costs one send.
+ */
+static bool cork(struct uvfio_server *s, const struct uvfio_hdr *h, const struct iovec *iov,
+		 int n)
+{
+	size_t total = UVFIO_HDR_SIZE;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (!s->out || !vu_rx_more(&s->rx) || total > sizeof(s->out_buf) - s->out_len)
+		return false;
+	struct uvfio_hdr hh = *h;
+	hh.msg_size = (uint32_t)total;
+	memcpy(s->out + s->out_len, &hh, sizeof(hh));
+	s->out_len += sizeof(hh);
+	for (int i = 0; i < n; i++) {
+		memcpy(s->out + s->out_len, iov[i].iov_base, iov[i].iov_len);
+		s->out_len += iov[i].iov_len;
+	}
+	vu_trace_hdr(&s->log, "->", &hh, 0);
+	return true;
+}
+
 static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *req, int err,
 		     const struct iovec *iov, int n, const int *fds, unsigned nfds)
 {
@@ -250,9 +289,17 @@ static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *r
 		.flags = UVFIO_FLAGS_TYPE_REPLY | (err ? UVFIO_FLAGS_ERROR : 0),
 		.error_no = (uint32_t)(err < 0 ? -err : err),
 	};
+	if (err) {
+		n = 0;
+		nfds = 0;
+	}
+	if (sock == s->sock && !nfds && cork(s, &h, iov, n))
+		return 0;
+	int r = sock == s->sock ? flush_out(s) : 0;
+	if (r < 0)
+		return -ECONNRESET;
 	bool some;
-	int r = vu_send(sock, &h, err ? NULL : iov, err ? 0 : n, err ? NULL : fds, err ? 0 : nfds,
-			DMA_REQUEST_TIMEOUT_MS, &some);
+	r = vu_send(sock, &h, iov, n, fds, nfds, DMA_REQUEST_TIMEOUT_MS, &some);
 	if (r == 0)
 		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);
 	return r < 0 && some ? -ECONNRESET : r;
@@ -387,6 +434,8 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 		if (s->sock >= 0 && !vu_rx_more(&s->rx))
 			break;
 	}
+	if (s->sock >= 0 && flush_out(s) < 0)
+		disconnect(s, -ECONNRESET);
 	/* An adopted client is gone: say so even if messages were handled
 	 * first, so that an event loop never waits on a dead context. */
 	if (s->sock < 0 && s->adopted)
@@ -432,6 +481,11 @@ int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov
 	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
 	struct uvfio_hdr h = { .msg_id = s->next_id++, .cmd = cmd };
 	bool some;
+	/* Corked replies first: the client may be waiting for them. */
+	if (flush_out(s) < 0) {
+		disconnect(s, -ECONNRESET);
+		return -ECONNRESET;
+	}
 	int r = vu_send(sock, &h, iov, iovcnt, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
 	if (r < 0) {
 		if (some)

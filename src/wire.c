@@ -304,10 +304,11 @@ int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iov
 	struct iovec v[1 + 16];
 	if (iovcnt < 0 || iovcnt > 16 || nfds > VU_CMSG_FDS)
 		return -EINVAL;
-	size_t total = UVFIO_HDR_SIZE;
+	/* Without a header, iov is already whole messages (a corked batch). */
+	size_t total = hdr ? UVFIO_HDR_SIZE : 0;
 	v[0].iov_base = hdr;
-	v[0].iov_len = UVFIO_HDR_SIZE;
-	int n = 1;
+	v[0].iov_len = total;
+	int n = hdr ? 1 : 0;
 	for (int i = 0; i < iovcnt; i++) {
 		if (!iov[i].iov_len)
 			continue;
@@ -316,7 +317,8 @@ int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iov
 	}
 	if (total > UINT32_MAX)
 		return -EMSGSIZE;
-	hdr->msg_size = (uint32_t)total;
+	if (hdr)
+		hdr->msg_size = (uint32_t)total;
 
 	union {
 		char buf[CMSG_SPACE(VU_CMSG_FDS * sizeof(int))];
