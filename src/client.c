@@ -883,7 +883,13 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->send_mu, NULL);
 	pthread_mutex_init(&c->twin_send_mu, NULL);
-	pthread_mutex_init(&c->dma_mu, NULL);
+	/* recursive: a DMA_READ reply is sent holding it, and sending may
+	 * answer a queued DMA request on the same thread */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->dma_mu, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_condattr_t a;
 	pthread_condattr_init(&a);
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);

@@ -118,6 +118,37 @@ static int dma_copy(struct uvfio_client *c, uint64_t iova, void *buf, uint64_t l
 
 /* The handlers return 0 once they have replied, or the errno of the error
  * reply their caller sends. */
+/*
+ * Point iov at the registered memory behind [iova, iova+len), one piece per
+ * registered range, checking every byte and the permission. dma_mu held.
+ * Returns the number of pieces, -EFAULT, -EPERM, or -E2BIG past max.
+ */
+static int dma_iov(struct uvfio_client *c, uint64_t iova, uint64_t len, uint32_t prot,
+		   struct iovec *iov, int max)
+{
+	struct vu_client_dma *d = &c->dma;
+	unsigned i = lower_bound(d, iova);
+	int n = 0;
+	while (len) {
+		if (i >= d->n || d->regs[i].r.iova > iova)
+			return -EFAULT;
+		const struct uvfio_dma_region *r = &d->regs[i].r;
+		if (!(r->prot & prot))
+			return -EPERM;
+		if (n == max)
+			return -E2BIG;
+		uint64_t off = iova - r->iova;
+		uint64_t k = VU_MIN(len, r->size - off);
+		iov[n].iov_base = (uint8_t *)r->vaddr + off;
+		iov[n].iov_len = (size_t)k;
+		n++;
+		iova += k;
+		len -= k;
+		i++;
+	}
+	return n;
+}
+
 static int handle_dma_read(struct uvfio_client *c, int sock, struct vu_msg *m)
 {
 	struct uvfio_dma_access a;
@@ -126,15 +157,25 @@ static int handle_dma_read(struct uvfio_client *c, int sock, struct vu_msg *m)
 	memcpy(&a, m->body, sizeof(a));
 	if (a.count > c->mine.max_data_xfer_size)
 		return -EINVAL;
-	uint8_t *buf = malloc(a.count ? a.count : 1);
-	if (!buf)
-		return -ENOMEM;
-	int r = dma_copy(c, a.addr, buf, a.count, false);
-	if (r == 0) {
-		struct iovec iov[2] = { { &a, sizeof(a) }, { buf, a.count } };
-		vu_client_send_reply(c, sock, &m->hdr, 0, iov, 2);
+	/* The reply is sent straight from the registered memory, which stays
+	 * registered (dma_mu) until it has left. */
+	struct iovec iov[16] = { { &a, sizeof(a) } };
+	pthread_mutex_lock(&c->dma_mu);
+	int r = dma_iov(c, a.addr, a.count, UVFIO_DMA_FLAG_READ, iov + 1, 15);
+	if (r == -E2BIG) {
+		/* more than 15 ranges: copy instead */
+		uint8_t *buf = malloc(a.count ? a.count : 1);
+		r = buf ? dma_copy(c, a.addr, buf, a.count, false) : -ENOMEM;
+		if (r == 0) {
+			iov[1] = (struct iovec){ buf, a.count };
+			vu_client_send_reply(c, sock, &m->hdr, 0, iov, 2);
+		}
+		free(buf);
+	} else if (r >= 0) {
+		vu_client_send_reply(c, sock, &m->hdr, 0, iov, r + 1);
+		r = 0;
 	}
-	free(buf);
+	pthread_mutex_unlock(&c->dma_mu);
 	return r;
 }
 

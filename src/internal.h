@@ -398,8 +398,9 @@ struct uvfio_server {
 /* server.c */
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
 		      const struct iovec *iov, int n, const int *fds, unsigned nfds);
-int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
-		   struct vu_msg **reply);
+int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
+			uint16_t *id);
+int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply);
 /* server_cmds.c */
 void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,

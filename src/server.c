@@ -467,18 +467,16 @@ int uvfio_server_run(struct uvfio_server *s)
 /* ---- Requests to the client ------------------------------------------------------- */
 
 /*
- * Send a request (DMA_READ/DMA_WRITE) to the client and wait for its reply.
- * In twin-socket mode both travel on the twin socket; otherwise client
- * requests that arrive meanwhile are queued and handled afterwards.
+ * Requests to the client (DMA_READ/DMA_WRITE) travel on the twin socket in
+ * twin-socket mode, else on the main socket; then client requests that
+ * arrive while a reply is awaited are queued and handled afterwards.
  */
-int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
-		   struct vu_msg **reply)
+int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
+			uint16_t *id)
 {
-	*reply = NULL;
 	if (s->sock < 0 || !s->negotiated)
 		return -ENOTCONN;
 	int sock = s->twin >= 0 ? s->twin : s->sock;
-	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
 	struct uvfio_hdr h = { .msg_id = s->next_id++, .cmd = cmd };
 	bool some;
 	/* Corked replies first: the client may be waiting for them. */
@@ -493,10 +491,22 @@ int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov
 		return r;
 	}
 	vu_trace_hdr(&s->log, "->", &h, 0);
+	*id = h.msg_id;
+	return 0;
+}
+
+/* The next reply from the client (of any outstanding request). */
+int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
+{
+	*reply = NULL;
+	if (s->sock < 0)
+		return -ECONNRESET;
+	int sock = s->twin >= 0 ? s->twin : s->sock;
+	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
 	uint64_t deadline = vu_now_ms() + DMA_REQUEST_TIMEOUT_MS;
 	for (;;) {
 		struct vu_msg *m;
-		r = vu_rx_read(sock, rx, &m);
+		int r = vu_rx_read(sock, rx, &m);
 		if (r < 0) {
 			disconnect(s, r);
 			return -ECONNRESET;
@@ -511,18 +521,12 @@ int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov
 			continue;
 		}
 		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
-		bool is_reply = (m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY;
-		if (is_reply && m->hdr.msg_id == h.msg_id && m->hdr.cmd == cmd) {
-			if (m->hdr.flags & UVFIO_FLAGS_ERROR) {
-				r = m->hdr.error_no ? -(int)VU_MIN(m->hdr.error_no, 4095u) : -EIO;
-				vu_msg_free(m);
-				return r;
-			}
+		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
 			*reply = m;
 			return 0;
 		}
-		if (!is_reply && sock == s->sock) {
-			m->next = NULL; /* handled once this request is done */
+		if (sock == s->sock) {
+			m->next = NULL; /* handled once the device's request is done */
 			if (s->queue_tail)
 				s->queue_tail->next = m;
 			else
@@ -530,9 +534,8 @@ int vu_srv_request(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov
 			s->queue_tail = m;
 			continue;
 		}
-		vu_warn(&s->log, "discarding unexpected %s %s id %u while waiting for %s",
-			uvfio_cmd_name(m->hdr.cmd), is_reply ? "reply" : "request",
-			m->hdr.msg_id, uvfio_cmd_name(cmd));
+		vu_warn(&s->log, "discarding a %s request on the twin socket",
+			uvfio_cmd_name(m->hdr.cmd));
 		vu_msg_free(m);
 	}
 }

@@ -156,42 +156,83 @@ int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len, uin
 	return (int)n;
 }
 
-/* Copy one piece through DMA_READ/DMA_WRITE messages. */
+#define DMA_WINDOW 4 /* requests to the client in flight at once */
+
+/*
+ * Copy one piece through DMA_READ/DMA_WRITE messages of at most the client's
+ * max_data_xfer_size, keeping a few in flight so that the client's work on
+ * one overlaps the transfer of the next. Every outstanding reply is
+ * collected even after an error, so the stream stays in step.
+ */
 static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
 		       bool write)
 {
-	uint32_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
-	while (len) {
-		uint64_t n = VU_MIN(len, (uint64_t)maxx);
-		struct uvfio_dma_access a = { .addr = iova, .count = n };
-		struct iovec iov[2] = { { &a, sizeof(a) }, { buf, write ? n : 0 } };
+	uint64_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
+	uint64_t nchunks = (len + maxx - 1) / maxx, sent = 0, done = 0;
+	struct {
+		uint16_t id;
+		uint64_t off, n;
+		bool live;
+	} w[DMA_WINDOW] = { 0 };
+	int err = 0;
+	uint16_t cmd = write ? UVFIO_CMD_DMA_WRITE : UVFIO_CMD_DMA_READ;
+	while (done < nchunks) {
+		while (!err && sent < nchunks && sent - done < DMA_WINDOW) {
+			uint64_t off = sent * maxx, n = VU_MIN(maxx, len - off);
+			struct uvfio_dma_access a = { .addr = iova + off, .count = n };
+			struct iovec iov[2] = { { &a, sizeof(a) }, { buf + off, write ? n : 0 } };
+			int slot = (int)(sent % DMA_WINDOW);
+			int r = vu_srv_request_send(s, cmd, iov, write ? 2 : 1, &w[slot].id);
+			if (r < 0) {
+				err = r;
+				break;
+			}
+			w[slot].off = off;
+			w[slot].n = n;
+			w[slot].live = true;
+			sent++;
+		}
+		if (done == sent)
+			break; /* nothing outstanding (after a send error) */
 		struct vu_msg *m;
-		int r = vu_srv_request(s, write ? UVFIO_CMD_DMA_WRITE : UVFIO_CMD_DMA_READ, iov,
-				       write ? 2 : 1, &m);
+		int r = vu_srv_request_reply(s, &m);
 		if (r < 0)
-			return r;
-		struct uvfio_dma_access ra;
-		if (write) {
-			/* 16 bytes as sent by common clients, 12 as the
-			 * specification draws it, or nothing. */
+			return r; /* the connection is gone or the client stalls */
+		int k;
+		for (k = 0; k < DMA_WINDOW; k++)
+			if (w[k].live && w[k].id == m->hdr.msg_id && m->hdr.cmd == cmd)
+				break;
+		if (k == DMA_WINDOW) {
+			vu_warn(&s->log, "discarding an unexpected %s reply with id %u",
+				uvfio_cmd_name(m->hdr.cmd), m->hdr.msg_id);
+			vu_msg_free(m);
+			continue;
+		}
+		w[k].live = false;
+		done++;
+		if (m->hdr.flags & UVFIO_FLAGS_ERROR) {
+			r = m->hdr.error_no ? -(int)VU_MIN(m->hdr.error_no, 4095u) : -EIO;
+		} else if (write) {
+			/* 16 bytes as common clients send, 12 as the specification
+			 * draws it, or nothing */
 			r = (m->len == 16 || m->len == 12 || m->len == 0) ? 0 : -EPROTO;
-		} else if (m->len != sizeof(ra) + n) {
-			r = -EPROTO;
 		} else {
-			memcpy(&ra, m->body, sizeof(ra));
-			if (ra.addr != iova || ra.count != n)
+			struct uvfio_dma_access ra;
+			if (m->len != sizeof(ra) + w[k].n) {
 				r = -EPROTO;
-			else
-				memcpy(buf, m->body + sizeof(ra), n);
+			} else {
+				memcpy(&ra, m->body, sizeof(ra));
+				if (ra.addr != iova + w[k].off || ra.count != w[k].n)
+					r = -EPROTO;
+				else
+					memcpy(buf + w[k].off, m->body + sizeof(ra), w[k].n);
+			}
 		}
 		vu_msg_free(m);
-		if (r < 0)
-			return r;
-		iova += n;
-		buf += n;
-		len -= n;
+		if (r < 0 && !err)
+			err = r;
 	}
-	return 0;
+	return err;
 }
 
 static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t len, bool write)
