@@ -47,6 +47,13 @@ static void pending_recycle(struct uvfio_client *c, struct vu_pending *p)
 	c->free_pending = p;
 }
 
+/*
+ * Pending requests are on three lists: all of them in send order (for
+ * set_dead), a hash by id (for matching replies), and the posted writes in
+ * send order (so that flush looks only at the oldest one). All O(1).
+ */
+#define BUCKET(id) ((id) & (VU_PENDING_BUCKETS - 1))
+
 static void pending_link(struct uvfio_client *c, struct vu_pending *p)
 {
 	p->prev = c->pending_tail;
@@ -56,6 +63,17 @@ static void pending_link(struct uvfio_client *c, struct vu_pending *p)
 	else
 		c->pending = p;
 	c->pending_tail = p;
+	p->hnext = c->bucket[BUCKET(p->id)];
+	c->bucket[BUCKET(p->id)] = p;
+	if (p->kind == VU_NOWAIT) {
+		p->nw_prev = c->nowait_tail;
+		p->nw_next = NULL;
+		if (c->nowait_tail)
+			c->nowait_tail->nw_next = p;
+		else
+			c->nowait = p;
+		c->nowait_tail = p;
+	}
 }
 
 static void pending_unlink(struct uvfio_client *c, struct vu_pending *p)
@@ -69,11 +87,27 @@ static void pending_unlink(struct uvfio_client *c, struct vu_pending *p)
 	else
 		c->pending_tail = p->prev;
 	p->next = p->prev = NULL;
+	for (struct vu_pending **pp = &c->bucket[BUCKET(p->id)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			break;
+		}
+	}
+	if (p->kind == VU_NOWAIT) {
+		if (p->nw_prev)
+			p->nw_prev->nw_next = p->nw_next;
+		else
+			c->nowait = p->nw_next;
+		if (p->nw_next)
+			p->nw_next->nw_prev = p->nw_prev;
+		else
+			c->nowait_tail = p->nw_prev;
+	}
 }
 
 static struct vu_pending *pending_find(struct uvfio_client *c, uint16_t id)
 {
-	for (struct vu_pending *p = c->pending; p; p = p->next)
+	for (struct vu_pending *p = c->bucket[BUCKET(id)]; p; p = p->hnext)
 		if (p->id == id)
 			return p;
 	return NULL;
@@ -255,10 +289,7 @@ static bool target_done(struct uvfio_client *c, const struct wait_target *t)
 {
 	if (t->p)
 		return t->p->done;
-	for (struct vu_pending *p = c->pending; p; p = p->next)
-		if (p->kind == VU_NOWAIT && p->seq <= t->flush_seq)
-			return false;
-	return true;
+	return !c->nowait || c->nowait->seq > t->flush_seq;
 }
 
 /* Set while this thread holds a send lock: server requests it reads then

@@ -198,6 +198,7 @@ static inline bool vu_range_bad(uint64_t off, uint64_t count, uint64_t limit)
 #include "uvfio/client.h"
 
 enum vu_kind { VU_WAIT, VU_NOWAIT, VU_ASYNC };
+#define VU_PENDING_BUCKETS 256u
 
 struct vu_waiter {
 	pthread_cond_t cv;
@@ -207,7 +208,9 @@ struct vu_waiter {
 
 /* A request sent and not yet answered. */
 struct vu_pending {
-	struct vu_pending *next, *prev;
+	struct vu_pending *next, *prev;       /* all, in send order */
+	struct vu_pending *hnext;             /* hash chain by id */
+	struct vu_pending *nw_next, *nw_prev; /* posted writes, in send order */
 	uint16_t id;
 	uint16_t cmd;
 	enum vu_kind kind;
@@ -250,6 +253,8 @@ struct uvfio_client {
 	struct vu_rx rx, twin_rx;
 	struct vu_pending *pending; /* doubly linked, oldest first */
 	struct vu_pending *pending_tail;
+	struct vu_pending *bucket[VU_PENDING_BUCKETS];
+	struct vu_pending *nowait, *nowait_tail;
 	struct vu_pending *free_pending;
 	unsigned nabandoned;
 	uint16_t next_id;
