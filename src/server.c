@@ -22,6 +22,7 @@
 #define DEFAULT_MAX_DMA_MAPS 1024u
 #define DMA_REQUEST_TIMEOUT_MS 5000
 #define VERSION_MAX (64u * 1024u)
+#define RUN_POLL_MS 100 /* how often run() looks at the stop flag while reading */
 
 int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_server **out)
 {
@@ -163,7 +164,12 @@ void uvfio_server_destroy(struct uvfio_server *s)
 
 static int start_client(struct uvfio_server *s, int fd)
 {
-	int r = vu_set_nonblock(fd, true);
+	/* Blocking, with a short receive timeout, for uvfio_server_run()'s
+	 * direct read; every other read and send says MSG_DONTWAIT. */
+	struct timeval tv = { .tv_sec = 0, .tv_usec = RUN_POLL_MS * 1000 };
+	int r = vu_set_nonblock(fd, false);
+	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		r = -errno;
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -392,10 +398,10 @@ static void handle(struct uvfio_server *s, struct vu_msg *m)
 	vu_srv_handle(s, m);
 }
 
-int uvfio_server_dispatch(struct uvfio_server *s)
+/* Handle what has arrived; with block, the first read may wait (bounded by
+ * SO_RCVTIMEO) when nothing is buffered. */
+static int serve(struct uvfio_server *s, bool block)
 {
-	if (!s)
-		return -EINVAL;
 	if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
 		return -ESHUTDOWN;
 	if (s->sock < 0 && s->lsock >= 0) {
@@ -416,10 +422,12 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 			s->queue_tail = NULL;
 		handle(s, m);
 		handled++;
+		block = false;
 	}
 	while (s->sock >= 0 && !__atomic_load_n(&s->stopping, __ATOMIC_RELAXED)) {
 		struct vu_msg *m;
-		int r = vu_rx_read(s->sock, &s->rx, &m);
+		int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
+		block = false;
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -443,20 +451,32 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 	return handled;
 }
 
+int uvfio_server_dispatch(struct uvfio_server *s)
+{
+	return s ? serve(s, false) : -EINVAL;
+}
+
+/*
+ * While a client is connected, run() reads its socket directly (one
+ * blocking read per request instead of a poll and a read), waking every
+ * RUN_POLL_MS to look at the stop flag; otherwise it waits in epoll for a
+ * client to connect or for a stop.
+ */
 int uvfio_server_run(struct uvfio_server *s)
 {
 	if (!s)
 		return -EINVAL;
 	for (;;) {
-		int r = uvfio_server_dispatch(s);
+		bool direct = s->sock >= 0;
+		int r = serve(s, direct);
 		if (r == -ESHUTDOWN)
 			return 0;
 		if (r == -ENOTCONN)
 			return r;
 		if (r < 0)
 			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
-		if (s->sock < 0 && s->adopted)
-			return -ENOTCONN;
+		if (direct && s->sock >= 0)
+			continue;
 		struct epoll_event ev[4];
 		int n = epoll_wait(s->epfd, ev, 4, -1);
 		if (n < 0 && errno != EINTR)
