@@ -115,7 +115,6 @@ int dev_serve(struct uvfio_server *s, const struct dev_args *a, const char *name
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot %s %s: %s\n", name, a->fd >= 0 ? "serve fd" : "listen on",
 			a->fd >= 0 ? "" : a->socket_path, uvfio_strerror(r));
-		uvfio_server_destroy(s);
 		return 1;
 	}
 	running = s;
@@ -126,6 +125,5 @@ int dev_serve(struct uvfio_server *s, const struct dev_args *a, const char *name
 	r = uvfio_server_run(s);
 	running = NULL;
 	dev_log_line(UVFIO_LOG_INFO, "stopping");
-	uvfio_server_destroy(s); /* removes the socket file */
 	return r < 0 && r != -ENOTCONN ? 1 : 0;
 }

@@ -17,7 +17,9 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 		    struct dev_args *a);
 /* The device's log configuration: lines to stderr prefixed with its name. */
 struct uvfio_log_config dev_log(const char *name, int level);
-/* Listen (or adopt), stop cleanly on SIGINT/SIGTERM, serve, clean up. */
+/* Listen (or adopt), serve until SIGINT/SIGTERM (or until an adopted
+ * client leaves). The caller then destroys the server, which removes the
+ * socket file. Returns the exit status. */
 int dev_serve(struct uvfio_server *s, const struct dev_args *a, const char *name);
 /* Log a line at a level, through the same hook. */
 void dev_log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

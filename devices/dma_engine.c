@@ -145,5 +145,7 @@ int main(int argc, char **argv)
 		uvfio_server_destroy(e.srv);
 		return 1;
 	}
-	return dev_serve(e.srv, &a, "uvfio-dma-engine");
+	int status = dev_serve(e.srv, &a, "uvfio-dma-engine");
+	uvfio_server_destroy(e.srv); /* removes the socket file */
+	return status;
 }

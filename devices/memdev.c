@@ -80,11 +80,12 @@ static void client_gone(void *opaque)
 }
 
 static unsigned tick_ms;
+static int ticking = 1;
 
 static void *ticker(void *arg)
 {
 	struct memdev *d = arg;
-	for (;;) {
+	while (__atomic_load_n(&ticking, __ATOMIC_RELAXED)) {
 		usleep(tick_ms * 1000u);
 		uvfio_server_irq_trigger(d->srv, VFIO_PCI_MSI_IRQ_INDEX, 0);
 	}
@@ -138,7 +139,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pthread_t t;
-	if (tick_ms && pthread_create(&t, NULL, ticker, &d) == 0)
-		pthread_detach(t);
-	return dev_serve(d.srv, &a, "uvfio-memdev");
+	bool tick = tick_ms && pthread_create(&t, NULL, ticker, &d) == 0;
+	int status = dev_serve(d.srv, &a, "uvfio-memdev");
+	if (tick) {
+		/* the ticker uses the server: stop it before the server goes */
+		__atomic_store_n(&ticking, 0, __ATOMIC_RELAXED);
+		pthread_join(t, NULL);
+	}
+	uvfio_server_destroy(d.srv); /* removes the socket file */
+	return status;
 }
