@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Faults: a client that writes one byte at a time, a client killed in the
+ * middle of a message, descriptor exhaustion (EMFILE) in the server, and a
+ * soak of one million mixed messages with resident memory and descriptor
+ * count flat from start to end (UVFIO_SOAK sets the count).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+#include "peer.h"
+#include "testdev.h"
+#include "util.h"
+
+static int new_server(struct uvfio_server **s)
+{
+	struct uvfio_server_config cfg = { .log = { .level = -1 } };
+	int r = uvfio_server_create(&cfg, s);
+	struct uvfio_region_desc bar0 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE };
+	uvfio_server_setup_region(*s, 0, &bar0, NULL);
+	uvfio_server_setup_irq(*s, VFIO_PCI_MSIX_IRQ_INDEX, 8);
+	return r;
+}
+
+static void send_version(int fd)
+{
+	static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8}}";
+	uint8_t v[20 + sizeof(json)];
+	struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION, .msg_size = sizeof(v) };
+	struct uvfio_version ver = { 0, 1 };
+	memcpy(v, &h, 16);
+	memcpy(v + 16, &ver, 4);
+	memcpy(v + 20, json, sizeof(json));
+	peer_write(fd, v, sizeof(v), NULL, 0);
+}
+
+static void read_reply(int fd, struct uvfio_hdr *h)
+{
+	uint8_t body[4096];
+	int fds[4], n;
+	assert_true(peer_recv(fd, h, body, sizeof(body), fds, &n) > 0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* The server completes messages that arrive a byte at a time. */
+static void test_server_byte_at_a_time(void **state)
+{
+	(void)state;
+	struct uvfio_server *s;
+	assert_int_equal(new_server(&s), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	send_version(sv[0]);
+	uvfio_server_dispatch(s);
+	struct uvfio_hdr h;
+	read_reply(sv[0], &h);
+	uint8_t msg[36];
+	struct uvfio_hdr w = { .msg_id = 2, .cmd = UVFIO_CMD_REGION_WRITE, .msg_size = 36 };
+	struct uvfio_region_access a = { .offset = 8, .region = 0, .count = 4 };
+	memcpy(msg, &w, 16);
+	memcpy(msg + 16, &a, 16);
+	memcpy(msg + 32, "\x11\x22\x33\x44", 4);
+	for (size_t i = 0; i < sizeof(msg); i++) {
+		peer_write(sv[0], msg + i, 1, NULL, 0);
+		assert_int_equal(uvfio_server_dispatch(s), i + 1 == sizeof(msg) ? 1 : 0);
+	}
+	read_reply(sv[0], &h);
+	assert_int_equal(h.msg_id, 2);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	close(sv[0]);
+	uvfio_server_destroy(s);
+}
+
+/* A client process killed in the middle of a message: the server drops it,
+ * keeps nothing of it, and serves the next client. */
+static void test_client_killed_mid_message(void **state)
+{
+	(void)state;
+	int before = tu_count_fds();
+	struct testdev *d = testdev_start(NULL);
+	pid_t pid = fork();
+	if (!pid) {
+		struct uvfio_client *c;
+		struct uvfio_client_config cfg = { .log = { .level = -1 } };
+		if (uvfio_client_connect(d->path, &cfg, &c) < 0)
+			_exit(1);
+		/* half of a 64 KiB write, then hang until killed */
+		int fd = c->sock;
+		uint8_t buf[32768] = { 0 };
+		struct uvfio_hdr h = { .msg_id = 9, .cmd = UVFIO_CMD_REGION_WRITE,
+				       .msg_size = 16 + 16 + 65536 };
+		struct uvfio_region_access a = { .offset = 0, .region = 1, .count = 65536 };
+		memcpy(buf, &h, 16);
+		memcpy(buf + 16, &a, 16);
+		if (send(fd, buf, sizeof(buf), 0) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	usleep(200000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = -1 } };
+	assert_int_equal(uvfio_client_connect(d->path, &cfg, &c), 0);
+	uint64_t v = 0;
+	assert_int_equal(uvfio_client_region_read(c, 0, TD_SCRATCH, &v, 8), 0);
+	uvfio_client_close(c);
+	testdev_stop(d);
+	assert_int_equal(tu_count_fds(), before);
+}
+
+/* Descriptors cannot be received (EMFILE): the kernel truncates them, the
+ * server drops that client cleanly and serves the next one. */
+static void test_descriptor_exhaustion(void **state)
+{
+	(void)state;
+	struct uvfio_server *s;
+	assert_int_equal(new_server(&s), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	send_version(sv[0]);
+	uvfio_server_dispatch(s);
+	struct uvfio_hdr h;
+	read_reply(sv[0], &h);
+	int efd[4];
+	for (int i = 0; i < 4; i++)
+		efd[i] = eventfd(0, EFD_CLOEXEC);
+	struct rlimit old, low;
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = (rlim_t)tu_count_fds() + 1; /* room for one more only */
+	uint8_t msg[36];
+	struct uvfio_hdr sh = { .msg_id = 3, .cmd = UVFIO_CMD_DEVICE_SET_IRQS, .msg_size = 36 };
+	struct vfio_irq_set is = { .argsz = 20, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 4,
+				   .flags = VFIO_IRQ_SET_DATA_EVENTFD |
+					    VFIO_IRQ_SET_ACTION_TRIGGER };
+	memcpy(msg, &sh, 16);
+	memcpy(msg + 16, &is, 20);
+	peer_write(sv[0], msg, 36, efd, 4);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int r = uvfio_server_dispatch(s);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(r, -ENOTCONN); /* truncated descriptors: the stream is not trusted */
+	uint8_t x;
+	assert_int_equal(read(sv[0], &x, 1), 0);
+	for (int i = 0; i < 4; i++)
+		close(efd[i]);
+	close(sv[0]);
+	uvfio_server_destroy(s);
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kib = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+/* One million mixed messages (UVFIO_SOAK overrides): resident memory and
+ * descriptors flat from the first tenth to the end. */
+static void test_soak(void **state)
+{
+	(void)state;
+	long total = getenv("UVFIO_SOAK") ? atol(getenv("UVFIO_SOAK")) : 1000000;
+	struct testdev *d = testdev_start(NULL);
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = -1 }, .coalesce_posted = true };
+	assert_int_equal(uvfio_client_connect(d->path, &cfg, &c), 0);
+	long rss0 = 0;
+	int fds0 = 0;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint8_t buf[512];
+	for (long i = 0; i < total; i++) {
+		if (i == total / 10) {
+			rss0 = rss_kib();
+			fds0 = tu_count_fds();
+		}
+		uint64_t v = (uint64_t)i;
+		switch (i % 16) {
+		case 0:
+			assert_int_equal(uvfio_client_region_write(c, 0, TD_SCRATCH, &v, 8), 0);
+			break;
+		case 1:
+			assert_int_equal(uvfio_client_region_read(c, 1, 1000, buf, sizeof(buf)), 0);
+			break;
+		case 2:
+			assert_int_equal(uvfio_client_set_irqs(c, VFIO_PCI_MSIX_IRQ_INDEX,
+							       VFIO_IRQ_SET_DATA_EVENTFD |
+								       VFIO_IRQ_SET_ACTION_TRIGGER,
+							       0, 1, &efd),
+					 0);
+			break;
+		case 3: {
+			struct uvfio_region_info ri;
+			assert_int_equal(uvfio_client_region_info(c, 3, &ri), 0);
+			uvfio_region_info_release(&ri);
+			break;
+		}
+		case 4: /* an error reply */
+			assert_int_equal(uvfio_client_region_read(c, 1, 70000, buf, 4), -EINVAL);
+			break;
+		case 5:
+			assert_int_equal(uvfio_client_flush(c), 0);
+			break;
+		default: /* posted, coalesced into REGION_WRITE_MULTI */
+			assert_int_equal(uvfio_client_region_write_posted(c, 1, 8u * (unsigned)(i % 64),
+									  &v, 8),
+					 0);
+		}
+	}
+	assert_int_equal(uvfio_client_flush(c), 0);
+	long rss1 = rss_kib();
+	int fds1 = tu_count_fds();
+	uvfio_client_close(c);
+	close(efd);
+	testdev_stop(d);
+	if (rss1 - rss0 > 2048)
+		fail_msg("resident memory grew from %ld KiB to %ld KiB", rss0, rss1);
+	assert_int_equal(fds1, fds0);
+	print_message("soak: %ld messages, RSS %ld -> %ld KiB, %d descriptors\n", total, rss0,
+		      rss1, fds1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_server_byte_at_a_time),
+		cmocka_unit_test(test_client_killed_mid_message),
+		cmocka_unit_test(test_descriptor_exhaustion),
+		cmocka_unit_test(test_soak),
+	};
+	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+}
