@@ -20,6 +20,14 @@ void uvfio_caps_default(struct uvfio_caps *caps)
 	caps->twin_fd_index = -1;
 }
 
+void vu_caps_mine(struct uvfio_caps *caps, uint32_t max_msg_fds, uint32_t max_xfer)
+{
+	uvfio_caps_default(caps);
+	caps->max_msg_fds = max_msg_fds ? VU_MIN(max_msg_fds, UVFIO_MAX_FDS_LIMIT) : VU_DEFAULT_FDS;
+	caps->max_data_xfer_size = max_xfer ? VU_MIN(max_xfer, UVFIO_MAX_XFER_LIMIT)
+					    : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
+}
+
 #define FAIL(...)                                           \
 	do {                                                \
 		if (err && errlen)                          \

@@ -24,7 +24,6 @@
 #include "internal.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
-#define DEFAULT_MAX_FDS 16u
 #define MAX_ABANDONED 1024u
 #define VERSION_REPLY_MAX (64u * 1024u)
 
@@ -897,12 +896,7 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->minor = c->cfg.propose_minor_zero ? 0
 		   : c->cfg.version_minor   ? c->cfg.version_minor
 					    : UVFIO_PROTO_MINOR;
-	uvfio_caps_default(&c->mine);
-	c->mine.max_msg_fds = c->cfg.max_msg_fds ? VU_MIN(c->cfg.max_msg_fds, UVFIO_MAX_FDS_LIMIT)
-						 : DEFAULT_MAX_FDS;
-	c->mine.max_data_xfer_size =
-		c->cfg.max_data_xfer_size ? VU_MIN(c->cfg.max_data_xfer_size, UVFIO_MAX_XFER_LIMIT)
-					  : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
+	vu_caps_mine(&c->mine, c->cfg.max_msg_fds, c->cfg.max_data_xfer_size);
 	c->mine.twin_socket = c->cfg.twin_socket == UVFIO_TWIN_ON ||
 			      (c->cfg.twin_socket == UVFIO_TWIN_AUTO &&
 			       c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD);

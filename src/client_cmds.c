@@ -119,23 +119,22 @@ int uvfio_client_set_irqs(struct uvfio_client *c, uint32_t index, uint32_t flags
 		iov[1].iov_len = count;
 		s.argsz += count;
 	} else if (dtype == VFIO_IRQ_SET_DATA_EVENTFD && data) {
-		/* -1 entries de-assign: an eventfd array on the wire has no
-		 * holes, so those go as separate messages. */
 		const int *ev = data;
 		if (count > c->server.max_msg_fds || count > UVFIO_MAX_FDS_LIMIT)
 			return -E2BIG;
-		for (uint32_t i = 0; i < count; i++) {
-			if (ev[i] < 0) {
-				for (uint32_t j = 0; j < count; j++) {
-					uint32_t run = 1;
-					int r = uvfio_client_set_irqs(
-						c, index, flags, start + j, run,
-						ev[j] < 0 ? NULL : &ev[j]);
-					if (r < 0)
-						return r;
-				}
-				return 0;
+		/* The wire has no holes in an eventfd array: when some entries
+		 * are -1 (de-assign), each vector goes in a message of its own. */
+		bool holes = false;
+		for (uint32_t i = 0; i < count; i++)
+			holes |= ev[i] < 0;
+		if (holes) {
+			for (uint32_t j = 0; j < count; j++) {
+				int r = uvfio_client_set_irqs(c, index, flags, start + j, 1,
+							      ev[j] < 0 ? NULL : &ev[j]);
+				if (r < 0)
+					return r;
 			}
+			return 0;
 		}
 		fds = ev;
 		nfds = count;

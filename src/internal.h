@@ -171,6 +171,12 @@ int vu_negotiate_check_reply(uint16_t pmajor, uint16_t pminor, const struct uvfi
 			     uint16_t rmajor, uint16_t rminor, const struct uvfio_caps *reply,
 			     unsigned nfds, char *err, size_t errlen);
 
+/* Our own capabilities from a config's limits: 0 means the default (16
+ * descriptors, 1 MiB), larger values are clamped to what the library
+ * enforces. */
+#define VU_DEFAULT_FDS 16u
+void vu_caps_mine(struct uvfio_caps *caps, uint32_t max_msg_fds, uint32_t max_xfer);
+
 /* Largest message a peer may send us, given our max data transfer size. */
 static inline uint32_t vu_max_msg_size(uint32_t max_xfer)
 {

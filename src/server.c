@@ -18,7 +18,6 @@
 
 #include "internal.h"
 
-#define DEFAULT_MAX_FDS 16u
 #define DEFAULT_MAX_DMA_MAPS 1024u
 #define DMA_REQUEST_TIMEOUT_MS 5000
 #define VERSION_MAX (64u * 1024u)
@@ -46,12 +45,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	s->nregions = VFIO_PCI_NUM_REGIONS;
 	s->mig_state = UVFIO_MIG_STATE_RUNNING;
 
-	uvfio_caps_default(&s->mine);
-	s->mine.max_msg_fds = s->cfg.max_msg_fds ? VU_MIN(s->cfg.max_msg_fds, UVFIO_MAX_FDS_LIMIT)
-						 : DEFAULT_MAX_FDS;
-	s->mine.max_data_xfer_size =
-		s->cfg.max_data_xfer_size ? VU_MIN(s->cfg.max_data_xfer_size, UVFIO_MAX_XFER_LIMIT)
-					  : UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
+	vu_caps_mine(&s->mine, s->cfg.max_msg_fds, s->cfg.max_data_xfer_size);
 	s->mine.max_dma_maps = s->cfg.max_dma_maps ? s->cfg.max_dma_maps : DEFAULT_MAX_DMA_MAPS;
 	s->mine.pgsizes = s->cfg.pgsizes ? s->cfg.pgsizes : 4096;
 	s->mine.write_multiple = !s->cfg.no_write_multiple;

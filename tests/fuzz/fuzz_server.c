@@ -6,7 +6,6 @@
  * bytes. Every input must leave the server alive, without leaks (ASan's
  * leak check), and with as many open descriptors as before.
  */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "internal.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static ssize_t bar0(void *opaque, uint32_t region, uint64_t off, void *buf, size_t count,
 		    bool is_write)

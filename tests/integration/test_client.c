@@ -258,6 +258,17 @@ static void test_irqs(void **state)
 	assert_false(readable(efd[4], 0));
 	uint64_t cnt;
 	assert_int_equal(read(efd[5], &cnt, 8), 8);
+	/* -1 de-assigns one vector and keeps its neighbour */
+	int pair[2] = { efd[6], -1 };
+	assert_int_equal(uvfio_client_set_irqs(f->c, VFIO_PCI_MSIX_IRQ_INDEX,
+					       VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+					       6, 2, pair),
+			 0);
+	wr64(f->c, 0, TD_IRQ, 7);
+	wr64(f->c, 0, TD_IRQ, 6);
+	assert_true(readable(efd[6], 1000));
+	assert_false(readable(efd[7], 0));
+	assert_int_equal(read(efd[6], &cnt, 8), 8);
 	/* the client triggers one itself (DATA_BOOL) */
 	uint8_t bools[2] = { 0, 1 };
 	assert_int_equal(uvfio_client_set_irqs(f->c, VFIO_PCI_MSIX_IRQ_INDEX,

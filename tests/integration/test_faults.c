@@ -51,19 +51,28 @@ static void read_reply(int fd, struct uvfio_hdr *h)
 		close(fds[i]);
 }
 
+/* A server serving one end of a socketpair, negotiated; returns our end. */
+static int connected_server(struct uvfio_server **s)
+{
+	assert_int_equal(new_server(s), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(*s, sv[1]), 0);
+	send_version(sv[0]);
+	uvfio_server_dispatch(*s);
+	struct uvfio_hdr h;
+	read_reply(sv[0], &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	return sv[0];
+}
+
 /* The server completes messages that arrive a byte at a time. */
 static void test_server_byte_at_a_time(void **state)
 {
 	(void)state;
 	struct uvfio_server *s;
-	assert_int_equal(new_server(&s), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
-	send_version(sv[0]);
-	uvfio_server_dispatch(s);
+	int fd = connected_server(&s);
 	struct uvfio_hdr h;
-	read_reply(sv[0], &h);
 	uint8_t msg[36];
 	struct uvfio_hdr w = { .msg_id = 2, .cmd = UVFIO_CMD_REGION_WRITE, .msg_size = 36 };
 	struct uvfio_region_access a = { .offset = 8, .region = 0, .count = 4 };
@@ -71,13 +80,13 @@ static void test_server_byte_at_a_time(void **state)
 	memcpy(msg + 16, &a, 16);
 	memcpy(msg + 32, "\x11\x22\x33\x44", 4);
 	for (size_t i = 0; i < sizeof(msg); i++) {
-		peer_write(sv[0], msg + i, 1, NULL, 0);
+		peer_write(fd, msg + i, 1, NULL, 0);
 		assert_int_equal(uvfio_server_dispatch(s), i + 1 == sizeof(msg) ? 1 : 0);
 	}
-	read_reply(sv[0], &h);
+	read_reply(fd, &h);
 	assert_int_equal(h.msg_id, 2);
 	assert_false(h.flags & UVFIO_FLAGS_ERROR);
-	close(sv[0]);
+	close(fd);
 	uvfio_server_destroy(s);
 }
 
@@ -126,14 +135,7 @@ static void test_descriptor_exhaustion(void **state)
 {
 	(void)state;
 	struct uvfio_server *s;
-	assert_int_equal(new_server(&s), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
-	send_version(sv[0]);
-	uvfio_server_dispatch(s);
-	struct uvfio_hdr h;
-	read_reply(sv[0], &h);
+	int fd = connected_server(&s);
 	int efd[4];
 	for (int i = 0; i < 4; i++)
 		efd[i] = eventfd(0, EFD_CLOEXEC);
@@ -148,16 +150,16 @@ static void test_descriptor_exhaustion(void **state)
 					    VFIO_IRQ_SET_ACTION_TRIGGER };
 	memcpy(msg, &sh, 16);
 	memcpy(msg + 16, &is, 20);
-	peer_write(sv[0], msg, 36, efd, 4);
+	peer_write(fd, msg, 36, efd, 4);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 	int r = uvfio_server_dispatch(s);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(r, -ENOTCONN); /* truncated descriptors: the stream is not trusted */
 	uint8_t x;
-	assert_int_equal(read(sv[0], &x, 1), 0);
+	assert_int_equal(read(fd, &x, 1), 0);
 	for (int i = 0; i < 4; i++)
 		close(efd[i]);
-	close(sv[0]);
+	close(fd);
 	uvfio_server_destroy(s);
 }
 

@@ -34,6 +34,21 @@ static int teardown_pair(void **state)
 	return 0;
 }
 
+/* Send len bytes with one descriptor attached. */
+static void send_with_fd(int sock, const void *buf, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
+}
+
 static void put_hdr(int fd, uint16_t id, uint16_t cmd, uint32_t size, uint32_t flags)
 {
 	struct uvfio_hdr h = { .msg_id = id, .cmd = cmd, .msg_size = size, .flags = flags };
@@ -103,19 +118,7 @@ static void test_one_byte_at_a_time(void **state)
 	struct vu_msg *m = NULL;
 	for (size_t i = 0; i < sizeof(msg); i++) {
 		if (i == 0) {
-			struct uvfio_hdr *hp = (struct uvfio_hdr *)msg;
-			(void)hp;
-			/* send the first byte with a descriptor */
-			char cbuf[CMSG_SPACE(sizeof(int))];
-			struct iovec iov = { msg, 1 };
-			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-					     .msg_controllen = sizeof(cbuf) };
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &efd, sizeof(int));
-			assert_int_equal(sendmsg(p->a, &mh, 0), 1);
+			send_with_fd(p->a, msg, 1, efd); /* the first byte carries it */
 		} else {
 			assert_int_equal(write(p->a, msg + i, 1), 1);
 		}
@@ -232,16 +235,7 @@ static void test_partial_header_then_eof(void **state)
 	int efd = tu_eventfd();
 	int before = tu_count_fds();
 	struct uvfio_hdr h = { .cmd = 9, .msg_size = 64 };
-	struct iovec iov = { &h, 5 };
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &efd, sizeof(int));
-	assert_int_equal(sendmsg(p->a, &mh, 0), 5);
+	send_with_fd(p->a, &h, 5, efd);
 	assert_int_equal(vu_rx_read(p->b, &rx, &m), 0);
 	assert_int_equal(rx.nfdq, 1);
 	vu_close(&p->a);
