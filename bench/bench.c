@@ -100,7 +100,10 @@ static void row(const char *name, const char *place, struct stat_ s, const char 
 		snprintf(b, sizeof(b), "%.1f", s.median);
 		snprintf(c, sizeof(c), "%.1f", s.p99);
 	}
-	printf("%-40s %-5s %14s %8s %8s  %6.2fx %-24s %s\n", name, place, a, b, c, ratio, ref,
+	char rb[16] = "      -";
+	if (ratio > 0)
+		snprintf(rb, sizeof(rb), "%6.2fx", ratio);
+	printf("%-40s %-5s %14s %8s %8s  %s %-24s %s\n", name, place, a, b, c, rb, ref,
 	       goal ? goal : "");
 	fflush(stdout);
 }
@@ -413,34 +416,53 @@ static struct stat_ posted_rows(struct uvfio_client *c, uint32_t region, uint64_
 }
 
 struct thr_arg {
-	struct uvfio_client *c;
+	struct uvfio_client **c; /* ncli clients, used round-robin */
+	int ncli;
 	uint32_t region;
 	uint64_t off;
 	size_t iters;
+	uint64_t *lat; /* iters latencies of this thread */
 };
 
 static void *thr_work(void *p)
 {
 	struct thr_arg *a = p;
 	uint32_t v;
-	for (size_t i = 0; i < a->iters; i++)
-		if (uvfio_client_region_read(a->c, a->region, a->off, &v, 4) < 0)
+	for (size_t i = 0; i < a->iters; i++) {
+		uint64_t t0 = now_ns();
+		if (uvfio_client_region_read(a->c[i % (size_t)a->ncli], a->region, a->off, &v, 4) < 0)
 			exit(1);
+		a->lat[i] = now_ns() - t0;
+	}
 	return NULL;
+}
+
+/* n threads reading 4 bytes, each over its share of the clients; every
+ * request's latency is kept for the median and 99th percentile. */
+static struct stat_ threads_run(struct uvfio_client **c, int ncli, uint32_t region, uint64_t off,
+				int n, size_t iters)
+{
+	pthread_t t[8];
+	struct thr_arg a[8];
+	uint64_t *lat = malloc((size_t)n * iters * sizeof(uint64_t));
+	int per = ncli / n ? ncli / n : 1;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		a[i] = (struct thr_arg){ c + (ncli > 1 ? i * per : 0), ncli > 1 ? per : 1, region,
+					 off, iters, lat + (size_t)i * iters };
+		pthread_create(&t[i], NULL, thr_work, &a[i]);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	struct stat_ s = summarize(lat, (size_t)n * iters, now_ns() - t0);
+	free(lat);
+	return s;
 }
 
 static struct stat_ thread_rows(struct uvfio_client *c, uint32_t region, uint64_t off, int n,
 				size_t iters)
 {
-	pthread_t t[8];
-	struct thr_arg a = { c, region, off, iters };
-	uint64_t t0 = now_ns();
-	for (int i = 0; i < n; i++)
-		pthread_create(&t[i], NULL, thr_work, &a);
-	for (int i = 0; i < n; i++)
-		pthread_join(t[i], NULL);
-	struct stat_ s = { .ops = (double)iters * n * 1e9 / (double)(now_ns() - t0) };
-	return s;
+	return threads_run(&c, 1, region, off, n, iters);
 }
 
 static double dma_gbps(struct uvfio_client *c, bool share_fd, size_t len, int reps)
@@ -482,17 +504,6 @@ static long rss_kib(pid_t pid)
 	return kib;
 }
 
-static void *drive(void *p)
-{
-	struct thr_arg *a = p;
-	struct uvfio_client **cs = (struct uvfio_client **)a->c;
-	uint32_t v;
-	for (size_t i = 0; i < a->iters; i++)
-		if (uvfio_client_region_read(cs[i % 8], 0, 0, &v, 4) < 0)
-			exit(1);
-	return NULL;
-}
-
 static void many_devices(int cpu_srv, const char *place, size_t iters)
 {
 	enum { NDEV = 64 };
@@ -511,22 +522,12 @@ static void many_devices(int cpu_srv, const char *place, size_t iters)
 	for (int i = 0; i < NDEV; i++)
 		if (uvfio_client_adopt(cli[i], &cfg, &c[i]) < 0)
 			exit(1);
-	pthread_t t[8];
-	struct thr_arg a[8];
-	uint64_t t0 = now_ns();
 	/* 8 threads, each driving 8 devices round-robin */
-	for (int k = 0; k < 8; k++) {
-		a[k] = (struct thr_arg){ (struct uvfio_client *)&c[k * 8], 0, 0, iters };
-		pthread_create(&t[k], NULL, drive, &a[k]);
-	}
-	for (int k = 0; k < 8; k++)
-		pthread_join(t[k], NULL);
-	double ops = (double)iters * 8 * 1e9 / (double)(now_ns() - t0);
+	struct stat_ s = threads_run(c, NDEV, 0, 0, 8, iters);
 	long rss = rss_kib(pid);
 	for (int i = 0; i < NDEV; i++)
 		uvfio_client_close(c[i]);
 	waitpid(pid, NULL, 0);
-	struct stat_ s = { .ops = ops };
 	char name[80];
 	snprintf(name, sizeof(name), "64 devices, 1 server: %ld KiB RSS/conn", rss / NDEV);
 	row(name, place, s, "-", 0, NULL);
