@@ -10,6 +10,9 @@
  * has to be woken. Replies for other waiters are handed over by signalling
  * their condition variable; when the reader leaves, it passes the role to the
  * next waiter (or to the service thread).
+ *
+ * Connecting, negotiation, the service thread and the event-loop entry
+ * points are in client_conn.c.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -23,9 +26,7 @@
 
 #include "internal.h"
 
-#define DEFAULT_TIMEOUT_MS 5000
 #define MAX_ABANDONED 1024u
-#define VERSION_REPLY_MAX (64u * 1024u)
 
 /* ---- Pending records -------------------------------------------------------- */
 
@@ -48,7 +49,7 @@ static void pending_recycle(struct uvfio_client *c, struct vu_pending *p)
 
 /*
  * Pending requests are on three lists: all of them in send order (for
- * set_dead), a hash by id (for matching replies), and the posted writes in
+ * vu_client_set_dead), a hash by id (for matching replies), and the posted writes in
  * send order (so that flush looks only at the oldest one). All O(1).
  */
 #define BUCKET(id) ((id) & (VU_PENDING_BUCKETS - 1))
@@ -145,7 +146,7 @@ static void waiter_unlink(struct uvfio_client *c, struct vu_waiter *w)
 }
 
 /* The reader left: let one waiter (or the service thread) take the role. */
-static void pass_reader_role(struct uvfio_client *c)
+void vu_client_pass_reader_role(struct uvfio_client *c)
 {
 	if (c->waiters) {
 		pthread_cond_signal(&c->waiters->cv);
@@ -173,7 +174,7 @@ static void wake_flushers(struct uvfio_client *c)
 
 /* The stream can no longer be trusted: fail everything at once. mu held; it
  * is dropped and retaken around asynchronous callbacks. */
-static void set_dead(struct uvfio_client *c, int err)
+void vu_client_set_dead(struct uvfio_client *c, int err)
 {
 	if (c->dead)
 		return;
@@ -279,10 +280,6 @@ static void complete_reply(struct uvfio_client *c, struct vu_msg *m)
 	}
 }
 
-struct wait_target {
-	struct vu_pending *p; /* a reply awaited, or */
-	uint64_t flush_seq;   /* posted writes up to this seq awaited */
-};
 
 static bool target_done(struct uvfio_client *c, const struct wait_target *t)
 {
@@ -367,7 +364,7 @@ static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct
 
 /* Poll both sockets (and the wake fd) for up to timeout_ms and pump what is
  * readable. Returns >= 0, or a fatal negative errno. mu not held. */
-static int poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wait_target *t,
+int vu_client_poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wait_target *t,
 			 bool with_main, bool with_twin, bool with_wakefd)
 {
 	struct pollfd pf[3] = {
@@ -401,7 +398,7 @@ static int poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wa
 
 /* The twin socket belongs to the service thread when there is one;
  * otherwise to whoever holds the reader role. */
-static bool reader_owns_twin(const struct uvfio_client *c)
+bool vu_client_reader_owns_twin(const struct uvfio_client *c)
 {
 	return c->twin >= 0 && !c->has_thread;
 }
@@ -460,16 +457,16 @@ static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wa
 			/* Blocking read when the whole limit is still ahead (it
 			 * waits at most the message timeout) and no twin socket
 			 * needs watching by this thread. */
-			bool fast = c->blocking && !reader_owns_twin(c) &&
+			bool fast = c->blocking && !vu_client_reader_owns_twin(c) &&
 				    (!deadline || deadline - now + 1 >= (uint64_t)c->timeout_ms);
 			pthread_mutex_unlock(&c->mu);
 			int pr = fast ? blocking_pump(c, t)
-				      : poll_and_pump(c, deadline ? (int)(deadline - now) : -1, t,
-						      true, reader_owns_twin(c), false);
+				      : vu_client_poll_and_pump(c, deadline ? (int)(deadline - now) : -1, t,
+						      true, vu_client_reader_owns_twin(c), false);
 			pthread_mutex_lock(&c->mu);
 			c->reading = false;
 			if (pr < 0)
-				set_dead(c, pr);
+				vu_client_set_dead(c, pr);
 			continue;
 		}
 		if (c->thread_reading) {
@@ -498,7 +495,7 @@ static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wa
 	c->nwaiting--;
 	waiter_unlink(c, w);
 	if (!c->reading)
-		pass_reader_role(c);
+		vu_client_pass_reader_role(c);
 	return r;
 }
 
@@ -557,12 +554,12 @@ static int send_wait(void *arg, int sock, int timeout_ms)
 			       ? -errno
 			       : 0;
 	}
-	r = poll_and_pump(c, 0, NULL, true, reader_owns_twin(c), false);
+	r = vu_client_poll_and_pump(c, 0, NULL, true, vu_client_reader_owns_twin(c), false);
 	pthread_mutex_lock(&c->mu);
 	c->reading = false;
 	if (r < 0)
-		set_dead(c, r);
-	pass_reader_role(c);
+		vu_client_set_dead(c, r);
+	vu_client_pass_reader_role(c);
 	r = c->dead;
 	pthread_mutex_unlock(&c->mu);
 	return r;
@@ -592,7 +589,7 @@ static int send_on(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 static int send_broken(struct uvfio_client *c)
 {
 	pthread_mutex_lock(&c->mu);
-	set_dead(c, -ECONNRESET);
+	vu_client_set_dead(c, -ECONNRESET);
 	pthread_mutex_unlock(&c->mu);
 	return -ECONNRESET;
 }
@@ -678,7 +675,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 			else
 				vu_msg_free(p->reply);
 		} else {
-			pending_unlink(c, p); /* failed by set_dead, still linked */
+			pending_unlink(c, p); /* failed by vu_client_set_dead, still linked */
 		}
 		pending_recycle(c, p);
 	} else {
@@ -727,327 +724,3 @@ int uvfio_client_flush(struct uvfio_client *c)
 	return r;
 }
 
-/* ---- Service thread and event loop ----------------------------------------------------- */
-
-/*
- * The service thread owns the twin socket, if any, outright, and reads the
- * main socket whenever no application thread waits for a reply.
- */
-static void *service_thread(void *arg)
-{
-	struct uvfio_client *c = arg;
-	pthread_mutex_lock(&c->mu);
-	while (!c->closing && !c->dead) {
-		bool take_main = !c->reading && !c->nwaiting;
-		if (!take_main && c->twin < 0) {
-			pthread_cond_wait(&c->thread_cv, &c->mu);
-			continue;
-		}
-		if (take_main)
-			c->reading = c->thread_reading = true;
-		pthread_mutex_unlock(&c->mu);
-		int r = poll_and_pump(c, -1, NULL, take_main, c->twin >= 0, true);
-		pthread_mutex_lock(&c->mu);
-		if (take_main) {
-			c->reading = c->thread_reading = false;
-			if (c->waiters)
-				pthread_cond_signal(&c->waiters->cv);
-		}
-		if (r < 0)
-			set_dead(c, r);
-	}
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
-int uvfio_client_poll_fd(struct uvfio_client *c)
-{
-	return c ? c->epfd : -EINVAL;
-}
-
-int uvfio_client_dispatch(struct uvfio_client *c)
-{
-	if (!c)
-		return -EINVAL;
-	pthread_mutex_lock(&c->mu);
-	if (c->dead || c->reading) {
-		int r = c->dead;
-		pthread_mutex_unlock(&c->mu);
-		return r;
-	}
-	c->reading = true;
-	pthread_mutex_unlock(&c->mu);
-	int r = poll_and_pump(c, 0, NULL, true, reader_owns_twin(c), false);
-	pthread_mutex_lock(&c->mu);
-	c->reading = false;
-	if (r < 0) {
-		set_dead(c, r);
-		r = c->dead;
-	}
-	pass_reader_role(c);
-	pthread_mutex_unlock(&c->mu);
-	return r;
-}
-
-/* ---- Setup and teardown ------------------------------------------------------------------ */
-
-/* SO_RCVTIMEO bounds the fast path's blocking read by the message timeout. */
-static int set_rcvtimeo(struct uvfio_client *c, int timeout_ms)
-{
-	struct timeval tv = { 0 };
-	if (timeout_ms > 0) {
-		tv.tv_sec = timeout_ms / 1000;
-		tv.tv_usec = (timeout_ms % 1000) * 1000;
-	}
-	return setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ? -errno : 0;
-}
-
-/* After negotiation: every read and send but the fast path's says
- * MSG_DONTWAIT, so the socket itself can block. */
-static void set_blocking(struct uvfio_client *c)
-{
-	if (set_rcvtimeo(c, c->timeout_ms) == 0 && vu_set_nonblock(c->sock, false) == 0)
-		c->blocking = true;
-}
-
-static int negotiate(struct uvfio_client *c)
-{
-	char json[512];
-	int n = uvfio_caps_format(&c->mine, json, sizeof(json));
-	if (n < 0)
-		return n;
-	struct uvfio_version v = { .major = UVFIO_PROTO_MAJOR, .minor = c->minor };
-	struct iovec iov[2] = { { &v, sizeof(v) }, { json, (size_t)n + 1 } };
-	struct vu_msg *m;
-	int r = vu_client_request(c, UVFIO_CMD_VERSION, iov, 2, NULL, 0, VU_WAIT, NULL, NULL, &m);
-	if (r < 0) {
-		vu_err(&c->log, "VERSION failed: %s", uvfio_strerror(r));
-		return r;
-	}
-	char err[256] = "";
-	if (m->len < sizeof(v)) {
-		snprintf(err, sizeof(err), "VERSION reply has %zu payload bytes, fewer than 4",
-			 m->len);
-		r = -EPROTO;
-		goto out;
-	}
-	struct uvfio_version rv;
-	memcpy(&rv, m->body, sizeof(rv));
-	r = uvfio_caps_parse((const char *)m->body + sizeof(rv), m->len - sizeof(rv), &c->server,
-			     err, sizeof(err));
-	if (r < 0) {
-		r = -EPROTO;
-		goto out;
-	}
-	r = vu_negotiate_check_reply(UVFIO_PROTO_MAJOR, c->minor, &c->mine, rv.major, rv.minor,
-				     &c->server, m->nfds, err, sizeof(err));
-	if (r < 0)
-		goto out;
-	c->major = rv.major;
-	c->minor = rv.minor;
-	if (c->server.twin_socket) {
-		c->twin = vu_msg_take_fd(m, (unsigned)c->server.twin_fd_index);
-		int type = 0;
-		socklen_t tl = sizeof(type);
-		if (getsockopt(c->twin, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-		    type != SOCK_STREAM || vu_set_nonblock(c->twin, true) < 0) {
-			snprintf(err, sizeof(err), "twin_socket descriptor is not a stream socket");
-			r = -EPROTO;
-			goto out;
-		}
-		vu_rx_init(&c->twin_rx, vu_max_msg_size(c->mine.max_data_xfer_size),
-			   c->mine.max_msg_fds);
-	} else if (m->nfds) {
-		snprintf(err, sizeof(err), "VERSION reply carried %u unexpected descriptors",
-			 m->nfds);
-		r = -EPROTO;
-		goto out;
-	}
-	c->rx.max_msg_size = vu_max_msg_size(c->mine.max_data_xfer_size);
-	set_blocking(c);
-out:
-	if (r < 0)
-		vu_err(&c->log, "version negotiation failed: %s", err);
-	vu_msg_free(m);
-	return r;
-}
-
-int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvfio_client **out)
-{
-	if (!out || fd < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -EINVAL;
-	}
-	*out = NULL;
-	struct uvfio_client *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return -ENOMEM;
-	}
-	if (cfg)
-		c->cfg = *cfg;
-	vu_log_init(&c->log, &c->cfg.log, "client");
-	c->sock = fd;
-	c->twin = -1;
-	c->epfd = -1;
-	c->wakefd = -1;
-	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
-	c->minor = c->cfg.propose_minor_zero ? 0
-		   : c->cfg.version_minor   ? c->cfg.version_minor
-					    : UVFIO_PROTO_MINOR;
-	vu_caps_mine(&c->mine, c->cfg.max_msg_fds, c->cfg.max_data_xfer_size);
-	c->mine.twin_socket = c->cfg.twin_socket == UVFIO_TWIN_ON ||
-			      (c->cfg.twin_socket == UVFIO_TWIN_AUTO &&
-			       c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD);
-	c->mine.write_multiple = !c->cfg.no_write_multiple;
-	/* Dirty-page logging and migration data, as QEMU proposes them. */
-	c->mine.migration = true;
-	c->mine.mig_pgsize = 4096;
-	c->mine.mig_max_bitmap_size = 256u << 20;
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->send_mu, NULL);
-	pthread_mutex_init(&c->twin_send_mu, NULL);
-	/* recursive: a DMA_READ reply is sent holding it, and sending may
-	 * answer a queued DMA request on the same thread */
-	pthread_mutexattr_t ma;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&c->dma_mu, &ma);
-	pthread_mutexattr_destroy(&ma);
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->thread_cv, &a);
-	pthread_condattr_destroy(&a);
-	vu_rx_init(&c->rx, VERSION_REPLY_MAX, c->mine.max_msg_fds);
-	vu_rx_init(&c->twin_rx, VERSION_REPLY_MAX, 0);
-
-	int r = vu_set_nonblock(fd, true);
-	if (r == 0)
-		r = negotiate(c);
-	if (r == 0) {
-		c->epfd = epoll_create1(EPOLL_CLOEXEC);
-		c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (c->epfd < 0 || c->wakefd < 0)
-			r = -errno;
-	}
-	for (int i = 0; r == 0 && i < 2; i++) {
-		int s = i ? c->twin : c->sock;
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s };
-		if (s >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0)
-			r = -errno;
-	}
-	if (r == 0 && c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD) {
-		r = -pthread_create(&c->thread, NULL, service_thread, c);
-		c->has_thread = r == 0;
-	}
-	if (r < 0) {
-		uvfio_client_close(c);
-		return r;
-	}
-	vu_info(&c->log, "connected: version %u.%u, server max_data_xfer_size %u%s%s", c->major,
-		c->minor, c->server.max_data_xfer_size, c->twin >= 0 ? ", twin socket" : "",
-		c->server.write_multiple ? ", write_multiple" : "");
-	*out = c;
-	return 0;
-}
-
-int uvfio_client_connect(const char *path, const struct uvfio_client_config *cfg,
-			 struct uvfio_client **out)
-{
-	if (!path || !out)
-		return -EINVAL;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	return uvfio_client_adopt(fd, cfg, out);
-}
-
-void uvfio_client_close(struct uvfio_client *c)
-{
-	if (!c)
-		return;
-	if (c->epfd >= 0 && !c->dead) {
-		int r = uvfio_client_flush(c);
-		if (r < 0 && r != -ECONNRESET)
-			vu_warn(&c->log, "posted writes failed before close: %s", uvfio_strerror(r));
-	}
-	pthread_mutex_lock(&c->mu);
-	c->closing = true;
-	set_dead(c, -ESHUTDOWN);
-	pthread_mutex_unlock(&c->mu);
-	if (c->has_thread) {
-		uint64_t one = 1;
-		if (write(c->wakefd, &one, sizeof(one)) < 0)
-			vu_warn(&c->log, "cannot wake the service thread");
-		pthread_join(c->thread, NULL);
-	}
-	for (struct vu_pending *p = c->pending, *n; p; p = n) {
-		n = p->next;
-		free(p);
-	}
-	for (struct vu_pending *p = c->free_pending, *n; p; p = n) {
-		n = p->next;
-		free(p);
-	}
-	vu_rx_reset(&c->rx);
-	vu_rx_reset(&c->twin_rx);
-	vu_client_dma_free(c);
-	vu_close(&c->sock);
-	vu_close(&c->twin);
-	vu_close(&c->epfd);
-	vu_close(&c->wakefd);
-	pthread_cond_destroy(&c->thread_cv);
-	pthread_mutex_destroy(&c->mu);
-	pthread_mutex_destroy(&c->send_mu);
-	pthread_mutex_destroy(&c->twin_send_mu);
-	pthread_mutex_destroy(&c->dma_mu);
-	free(c);
-}
-
-int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_caps *caps, uint16_t *major,
-			     uint16_t *minor)
-{
-	if (!c)
-		return -EINVAL;
-	if (caps)
-		*caps = c->server;
-	if (major)
-		*major = c->major;
-	if (minor)
-		*minor = c->minor;
-	return 0;
-}
-
-bool uvfio_client_twin_socket(struct uvfio_client *c)
-{
-	return c && c->twin >= 0;
-}
-
-int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms)
-{
-	if (!c)
-		return -EINVAL;
-	pthread_mutex_lock(&c->mu);
-	int r = c->blocking ? set_rcvtimeo(c, timeout_ms) : 0;
-	if (r == 0)
-		__atomic_store_n(&c->timeout_ms, timeout_ms, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&c->mu);
-	return r;
-}
-
-void uvfio_client_set_trace(struct uvfio_client *c, bool on)
-{
-	if (c)
-		__atomic_store_n(&c->log.trace, on, __ATOMIC_RELAXED);
-}

@@ -289,6 +289,16 @@ struct uvfio_client {
 };
 
 /* client.c */
+/* What a waiting thread waits for. */
+struct wait_target {
+	struct vu_pending *p; /* a reply, or */
+	uint64_t flush_seq;   /* posted writes up to this seq acknowledged */
+};
+void vu_client_set_dead(struct uvfio_client *c, int err);
+int vu_client_poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wait_target *t,
+			    bool with_main, bool with_twin, bool with_wakefd);
+void vu_client_pass_reader_role(struct uvfio_client *c);
+bool vu_client_reader_owns_twin(const struct uvfio_client *c);
 int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
 		      void *opaque, struct vu_msg **reply);

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * client_conn.c — a client's life: connecting (or adopting a socket),
+ * version negotiation and twin-socket setup, the service thread and the
+ * event-loop entry points, settings, and closing.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define VERSION_REPLY_MAX (64u * 1024u)
+
+/* ---- Service thread and event loop ----------------------------------------------------- */
+
+/*
+ * The service thread owns the twin socket, if any, outright, and reads the
+ * main socket whenever no application thread waits for a reply.
+ */
+static void *service_thread(void *arg)
+{
+	struct uvfio_client *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->closing && !c->dead) {
+		bool take_main = !c->reading && !c->nwaiting;
+		if (!take_main && c->twin < 0) {
+			pthread_cond_wait(&c->thread_cv, &c->mu);
+			continue;
+		}
+		if (take_main)
+			c->reading = c->thread_reading = true;
+		pthread_mutex_unlock(&c->mu);
+		int r = vu_client_poll_and_pump(c, -1, NULL, take_main, c->twin >= 0, true);
+		pthread_mutex_lock(&c->mu);
+		if (take_main) {
+			c->reading = c->thread_reading = false;
+			if (c->waiters)
+				pthread_cond_signal(&c->waiters->cv);
+		}
+		if (r < 0)
+			vu_client_set_dead(c, r);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int uvfio_client_poll_fd(struct uvfio_client *c)
+{
+	return c ? c->epfd : -EINVAL;
+}
+
+int uvfio_client_dispatch(struct uvfio_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->mu);
+	if (c->dead || c->reading) {
+		int r = c->dead;
+		pthread_mutex_unlock(&c->mu);
+		return r;
+	}
+	c->reading = true;
+	pthread_mutex_unlock(&c->mu);
+	int r = vu_client_poll_and_pump(c, 0, NULL, true, vu_client_reader_owns_twin(c), false);
+	pthread_mutex_lock(&c->mu);
+	c->reading = false;
+	if (r < 0) {
+		vu_client_set_dead(c, r);
+		r = c->dead;
+	}
+	vu_client_pass_reader_role(c);
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+/* ---- Setup and teardown ------------------------------------------------------------------ */
+
+/* SO_RCVTIMEO bounds the fast path's blocking read by the message timeout. */
+static int set_rcvtimeo(struct uvfio_client *c, int timeout_ms)
+{
+	struct timeval tv = { 0 };
+	if (timeout_ms > 0) {
+		tv.tv_sec = timeout_ms / 1000;
+		tv.tv_usec = (timeout_ms % 1000) * 1000;
+	}
+	return setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ? -errno : 0;
+}
+
+/* After negotiation: every read and send but the fast path's says
+ * MSG_DONTWAIT, so the socket itself can block. */
+static void set_blocking(struct uvfio_client *c)
+{
+	if (set_rcvtimeo(c, c->timeout_ms) == 0 && vu_set_nonblock(c->sock, false) == 0)
+		c->blocking = true;
+}
+
+static int negotiate(struct uvfio_client *c)
+{
+	char json[512];
+	int n = uvfio_caps_format(&c->mine, json, sizeof(json));
+	if (n < 0)
+		return n;
+	struct uvfio_version v = { .major = UVFIO_PROTO_MAJOR, .minor = c->minor };
+	struct iovec iov[2] = { { &v, sizeof(v) }, { json, (size_t)n + 1 } };
+	struct vu_msg *m;
+	int r = vu_client_request(c, UVFIO_CMD_VERSION, iov, 2, NULL, 0, VU_WAIT, NULL, NULL, &m);
+	if (r < 0) {
+		vu_err(&c->log, "VERSION failed: %s", uvfio_strerror(r));
+		return r;
+	}
+	char err[256] = "";
+	if (m->len < sizeof(v)) {
+		snprintf(err, sizeof(err), "VERSION reply has %zu payload bytes, fewer than 4",
+			 m->len);
+		r = -EPROTO;
+		goto out;
+	}
+	struct uvfio_version rv;
+	memcpy(&rv, m->body, sizeof(rv));
+	r = uvfio_caps_parse((const char *)m->body + sizeof(rv), m->len - sizeof(rv), &c->server,
+			     err, sizeof(err));
+	if (r < 0) {
+		r = -EPROTO;
+		goto out;
+	}
+	r = vu_negotiate_check_reply(UVFIO_PROTO_MAJOR, c->minor, &c->mine, rv.major, rv.minor,
+				     &c->server, m->nfds, err, sizeof(err));
+	if (r < 0)
+		goto out;
+	c->major = rv.major;
+	c->minor = rv.minor;
+	if (c->server.twin_socket) {
+		c->twin = vu_msg_take_fd(m, (unsigned)c->server.twin_fd_index);
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (getsockopt(c->twin, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+		    type != SOCK_STREAM || vu_set_nonblock(c->twin, true) < 0) {
+			snprintf(err, sizeof(err), "twin_socket descriptor is not a stream socket");
+			r = -EPROTO;
+			goto out;
+		}
+		vu_rx_init(&c->twin_rx, vu_max_msg_size(c->mine.max_data_xfer_size),
+			   c->mine.max_msg_fds);
+	} else if (m->nfds) {
+		snprintf(err, sizeof(err), "VERSION reply carried %u unexpected descriptors",
+			 m->nfds);
+		r = -EPROTO;
+		goto out;
+	}
+	c->rx.max_msg_size = vu_max_msg_size(c->mine.max_data_xfer_size);
+	set_blocking(c);
+out:
+	if (r < 0)
+		vu_err(&c->log, "version negotiation failed: %s", err);
+	vu_msg_free(m);
+	return r;
+}
+
+int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvfio_client **out)
+{
+	if (!out || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	*out = NULL;
+	struct uvfio_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (cfg)
+		c->cfg = *cfg;
+	vu_log_init(&c->log, &c->cfg.log, "client");
+	c->sock = fd;
+	c->twin = -1;
+	c->epfd = -1;
+	c->wakefd = -1;
+	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->minor = c->cfg.propose_minor_zero ? 0
+		   : c->cfg.version_minor   ? c->cfg.version_minor
+					    : UVFIO_PROTO_MINOR;
+	vu_caps_mine(&c->mine, c->cfg.max_msg_fds, c->cfg.max_data_xfer_size);
+	c->mine.twin_socket = c->cfg.twin_socket == UVFIO_TWIN_ON ||
+			      (c->cfg.twin_socket == UVFIO_TWIN_AUTO &&
+			       c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD);
+	c->mine.write_multiple = !c->cfg.no_write_multiple;
+	/* Dirty-page logging and migration data, as QEMU proposes them. */
+	c->mine.migration = true;
+	c->mine.mig_pgsize = 4096;
+	c->mine.mig_max_bitmap_size = 256u << 20;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->send_mu, NULL);
+	pthread_mutex_init(&c->twin_send_mu, NULL);
+	/* recursive: a DMA_READ reply is sent holding it, and sending may
+	 * answer a queued DMA request on the same thread */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->dma_mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->thread_cv, &a);
+	pthread_condattr_destroy(&a);
+	vu_rx_init(&c->rx, VERSION_REPLY_MAX, c->mine.max_msg_fds);
+	vu_rx_init(&c->twin_rx, VERSION_REPLY_MAX, 0);
+
+	int r = vu_set_nonblock(fd, true);
+	if (r == 0)
+		r = negotiate(c);
+	if (r == 0) {
+		c->epfd = epoll_create1(EPOLL_CLOEXEC);
+		c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (c->epfd < 0 || c->wakefd < 0)
+			r = -errno;
+	}
+	for (int i = 0; r == 0 && i < 2; i++) {
+		int s = i ? c->twin : c->sock;
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s };
+		if (s >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0)
+			r = -errno;
+	}
+	if (r == 0 && c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD) {
+		r = -pthread_create(&c->thread, NULL, service_thread, c);
+		c->has_thread = r == 0;
+	}
+	if (r < 0) {
+		uvfio_client_close(c);
+		return r;
+	}
+	vu_info(&c->log, "connected: version %u.%u, server max_data_xfer_size %u%s%s", c->major,
+		c->minor, c->server.max_data_xfer_size, c->twin >= 0 ? ", twin socket" : "",
+		c->server.write_multiple ? ", write_multiple" : "");
+	*out = c;
+	return 0;
+}
+
+int uvfio_client_connect(const char *path, const struct uvfio_client_config *cfg,
+			 struct uvfio_client **out)
+{
+	if (!path || !out)
+		return -EINVAL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return uvfio_client_adopt(fd, cfg, out);
+}
+
+void uvfio_client_close(struct uvfio_client *c)
+{
+	if (!c)
+		return;
+	if (c->epfd >= 0 && !c->dead) {
+		int r = uvfio_client_flush(c);
+		if (r < 0 && r != -ECONNRESET)
+			vu_warn(&c->log, "posted writes failed before close: %s", uvfio_strerror(r));
+	}
+	pthread_mutex_lock(&c->mu);
+	c->closing = true;
+	vu_client_set_dead(c, -ESHUTDOWN);
+	pthread_mutex_unlock(&c->mu);
+	if (c->has_thread) {
+		uint64_t one = 1;
+		if (write(c->wakefd, &one, sizeof(one)) < 0)
+			vu_warn(&c->log, "cannot wake the service thread");
+		pthread_join(c->thread, NULL);
+	}
+	for (struct vu_pending *p = c->pending, *n; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	for (struct vu_pending *p = c->free_pending, *n; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	vu_rx_reset(&c->rx);
+	vu_rx_reset(&c->twin_rx);
+	vu_client_dma_free(c);
+	vu_close(&c->sock);
+	vu_close(&c->twin);
+	vu_close(&c->epfd);
+	vu_close(&c->wakefd);
+	pthread_cond_destroy(&c->thread_cv);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->send_mu);
+	pthread_mutex_destroy(&c->twin_send_mu);
+	pthread_mutex_destroy(&c->dma_mu);
+	free(c);
+}
+
+int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_caps *caps, uint16_t *major,
+			     uint16_t *minor)
+{
+	if (!c)
+		return -EINVAL;
+	if (caps)
+		*caps = c->server;
+	if (major)
+		*major = c->major;
+	if (minor)
+		*minor = c->minor;
+	return 0;
+}
+
+bool uvfio_client_twin_socket(struct uvfio_client *c)
+{
+	return c && c->twin >= 0;
+}
+
+int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms)
+{
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->mu);
+	int r = c->blocking ? set_rcvtimeo(c, timeout_ms) : 0;
+	if (r == 0)
+		__atomic_store_n(&c->timeout_ms, timeout_ms, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+void uvfio_client_set_trace(struct uvfio_client *c, bool on)
+{
+	if (c)
+		__atomic_store_n(&c->log.trace, on, __ATOMIC_RELAXED);
+}
