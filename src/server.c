@@ -111,12 +111,13 @@ static void disconnect(struct uvfio_server *s, int why)
 	}
 	s->queue_tail = NULL;
 	s->negotiated = false;
-	__atomic_store_n(&s->connected, false, __ATOMIC_RELEASE);
 	vu_srv_dma_drop_all(s);
 	vu_srv_irqs_drop(s);
 	vu_dirty_free(s);
 	if (s->ops.client_gone)
 		s->ops.client_gone(s->opaque);
+	/* only now: "not connected" promises the client's resources are gone */
+	__atomic_store_n(&s->connected, false, __ATOMIC_RELEASE);
 	if (s->lsock >= 0)
 		epoll_set(s, s->lsock, true);
 }

@@ -273,8 +273,9 @@ UVFIO_EXPORT int uvfio_server_run(struct uvfio_server *s);
 /** uvfio_server_stop() - make run() return. Thread-safe and async-signal-safe. */
 UVFIO_EXPORT void uvfio_server_stop(struct uvfio_server *s);
 
-/** uvfio_server_connected() - a client is connected and negotiated.
- * Thread-safe. */
+/** uvfio_server_connected() - a client is connected and negotiated; once it
+ * turns false after a client, that client's DMA mappings and eventfds are
+ * released. Thread-safe. */
 UVFIO_EXPORT bool uvfio_server_connected(struct uvfio_server *s);
 
 /** uvfio_server_client_caps() - what the current client proposed. */
