@@ -328,12 +328,14 @@ static void run_queued_requests(struct uvfio_client *c)
  * so the synchronous path makes no extra system call. Returns messages
  * handled or a fatal negative errno.
  */
-static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct wait_target *t)
+static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct wait_target *t,
+		bool block)
 {
 	int handled = 0;
 	for (;;) {
 		struct vu_msg *m;
-		int r = vu_rx_read(sock, rx, &m);
+		int r = vu_rx_read_ex(sock, rx, &m, block);
+		block = false; /* only the first read may wait */
 		if (r <= 0)
 			return r < 0 ? r : handled;
 		handled++;
@@ -382,13 +384,13 @@ int vu_client_poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct
 	}
 	int n = 0;
 	if (pf[1].revents) {
-		r = pump(c, c->twin, &c->twin_rx, NULL);
+		r = pump(c, c->twin, &c->twin_rx, NULL, false);
 		if (r < 0)
 			return r;
 		n += r;
 	}
 	if (pf[0].revents) {
-		r = pump(c, c->sock, &c->rx, t);
+		r = pump(c, c->sock, &c->rx, t, false);
 		if (r < 0)
 			return r;
 		n += r;
@@ -411,24 +413,7 @@ bool vu_client_reader_owns_twin(const struct uvfio_client *c)
  */
 static int blocking_pump(struct uvfio_client *c, const struct wait_target *t)
 {
-	struct vu_msg *m;
-	int r = vu_rx_read_ex(c->sock, &c->rx, &m, true);
-	if (r <= 0)
-		return r;
-	vu_trace_hdr(&c->log, "<-", &m->hdr, m->nfds);
-	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-		pthread_mutex_lock(&c->mu);
-		complete_reply(c, m);
-		bool done = target_done(c, t);
-		pthread_mutex_unlock(&c->mu);
-		if (done)
-			return 1;
-	} else {
-		vu_client_handle_request(c, c->sock, m);
-	}
-	/* more may be buffered: take it without blocking */
-	r = pump(c, c->sock, &c->rx, t);
-	return r < 0 ? r : r + 1;
+	return pump(c, c->sock, &c->rx, t, true);
 }
 
 /*

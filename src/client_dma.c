@@ -80,68 +80,30 @@ void vu_client_dma_free(struct uvfio_client *c)
 }
 
 /*
- * Copy between a registered range and buf for a DMA request of the server.
- * A request may span adjacent registered ranges; every byte must be covered
- * and allow the access. Returns 0 or -EFAULT (outside) / -EPERM.
- */
-static int dma_copy(struct uvfio_client *c, uint64_t iova, void *buf, uint64_t len, bool write)
-{
-	struct vu_client_dma *d = &c->dma;
-	int ret = 0;
-	pthread_mutex_lock(&c->dma_mu);
-	unsigned i = lower_bound(d, iova);
-	uint8_t *p = buf;
-	while (len) {
-		if (i >= d->n || d->regs[i].r.iova > iova) {
-			ret = -EFAULT;
-			break;
-		}
-		const struct uvfio_dma_region *r = &d->regs[i].r;
-		if (!(r->prot & (write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ))) {
-			ret = -EPERM;
-			break;
-		}
-		uint64_t off = iova - r->iova;
-		uint64_t n = VU_MIN(len, r->size - off);
-		if (write)
-			memcpy((uint8_t *)r->vaddr + off, p, n);
-		else
-			memcpy(p, (uint8_t *)r->vaddr + off, n);
-		p += n;
-		iova += n;
-		len -= n;
-		i++;
-	}
-	pthread_mutex_unlock(&c->dma_mu);
-	return ret;
-}
-
-/* The handlers return 0 once they have replied, or the errno of the error
- * reply their caller sends. */
-/*
  * Point iov at the registered memory behind [iova, iova+len), one piece per
- * registered range, checking every byte and the permission. dma_mu held.
- * Returns the number of pieces, -EFAULT, -EPERM, or -E2BIG past max.
+ * registered range, checking every byte reached and the permission. dma_mu
+ * held. Stops after max pieces; *covered says how many bytes they hold.
+ * Returns the number of pieces, -EFAULT (a byte not registered) or -EPERM.
  */
 static int dma_iov(struct uvfio_client *c, uint64_t iova, uint64_t len, uint32_t prot,
-		   struct iovec *iov, int max)
+		   struct iovec *iov, int max, uint64_t *covered)
 {
 	struct vu_client_dma *d = &c->dma;
 	unsigned i = lower_bound(d, iova);
 	int n = 0;
-	while (len) {
+	*covered = 0;
+	while (len && n < max) {
 		if (i >= d->n || d->regs[i].r.iova > iova)
 			return -EFAULT;
 		const struct uvfio_dma_region *r = &d->regs[i].r;
 		if (!(r->prot & prot))
 			return -EPERM;
-		if (n == max)
-			return -E2BIG;
 		uint64_t off = iova - r->iova;
 		uint64_t k = VU_MIN(len, r->size - off);
 		iov[n].iov_base = (uint8_t *)r->vaddr + off;
 		iov[n].iov_len = (size_t)k;
 		n++;
+		*covered += k;
 		iova += k;
 		len -= k;
 		i++;
@@ -149,6 +111,37 @@ static int dma_iov(struct uvfio_client *c, uint64_t iova, uint64_t len, uint32_t
 	return n;
 }
 
+/*
+ * Copy between the registered memory and buf for a DMA request of the
+ * server. A request may span adjacent registered ranges; every byte must be
+ * covered and allow the access. Returns 0 or -EFAULT (outside) / -EPERM.
+ */
+static int dma_copy(struct uvfio_client *c, uint64_t iova, void *buf, uint64_t len, bool write)
+{
+	uint8_t *p = buf;
+	int r = 0;
+	pthread_mutex_lock(&c->dma_mu);
+	while (len && r >= 0) {
+		struct iovec iov[16];
+		uint64_t covered;
+		r = dma_iov(c, iova, len, write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ, iov,
+			    16, &covered);
+		for (int k = 0; k < r; k++) {
+			if (write)
+				memcpy(iov[k].iov_base, p, iov[k].iov_len);
+			else
+				memcpy(p, iov[k].iov_base, iov[k].iov_len);
+			p += iov[k].iov_len;
+		}
+		iova += covered;
+		len -= covered;
+	}
+	pthread_mutex_unlock(&c->dma_mu);
+	return r < 0 ? r : 0;
+}
+
+/* The handlers return 0 once they have replied, or the errno of the error
+ * reply their caller sends. */
 static int handle_dma_read(struct uvfio_client *c, int sock, struct vu_msg *m)
 {
 	struct uvfio_dma_access a;
@@ -160,9 +153,10 @@ static int handle_dma_read(struct uvfio_client *c, int sock, struct vu_msg *m)
 	/* The reply is sent straight from the registered memory, which stays
 	 * registered (dma_mu) until it has left. */
 	struct iovec iov[16] = { { &a, sizeof(a) } };
+	uint64_t covered;
 	pthread_mutex_lock(&c->dma_mu);
-	int r = dma_iov(c, a.addr, a.count, UVFIO_DMA_FLAG_READ, iov + 1, 15);
-	if (r == -E2BIG) {
+	int r = dma_iov(c, a.addr, a.count, UVFIO_DMA_FLAG_READ, iov + 1, 15, &covered);
+	if (r >= 0 && covered < a.count) {
 		/* more than 15 ranges: copy instead */
 		uint8_t *buf = malloc(a.count ? a.count : 1);
 		r = buf ? dma_copy(c, a.addr, buf, a.count, false) : -ENOMEM;

@@ -31,17 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	if (!(mode & 1)) {
-		static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8,"
-					   "\"write_multiple\":true}}";
-		uint8_t v[16 + 4 + sizeof(json)];
-		struct uvfio_hdr h = { .msg_id = 0, .cmd = UVFIO_CMD_VERSION,
-				       .msg_size = sizeof(v), .flags = UVFIO_FLAGS_TYPE_REPLY };
-		memcpy(v, &h, 16);
-		memset(v + 16, 0, 4);
-		v[18] = 1;
-		memcpy(v + 20, json, sizeof(json));
-		if (write(sv[0], v, sizeof(v)) != (ssize_t)sizeof(v))
-			abort();
+		write_version(sv[0], 0, UVFIO_FLAGS_TYPE_REPLY,
+			      "{\"capabilities\":{\"max_msg_fds\":8,\"write_multiple\":true}}");
 	}
 	int efd = -1;
 	if (size) {

@@ -65,16 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	if (!(mode & 1)) {
-		static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8}}";
-		uint8_t v[16 + 4 + sizeof(json)];
-		struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
-				       .msg_size = sizeof(v) };
-		memcpy(v, &h, 16);
-		memset(v + 16, 0, 4);
-		v[18] = 1;
-		memcpy(v + 20, json, sizeof(json));
-		if (write(sv[0], v, sizeof(v)) != (ssize_t)sizeof(v))
-			abort();
+		write_version(sv[0], 1, UVFIO_FLAGS_TYPE_COMMAND,
+			      "{\"capabilities\":{\"max_msg_fds\":8}}");
 	}
 	int efd[2] = { -1, -1 };
 	struct iovec iov = { (void *)data, size };
