@@ -8,7 +8,7 @@
  * with the same message sizes and no protocol logic; memcpy; the raw socket
  * streaming the same chunk sizes.
  *
- *   uvfio-bench [--quick] [--json]
+ *   uvfio-bench [--quick] [--json] [--latency]   (--latency: synchronous rows only)
  *   uvfio-bench --server SOCKET --region N --offset OFF   (client rows only)
  */
 #include <errno.h>
@@ -36,6 +36,7 @@
 #define DMA_MEM (64u << 20)
 
 static bool quick;
+static bool latency_only; /* --latency: the synchronous rows only */
 static int ncpus;
 
 static uint64_t now_ns(void)
@@ -546,6 +547,10 @@ static void run_placement(int cpu_srv, const char *place)
 	struct stat_ sw = paired(c, cpu_srv, place, "REGION_WRITE 4 B (sync)", 0, 0, 4, true, n,
 				 NULL);
 	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NULL);
+	if (latency_only) {
+		finish(c, pid);
+		return;
+	}
 	size_t nbig = quick ? 5 : 200;
 	s = sync_rows(c, 0, 0, 1 << 20, false, nbig);
 	s.gbps = (double)(1 << 20) * s.ops / 1e9;
@@ -634,21 +639,23 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
 		{ "server", required_argument, NULL, 's' }, { "region", required_argument, NULL, 'r' },
 		{ "offset", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ "latency", no_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = NULL;
 	uint32_t region = 0;
 	uint64_t off = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "qjs:r:o:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qjls:r:o:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'q': quick = true; break;
 		case 'j': json_out = true; break;
+		case 'l': latency_only = true; break;
 		case 's': server = optarg; break;
 		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'o': off = strtoull(optarg, NULL, 0); break;
 		case 'h':
-			puts("uvfio-bench [--quick] [--json]\n"
+			puts("uvfio-bench [--quick] [--json] [--latency]\n"
 			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]");
 			return 0;
 		default: return 2;
