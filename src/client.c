@@ -257,7 +257,8 @@ static void complete_reply(struct uvfio_client *c, struct vu_msg *m)
 		p->done = true;
 		p->result = result;
 		p->reply = m;
-		pthread_cond_signal(&p->waiter->cv);
+		if (p->waiter) /* asleep, or going to sleep */
+			pthread_cond_signal(&p->waiter->cv);
 		return;
 	case VU_NOWAIT:
 		if (result == 0 && m->nfds)
@@ -290,7 +291,7 @@ static bool target_done(struct uvfio_client *c, const struct wait_target *t)
 
 /* Set while this thread holds a send lock: server requests it reads then
  * are queued, because answering them needs that lock. */
-static __thread bool tls_sending, tls_queued;
+static VU_TLS bool tls_sending, tls_queued;
 
 static void queue_request(struct uvfio_client *c, struct vu_msg *m)
 {
@@ -417,22 +418,50 @@ static int blocking_pump(struct uvfio_client *c, const struct wait_target *t)
 }
 
 /*
+ * A waiter sleeps on its condition variable only when another thread holds
+ * the reader role; on the synchronous path it never does, so the variable
+ * is made (and the waiter linked where others signal it) only then.
+ */
+static void waiter_init(struct vu_waiter *w, bool flush)
+{
+	w->next = w->prev = NULL;
+	w->flush = flush;
+	w->linked = false;
+}
+
+static void waiter_sleep_ready(struct uvfio_client *c, struct vu_waiter *w,
+			       const struct wait_target *t)
+{
+	if (w->linked)
+		return;
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &a); /* cannot fail in glibc: no resources */
+	pthread_condattr_destroy(&a);
+	waiter_link(c, w);
+	w->linked = true;
+	if (t->p)
+		t->p->waiter = w;
+}
+
+/*
  * Wait until t is done, the connection dies or the deadline (0: none)
- * passes. mu held on entry and exit. Returns 0, -ETIMEDOUT or the fatal
- * errno.
+ * passes; now is the time the deadline was taken (0: unknown). mu held on
+ * entry and exit. Returns 0, -ETIMEDOUT or the fatal errno.
  */
 static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wait_target *t,
-		    uint64_t deadline)
+		    uint64_t deadline, uint64_t now)
 {
 	int r = 0;
-	waiter_link(c, w);
 	c->nwaiting++;
 	while (!target_done(c, t)) {
 		if (c->dead) {
 			r = c->dead;
 			break;
 		}
-		uint64_t now = vu_now_ms();
+		if (!now)
+			now = vu_now_ms();
 		if (deadline && now >= deadline) {
 			r = -ETIMEDOUT;
 			break;
@@ -450,10 +479,12 @@ static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wa
 						      true, vu_client_reader_owns_twin(c), false);
 			pthread_mutex_lock(&c->mu);
 			c->reading = false;
+			now = 0;
 			if (pr < 0)
 				vu_client_set_dead(c, pr);
 			continue;
 		}
+		waiter_sleep_ready(c, w, t);
 		if (c->thread_reading) {
 			/* The service thread may be in poll(): move it out so this
 			 * thread can read its own reply. */
@@ -476,30 +507,31 @@ static int wait_for(struct uvfio_client *c, struct vu_waiter *w, const struct wa
 		} else {
 			pthread_cond_wait(&w->cv, &c->mu);
 		}
+		now = 0;
 	}
 	c->nwaiting--;
-	waiter_unlink(c, w);
+	if (w->linked) {
+		waiter_unlink(c, w);
+		if (t->p)
+			t->p->waiter = NULL;
+	}
 	if (!c->reading)
 		vu_client_pass_reader_role(c);
 	return r;
 }
 
-static uint64_t deadline_of(struct uvfio_client *c)
+/* The deadline of a call starting now (0: no limit); *now is set. */
+static uint64_t deadline_of(struct uvfio_client *c, uint64_t *now)
 {
 	int t = __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
-	return t < 0 ? 0 : vu_now_ms() + (uint64_t)t;
+	*now = vu_now_ms();
+	return t < 0 ? 0 : *now + (uint64_t)t;
 }
 
-static int waiter_init(struct vu_waiter *w, bool flush)
+static void waiter_fini(struct vu_waiter *w)
 {
-	memset(w, 0, sizeof(*w));
-	w->flush = flush;
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	int r = pthread_cond_init(&w->cv, &a);
-	pthread_condattr_destroy(&a);
-	return -r;
+	if (w->linked)
+		pthread_cond_destroy(&w->cv);
 }
 
 /* ---- Sending ----------------------------------------------------------------------- */
@@ -605,12 +637,6 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		if (r < 0)
 			return r;
 	}
-	struct vu_waiter w;
-	if (kind == VU_WAIT) {
-		int r = waiter_init(&w, false);
-		if (r < 0)
-			return r;
-	}
 	pthread_mutex_lock(&c->mu);
 	int r = c->dead;
 	struct vu_pending *p = r ? NULL : pending_alloc(c);
@@ -618,8 +644,6 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		r = -ENOMEM;
 	if (r) {
 		pthread_mutex_unlock(&c->mu);
-		if (kind == VU_WAIT)
-			pthread_cond_destroy(&w.cv);
 		return r;
 	}
 	p->id = next_id(c);
@@ -627,7 +651,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	p->kind = kind;
 	p->fn = fn;
 	p->opaque = opaque;
-	p->waiter = kind == VU_WAIT ? &w : NULL;
+	p->waiter = NULL;
 	if (kind == VU_NOWAIT)
 		p->seq = ++c->post_seq;
 	pending_link(c, p);
@@ -642,8 +666,6 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		pending_unlink(c, p);
 		pending_recycle(c, p);
 		pthread_mutex_unlock(&c->mu);
-		if (kind == VU_WAIT)
-			pthread_cond_destroy(&w.cv);
 		return some ? send_broken(c) : r;
 	}
 	if (kind != VU_WAIT) {
@@ -651,7 +673,10 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		return 0;
 	}
 	struct wait_target t = { .p = p };
-	r = wait_for(c, &w, &t, deadline_of(c));
+	struct vu_waiter w;
+	waiter_init(&w, false);
+	uint64_t now, deadline = deadline_of(c, &now);
+	r = wait_for(c, &w, &t, deadline, now);
 	if (p->done) {
 		r = p->result;
 		if (p->reply) {
@@ -681,7 +706,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(cmd), p->id);
 	}
 	pthread_mutex_unlock(&c->mu);
-	pthread_cond_destroy(&w.cv);
+	waiter_fini(&w);
 	return r;
 }
 
@@ -695,17 +720,17 @@ int uvfio_client_flush(struct uvfio_client *c)
 	if (r < 0)
 		return r;
 	struct vu_waiter w;
-	if ((r = waiter_init(&w, true)) < 0)
-		return r;
+	waiter_init(&w, true);
+	uint64_t now, deadline = deadline_of(c, &now);
 	pthread_mutex_lock(&c->mu);
 	struct wait_target t = { .p = NULL, .flush_seq = c->post_seq };
-	r = wait_for(c, &w, &t, deadline_of(c));
+	r = wait_for(c, &w, &t, deadline, now);
 	if (r == 0) {
 		r = c->post_error;
 		c->post_error = 0;
 	}
 	pthread_mutex_unlock(&c->mu);
-	pthread_cond_destroy(&w.cv);
+	waiter_fini(&w);
 	return r;
 }
 

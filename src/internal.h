@@ -64,6 +64,7 @@ struct vu_msg {
 	unsigned nfds;
 	bool fds_dropped; /* more descriptors arrived than allowed: extras closed */
 	bool on_twin;     /* (client) it came on the twin socket */
+	bool small;       /* room for VU_MSG_SMALL body bytes: reusable record */
 	int fds[UVFIO_MAX_FDS_LIMIT];
 	size_t len; /* body bytes: hdr.msg_size - UVFIO_HDR_SIZE */
 	uint8_t body[] __attribute__((aligned(8)));
@@ -82,6 +83,12 @@ struct vu_msg {
  * message in one piece or several.
  */
 #define VU_RX_BUF 8192u
+/* Records of messages with at most this many body bytes are kept for reuse,
+ * one per thread, so that a request-reply exchange allocates nothing. */
+#define VU_MSG_SMALL 256u
+/* Thread-local variables of the library: the initial-exec model makes an
+ * access one instruction instead of a call to __tls_get_addr(). */
+#define VU_TLS __thread __attribute__((tls_model("initial-exec")))
 #define VU_RX_FDQ 256u
 
 struct vu_rx {
@@ -207,9 +214,10 @@ enum vu_kind { VU_WAIT, VU_NOWAIT, VU_ASYNC };
 #define VU_PENDING_BUCKETS 256u
 
 struct vu_waiter {
-	pthread_cond_t cv;
+	pthread_cond_t cv; /* made when it first has to sleep */
 	struct vu_waiter *next, *prev;
-	bool flush; /* woken by every posted-write completion */
+	bool flush;  /* woken by every posted-write completion */
+	bool linked; /* cv made, on the client's list of waiters */
 };
 
 /* A request sent and not yet answered. */

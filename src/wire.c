@@ -11,6 +11,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -54,11 +55,54 @@ void vu_msg_close_fds(struct vu_msg *msg)
 	msg->nfds = 0;
 }
 
+/*
+ * The reusable record of this thread (see VU_MSG_SMALL). A key destructor
+ * frees it when the thread exits; the key's value only marks that the
+ * thread has registered.
+ */
+static VU_TLS struct vu_msg *tls_spare;
+static VU_TLS bool tls_spare_keyed;
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_key_ok;
+
+static void spare_release(void *unused)
+{
+	(void)unused;
+	free(tls_spare);
+	tls_spare = NULL;
+}
+
+static void spare_key_init(void)
+{
+	spare_key_ok = pthread_key_create(&spare_key, spare_release) == 0;
+}
+
+__attribute__((destructor)) static void spare_key_fini(void)
+{
+	if (spare_key_ok)
+		pthread_key_delete(spare_key); /* the library is being unloaded */
+	spare_key_ok = false;
+}
+
 void vu_msg_free(struct vu_msg *msg)
 {
 	if (!msg)
 		return;
-	vu_msg_close_fds(msg);
+	if (msg->nfds)
+		vu_msg_close_fds(msg);
+	if (msg->small && !tls_spare) {
+		if (!tls_spare_keyed) {
+			pthread_once(&spare_once, spare_key_init);
+			tls_spare_keyed = spare_key_ok && pthread_setspecific(spare_key, &tls_spare) == 0;
+			if (!tls_spare_keyed) {
+				free(msg);
+				return;
+			}
+		}
+		tls_spare = msg;
+		return;
+	}
 	free(msg);
 }
 
@@ -138,6 +182,8 @@ static int queue_fds(struct vu_rx *rx, struct msghdr *mh, uint64_t end)
  * those whose read ended inside it. */
 static void give_fds(struct vu_rx *rx, struct vu_msg *m, uint64_t start)
 {
+	if (!rx->nfdq)
+		return; /* m has none already */
 	uint64_t end = start + UVFIO_HDR_SIZE + m->len;
 	unsigned k = 0;
 	m->nfds = 0;
@@ -158,15 +204,19 @@ static void give_fds(struct vu_rx *rx, struct vu_msg *m, uint64_t start)
 static struct vu_msg *msg_alloc(const struct uvfio_hdr *h)
 {
 	size_t len = h->msg_size - UVFIO_HDR_SIZE;
-	struct vu_msg *m = malloc(sizeof(*m) + len);
-	if (m) {
-		m->next = NULL;
-		m->hdr = *h;
-		m->len = len;
-		m->nfds = 0;
-		m->fds_dropped = false;
-		m->on_twin = false;
-	}
+	bool small = len <= VU_MSG_SMALL;
+	struct vu_msg *m = small ? tls_spare : NULL;
+	if (m)
+		tls_spare = NULL;
+	else if (!(m = malloc(sizeof(*m) + (small ? VU_MSG_SMALL : len))))
+		return NULL;
+	m->next = NULL;
+	m->hdr = *h;
+	m->len = len;
+	m->nfds = 0;
+	m->fds_dropped = false;
+	m->on_twin = false;
+	m->small = small;
 	return m;
 }
 
