@@ -323,14 +323,18 @@ static void run_queued_requests(struct uvfio_client *c)
 	}
 }
 
+/* Set while this thread holds the reader role it took with its request. */
+static VU_TLS bool tls_reader;
+
 /*
- * Read every complete message waiting on one socket, without blocking. The
- * caller owns the reader role; mu is not held. Stops early once t is done
- * so the synchronous path makes no extra system call. Returns messages
- * handled or a fatal negative errno.
+ * Read every complete message waiting on one socket; with block, the first
+ * read may wait. The caller owns the reader role; mu is not held. Stops
+ * early once t is done so the synchronous path makes no extra system call;
+ * then, with locked, it returns with mu held and *locked set. Returns
+ * messages handled or a fatal negative errno.
  */
-static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct wait_target *t,
-		bool block)
+static int pump_ex(struct uvfio_client *c, int sock, struct vu_rx *rx,
+		   const struct wait_target *t, bool block, bool *locked)
 {
 	int handled = 0;
 	for (;;) {
@@ -350,6 +354,10 @@ static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct
 			pthread_mutex_lock(&c->mu);
 			complete_reply(c, m);
 			bool stop = t && target_done(c, t);
+			if (stop && locked) {
+				*locked = true;
+				return handled;
+			}
 			pthread_mutex_unlock(&c->mu);
 			if (stop)
 				return handled;
@@ -363,6 +371,12 @@ static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct
 		if (!vu_rx_more(rx))
 			return handled;
 	}
+}
+
+static int pump(struct uvfio_client *c, int sock, struct vu_rx *rx, const struct wait_target *t,
+		bool block)
+{
+	return pump_ex(c, sock, rx, t, block, NULL);
 }
 
 /* Poll both sockets (and the wake fd) for up to timeout_ms and pump what is
@@ -559,7 +573,8 @@ static int send_wait(void *arg, int sock, int timeout_ms)
 			       ? -ECONNRESET
 			       : 0;
 	pthread_mutex_lock(&c->mu);
-	bool mine = !c->reading && !c->dead;
+	bool held = tls_reader; /* taken with this thread's request */
+	bool mine = held || (!c->reading && !c->dead);
 	if (mine)
 		c->reading = true;
 	pthread_mutex_unlock(&c->mu);
@@ -573,10 +588,12 @@ static int send_wait(void *arg, int sock, int timeout_ms)
 	}
 	r = vu_client_poll_and_pump(c, 0, NULL, true, vu_client_reader_owns_twin(c), false);
 	pthread_mutex_lock(&c->mu);
-	c->reading = false;
+	if (!held)
+		c->reading = false;
 	if (r < 0)
 		vu_client_set_dead(c, r);
-	vu_client_pass_reader_role(c);
+	if (!held)
+		vu_client_pass_reader_role(c);
 	r = c->dead;
 	pthread_mutex_unlock(&c->mu);
 	return r;
@@ -655,16 +672,43 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	if (kind == VU_NOWAIT)
 		p->seq = ++c->post_seq;
 	pending_link(c, p);
+	/*
+	 * The synchronous fast path: a caller that will wait takes the free
+	 * reader role now, and after sending reads its reply with one
+	 * blocking read (bounded by SO_RCVTIMEO, the message timeout) that
+	 * returns with mu held — one lock round fewer on each side.
+	 */
+	bool reader = kind == VU_WAIT && !c->reading && c->blocking &&
+		      !vu_client_reader_owns_twin(c) && !tls_reader;
+	if (reader)
+		c->reading = tls_reader = true;
 	pthread_mutex_unlock(&c->mu);
+	uint64_t now = 0, deadline = 0;
+	if (kind == VU_WAIT)
+		deadline = deadline_of(c, &now);
 
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
 	bool some;
 	r = send_on(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
-	pthread_mutex_lock(&c->mu);
+	struct wait_target t = { .p = p };
+	if (reader) {
+		bool locked = false;
+		int pr = r < 0 ? 0 : pump_ex(c, c->sock, &c->rx, &t, true, &locked);
+		if (!locked)
+			pthread_mutex_lock(&c->mu);
+		c->reading = tls_reader = false;
+		now = 0; /* the read took time */
+		if (pr < 0)
+			vu_client_set_dead(c, pr);
+	} else {
+		pthread_mutex_lock(&c->mu);
+	}
 	if (r < 0) {
 		/* No reply can come for a request the server did not get whole. */
 		pending_unlink(c, p);
 		pending_recycle(c, p);
+		if (reader)
+			vu_client_pass_reader_role(c);
 		pthread_mutex_unlock(&c->mu);
 		return some ? send_broken(c) : r;
 	}
@@ -672,10 +716,8 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
-	struct wait_target t = { .p = p };
 	struct vu_waiter w;
 	waiter_init(&w, false);
-	uint64_t now, deadline = deadline_of(c, &now);
 	r = wait_for(c, &w, &t, deadline, now);
 	if (p->done) {
 		r = p->result;

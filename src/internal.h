@@ -386,6 +386,11 @@ struct uvfio_server {
 	int epfd;
 	int stopfd;
 	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
+	/* The client socket, for uvfio_server_stop() to wake a blocked read
+	 * with shutdown(); -1 before it is closed, and closing waits until no
+	 * stop is between loading it and shutting it down (stop_users). */
+	int run_sock;   /* atomic */
+	int stop_users; /* atomic */
 	struct vu_rx rx, twin_rx;
 	bool negotiated;
 	bool connected; /* atomic copy of negotiated, for other threads */

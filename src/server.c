@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -21,7 +22,6 @@
 #define DEFAULT_MAX_DMA_MAPS 1024u
 #define DMA_REQUEST_TIMEOUT_MS 5000
 #define VERSION_MAX (64u * 1024u)
-#define RUN_POLL_MS 100 /* how often run() looks at the stop flag while reading */
 
 int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_server **out)
 {
@@ -37,7 +37,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 		s->ops = *s->cfg.ops;
 	s->opaque = s->cfg.opaque;
 	vu_log_init(&s->log, &s->cfg.log, "server");
-	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = -1;
+	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = s->run_sock = -1;
 	s->out = s->out_buf;
 	pthread_mutex_init(&s->irq_mu, NULL);
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
@@ -96,10 +96,16 @@ static void disconnect(struct uvfio_server *s, int why)
 		return;
 	if (why == -ECONNRESET)
 		vu_info(&s->log, "client disconnected");
+	else if (why == -ESHUTDOWN)
+		vu_info(&s->log, "closing the client's connection");
 	else
 		vu_warn(&s->log, "dropping client: %s", uvfio_strerror(why));
 	epoll_set(s, s->sock, false);
 	s->out_len = 0;
+	/* Out of uvfio_server_stop()'s reach before the number can be reused. */
+	__atomic_store_n(&s->run_sock, -1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&s->stop_users, __ATOMIC_SEQ_CST))
+		sched_yield();
 	vu_close(&s->sock);
 	vu_close(&s->twin);
 	vu_rx_reset(&s->rx);
@@ -159,17 +165,15 @@ void uvfio_server_destroy(struct uvfio_server *s)
 
 static int start_client(struct uvfio_server *s, int fd)
 {
-	/* Blocking, with a short receive timeout, for uvfio_server_run()'s
-	 * direct read; every other read and send says MSG_DONTWAIT. */
-	struct timeval tv = { .tv_sec = 0, .tv_usec = RUN_POLL_MS * 1000 };
+	/* Blocking, for uvfio_server_run()'s direct read, which stop() ends
+	 * with shutdown(); every other read and send says MSG_DONTWAIT. */
 	int r = vu_set_nonblock(fd, false);
-	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
-		r = -errno;
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
 	s->sock = fd;
+	__atomic_store_n(&s->run_sock, fd, __ATOMIC_SEQ_CST);
 	/* Before VERSION, only a small message is acceptable. */
 	vu_rx_init(&s->rx, VERSION_MAX, s->mine.max_msg_fds);
 	uvfio_caps_default(&s->client);
@@ -223,10 +227,18 @@ void uvfio_server_stop(struct uvfio_server *s)
 {
 	if (!s)
 		return;
-	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
 	uint64_t one = 1;
 	ssize_t w = write(s->stopfd, &one, sizeof(one)); /* async-signal-safe */
 	(void)w;
+	/* A run() blocked reading the client socket has no timeout: end its
+	 * read. The socket cannot be closed (and its number reused) between
+	 * the load and shutdown(): disconnect() waits for stop_users. */
+	__atomic_add_fetch(&s->stop_users, 1, __ATOMIC_SEQ_CST);
+	int fd = __atomic_load_n(&s->run_sock, __ATOMIC_SEQ_CST);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RD);
+	__atomic_sub_fetch(&s->stop_users, 1, __ATOMIC_SEQ_CST);
 }
 
 bool uvfio_server_connected(struct uvfio_server *s)
@@ -393,11 +405,16 @@ static void handle(struct uvfio_server *s, struct vu_msg *m)
 	vu_srv_handle(s, m);
 }
 
-/* Handle what has arrived; with block, the first read may wait (bounded by
- * SO_RCVTIMEO) when nothing is buffered. */
+static bool stopping(struct uvfio_server *s)
+{
+	return __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST);
+}
+
+/* Handle what has arrived; with block, the first read may wait (until
+ * uvfio_server_stop()) when nothing is buffered. */
 static int serve(struct uvfio_server *s, bool block)
 {
-	if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED))
+	if (stopping(s))
 		return -ESHUTDOWN;
 	if (s->sock < 0 && s->lsock >= 0) {
 		int fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
@@ -419,14 +436,14 @@ static int serve(struct uvfio_server *s, bool block)
 		handled++;
 		block = false;
 	}
-	while (s->sock >= 0 && !__atomic_load_n(&s->stopping, __ATOMIC_RELAXED)) {
+	while (s->sock >= 0 && !stopping(s)) {
 		struct vu_msg *m;
 		int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
 		block = false;
 		if (r == 0)
 			break;
 		if (r < 0) {
-			disconnect(s, r);
+			disconnect(s, stopping(s) ? -ESHUTDOWN : r);
 			break;
 		}
 		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
@@ -439,6 +456,8 @@ static int serve(struct uvfio_server *s, bool block)
 	}
 	if (s->sock >= 0 && flush_out(s) < 0)
 		disconnect(s, -ECONNRESET);
+	if (stopping(s))
+		return -ESHUTDOWN;
 	/* An adopted client is gone: say so even if messages were handled
 	 * first, so that an event loop never waits on a dead context. */
 	if (s->sock < 0 && s->adopted)
@@ -453,8 +472,8 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 
 /*
  * While a client is connected, run() reads its socket directly (one
- * blocking read per request instead of a poll and a read), waking every
- * RUN_POLL_MS to look at the stop flag; otherwise it waits in epoll for a
+ * blocking read per request instead of a poll and a read, and no timer: a
+ * stop ends the read with shutdown()); otherwise it waits in epoll for a
  * client to connect or for a stop.
  */
 int uvfio_server_run(struct uvfio_server *s)

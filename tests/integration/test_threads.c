@@ -6,6 +6,8 @@
  * ThreadSanitizer in CI.
  */
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -209,12 +211,42 @@ static void test_reconnect(void **state)
 	testdev_stop(d);
 }
 
+/* uvfio_server_stop() ends a run() blocked reading a connected client (the
+ * read has no timer): run() returns at once and the client sees the
+ * connection close; stops racing client departures stay safe. */
+static void test_stop_while_connected(void **state)
+{
+	(void)state;
+	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR } };
+	for (int round = 0; round < 40; round++) {
+		struct testdev *d = testdev_start(NULL);
+		struct uvfio_client *c;
+		assert_int_equal(uvfio_client_connect(d->path, &cfg, &c), 0);
+		uint64_t v = 0;
+		assert_int_equal(uvfio_client_region_read(c, 0, TD_SCRATCH, &v, 8), 0);
+		if (round % 2) /* the client leaves while the stop comes */
+			uvfio_client_close(c);
+		uvfio_server_stop(d->srv);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10; /* a hang bound, not a speed check */
+		assert_int_equal(pthread_timedjoin_np(d->thread, NULL, &until), 0);
+		if (round % 2 == 0) {
+			assert_int_not_equal(uvfio_client_region_read(c, 0, TD_SCRATCH, &v, 8), 0);
+			uvfio_client_close(c);
+		}
+		uvfio_server_destroy(d->srv);
+		free(d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_threads),
 		cmocka_unit_test(test_dma_matrix),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_stop_while_connected),
 	};
 	return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }
