@@ -270,7 +270,13 @@ UVFIO_EXPORT int uvfio_server_dispatch(struct uvfio_server *s);
  */
 UVFIO_EXPORT int uvfio_server_run(struct uvfio_server *s);
 
-/** uvfio_server_stop() - make run() return. Thread-safe and async-signal-safe. */
+/**
+ * uvfio_server_stop() - make run() return (and dispatch() return
+ * -ESHUTDOWN from then on). A connected client's connection is shut for
+ * reading at once, which also ends a run() blocked reading it: the client
+ * sees the connection close. Permanent for this context; destroy it next.
+ * Thread-safe and async-signal-safe.
+ */
 UVFIO_EXPORT void uvfio_server_stop(struct uvfio_server *s);
 
 /** uvfio_server_connected() - a client is connected and negotiated; once it
