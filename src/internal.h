@@ -65,6 +65,10 @@ struct vu_msg {
 	bool fds_dropped; /* more descriptors arrived than allowed: extras closed */
 	bool on_twin;     /* (client) it came on the twin socket */
 	bool small;       /* room for VU_MSG_SMALL body bytes: reusable record */
+	/* Body bytes past len, placed by the receiver's sink (see vu_rx) in
+	 * memory the message does not own; ext_len is 0 without a sink. */
+	uint8_t *ext;
+	size_t ext_len;
 	int fds[UVFIO_MAX_FDS_LIMIT];
 	size_t len; /* body bytes: hdr.msg_size - UVFIO_HDR_SIZE */
 	uint8_t body[] __attribute__((aligned(8)));
@@ -91,7 +95,18 @@ struct vu_msg {
 #define VU_TLS __thread __attribute__((tls_model("initial-exec")))
 #define VU_RX_FDQ 256u
 
+/*
+ * A receiver may have the body of a message larger than the buffer land in
+ * memory of its own (a DMA_READ reply straight into the device's buffer):
+ * given the header, the sink returns where body bytes from *keep on go, with
+ * *keep (at most the body) set to how many stay in the message; NULL keeps
+ * the whole body in the message.
+ */
+typedef uint8_t *(*vu_rx_sink_fn)(void *arg, const struct uvfio_hdr *hdr, size_t *keep);
+
 struct vu_rx {
+	vu_rx_sink_fn sink; /* optional; set and cleared by the reader */
+	void *sink_arg;
 	uint32_t max_msg_size; /* largest msg_size accepted */
 	unsigned max_fds;      /* most descriptors accepted per message */
 	bool drained;          /* the last read found the socket emptied */
@@ -121,6 +136,9 @@ void vu_rx_reset(struct vu_rx *rx);
  * for a size above the limit, -ENOMEM.
  */
 int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block);
+/* Clear the sink; a message partly read into its memory moves to a record
+ * of its own. Returns 0 or -ENOMEM (then the stream cannot continue). */
+int vu_rx_unsink(struct vu_rx *rx);
 static inline int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
 {
 	return vu_rx_read_ex(sock, rx, out, false);
@@ -435,6 +453,8 @@ int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int e
 int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
 			uint16_t *id);
 int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply);
+/* Drop the connected client (the stream cannot continue). */
+void vu_srv_drop_client(struct uvfio_server *s, int why);
 /* server_cmds.c */
 void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,

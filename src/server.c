@@ -540,7 +540,9 @@ int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 	uint64_t deadline = vu_now_ms() + DMA_REQUEST_TIMEOUT_MS;
 	for (;;) {
 		struct vu_msg *m;
-		int r = vu_rx_read(sock, rx, &m);
+		/* The last read emptied the socket: wait before reading again
+		 * rather than learn that from a read. */
+		int r = vu_rx_more(rx) ? vu_rx_read(sock, rx, &m) : 0;
 		if (r < 0) {
 			disconnect(s, r);
 			return -ECONNRESET;
@@ -550,8 +552,11 @@ int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 			if (now >= deadline)
 				return -ETIMEDOUT;
 			struct pollfd pf = { .fd = sock, .events = POLLIN };
-			if (poll(&pf, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			int n = poll(&pf, 1, (int)(deadline - now));
+			if (n < 0 && errno != EINTR)
 				return -errno;
+			if (n > 0)
+				rx->drained = false;
 			continue;
 		}
 		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
@@ -572,6 +577,11 @@ int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 			uvfio_cmd_name(m->hdr.cmd));
 		vu_msg_free(m);
 	}
+}
+
+void vu_srv_drop_client(struct uvfio_server *s, int why)
+{
+	disconnect(s, why);
 }
 
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,

@@ -164,17 +164,46 @@ int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len, uin
  * one overlaps the transfer of the next. Every outstanding reply is
  * collected even after an error, so the stream stays in step.
  */
+struct dma_window {
+	uint8_t *buf;
+	struct {
+		uint16_t id;
+		uint64_t off, n;
+		bool live;
+	} w[DMA_WINDOW];
+};
+
+/* A DMA_READ reply of the exact expected size for a request in flight:
+ * its data is received straight into the device's buffer. */
+static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
+{
+	struct dma_window *dw = arg;
+	if ((h->flags & (UVFIO_FLAGS_TYPE_MASK | UVFIO_FLAGS_ERROR)) != UVFIO_FLAGS_TYPE_REPLY ||
+	    h->cmd != UVFIO_CMD_DMA_READ)
+		return NULL;
+	for (int k = 0; k < DMA_WINDOW; k++) {
+		if (dw->w[k].live && dw->w[k].id == h->msg_id &&
+		    h->msg_size == UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_access) + dw->w[k].n) {
+			*keep = sizeof(struct uvfio_dma_access);
+			return dw->buf + dw->w[k].off;
+		}
+	}
+	return NULL;
+}
+
 static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
 		       bool write)
 {
 	uint64_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
 	uint64_t nchunks = (len + maxx - 1) / maxx, sent = 0, done = 0;
-	struct {
-		uint16_t id;
-		uint64_t off, n;
-		bool live;
-	} w[DMA_WINDOW] = { 0 };
+	struct dma_window dw = { .buf = buf };
+	__typeof__(dw.w[0]) *w = dw.w;
 	int err = 0;
+	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
+	if (!write) {
+		rx->sink = dma_sink;
+		rx->sink_arg = &dw;
+	}
 	uint16_t cmd = write ? UVFIO_CMD_DMA_WRITE : UVFIO_CMD_DMA_READ;
 	while (done < nchunks) {
 		while (!err && sent < nchunks && sent - done < DMA_WINDOW) {
@@ -196,8 +225,10 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			break; /* nothing outstanding (after a send error) */
 		struct vu_msg *m;
 		int r = vu_srv_request_reply(s, &m);
-		if (r < 0)
-			return r; /* the connection is gone or the client stalls */
+		if (r < 0) {
+			err = r; /* the connection is gone or the client stalls */
+			break;
+		}
 		int k;
 		for (k = 0; k < DMA_WINDOW; k++)
 			if (w[k].live && w[k].id == m->hdr.msg_id && m->hdr.cmd == cmd)
@@ -218,19 +249,23 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			r = (m->len == 16 || m->len == 12 || m->len == 0) ? 0 : -EPROTO;
 		} else {
 			struct uvfio_dma_access ra;
-			if (m->len != sizeof(ra) + w[k].n) {
+			if (m->len + m->ext_len != sizeof(ra) + w[k].n || m->len < sizeof(ra)) {
 				r = -EPROTO;
 			} else {
 				memcpy(&ra, m->body, sizeof(ra));
 				if (ra.addr != iova + w[k].off || ra.count != w[k].n)
 					r = -EPROTO;
-				else
+				else if (!m->ext) /* else already in place */
 					memcpy(buf + w[k].off, m->body + sizeof(ra), w[k].n);
 			}
 		}
 		vu_msg_free(m);
 		if (r < 0 && !err)
 			err = r;
+	}
+	if (!write && vu_rx_unsink(rx) < 0) {
+		vu_srv_drop_client(s, -ENOMEM);
+		return -ECONNRESET;
 	}
 	return err;
 }

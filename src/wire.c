@@ -117,6 +117,8 @@ int vu_msg_take_fd(struct vu_msg *msg, unsigned i)
 
 void vu_rx_init(struct vu_rx *rx, uint32_t max_msg_size, unsigned max_fds)
 {
+	rx->sink = NULL;
+	rx->sink_arg = NULL;
 	rx->max_msg_size = max_msg_size;
 	rx->max_fds = VU_MIN(max_fds, UVFIO_MAX_FDS_LIMIT);
 	rx->drained = true;
@@ -178,13 +180,13 @@ static int queue_fds(struct vu_rx *rx, struct msghdr *mh, uint64_t end)
 	return r;
 }
 
-/* Give message m (stream bytes [start, start + 16 + m->len)) its descriptors:
+/* Give message m (stream bytes [start, start + msg_size)) its descriptors:
  * those whose read ended inside it. */
 static void give_fds(struct vu_rx *rx, struct vu_msg *m, uint64_t start)
 {
 	if (!rx->nfdq)
 		return; /* m has none already */
-	uint64_t end = start + UVFIO_HDR_SIZE + m->len;
+	uint64_t end = start + m->hdr.msg_size;
 	unsigned k = 0;
 	m->nfds = 0;
 	m->fds_dropped = false;
@@ -201,9 +203,9 @@ static void give_fds(struct vu_rx *rx, struct vu_msg *m, uint64_t start)
 	rx->nfdq -= k;
 }
 
-static struct vu_msg *msg_alloc(const struct uvfio_hdr *h)
+/* A record for h whose body keeps len bytes (the rest goes to ext). */
+static struct vu_msg *msg_alloc(const struct uvfio_hdr *h, size_t len, uint8_t *ext)
 {
-	size_t len = h->msg_size - UVFIO_HDR_SIZE;
 	bool small = len <= VU_MSG_SMALL;
 	struct vu_msg *m = small ? tls_spare : NULL;
 	if (m)
@@ -217,7 +219,20 @@ static struct vu_msg *msg_alloc(const struct uvfio_hdr *h)
 	m->fds_dropped = false;
 	m->on_twin = false;
 	m->small = small;
+	m->ext = ext;
+	m->ext_len = h->msg_size - UVFIO_HDR_SIZE - len;
 	return m;
+}
+
+/* Where body byte i of m is, and how many follow it contiguously. */
+static uint8_t *body_at(struct vu_msg *m, size_t i, size_t *room)
+{
+	if (i < m->len) {
+		*room = m->len - i;
+		return m->body + i;
+	}
+	*room = m->len + m->ext_len - i;
+	return m->ext + (i - m->len);
 }
 
 /* One recvmsg() of at most len bytes into dst. Returns bytes read, 0 for
@@ -258,22 +273,45 @@ static ssize_t read_some(int sock, struct vu_rx *rx, void *dst, size_t len, uint
 	return n;
 }
 
+int vu_rx_unsink(struct vu_rx *rx)
+{
+	rx->sink = NULL;
+	rx->sink_arg = NULL;
+	struct vu_msg *m = rx->big;
+	if (!m || !m->ext)
+		return 0;
+	/* Partly read into the sink's memory: finish it in a record of its
+	 * own, so that nothing lands there once the sink's owner is gone. */
+	struct vu_msg *n = msg_alloc(&m->hdr, m->hdr.msg_size - UVFIO_HDR_SIZE, NULL);
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0, room; i < rx->big_got; i += room) {
+		const uint8_t *src = body_at(m, i, &room);
+		room = VU_MIN(room, rx->big_got - i);
+		memcpy(n->body + i, src, room);
+	}
+	vu_msg_free(m);
+	rx->big = n;
+	return 0;
+}
+
 int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 {
 	*out = NULL;
 	for (;;) {
 		if (rx->big) {
 			struct vu_msg *m = rx->big;
-			if (rx->big_got == m->len) {
+			if (rx->big_got == m->len + m->ext_len) {
 				give_fds(rx, m, rx->off);
-				rx->off += UVFIO_HDR_SIZE + m->len;
+				rx->off += m->hdr.msg_size;
 				rx->big = NULL;
 				*out = m;
 				return 1;
 			}
 			uint64_t at = rx->off + UVFIO_HDR_SIZE + rx->big_got;
-			ssize_t n = read_some(sock, rx, m->body + rx->big_got, m->len - rx->big_got,
-					      at, block);
+			size_t room;
+			uint8_t *dst = body_at(m, rx->big_got, &room);
+			ssize_t n = read_some(sock, rx, dst, room, at, block);
 			if (n <= 0)
 				return (int)n;
 			rx->big_got += (size_t)n;
@@ -288,15 +326,25 @@ int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 			if (r < 0)
 				return r;
 			if (avail >= h.msg_size || h.msg_size > VU_RX_BUF) {
-				struct vu_msg *m = msg_alloc(&h);
+				size_t blen = h.msg_size - UVFIO_HDR_SIZE, keep = blen;
+				uint8_t *ext = NULL;
+				if (h.msg_size > VU_RX_BUF && rx->sink &&
+				    (ext = rx->sink(rx->sink_arg, &h, &keep)) && keep > blen)
+					return -EINVAL; /* a sink that breaks its contract */
+				struct vu_msg *m = msg_alloc(&h, ext ? keep : blen, ext);
 				if (!m)
 					return -ENOMEM;
 				size_t have = VU_MIN(avail, (size_t)h.msg_size) - UVFIO_HDR_SIZE;
-				memcpy(m->body, rx->buf + rx->head + UVFIO_HDR_SIZE, have);
+				const uint8_t *src = rx->buf + rx->head + UVFIO_HDR_SIZE;
+				for (size_t i = 0, room; i < have; i += room) {
+					uint8_t *dst = body_at(m, i, &room);
+					room = VU_MIN(room, have - i);
+					memcpy(dst, src + i, room);
+				}
 				rx->head += UVFIO_HDR_SIZE + have;
 				if (rx->head == rx->tail)
 					rx->head = rx->tail = 0;
-				if (have < m->len) {
+				if (have < blen) {
 					/* too large for the buffer: read the rest into
 					 * the message itself */
 					rx->big = m;

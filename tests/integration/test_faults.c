@@ -5,6 +5,7 @@
  * soak of one million mixed messages with resident memory and descriptor
  * count flat from start to end (UVFIO_SOAK sets the count).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,12 +255,116 @@ static void test_soak(void **state)
 		      rss1, fds1);
 }
 
+/*
+ * A DMA_READ reply lands straight in the device's buffer; when the client
+ * stalls in the middle of one, the device's call fails with -ETIMEDOUT and
+ * the rest of that reply, arriving later, lands in a record of its own
+ * (not in the buffer the device has taken back) and is discarded; the
+ * stream stays in step.
+ */
+#define STALL_LEN 65536u
+#define STALL_IOVA 0x100000u
+static uint8_t stall_buf[STALL_LEN];
+static int stall_result;
+
+static ssize_t stall_dma(void *opaque, uint32_t region, uint64_t off, void *data, size_t count,
+			 bool is_write)
+{
+	(void)region, (void)off, (void)data;
+	if (is_write) {
+		memset(stall_buf, 0xaa, sizeof(stall_buf));
+		int r = uvfio_server_dma_read(*(struct uvfio_server **)opaque, STALL_IOVA, stall_buf,
+					      STALL_LEN);
+		__atomic_store_n(&stall_result, r, __ATOMIC_SEQ_CST);
+	}
+	return (ssize_t)count;
+}
+
+static void *run_server(void *arg)
+{
+	uvfio_server_run(arg);
+	return NULL;
+}
+
+static void send_msg(int fd, uint16_t id, uint16_t cmd, uint16_t flags, const void *body,
+		     size_t len)
+{
+	uint8_t buf[128];
+	struct uvfio_hdr h = { .msg_id = id, .cmd = cmd, .flags = flags,
+			       .msg_size = (uint32_t)(16 + len) };
+	memcpy(buf, &h, 16);
+	memcpy(buf + 16, body, len);
+	peer_write(fd, buf, 16 + len, NULL, 0);
+}
+
+static void test_dma_reply_stalls_mid_data(void **state)
+{
+	(void)state;
+	struct uvfio_server *s;
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .opaque = &s };
+	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
+	struct uvfio_region_desc bar0 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE,
+					  .fn = stall_dma };
+	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, run_server, s), 0);
+	int fd = sv[0];
+	send_version(fd);
+	struct uvfio_hdr h;
+	read_reply(fd, &h);
+	struct uvfio_dma_map map = { .argsz = sizeof(map),
+				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				     .addr = STALL_IOVA, .size = STALL_LEN };
+	send_msg(fd, 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
+	read_reply(fd, &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	/* the write that makes the device read STALL_LEN bytes by DMA */
+	uint8_t w[20] = { 0 };
+	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
+	memcpy(w, &a, 16);
+	send_msg(fd, 3, UVFIO_CMD_REGION_WRITE, 0, w, sizeof(w));
+	static uint8_t req[64], rep[16 + 16 + STALL_LEN];
+	assert_true(peer_recv(fd, &h, req, sizeof(req), NULL, NULL) > 0);
+	assert_int_equal(h.cmd, UVFIO_CMD_DMA_READ);
+	struct uvfio_hdr rh = { .msg_id = h.msg_id, .cmd = UVFIO_CMD_DMA_READ,
+				.flags = UVFIO_FLAGS_TYPE_REPLY, .msg_size = sizeof(rep) };
+	struct uvfio_dma_access da = { .addr = STALL_IOVA, .count = STALL_LEN };
+	memcpy(rep, &rh, 16);
+	memcpy(rep + 16, &da, 16);
+	memset(rep + 32, 0x55, STALL_LEN / 2);
+	memset(rep + 32 + STALL_LEN / 2, 0x66, STALL_LEN / 2);
+	size_t half = 32 + STALL_LEN / 2;
+	peer_write(fd, rep, half, NULL, 0); /* then nothing, past the DMA timeout */
+	read_reply(fd, &h); /* the device gave up: its write is answered */
+	assert_int_equal(h.msg_id, 3);
+	assert_int_equal(__atomic_load_n(&stall_result, __ATOMIC_SEQ_CST), -ETIMEDOUT);
+	static uint8_t snap[STALL_LEN];
+	memcpy(snap, stall_buf, STALL_LEN);
+	peer_write(fd, rep + half, sizeof(rep) - half, NULL, 0); /* the rest, late */
+	struct uvfio_region_access ra = { .offset = 0, .region = 0, .count = 4 };
+	send_msg(fd, 4, UVFIO_CMD_REGION_READ, 0, &ra, sizeof(ra));
+	read_reply(fd, &h);
+	assert_int_equal(h.msg_id, 4); /* in step: the late reply was consumed */
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	assert_memory_equal(stall_buf, snap, STALL_LEN); /* nothing landed late */
+	uvfio_server_stop(s);
+	pthread_join(t, NULL);
+	close(fd);
+	uvfio_server_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_server_byte_at_a_time),
 		cmocka_unit_test(test_client_killed_mid_message),
 		cmocka_unit_test(test_descriptor_exhaustion),
+		cmocka_unit_test(test_dma_reply_stalls_mid_data),
 		cmocka_unit_test(test_soak),
 	};
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
