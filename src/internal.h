@@ -70,7 +70,7 @@ struct vu_msg {
 	uint8_t *ext;
 	size_t ext_len;
 	int fds[UVFIO_MAX_FDS_LIMIT];
-	size_t len; /* body bytes: hdr.msg_size - UVFIO_HDR_SIZE */
+	size_t len; /* body bytes in body[]: hdr.msg_size - UVFIO_HDR_SIZE - ext_len */
 	uint8_t body[] __attribute__((aligned(8)));
 };
 
