@@ -166,29 +166,35 @@ int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len, uin
  */
 struct dma_window {
 	uint8_t *buf;
-	struct {
+	struct dma_slot {
 		uint16_t id;
 		uint64_t off, n;
 		bool live;
 	} w[DMA_WINDOW];
 };
 
+/* The request in flight with this id, or NULL. */
+static struct dma_slot *dma_slot(struct dma_window *dw, uint16_t id)
+{
+	for (int k = 0; k < DMA_WINDOW; k++)
+		if (dw->w[k].live && dw->w[k].id == id)
+			return &dw->w[k];
+	return NULL;
+}
+
 /* A DMA_READ reply of the exact expected size for a request in flight:
  * its data is received straight into the device's buffer. */
 static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 {
-	struct dma_window *dw = arg;
 	if ((h->flags & (UVFIO_FLAGS_TYPE_MASK | UVFIO_FLAGS_ERROR)) != UVFIO_FLAGS_TYPE_REPLY ||
 	    h->cmd != UVFIO_CMD_DMA_READ)
 		return NULL;
-	for (int k = 0; k < DMA_WINDOW; k++) {
-		if (dw->w[k].live && dw->w[k].id == h->msg_id &&
-		    h->msg_size == UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_access) + dw->w[k].n) {
-			*keep = sizeof(struct uvfio_dma_access);
-			return dw->buf + dw->w[k].off;
-		}
-	}
-	return NULL;
+	struct dma_window *dw = arg;
+	struct dma_slot *w = dma_slot(dw, h->msg_id);
+	if (!w || h->msg_size != UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_access) + w->n)
+		return NULL;
+	*keep = sizeof(struct uvfio_dma_access);
+	return dw->buf + w->off;
 }
 
 static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
@@ -197,7 +203,7 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 	uint64_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
 	uint64_t nchunks = (len + maxx - 1) / maxx, sent = 0, done = 0;
 	struct dma_window dw = { .buf = buf };
-	__typeof__(dw.w[0]) *w = dw.w;
+	struct dma_slot *w = dw.w;
 	int err = 0;
 	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
 	if (!write) {
@@ -229,17 +235,14 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			err = r; /* the connection is gone or the client stalls */
 			break;
 		}
-		int k;
-		for (k = 0; k < DMA_WINDOW; k++)
-			if (w[k].live && w[k].id == m->hdr.msg_id && m->hdr.cmd == cmd)
-				break;
-		if (k == DMA_WINDOW) {
+		struct dma_slot *ws = m->hdr.cmd == cmd ? dma_slot(&dw, m->hdr.msg_id) : NULL;
+		if (!ws) {
 			vu_warn(&s->log, "discarding an unexpected %s reply with id %u",
 				uvfio_cmd_name(m->hdr.cmd), m->hdr.msg_id);
 			vu_msg_free(m);
 			continue;
 		}
-		w[k].live = false;
+		ws->live = false;
 		done++;
 		if (m->hdr.flags & UVFIO_FLAGS_ERROR) {
 			r = m->hdr.error_no ? -(int)VU_MIN(m->hdr.error_no, 4095u) : -EIO;
@@ -249,14 +252,14 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			r = (m->len == 16 || m->len == 12 || m->len == 0) ? 0 : -EPROTO;
 		} else {
 			struct uvfio_dma_access ra;
-			if (m->len + m->ext_len != sizeof(ra) + w[k].n || m->len < sizeof(ra)) {
+			if (m->len + m->ext_len != sizeof(ra) + ws->n || m->len < sizeof(ra)) {
 				r = -EPROTO;
 			} else {
 				memcpy(&ra, m->body, sizeof(ra));
-				if (ra.addr != iova + w[k].off || ra.count != w[k].n)
+				if (ra.addr != iova + ws->off || ra.count != ws->n)
 					r = -EPROTO;
 				else if (!m->ext) /* else already in place */
-					memcpy(buf + w[k].off, m->body + sizeof(ra), w[k].n);
+					memcpy(buf + ws->off, m->body + sizeof(ra), ws->n);
 			}
 		}
 		vu_msg_free(m);
