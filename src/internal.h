@@ -221,8 +221,6 @@ static inline bool vu_range_bad(uint64_t off, uint64_t count, uint64_t limit)
 	return count > limit || off > limit - count;
 }
 
-#endif /* UVFIO_INTERNAL_H */
-
 /* ---- Client (client*.c) ----------------------------------------------------- */
 #include <pthread.h>
 
@@ -508,3 +506,5 @@ static inline void *vu_reply_buf(struct vu_reply *rep, size_t len)
 	rep->n++;
 	return p;
 }
+
+#endif /* UVFIO_INTERNAL_H */
