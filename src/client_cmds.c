@@ -476,6 +476,13 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, ui
 	if (c->cfg.coalesce_posted && c->server.write_multiple && len && len <= 8) {
 		pthread_mutex_lock(&c->mu);
 		int r = c->dead;
+		while (!r && c->nbatch == UVFIO_WRITE_MULTI_MAX) {
+			/* full, and another thread is sending it: make room */
+			pthread_mutex_unlock(&c->mu);
+			r = vu_client_flush_batch(c);
+			pthread_mutex_lock(&c->mu);
+			r = r ? r : c->dead;
+		}
 		if (!r) {
 			struct uvfio_write_multi_entry *e = &c->batch[c->nbatch];
 			__atomic_store_n(&c->nbatch, c->nbatch + 1, __ATOMIC_RELAXED);

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -21,34 +22,9 @@
 
 /* ---- Service thread and event loop ----------------------------------------------------- */
 
-/*
- * The service thread owns the twin socket, if any, outright, and reads the
- * main socket whenever no application thread waits for a reply.
- */
 static void *service_thread(void *arg)
 {
-	struct uvfio_client *c = arg;
-	pthread_mutex_lock(&c->mu);
-	while (!c->closing && !c->dead) {
-		bool take_main = !c->reading && !c->nwaiting;
-		if (!take_main && c->twin < 0) {
-			pthread_cond_wait(&c->thread_cv, &c->mu);
-			continue;
-		}
-		if (take_main)
-			c->reading = c->thread_reading = true;
-		pthread_mutex_unlock(&c->mu);
-		int r = vu_client_poll_and_pump(c, -1, NULL, take_main, c->twin >= 0, true);
-		pthread_mutex_lock(&c->mu);
-		if (take_main) {
-			c->reading = c->thread_reading = false;
-			if (c->waiters)
-				pthread_cond_signal(&c->waiters->cv);
-		}
-		if (r < 0)
-			vu_client_set_dead(c, r);
-	}
-	pthread_mutex_unlock(&c->mu);
+	vu_client_service_loop(arg);
 	return NULL;
 }
 
@@ -62,23 +38,38 @@ int uvfio_client_dispatch(struct uvfio_client *c)
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if (c->dead || c->reading) {
-		int r = c->dead;
-		pthread_mutex_unlock(&c->mu);
-		return r;
+	if (c->kicked) {
+		uint64_t v;
+		if (read(c->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			vu_warn(&c->log, "cannot read the wake descriptor");
+		c->kicked = false;
 	}
-	c->reading = true;
+	int n = c->dead ? 0 : vu_client_tick(c, vu_now_ms());
+	int r = c->dead;
+	if (!r && !vu_reader_acquire(c))
+		r = -EBUSY; /* the holder delivers what is there */
 	pthread_mutex_unlock(&c->mu);
-	int r = vu_client_poll_and_pump(c, 0, NULL, true, vu_client_reader_owns_twin(c), false);
+	if (r)
+		return r;
+	r = vu_reader_turn(c, NULL, VU_TURN_MAIN | (vu_client_reader_owns_twin(c) ? VU_TURN_TWIN : 0),
+			   0, NULL);
 	pthread_mutex_lock(&c->mu);
-	c->reading = false;
-	if (r < 0) {
+	vu_reader_release(c);
+	if (r < 0)
 		vu_client_set_dead(c, r);
-		r = c->dead;
-	}
-	vu_client_pass_reader_role(c);
+	r = c->dead ? c->dead : r + n;
 	pthread_mutex_unlock(&c->mu);
 	return r;
+}
+
+int uvfio_client_shutdown(struct uvfio_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->mu);
+	vu_client_set_dead(c, -ESHUTDOWN);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
 }
 
 /* ---- Setup and teardown ------------------------------------------------------------------ */
@@ -184,6 +175,7 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->twin = -1;
 	c->epfd = -1;
 	c->wakefd = -1;
+	c->timerfd = -1;
 	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->minor = c->cfg.propose_minor_zero ? 0
 		   : c->cfg.version_minor   ? c->cfg.version_minor
@@ -207,27 +199,26 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->dma_mu, &ma);
 	pthread_mutexattr_destroy(&ma);
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->thread_cv, &a);
-	pthread_condattr_destroy(&a);
 	vu_rx_init(&c->rx, VERSION_REPLY_MAX, c->mine.max_msg_fds);
 	vu_rx_init(&c->twin_rx, VERSION_REPLY_MAX, 0);
 
-	int r = vu_set_nonblock(fd, true);
+	int r = vu_client_slots_init(c, c->cfg.max_in_flight);
+	if (r == 0)
+		r = vu_set_nonblock(fd, true);
 	if (r == 0)
 		r = negotiate(c);
 	if (r == 0) {
 		c->epfd = epoll_create1(EPOLL_CLOEXEC);
 		c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (c->epfd < 0 || c->wakefd < 0)
+		c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (c->epfd < 0 || c->wakefd < 0 || c->timerfd < 0)
 			r = -errno;
 	}
-	for (int i = 0; r == 0 && i < 2; i++) {
-		int s = i ? c->twin : c->sock;
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s };
-		if (s >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, s, &ev) < 0)
+	/* poll_fd: input, a wake-up (shutdown), a deadline. */
+	int watch[4] = { c->sock, c->twin, c->wakefd, c->timerfd };
+	for (int i = 0; r == 0 && i < 4; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = watch[i] };
+		if (watch[i] >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, watch[i], &ev) < 0)
 			r = -errno;
 	}
 	if (r == 0 && c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD) {
@@ -275,23 +266,18 @@ void uvfio_client_close(struct uvfio_client *c)
 			vu_warn(&c->log, "posted writes failed before close: %s", uvfio_strerror(r));
 	}
 	pthread_mutex_lock(&c->mu);
-	c->closing = true;
-	vu_client_set_dead(c, -ESHUTDOWN);
+	vu_client_set_dead(c, -ESHUTDOWN); /* wakes the service thread */
 	pthread_mutex_unlock(&c->mu);
-	if (c->has_thread) {
-		uint64_t one = 1;
-		if (write(c->wakefd, &one, sizeof(one)) < 0)
-			vu_warn(&c->log, "cannot wake the service thread");
+	if (c->has_thread)
 		pthread_join(c->thread, NULL);
+	for (int i = 0; i < 2; i++) {
+		while (c->deferred[i]) {
+			struct vu_msg *m = c->deferred[i];
+			c->deferred[i] = m->next;
+			vu_msg_free(m);
+		}
 	}
-	for (struct vu_pending *p = c->pending, *n; p; p = n) {
-		n = p->next;
-		free(p);
-	}
-	for (struct vu_pending *p = c->free_pending, *n; p; p = n) {
-		n = p->next;
-		free(p);
-	}
+	vu_client_slots_free(c);
 	vu_rx_reset(&c->rx);
 	vu_rx_reset(&c->twin_rx);
 	vu_client_dma_free(c);
@@ -299,7 +285,7 @@ void uvfio_client_close(struct uvfio_client *c)
 	vu_close(&c->twin);
 	vu_close(&c->epfd);
 	vu_close(&c->wakefd);
-	pthread_cond_destroy(&c->thread_cv);
+	vu_close(&c->timerfd);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->send_mu);
 	pthread_mutex_destroy(&c->twin_send_mu);

@@ -148,6 +148,9 @@ static inline bool vu_rx_more(const struct vu_rx *rx)
 {
 	return rx->tail > rx->head || rx->big || !rx->drained;
 }
+/* A complete message (or a header that breaks the framing) is buffered:
+ * the next vu_rx_read() returns without reading the socket. */
+bool vu_rx_ready(const struct vu_rx *rx);
 /* Check a header on its own: 0 or the fatal errno vu_rx_read would give. */
 int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size);
 
@@ -227,28 +230,37 @@ static inline bool vu_range_bad(uint64_t off, uint64_t count, uint64_t limit)
 #include "uvfio/client.h"
 
 enum vu_kind { VU_WAIT, VU_NOWAIT, VU_ASYNC };
-#define VU_PENDING_BUCKETS 256u
+/* Requests in flight per client (uvfio_client_config.max_in_flight). */
+#define VU_DEFAULT_IN_FLIGHT 1024u
+#define VU_MAX_IN_FLIGHT 32768u
 
 struct vu_waiter {
 	pthread_cond_t cv; /* made when it first has to sleep */
 	struct vu_waiter *next, *prev;
-	bool flush;  /* woken by every posted-write completion */
+	bool any;    /* woken by every completion (flush, room) */
 	bool linked; /* cv made, on the client's list of waiters */
 };
 
-/* A request sent and not yet answered. */
+/*
+ * A request sent and not yet answered. Records live in slots, one per
+ * request in flight: the low bits of the id are the slot, so a reply finds
+ * its request in O(1), and a slot (hence an id) is not reused before its
+ * reply has come or the connection has ended.
+ */
 struct vu_pending {
-	struct vu_pending *next, *prev;       /* all, in send order */
-	struct vu_pending *hnext;             /* hash chain by id */
+	struct vu_pending *next, *prev;       /* unwaited (by deadline), or free list */
 	struct vu_pending *nw_next, *nw_prev; /* posted writes, in send order */
+	uint64_t deadline;                    /* posted, async: ms; UINT64_MAX: none */
+	uint64_t seq;                         /* order of posted writes, for flush */
 	uint16_t id;
 	uint16_t cmd;
 	enum vu_kind kind;
+	bool busy;      /* in flight (or abandoned and awaiting its late reply) */
+	bool sending;   /* its sender has not finished: it completes the request */
 	bool done;
-	bool abandoned; /* its caller timed out: the reply is discarded */
+	bool abandoned; /* timed out: the late reply is discarded */
 	int result;
-	uint64_t seq;            /* order of posted writes, for flush */
-	struct vu_msg *reply;    /* for VU_WAIT, handed to the caller */
+	struct vu_msg *reply; /* for VU_WAIT, handed to the caller */
 	struct vu_waiter *waiter;
 	uvfio_async_fn fn;
 	void *opaque;
@@ -268,7 +280,8 @@ struct uvfio_client {
 	int sock;
 	int twin;    /* server-to-client socket in twin-socket mode, else -1 */
 	int epfd;    /* uvfio_client_poll_fd() */
-	int wakefd;  /* eventfd that moves the service thread out of poll() */
+	int wakefd;  /* eventfd: come and look (service thread, event loop) */
+	int timerfd; /* fires at the earliest deadline of a posted or async request */
 	int timeout_ms;
 	struct uvfio_client_config cfg;
 	struct uvfio_caps mine, server;
@@ -276,26 +289,32 @@ struct uvfio_client {
 
 	pthread_mutex_t mu; /* everything below, and the receive state */
 	int dead;           /* 0, or the negative errno that killed the connection */
-	bool reading;        /* a thread owns the receive side */
-	bool thread_reading; /* ... and it is the service thread */
+	/* Threads are told apart by a token (see client_reader.c); these are
+	 * written under mu (service: once) and read atomically. */
+	const void *reader;  /* holds the reader role; NULL: free */
+	const void *service; /* the service thread */
+	bool thread_reading; /* the service thread holds the reader role */
 	bool blocking;       /* main socket in blocking mode, SO_RCVTIMEO set */
-	bool closing;
+	bool kicked;         /* wakefd written and not yet read */
 	struct vu_rx rx, twin_rx;
-	struct vu_pending *pending; /* doubly linked, oldest first */
-	struct vu_pending *pending_tail;
-	struct vu_pending *bucket[VU_PENDING_BUCKETS];
-	struct vu_pending *nowait, *nowait_tail;
+	/* [0] main socket, [1] twin, each owned by the thread reading it:
+	 * messages read while that thread held a send lock (delivered once the
+	 * send is over), and how deep it is in delivering one. */
+	struct vu_msg *deferred[2], *deferred_tail[2];
+	unsigned delivering[2];
+	const void *sender[2]; /* holds send_mu / twin_send_mu (atomic) */
+
+	struct vu_pending **slot; /* by id & slot_mask; NULL until first used */
+	unsigned slot_mask, nslots_used, in_flight, max_in_flight;
 	struct vu_pending *free_pending;
-	unsigned nabandoned;
-	uint16_t next_id;
+	struct vu_pending *unwaited, *unwaited_tail; /* posted, async: by deadline */
+	struct vu_pending *nowait, *nowait_tail;     /* posted writes, by seq */
+	uint64_t timer_at; /* when timerfd fires (ms), 0: disarmed */
 	struct vu_waiter *waiters;
-	unsigned nwaiting; /* application threads waiting for a reply */
+	unsigned nwaiting; /* application threads waiting (reply, flush, room) */
+	unsigned nany;     /* ... of them flush or room waiters */
 	uint64_t post_seq;
 	int post_error; /* first posted-write error since the last flush */
-
-	/* Server requests read while this client was sending: handled once
-	 * the send is complete (their replies need the send lock). */
-	struct vu_msg *reqq, *reqq_tail;
 
 	/* Gathered posted writes (coalesce_posted). */
 	struct uvfio_write_multi_entry batch[UVFIO_WRITE_MULTI_MAX];
@@ -309,26 +328,51 @@ struct uvfio_client {
 
 	bool has_thread;
 	pthread_t thread;
-	pthread_cond_t thread_cv;
 };
 
-/* client.c */
 /* What a waiting thread waits for. */
 struct wait_target {
 	struct vu_pending *p; /* a reply, or */
-	uint64_t flush_seq;   /* posted writes up to this seq acknowledged */
+	uint64_t flush_seq;   /* posted writes up to this seq acknowledged, or */
+	bool room;            /* room for one more request in flight */
 };
+
+/* client.c: requests in flight */
 void vu_client_set_dead(struct uvfio_client *c, int err);
-int vu_client_poll_and_pump(struct uvfio_client *c, int timeout_ms, const struct wait_target *t,
-			    bool with_main, bool with_twin, bool with_wakefd);
-void vu_client_pass_reader_role(struct uvfio_client *c);
-bool vu_client_reader_owns_twin(const struct uvfio_client *c);
 int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
 		      void *opaque, struct vu_msg **reply);
 int vu_client_send_reply(struct uvfio_client *c, int sock, const struct uvfio_hdr *req,
 			 int err, const struct iovec *iov, int iovcnt);
 int vu_client_flush_batch(struct uvfio_client *c);
+/* A reply arrived: complete its request. mu held; takes m. */
+void vu_client_complete(struct uvfio_client *c, struct vu_msg *m);
+bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t);
+/* Time out posted and async requests whose deadline has passed; rearm the
+ * timer. mu held (dropped around callbacks). Returns how many timed out. */
+int vu_client_tick(struct uvfio_client *c, uint64_t now);
+int vu_client_slots_init(struct uvfio_client *c, uint32_t max_in_flight);
+void vu_client_slots_free(struct uvfio_client *c);
+
+/* client_reader.c: the reader role, the one way every thread reads */
+#define VU_TURN_MAIN 1u  /* read the main socket (the caller holds the role) */
+#define VU_TURN_TWIN 2u  /* read the twin socket (the caller owns it) */
+#define VU_TURN_BLOCK 4u /* one blocking read of the main socket (SO_RCVTIMEO) */
+#define VU_TURN_WAKE 8u  /* also wake on wakefd and timerfd (service thread) */
+bool vu_reader_acquire(struct uvfio_client *c);
+void vu_reader_release(struct uvfio_client *c);
+int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned how,
+		   int timeout_ms, bool *locked);
+bool vu_client_reader_owns_twin(const struct uvfio_client *c);
+int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wait_target *t,
+		   uint64_t deadline, uint64_t now, bool have_role);
+void vu_waiter_init(struct vu_waiter *w, bool any);
+void vu_waiter_fini(struct vu_waiter *w);
+void vu_client_wake_any(struct uvfio_client *c);
+void vu_client_kick(struct uvfio_client *c);
+int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
+		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
+void vu_client_service_loop(struct uvfio_client *c);
 
 /* client_dma.c */
 void vu_client_handle_request(struct uvfio_client *c, int sock, struct vu_msg *m);

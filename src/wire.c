@@ -4,10 +4,11 @@
  * pieces and descriptors; receiving with a state machine that completes
  * partial headers and bodies on later reads.
  *
- * Reads never go past the end of the current message, so descriptors that
- * the kernel hands over during a read always belong to the message being
- * read: the kernel detaches them with the first byte of the sendmsg() that
- * carried them.
+ * A read takes as many bytes as the socket has (up to the buffer), so it may
+ * bring the end of one message and several more. Descriptors are given to
+ * the message holding the last byte of the read that brought them: Linux
+ * ends a read right after the bytes sent with descriptors (see struct
+ * vu_rx in internal.h).
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -293,6 +294,18 @@ int vu_rx_unsink(struct vu_rx *rx)
 	vu_msg_free(m);
 	rx->big = n;
 	return 0;
+}
+
+bool vu_rx_ready(const struct vu_rx *rx)
+{
+	if (rx->big)
+		return rx->big_got == rx->big->len + rx->big->ext_len;
+	size_t avail = rx->tail - rx->head;
+	if (avail < UVFIO_HDR_SIZE)
+		return false;
+	struct uvfio_hdr h;
+	memcpy(&h, rx->buf + rx->head, sizeof(h));
+	return vu_hdr_check(&h, rx->max_msg_size) < 0 || avail >= h.msg_size;
 }
 
 int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)

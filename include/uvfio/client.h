@@ -8,15 +8,26 @@
  *
  * Threads: unless a function says otherwise, any number of threads may call
  * functions on the same client at once; their requests are pipelined and each
- * caller gets its own reply. uvfio_client_close() is the exception: call it
- * once, when no other call on that client is in progress.
+ * caller gets its own reply. At most one thread reads the connection at a
+ * time, and it delivers whatever it reads: replies to other callers, the
+ * completions of posted and asynchronous requests, and the server's
+ * DMA_READ/DMA_WRITE requests, which are answered from registered memory on
+ * whichever thread reads them (a caller waiting for its reply, the event
+ * loop through uvfio_client_dispatch(), or the service thread).
+ * uvfio_client_shutdown() may be called from any thread at any time;
+ * uvfio_client_close() only once no other call on that client is in
+ * progress.
  *
  * Errors common to every request:
  *   -ECONNRESET  the server disconnected or broke the framing: the connection
  *                is dead, every waiting call returned this at once, and every
  *                later call returns it too (the first cause is kept).
+ *   -ESHUTDOWN   uvfio_client_shutdown() was called: as -ECONNRESET.
  *   -ETIMEDOUT   no reply within the message timeout; the connection stays
- *                usable and a late reply is discarded.
+ *                usable and a late reply is discarded (the request's id stays
+ *                reserved, and counts as in flight, until it comes).
+ *   -EAGAIN      max_in_flight requests were in flight and none was answered
+ *                within the message timeout: this request was not sent.
  *   other        the errno the server put in its error reply (-EINVAL ...),
  *                or -EPROTO for a reply that does not match its request.
  */
@@ -74,6 +85,11 @@ enum uvfio_client_mode {
  * @version_minor: the minor version to propose; 0 proposes
  *                 UVFIO_PROTO_MINOR (set propose_minor_zero for 0).
  * @propose_minor_zero: propose minor version 0, as QEMU does.
+ * @max_in_flight: requests sent and not yet answered, at most, counting a
+ *                 request that timed out until its late reply comes (its id
+ *                 stays reserved); 0 means 1024; at most 32768 (larger
+ *                 values are taken as 32768). A request beyond it waits for
+ *                 room, then fails with -EAGAIN (see above).
  */
 struct uvfio_client_config {
 	struct uvfio_log_config log;
@@ -86,6 +102,7 @@ struct uvfio_client_config {
 	bool coalesce_posted;
 	uint16_t version_minor;
 	bool propose_minor_zero;
+	uint32_t max_in_flight;
 };
 
 /**
@@ -110,9 +127,25 @@ UVFIO_EXPORT int uvfio_client_adopt(int fd, const struct uvfio_client_config *cf
 				    struct uvfio_client **out);
 
 /**
- * uvfio_client_close() - disconnect, stop the service thread, free
+ * uvfio_client_shutdown() - stop the client: the connection is shut down,
+ * every call in progress on any thread returns at once with -ESHUTDOWN
+ * (a blocked read, send, flush, a wait for room; asynchronous requests in
+ * flight get their callback with -ESHUTDOWN, on this thread), and so does
+ * every later request; poll_fd becomes readable and
+ * uvfio_client_dispatch() returns -ESHUTDOWN. Posted writes not yet
+ * acknowledged are not waited for. Thread-safe: callable from any thread at
+ * any time before uvfio_client_close(), any number of times, also from a
+ * callback. Once every thread has left its call, uvfio_client_close() is
+ * safe. Returns 0, or -EINVAL for NULL.
+ */
+UVFIO_EXPORT int uvfio_client_shutdown(struct uvfio_client *c);
+
+/**
+ * uvfio_client_close() - disconnect (after a flush of posted writes, unless
+ * the client is shut down or dead), stop the service thread, free
  * everything. Registered DMA memory is not touched (it is the caller's).
- * NULL is allowed. Not thread-safe: no other call may be in progress.
+ * NULL is allowed. Not thread-safe: no other call may be in progress (stop
+ * them with uvfio_client_shutdown() first).
  */
 UVFIO_EXPORT void uvfio_client_close(struct uvfio_client *c);
 
@@ -133,18 +166,26 @@ UVFIO_EXPORT int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms
 UVFIO_EXPORT void uvfio_client_set_trace(struct uvfio_client *c, bool on);
 
 /**
- * uvfio_client_poll_fd() - a descriptor that becomes readable when messages
- * from the server wait (event-loop mode). Owned by the client.
+ * uvfio_client_poll_fd() - a descriptor for an event loop (event-loop mode):
+ * it is readable while the server has sent something not yet delivered,
+ * when the deadline of a posted write or asynchronous request has passed,
+ * and once the client is shut down or dead; then call
+ * uvfio_client_dispatch(). Level-triggered; owned by the client. Thread-safe.
  */
 UVFIO_EXPORT int uvfio_client_poll_fd(struct uvfio_client *c);
 
 /**
- * uvfio_client_dispatch() - read and handle whatever the server has sent,
- * without blocking: answer DMA_READ/DMA_WRITE requests, complete posted and
- * asynchronous requests. Returns the number of messages handled, or a
- * negative errno (-ECONNRESET once the connection is dead). If another
- * thread is reading at that moment, returns 0 at once: that thread handles
- * the messages.
+ * uvfio_client_dispatch() - without blocking, deliver what the server has
+ * sent (answer DMA_READ/DMA_WRITE requests, complete posted and
+ * asynchronous requests, whose callbacks run on this thread) and time out
+ * posted and asynchronous requests whose deadline has passed. Returns:
+ *   > 0          the number of messages delivered and requests timed out;
+ *   0            nothing to do;
+ *   -EBUSY       another thread is reading at this moment (a caller waiting
+ *                for its reply): it delivers what is there, and poll_fd may
+ *                stay readable until it has read it. Not an error;
+ *   -ECONNRESET, -ESHUTDOWN  the connection is dead or shut down.
+ * Thread-safe; meant for the thread that runs the event loop.
  */
 UVFIO_EXPORT int uvfio_client_dispatch(struct uvfio_client *c);
 
@@ -257,14 +298,19 @@ UVFIO_EXPORT int uvfio_client_region_write(struct uvfio_client *c, uint32_t regi
 /**
  * uvfio_client_region_write_posted() - REGION_WRITE that does not wait for
  * its reply. Replies are checked when they arrive; the first error is
- * returned by the next uvfio_client_flush().
+ * returned by the next uvfio_client_flush(), -ETIMEDOUT for a write not
+ * acknowledged within the message timeout (counted from this call).
+ * Returns 0 once sent; at the max_in_flight limit it first waits for room
+ * (reading the connection itself if no other thread does), then -EAGAIN.
  */
 UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region,
 						  uint64_t offset, const void *buf, size_t len);
 /**
  * uvfio_client_flush() - send gathered posted writes and wait until every
- * posted write issued before this call has been acknowledged. Returns the
- * first error a posted write got since the previous flush, or 0.
+ * posted write issued before this call has been acknowledged or has timed
+ * out. Returns the first error a posted write got since the previous flush
+ * (-ETIMEDOUT for one never acknowledged), or 0; -ETIMEDOUT also when this
+ * call's own message timeout passes first.
  */
 UVFIO_EXPORT int uvfio_client_flush(struct uvfio_client *c);
 
@@ -383,17 +429,26 @@ UVFIO_EXPORT int uvfio_client_call(struct uvfio_client *c, struct uvfio_call *ca
 
 /**
  * uvfio_async_fn - completion of an asynchronous request.
- * @result: 0 or a negative errno.
+ * @result: 0, a negative errno from the reply, -ETIMEDOUT (no reply within
+ *          the message timeout, counted from the call), or the connection's
+ *          -ECONNRESET / -ESHUTDOWN.
  * @rep, @rep_len: the reply payload; valid only during the call.
- * Runs on whichever thread reads the reply (a caller waiting on the same
- * client, uvfio_client_dispatch() or the service thread), or on the thread
- * that closes the client; it must not wait for another reply.
+ * Runs exactly once, on whichever thread delivers the outcome: the one that
+ * reads the reply (a caller waiting on the same client, possibly the
+ * caller of uvfio_client_call_async() itself before it returns,
+ * uvfio_client_dispatch(), the service thread), the one that notices the
+ * deadline, or the one that shuts down or closes the client. It may send
+ * further requests (posted or asynchronous: the client's lock is not
+ * held); it should not wait for a reply, which delays every other message.
  */
 typedef void (*uvfio_async_fn)(void *opaque, int result, const void *rep, size_t rep_len);
 
 /**
  * uvfio_client_call_async() - send a request; @fn runs when its reply
- * arrives, or with an error when the connection dies or the client closes.
+ * arrives, when its deadline passes, or when the connection dies or the
+ * client shuts down or closes. Returns 0 once the request is sent (then @fn
+ * runs exactly once), or a negative errno (then @fn never runs): at the
+ * max_in_flight limit it first waits for room, then -EAGAIN.
  */
 UVFIO_EXPORT int uvfio_client_call_async(struct uvfio_client *c, uint16_t cmd, const void *req,
 					 size_t req_len, uvfio_async_fn fn, void *opaque);
