@@ -38,7 +38,7 @@ int uvfio_client_dispatch(struct uvfio_client *c)
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if (c->kicked) {
+	if (c->kicked && !c->has_thread) { /* else it is the service thread's */
 		uint64_t v;
 		if (read(c->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			vu_warn(&c->log, "cannot read the wake descriptor");
@@ -266,10 +266,14 @@ void uvfio_client_close(struct uvfio_client *c)
 			vu_warn(&c->log, "posted writes failed before close: %s", uvfio_strerror(r));
 	}
 	pthread_mutex_lock(&c->mu);
-	vu_client_set_dead(c, -ESHUTDOWN); /* wakes the service thread */
+	vu_client_set_dead(c, -ESHUTDOWN);
 	pthread_mutex_unlock(&c->mu);
-	if (c->has_thread)
+	if (c->has_thread) {
+		uint64_t one = 1; /* whatever the last wake-up became */
+		if (write(c->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			vu_warn(&c->log, "cannot wake the service thread");
 		pthread_join(c->thread, NULL);
+	}
 	for (int i = 0; i < 2; i++) {
 		while (c->deferred[i]) {
 			struct vu_msg *m = c->deferred[i];
