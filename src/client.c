@@ -438,6 +438,8 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 			p->seq = ++c->post_seq;
 			nowait_link(c, p);
 		}
+		/* nobody will wait for its reply: whoever reads next must */
+		vu_reader_hand_over(c);
 	}
 	/*
 	 * The synchronous fast path: a caller that will wait takes the free

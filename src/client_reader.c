@@ -91,7 +91,7 @@ bool vu_reader_acquire(struct uvfio_client *c)
 }
 
 /* The role is free: make sure that whoever should read next does. mu held. */
-static void hand_over(struct uvfio_client *c)
+void vu_reader_hand_over(struct uvfio_client *c)
 {
 	if (c->dead || c->reader)
 		return;
@@ -116,7 +116,7 @@ void vu_reader_release(struct uvfio_client *c)
 {
 	__atomic_store_n(&c->reader, NULL, __ATOMIC_RELAXED);
 	c->thread_reading = false;
-	hand_over(c);
+	vu_reader_hand_over(c);
 }
 
 /* ---- Delivering ------------------------------------------------------------------------ */
@@ -396,7 +396,7 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	if (role && !outer)
 		vu_reader_release(c);
 	else
-		hand_over(c); /* it may have been woken to read: pass that on */
+		vu_reader_hand_over(c); /* it may have been woken to read: pass that on */
 	return r;
 }
 
@@ -465,7 +465,7 @@ static int send_wait(void *arg, int sock, int timeout_ms)
 static void deliver_deferred(struct uvfio_client *c)
 {
 	for (int i = 0; i < 2; i++) {
-		if (!c->deferred[i] || c->delivering[i] || !owns(c, i))
+		if (!owns(c, i) || !c->deferred[i] || c->delivering[i])
 			continue;
 		bool stop = false;
 		int r = pump(c, i, NULL, false, false, NULL, &stop);

@@ -361,6 +361,7 @@ void vu_client_slots_free(struct uvfio_client *c);
 #define VU_TURN_WAKE 8u  /* also wake on wakefd and timerfd (service thread) */
 bool vu_reader_acquire(struct uvfio_client *c);
 void vu_reader_release(struct uvfio_client *c);
+void vu_reader_hand_over(struct uvfio_client *c);
 int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned how,
 		   int timeout_ms, bool *locked);
 bool vu_client_reader_owns_twin(const struct uvfio_client *c);

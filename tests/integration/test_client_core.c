@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "peer.h"
+#include "testdev.h"
 #include "util.h"
 
 #define HANG_MS 20000 /* a bound for "never", not a speed check */
@@ -90,10 +91,15 @@ static void async_cb(void *opaque, int result, const void *rep, size_t len)
 		efd_signal(r->efd);
 }
 
+static int async_read_of(struct uvfio_client *c, uint32_t region, struct async_res *res)
+{
+	struct uvfio_region_access a = { .offset = 0, .region = region, .count = 4 };
+	return uvfio_client_call_async(c, UVFIO_CMD_REGION_READ, &a, sizeof(a), async_cb, res);
+}
+
 static int async_read(struct uvfio_client *c, struct async_res *res)
 {
-	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
-	return uvfio_client_call_async(c, UVFIO_CMD_REGION_READ, &a, sizeof(a), async_cb, res);
+	return async_read_of(c, 0, res);
 }
 
 /* ---- Messages stranded behind a reply --------------------------------------- */
@@ -366,6 +372,45 @@ static void test_unwaited_time_out_service_thread(void **state)
 	}
 }
 
+/* An asynchronous request made when no thread reads: its reply is delivered
+ * with no further call, by the service thread (twin socket on and off: with
+ * it, the main socket carries only replies, and the thread must be told to
+ * watch it) or by an event loop asleep on poll_fd. No timeout: a reply left
+ * unread would wait forever. */
+static void test_async_alone(void **state)
+{
+	(void)state;
+	for (int k = 0; k < 4; k++) {
+		bool service = k & 1, twin = k & 2;
+		struct testdev_opts o = { .no_twin_socket = !twin };
+		struct testdev *d = testdev_start(&o);
+		struct uvfio_client_config cfg = quiet;
+		cfg.timeout_ms = -1;
+		cfg.mode = service ? UVFIO_CLIENT_SERVICE_THREAD : UVFIO_CLIENT_EVENT_LOOP;
+		cfg.twin_socket = twin ? UVFIO_TWIN_ON : UVFIO_TWIN_OFF;
+		struct uvfio_client *c;
+		assert_int_equal(uvfio_client_connect(d->path, &cfg, &c), 0);
+		assert_int_equal(uvfio_client_twin_socket(c), twin);
+		for (int round = 0; round < 3; round++) {
+			struct async_res res = { .efd = eventfd(0, EFD_CLOEXEC) };
+			assert_int_equal(async_read_of(c, 1, &res), 0); /* BAR1: memory */
+			if (service) {
+				efd_wait(res.efd);
+			} else {
+				while (!__atomic_load_n(&res.n, __ATOMIC_ACQUIRE)) {
+					if (!readable(uvfio_client_poll_fd(c), HANG_MS))
+						fail_msg("case %d: poll_fd never readable", k);
+					assert_true(uvfio_client_dispatch(c) >= 0);
+				}
+			}
+			assert_int_equal(res.result, 0);
+			close(res.efd);
+		}
+		uvfio_client_close(c);
+		testdev_stop(d);
+	}
+}
+
 /* ---- Stopping a client ----------------------------------------------------------------- */
 
 struct blocked {
@@ -562,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_in_flight_limit),
 		cmocka_unit_test(test_unwaited_time_out_event_loop),
 		cmocka_unit_test(test_unwaited_time_out_service_thread),
+		cmocka_unit_test(test_async_alone),
 		cmocka_unit_test(test_shutdown_unblocks_everything),
 		cmocka_unit_test(test_shutdown_fails_async),
 		cmocka_unit_test(test_dispatch_busy),
