@@ -76,7 +76,8 @@ static void pending_free(struct uvfio_client *c, struct vu_pending *p)
 	p->next = c->free_pending;
 	c->free_pending = p;
 	c->in_flight--;
-	vu_client_wake_any(c); /* room for one more */
+	if (c->nany)
+		vu_client_wake_any(c); /* room for one more */
 }
 
 static struct vu_pending *pending_find(struct uvfio_client *c, uint16_t id)
@@ -210,7 +211,7 @@ static void finish(struct uvfio_client *c, struct vu_pending *p)
 	vu_msg_free(m);
 }
 
-int vu_client_tick(struct uvfio_client *c, uint64_t now)
+int vu_client_expire(struct uvfio_client *c, uint64_t now)
 {
 	if (c->timer_at && now >= c->timer_at) {
 		/* It fired: read it, or poll_fd would stay readable. */
@@ -481,14 +482,14 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
-	struct vu_waiter w;
-	vu_waiter_init(&w, false);
+	struct vu_waiter w = { .linked = false };
 	if (p->done) {
 		if (reader)
 			vu_reader_release(c);
 	} else {
 		/* Deadline from the start of the call (now: unknown, the read
 		 * took time). Releases the role if this thread has it. */
+		vu_waiter_init(&w, false);
 		r = vu_client_wait(c, &w, &t, deadline, 0, reader);
 	}
 	if (p->done) {

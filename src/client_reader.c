@@ -33,13 +33,6 @@ static bool is_me(const void *const *who)
 	return __atomic_load_n(who, __ATOMIC_RELAXED) == SELF;
 }
 
-/* The twin socket belongs to the service thread when there is one;
- * otherwise to whoever holds the reader role. */
-bool vu_client_reader_owns_twin(const struct uvfio_client *c)
-{
-	return c->twin >= 0 && !c->has_thread;
-}
-
 /* Does this thread read socket i (0: main, 1: twin) now? */
 static bool owns(struct uvfio_client *c, int i)
 {
@@ -213,12 +206,12 @@ int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned
 	bool stop = false, main_ = how & VU_TURN_MAIN, twin = how & VU_TURN_TWIN;
 	bool *lk = how & VU_TURN_BLOCK ? locked : NULL;
 	int n = 0, r;
-	if (twin) {
+	if (twin && (c->deferred[1] || vu_rx_ready(&c->twin_rx))) {
 		if ((r = pump(c, 1, t, false, false, NULL, &stop)) < 0)
 			return r;
 		n += r;
 	}
-	if (main_) {
+	if (main_ && (c->deferred[0] || vu_rx_ready(&c->rx))) {
 		if ((r = pump(c, 0, t, false, false, lk, &stop)) < 0)
 			return r;
 		n += r;

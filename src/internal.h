@@ -150,7 +150,13 @@ static inline bool vu_rx_more(const struct vu_rx *rx)
 }
 /* A complete message (or a header that breaks the framing) is buffered:
  * the next vu_rx_read() returns without reading the socket. */
-bool vu_rx_ready(const struct vu_rx *rx);
+bool vu_rx_ready_hdr(const struct vu_rx *rx);
+static inline bool vu_rx_ready(const struct vu_rx *rx)
+{
+	if (rx->big)
+		return rx->big_got == rx->big->len + rx->big->ext_len;
+	return rx->tail - rx->head >= UVFIO_HDR_SIZE && vu_rx_ready_hdr(rx);
+}
 /* Check a header on its own: 0 or the fatal errno vu_rx_read would give. */
 int vu_hdr_check(const struct uvfio_hdr *hdr, uint32_t max_msg_size);
 
@@ -350,7 +356,13 @@ void vu_client_complete(struct uvfio_client *c, struct vu_msg *m);
 bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t);
 /* Time out posted and async requests whose deadline has passed; rearm the
  * timer. mu held (dropped around callbacks). Returns how many timed out. */
-int vu_client_tick(struct uvfio_client *c, uint64_t now);
+int vu_client_expire(struct uvfio_client *c, uint64_t now);
+static inline int vu_client_tick(struct uvfio_client *c, uint64_t now)
+{
+	bool fired = c->timer_at && now >= c->timer_at;
+	return fired || (c->unwaited && c->unwaited->deadline <= now) ? vu_client_expire(c, now)
+								       : 0;
+}
 int vu_client_slots_init(struct uvfio_client *c, uint32_t max_in_flight);
 void vu_client_slots_free(struct uvfio_client *c);
 
@@ -364,7 +376,12 @@ void vu_reader_release(struct uvfio_client *c);
 void vu_reader_hand_over(struct uvfio_client *c);
 int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned how,
 		   int timeout_ms, bool *locked);
-bool vu_client_reader_owns_twin(const struct uvfio_client *c);
+/* The twin socket belongs to the service thread when there is one;
+ * otherwise to whoever holds the reader role. */
+static inline bool vu_client_reader_owns_twin(const struct uvfio_client *c)
+{
+	return c->twin >= 0 && !c->has_thread;
+}
 int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wait_target *t,
 		   uint64_t deadline, uint64_t now, bool have_role);
 void vu_waiter_init(struct vu_waiter *w, bool any);

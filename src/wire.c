@@ -296,16 +296,12 @@ int vu_rx_unsink(struct vu_rx *rx)
 	return 0;
 }
 
-bool vu_rx_ready(const struct vu_rx *rx)
+/* vu_rx_ready() with a whole header buffered. */
+bool vu_rx_ready_hdr(const struct vu_rx *rx)
 {
-	if (rx->big)
-		return rx->big_got == rx->big->len + rx->big->ext_len;
-	size_t avail = rx->tail - rx->head;
-	if (avail < UVFIO_HDR_SIZE)
-		return false;
 	struct uvfio_hdr h;
 	memcpy(&h, rx->buf + rx->head, sizeof(h));
-	return vu_hdr_check(&h, rx->max_msg_size) < 0 || avail >= h.msg_size;
+	return vu_hdr_check(&h, rx->max_msg_size) < 0 || rx->tail - rx->head >= h.msg_size;
 }
 
 int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
