@@ -481,6 +481,12 @@ void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
 		       const uint8_t *data, size_t len, struct vu_reply *rep);
 void vu_dirty_free(struct uvfio_server *s);
+/* dma_guard.c */
+/* Install the SIGBUS handler (once per process); 0 or a negative errno. */
+int vu_guard_install(void);
+/* memcpy whose len bytes at client (dst or src) may fault: -EIO if they
+ * did (the file behind them shrank), else 0. */
+int vu_guarded_copy(void *dst, const void *src, size_t len, const void *client);
 /* server_mig.c */
 int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 int vu_mig_path(struct uvfio_server *s, uint32_t from, uint32_t to, uint32_t *path);

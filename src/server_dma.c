@@ -4,9 +4,11 @@
  * IOVA ranges into pointers, DMA through mapped memory or DMA_READ/DMA_WRITE
  * messages, and dirty-page logging of DMA writes.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -29,6 +31,38 @@ static unsigned lower_bound(const struct uvfio_server *s, uint64_t iova)
 static uint64_t min_pgsize(const struct uvfio_server *s)
 {
 	return s->mine.pgsizes & -s->mine.pgsizes;
+}
+
+/*
+ * The client's file must hold [offset, offset + size): a mapping past its
+ * end faults (SIGBUS) on first touch. Only regular files (memfd, tmpfs,
+ * hugetlbfs) have a size to check; a file shrunk later is the guarded
+ * copy's business (dma_guard.c).
+ */
+static int check_backing(struct uvfio_server *s, int fd, const struct uvfio_dma_map *dm)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	uint64_t fsize = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : UINT64_MAX;
+	if (dm->offset > fsize || dm->size > fsize - dm->offset) {
+		vu_warn(&s->log,
+			"DMA_MAP [%#llx, +%#llx) at offset %#llx of a file of %#llx bytes: "
+			"past its end",
+			(unsigned long long)dm->addr, (unsigned long long)dm->size,
+			(unsigned long long)dm->offset, (unsigned long long)fsize);
+		return -ENXIO;
+	}
+	if (s->cfg.dma_require_seal) {
+		int seals = fcntl(fd, F_GET_SEALS);
+		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+			vu_warn(&s->log, "DMA_MAP [%#llx, +%#llx): the descriptor is not sealed "
+					 "against shrinking (F_SEAL_SHRINK)",
+				(unsigned long long)dm->addr, (unsigned long long)dm->size);
+			return -EPERM;
+		}
+	}
+	return vu_guard_install();
 }
 
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m)
@@ -60,6 +94,11 @@ int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m)
 	};
 	if (m->nfds) {
 		int fd = vu_msg_take_fd(m, 0);
+		int r = check_backing(s, fd, &dm);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
 		int prot = ((dm.flags & UVFIO_DMA_FLAG_READ) ? PROT_READ : 0) |
 			   ((dm.flags & UVFIO_DMA_FLAG_WRITE) ? PROT_WRITE : 0);
 		void *p = dm.size > SIZE_MAX ? MAP_FAILED
@@ -290,10 +329,19 @@ static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t 
 			return n;
 		for (int i = 0; i < n; i++) {
 			if (sg[i].vaddr) {
-				if (write)
-					memcpy(sg[i].vaddr, buf, sg[i].len);
-				else
-					memcpy(buf, sg[i].vaddr, sg[i].len);
+				int r = write ? vu_guarded_copy(sg[i].vaddr, buf, sg[i].len,
+								sg[i].vaddr)
+					      : vu_guarded_copy(buf, sg[i].vaddr, sg[i].len,
+								sg[i].vaddr);
+				if (r < 0) {
+					vu_warn(&s->log,
+						"DMA %s [%#llx, +%#llx): the client's memory is "
+						"gone (its file was shrunk)",
+						write ? "write" : "read",
+						(unsigned long long)sg[i].iova,
+						(unsigned long long)sg[i].len);
+					return r;
+				}
 			} else {
 				int r = dma_message(s, sg[i].iova, buf, sg[i].len, write);
 				if (r < 0)

@@ -155,6 +155,7 @@ struct testdev *testdev_start(const struct testdev_opts *o)
 		.no_twin_socket = o->no_twin_socket,
 		.no_write_multiple = o->no_write_multiple,
 		.max_dma_maps = o->max_dma_maps,
+		.dma_require_seal = o->dma_require_seal,
 		.log = { .level = UVFIO_LOG_ERR },
 	};
 	if (uvfio_server_create(&cfg, &d->srv) < 0)

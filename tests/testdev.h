@@ -48,6 +48,7 @@ struct testdev_opts {
 	bool no_twin_socket;
 	bool no_write_multiple;
 	uint32_t max_dma_maps;
+	bool dma_require_seal;
 };
 
 /* Start the device listening on a fresh socket path, served by a thread. */

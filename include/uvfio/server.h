@@ -82,6 +82,11 @@ struct uvfio_device_ops {
  *                  clients that propose it, so that DMA_READ/DMA_WRITE
  *                  requests travel on their own socket).
  * @config_space_size: 256 (PCI) or 4096 (PCI Express); 0 means 256.
+ * @dma_require_seal: accept DMA_MAP descriptors only if sealed against
+ *                    shrinking (F_SEAL_SHRINK, as QEMU's
+ *                    memory-backend-memfd seals them); refused with -EPERM
+ *                    otherwise. For devices that touch client memory
+ *                    through their own pointers (see "DMA" below).
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -94,6 +99,7 @@ struct uvfio_server_config {
 	bool no_write_multiple;
 	bool no_twin_socket;
 	uint32_t config_space_size;
+	bool dma_require_seal;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -212,7 +218,29 @@ UVFIO_EXPORT int uvfio_server_setup_irq(struct uvfio_server *s, uint32_t index, 
  */
 UVFIO_EXPORT int uvfio_server_irq_trigger(struct uvfio_server *s, uint32_t index, uint32_t sub);
 
-/* ---- DMA ---------------------------------------------------------------------- */
+/* ---- DMA ----------------------------------------------------------------------
+ *
+ * Client memory given with a descriptor is mapped into this process. The
+ * client owns the file behind it and may lie about it or shrink it; a touch
+ * past the file's end raises SIGBUS, which would kill the device. So:
+ * - DMA_MAP checks the file: a regular file (memfd, tmpfs, hugetlbfs) must
+ *   hold offset + size, or the map is refused with -ENXIO;
+ * - the library's own copies (uvfio_server_dma_read/write) survive a file
+ *   shrunk later: the fault becomes -EIO for that DMA. They are guarded by a
+ *   SIGBUS handler the library puts in place when a client first maps
+ *   memory with a descriptor (and puts back on top at a later map if the
+ *   application replaced it). It acts only on a fault inside one of its own
+ *   copies, at an address of the client memory being copied; every other
+ *   SIGBUS goes to the handler installed before it, or gets the default
+ *   action. An application that installs a SIGBUS handler of its own later
+ *   should chain to the previous one (sigaction's old action).
+ * - Pointers a device gets (the dma_map callback, uvfio_server_dma_sg()) are
+ *   not guarded: a device that reads or writes through them itself trusts
+ *   the client not to shrink the file, or sets dma_require_seal (memfds
+ *   sealed with F_SEAL_SHRINK cannot shrink).
+ * Sealing alone was not chosen as the rule: QEMU's file-backed memory
+ * (memory-backend-file, hugetlbfs) cannot be sealed.
+ */
 
 struct uvfio_sg {
 	uint64_t iova;
@@ -233,7 +261,9 @@ UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint
 /**
  * uvfio_server_dma_read() / _write() - copy between client memory and @buf:
  * directly where the client shared a descriptor, otherwise with DMA_READ /
- * DMA_WRITE messages split by the client's max_data_xfer_size.
+ * DMA_WRITE messages split by the client's max_data_xfer_size. Returns 0,
+ * -EFAULT/-EPERM as uvfio_server_dma_sg(), -EIO when the file behind mapped
+ * memory shrank under the copy, or the error of a DMA message.
  */
 UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 				       size_t len);

@@ -353,6 +353,17 @@ static void test_dma_with_fd(void **state)
 	assert_string_equal((char *)mem + 0x4010, "through the map");
 	assert_int_equal(uvfio_server_dma_sg(r->srv, 0x103ff0, 32, UVFIO_DMA_FLAG_READ, sg, 2),
 			 -EFAULT);
+	/* a file shorter than offset + size: refused, nothing kept */
+	int sfd = memfd_create("short", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(sfd, 0x4000), 0);
+	struct uvfio_dma_map sm = { .argsz = 32, .flags = 3, .offset = 0x1000, .addr = 0x200000,
+				    .size = 0x4000 };
+	int before = tu_count_fds();
+	long heap = heap_live();
+	assert_int_equal(transact(r, UVFIO_CMD_DMA_MAP, 0, &sm, sizeof(sm), &sfd, 1), ENXIO);
+	assert_int_equal(tu_count_fds(), before);
+	assert_int_equal(heap_live(), heap);
+	close(sfd);
 	/* read-only map refuses writes */
 	struct uvfio_dma_map ro = { .argsz = 32, .flags = 1, .addr = 0x104000, .size = 0x1000 };
 	assert_int_equal(transact(r, UVFIO_CMD_DMA_MAP, 0, &ro, sizeof(ro), NULL, 0), 0);

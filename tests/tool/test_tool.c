@@ -253,6 +253,41 @@ static void test_dma_engine(void **state)
 	dev_stop(&d);
 }
 
+/* A client that lies about its memory: a file shorter than the map is
+ * refused, a file shrunk afterwards makes the copy fail with EIO; the
+ * engine lives (it used to die of SIGBUS) and exits cleanly. */
+static void test_dma_engine_short_file(void **state)
+{
+	(void)state;
+	struct dev d;
+	dev_start(&d, "uvfio-dma-engine", NULL);
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = -1 } };
+	assert_int_equal(uvfio_client_connect(d.sock, &cfg, &c), 0);
+	size_t mib = 1u << 20;
+	int fd = memfd_create("guest", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	void *mem = mmap(NULL, mib, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct uvfio_dma_region r = { .vaddr = mem, .iova = 1u << 30, .size = mib,
+				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				      .fd = fd };
+	assert_int_equal(uvfio_client_dma_map(c, &r), -ENXIO);
+	assert_int_equal(ftruncate(fd, (off_t)mib), 0);
+	assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	uint64_t regs[4] = { (1u << 30) + mib / 2, 1u << 30, 4096, 1 };
+	assert_int_equal(uvfio_client_region_write(c, 0, 0, regs, sizeof(regs)), 0);
+	uint64_t st[2];
+	assert_int_equal(uvfio_client_region_read(c, 0, 0x20, st, 16), 0);
+	assert_int_equal(st[0], 2);
+	assert_int_equal(st[1], EIO);
+	assert_int_equal(uvfio_client_dma_unmap(c, 1u << 30, mib), 0);
+	uvfio_client_close(c);
+	munmap(mem, mib);
+	close(fd);
+	dev_stop(&d);
+}
+
 static void test_memdev_mmap(void **state)
 {
 	(void)state;
@@ -285,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_irq_command),
 		cmocka_unit_test(test_dma_engine),
+		cmocka_unit_test(test_dma_engine_short_file),
 		cmocka_unit_test(test_memdev_mmap),
 	};
 	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
