@@ -403,6 +403,7 @@ struct uvfio_server {
 	int twin; /* server end of the twin socket, or -1 */
 	int epfd;
 	int stopfd;
+	int timeout_ms; /* sends to the client, replies to DMA requests */
 	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
 	/* The client socket, for uvfio_server_stop() to wake a blocked read
 	 * with shutdown(); -1 before it is closed, and closing waits until no
@@ -513,4 +514,14 @@ static inline void *vu_reply_buf(struct vu_reply *rep, size_t len)
 	rep->iov[rep->n].iov_len = len;
 	rep->n++;
 	return p;
+}
+
+/* Append a copy of len bytes to a reply: 0 or -ENOMEM. */
+static inline int vu_reply_add(struct vu_reply *rep, const void *data, size_t len)
+{
+	void *p = vu_reply_buf(rep, len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, data, len);
+	return 0;
 }

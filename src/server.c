@@ -20,7 +20,7 @@
 #include "internal.h"
 
 #define DEFAULT_MAX_DMA_MAPS 1024u
-#define DMA_REQUEST_TIMEOUT_MS 5000
+#define DEFAULT_TIMEOUT_MS 5000
 #define VERSION_MAX (64u * 1024u)
 
 int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_server **out)
@@ -36,6 +36,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (s->cfg.ops)
 		s->ops = *s->cfg.ops;
 	s->opaque = s->cfg.opaque;
+	s->timeout_ms = s->cfg.timeout_ms ? (int)VU_MIN(s->cfg.timeout_ms, (uint32_t)INT32_MAX)
+					  : DEFAULT_TIMEOUT_MS;
 	vu_log_init(&s->log, &s->cfg.log, "server");
 	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = s->run_sock = -1;
 	s->out = s->out_buf;
@@ -89,12 +91,14 @@ static void epoll_set(struct uvfio_server *s, int fd, bool on)
 }
 
 /* The client left (or broke the framing): drop what it gave us, keep the
- * device state, get ready for the next one. */
+ * device state, get ready for the next one. why 0: the reason is logged. */
 static void disconnect(struct uvfio_server *s, int why)
 {
 	if (s->sock < 0)
 		return;
-	if (why == -ECONNRESET)
+	if (!why)
+		;
+	else if (why == -ECONNRESET)
 		vu_info(&s->log, "client disconnected");
 	else if (why == -ESHUTDOWN)
 		vu_info(&s->log, "closing the client's connection");
@@ -256,15 +260,31 @@ int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps)
 
 /* ---- Version negotiation -------------------------------------------------------- */
 
-/* Send the corked replies. */
+/*
+ * A message to the client could not be sent (whole, within timeout_ms):
+ * the client would wait for it forever, or the stream is cut mid-message.
+ * Either way the connection is broken: say why and end it.
+ */
+static void send_failed(struct uvfio_server *s, const char *what, int err)
+{
+	if (s->sock < 0)
+		return;
+	vu_warn(&s->log, "cannot send %s to the client: %s; ending the connection", what,
+		err == -ETIMEDOUT ? "it has not read for the timeout" : uvfio_strerror(err));
+	disconnect(s, 0);
+}
+
+/* Send the corked replies; a failure ends the connection. */
 static int flush_out(struct uvfio_server *s)
 {
 	if (!s->out_len)
 		return 0;
 	struct iovec iov = { s->out, s->out_len };
 	bool some;
-	int r = vu_send(s->sock, NULL, &iov, 1, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
+	int r = vu_send(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some);
 	s->out_len = 0;
+	if (r < 0)
+		send_failed(s, "corked replies", r);
 	return r;
 }
 
@@ -310,12 +330,18 @@ static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *r
 		return 0;
 	int r = sock == s->sock ? flush_out(s) : 0;
 	if (r < 0)
-		return -ECONNRESET;
+		return r;
 	bool some;
-	r = vu_send(sock, &h, iov, n, fds, nfds, DMA_REQUEST_TIMEOUT_MS, &some);
-	if (r == 0)
+	r = vu_send(sock, &h, iov, n, fds, nfds, s->timeout_ms, &some);
+	if (r == 0) {
 		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);
-	return r < 0 && some ? -ECONNRESET : r;
+		return 0;
+	}
+	char what[64];
+	snprintf(what, sizeof(what), "the reply to %s id %u", uvfio_cmd_name(req->cmd),
+		 req->msg_id);
+	send_failed(s, what, r);
+	return r;
 }
 
 /* Returns 0, an errno for an error reply, or -ECONNABORTED when the
@@ -370,7 +396,7 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 		      reply.twin_socket ? 1 : 0);
 	vu_close(&pair[1]);
 	if (r < 0)
-		return -ECONNABORTED; /* disconnect() cleans up */
+		return -ECONNABORTED; /* reply_msg() ended the connection */
 	vu_info(&s->log, "negotiated version %u.%u%s%s", v.major, minor,
 		reply.twin_socket ? ", twin socket" : "",
 		reply.write_multiple ? ", write_multiple" : "");
@@ -391,14 +417,11 @@ static void handle(struct uvfio_server *s, struct vu_msg *m)
 		int r = m->hdr.cmd == UVFIO_CMD_VERSION ? negotiate(s, m) : -EINVAL;
 		if (r == -ECONNABORTED) {
 			vu_msg_free(m);
-			disconnect(s, -EPROTO);
+			disconnect(s, 0); /* negotiate() said why */
 			return;
 		}
-		if (r < 0 && reply_msg(s, s->sock, &m->hdr, r, NULL, 0, NULL, 0) == -ECONNRESET) {
-			vu_msg_free(m);
-			disconnect(s, -ECONNRESET);
-			return;
-		}
+		if (r < 0)
+			reply_msg(s, s->sock, &m->hdr, r, NULL, 0, NULL, 0); /* ends it on failure */
 		vu_msg_free(m);
 		return;
 	}
@@ -454,8 +477,8 @@ static int serve(struct uvfio_server *s, bool block)
 		if (s->sock >= 0 && !vu_rx_more(&s->rx))
 			break;
 	}
-	if (s->sock >= 0 && flush_out(s) < 0)
-		disconnect(s, -ECONNRESET);
+	if (s->sock >= 0)
+		flush_out(s); /* ends the connection on failure */
 	if (stopping(s))
 		return -ESHUTDOWN;
 	/* An adopted client is gone: say so even if messages were handled
@@ -514,15 +537,13 @@ int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec
 	struct uvfio_hdr h = { .msg_id = s->next_id++, .cmd = cmd };
 	bool some;
 	/* Corked replies first: the client may be waiting for them. */
-	if (flush_out(s) < 0) {
-		disconnect(s, -ECONNRESET);
+	if (flush_out(s) < 0)
 		return -ECONNRESET;
-	}
-	int r = vu_send(sock, &h, iov, iovcnt, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
+	int r = vu_send(sock, &h, iov, iovcnt, NULL, 0, s->timeout_ms, &some);
 	if (r < 0) {
-		if (some)
-			disconnect(s, -ECONNRESET);
-		return r;
+		send_failed(s, cmd == UVFIO_CMD_DMA_READ ? "a DMA_READ request" : "a DMA_WRITE request",
+			    r);
+		return -ECONNRESET;
 	}
 	vu_trace_hdr(&s->log, "->", &h, 0);
 	*id = h.msg_id;
@@ -537,7 +558,7 @@ int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 		return -ECONNRESET;
 	int sock = s->twin >= 0 ? s->twin : s->sock;
 	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
-	uint64_t deadline = vu_now_ms() + DMA_REQUEST_TIMEOUT_MS;
+	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
 	for (;;) {
 		struct vu_msg *m;
 		/* The last read emptied the socket: wait before reading again
@@ -587,8 +608,5 @@ void vu_srv_drop_client(struct uvfio_server *s, int why)
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
 		      const struct iovec *iov, int n, const int *fds, unsigned nfds)
 {
-	int r = reply_msg(s, s->sock, req, err, iov, n, fds, nfds);
-	if (r == -ECONNRESET || r == -EPIPE)
-		disconnect(s, -ECONNRESET);
-	return r;
+	return reply_msg(s, s->sock, req, err, iov, n, fds, nfds); /* ends it on failure */
 }

@@ -155,9 +155,10 @@ int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *
 	/* The range must match a previous mapping exactly. */
 	if (i >= s->nmaps || s->maps[i].iova != du.addr || s->maps[i].size != du.size)
 		return -ENOENT;
-	unmap_at(s, i);
-	memcpy(vu_reply_buf(rep, sizeof(du)), &du, sizeof(du));
-	return 0;
+	int r = vu_reply_add(rep, &du, sizeof(du)); /* before the unmap: it cannot fail after */
+	if (r == 0)
+		unmap_at(s, i);
+	return r;
 }
 
 void vu_srv_dma_drop_all(struct uvfio_server *s)

@@ -82,6 +82,11 @@ struct uvfio_device_ops {
  *                  clients that propose it, so that DMA_READ/DMA_WRITE
  *                  requests travel on their own socket).
  * @config_space_size: 256 (PCI) or 4096 (PCI Express); 0 means 256.
+ * @timeout_ms: how long a message to the client may wait for room in the
+ *              socket, and a DMA_READ/DMA_WRITE request for its reply
+ *              (0: 5000). A message that cannot be sent in time ends the
+ *              connection (logged); a reply that does not come fails the DMA
+ *              with -ETIMEDOUT.
  * @dma_require_seal: accept DMA_MAP descriptors only if sealed against
  *                    shrinking (F_SEAL_SHRINK, as QEMU's
  *                    memory-backend-memfd seals them); refused with -EPERM
@@ -99,6 +104,7 @@ struct uvfio_server_config {
 	bool no_write_multiple;
 	bool no_twin_socket;
 	uint32_t config_space_size;
+	uint32_t timeout_ms;
 	bool dma_require_seal;
 };
 
