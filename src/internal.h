@@ -344,6 +344,10 @@ void vu_client_dma_free(struct uvfio_client *c);
 #include "uvfio/server.h"
 
 #define VU_MAX_REGIONS 16u
+/* Client requests queued while the serving thread awaits a DMA reply on the
+ * main socket (server.h states the bound). */
+#define VU_SRV_QUEUE_MAX 1024u
+#define VU_SRV_QUEUE_BYTES (4u << 20)
 
 struct vu_srv_region {
 	bool present;
@@ -416,6 +420,8 @@ struct uvfio_server {
 	struct uvfio_caps client;
 	uint16_t next_id;
 	struct vu_msg *queue, *queue_tail; /* requests read while awaiting a DMA reply */
+	unsigned nqueue;                   /* ... bounded by VU_SRV_QUEUE_MAX/_BYTES */
+	size_t queue_bytes;
 	uint8_t *out; /* corked replies (out_buf) */
 	size_t out_len;
 	uint8_t out_buf[16384];

@@ -120,6 +120,8 @@ static void disconnect(struct uvfio_server *s, int why)
 		vu_msg_free(m);
 	}
 	s->queue_tail = NULL;
+	s->nqueue = 0;
+	s->queue_bytes = 0;
 	s->negotiated = false;
 	vu_srv_dma_drop_all(s);
 	vu_srv_irqs_drop(s);
@@ -455,6 +457,8 @@ static int serve(struct uvfio_server *s, bool block)
 		s->queue = m->next;
 		if (!s->queue)
 			s->queue_tail = NULL;
+		s->nqueue--;
+		s->queue_bytes -= m->hdr.msg_size;
 		handle(s, m);
 		handled++;
 		block = false;
@@ -550,6 +554,16 @@ int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec
 	return 0;
 }
 
+/*
+ * Client requests read while a DMA reply is awaited on the main socket are
+ * queued up to a bound (server.h); beyond it the main socket is not read,
+ * and the client's own socket buffer holds the rest.
+ */
+static bool queue_full(const struct uvfio_server *s)
+{
+	return s->nqueue >= VU_SRV_QUEUE_MAX || s->queue_bytes >= VU_SRV_QUEUE_BYTES;
+}
+
 /* The next reply from the client (of any outstanding request). */
 int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 {
@@ -561,22 +575,26 @@ int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
 	for (;;) {
 		struct vu_msg *m;
+		bool full = sock == s->sock && queue_full(s);
 		/* The last read emptied the socket: wait before reading again
 		 * rather than learn that from a read. */
-		int r = vu_rx_more(rx) ? vu_rx_read(sock, rx, &m) : 0;
+		int r = vu_rx_more(rx) && !full ? vu_rx_read(sock, rx, &m) : 0;
 		if (r < 0) {
 			disconnect(s, r);
 			return -ECONNRESET;
 		}
 		if (r == 0) {
 			uint64_t now = vu_now_ms();
+			if (stopping(s))
+				return -ESHUTDOWN;
 			if (now >= deadline)
 				return -ETIMEDOUT;
-			struct pollfd pf = { .fd = sock, .events = POLLIN };
+			/* With the queue full only a stop can end the wait early. */
+			struct pollfd pf = { .fd = full ? s->stopfd : sock, .events = POLLIN };
 			int n = poll(&pf, 1, (int)(deadline - now));
 			if (n < 0 && errno != EINTR)
 				return -errno;
-			if (n > 0)
+			if (n > 0 && !full)
 				rx->drained = false;
 			continue;
 		}
@@ -592,6 +610,8 @@ int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
 			else
 				s->queue = m;
 			s->queue_tail = m;
+			s->nqueue++;
+			s->queue_bytes += m->hdr.msg_size;
 			continue;
 		}
 		vu_warn(&s->log, "discarding a %s request on the twin socket",

@@ -269,7 +269,15 @@ UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint
  * directly where the client shared a descriptor, otherwise with DMA_READ /
  * DMA_WRITE messages split by the client's max_data_xfer_size. Returns 0,
  * -EFAULT/-EPERM as uvfio_server_dma_sg(), -EIO when the file behind mapped
- * memory shrank under the copy, or the error of a DMA message.
+ * memory shrank under the copy, or the error of a DMA message (-ETIMEDOUT
+ * when its reply did not come within timeout_ms).
+ *
+ * Memory while the serving thread waits for a reply on the main socket (no
+ * twin socket): client requests that arrive meanwhile are queued and
+ * handled afterwards, at most 1024 of them and 4 MiB of messages (plus the
+ * one being read). Beyond that the server stops reading the socket, so the
+ * client's socket buffer holds the rest; a reply sent behind more requests
+ * than that cannot be reached, and the DMA fails with -ETIMEDOUT.
  */
 UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 				       size_t len);

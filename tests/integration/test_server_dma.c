@@ -6,15 +6,21 @@
  * library's own copies and hands every other fault on).
  */
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "internal.h"
+#include "peer.h"
 #include "testdev.h"
 #include "util.h"
+
+long heap_live(void); /* tests/heapcount.c */
 
 #define IOVA 0x40000000ull
 #define MIB (1u << 20)
@@ -245,6 +251,157 @@ static void test_handler_scope(void **state)
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
 }
 
+/* ---- A client flooding requests while the device waits for DMA ----------------- */
+
+#define FLOOD 20000u   /* requests sent while the device waits */
+#define FIRST 4096u    /* of them, written before the device starts waiting */
+#define CHUNK 256u     /* requests per write */
+
+struct flood {
+	struct uvfio_server *srv;
+	int fd;                /* the client's end */
+	pthread_mutex_t wmu;   /* writes on fd */
+	unsigned replies;      /* atomic: replies the client received */
+	unsigned dma_requests; /* atomic */
+	long heap_before, heap_waited;
+	int dma_result;
+};
+
+static ssize_t flood_bar(void *opaque, uint32_t region, uint64_t off, void *buf, size_t count,
+			 bool is_write)
+{
+	struct flood *fl = opaque;
+	(void)region, (void)off;
+	if (!is_write) {
+		memset(buf, 0, count);
+		return (ssize_t)count;
+	}
+	uint8_t data[64];
+	fl->dma_result = uvfio_server_dma_read(fl->srv, 0x10000, data, sizeof(data));
+	fl->heap_waited = heap_live(); /* the queue is at its fullest now */
+	return (ssize_t)count;
+}
+
+static void flood_write(struct flood *fl, const void *buf, size_t len)
+{
+	pthread_mutex_lock(&fl->wmu);
+	peer_write(fl->fd, buf, len, NULL, 0);
+	pthread_mutex_unlock(&fl->wmu);
+}
+
+static void write_reads(struct flood *fl, unsigned n)
+{
+	uint8_t chunk[CHUNK * 32];
+	for (unsigned i = 0; i < CHUNK; i++) {
+		struct uvfio_hdr h = { .msg_id = (uint16_t)(1000 + i), .cmd = UVFIO_CMD_REGION_READ,
+				       .msg_size = 32 };
+		struct uvfio_region_access a = { .offset = 8, .region = 0, .count = 8 };
+		memcpy(chunk + 32 * i, &h, 16);
+		memcpy(chunk + 32 * i + 16, &a, 16);
+	}
+	for (unsigned k = 0; k < n; k += CHUNK)
+		flood_write(fl, chunk, 32 * VU_MIN(CHUNK, n - k));
+}
+
+/* The client's reading side: counts replies, answers the DMA request at
+ * once (an honest client; the answer lands behind the flood). */
+static void *flood_reader(void *arg)
+{
+	struct flood *fl = arg;
+	struct uvfio_hdr h;
+	uint8_t body[256];
+	while (peer_recv(fl->fd, &h, body, sizeof(body), NULL, NULL)) {
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			__atomic_add_fetch(&fl->replies, 1, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		__atomic_add_fetch(&fl->dma_requests, 1, __ATOMIC_SEQ_CST);
+		uint8_t rep[16 + 16 + 64] = { 0 };
+		struct uvfio_hdr r = { .msg_id = h.msg_id, .cmd = h.cmd, .msg_size = sizeof(rep),
+				       .flags = UVFIO_FLAGS_TYPE_REPLY };
+		memcpy(rep, &r, 16);
+		memcpy(rep + 16, body, 16); /* addr and count as asked */
+		flood_write(fl, rep, sizeof(rep));
+	}
+	return NULL;
+}
+
+static void *flood_writer(void *arg)
+{
+	write_reads(arg, FLOOD - FIRST);
+	return NULL;
+}
+
+/* While the device waits for a DMA reply on the main socket, the client
+ * sends 20,000 requests: the server queues at most VU_SRV_QUEUE_MAX of them
+ * and leaves the rest in the socket (it used to queue them all: 1.5 GiB in
+ * 4 s against a faster client); the DMA, whose reply is behind them, times
+ * out; afterwards every request is answered. */
+static void test_flood_while_waiting(void **state)
+{
+	(void)state;
+	struct flood fl = { .wmu = PTHREAD_MUTEX_INITIALIZER };
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .opaque = &fl,
+					   .no_twin_socket = true, .timeout_ms = 100 };
+	assert_int_equal(uvfio_server_create(&cfg, &fl.srv), 0);
+	struct uvfio_region_desc bar = { .size = 4096, .fn = flood_bar,
+					 .flags = VFIO_REGION_INFO_FLAG_READ |
+						  VFIO_REGION_INFO_FLAG_WRITE };
+	assert_int_equal(uvfio_server_setup_region(fl.srv, 0, &bar, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fl.fd = sv[0];
+	assert_int_equal(uvfio_server_adopt(fl.srv, sv[1]), 0);
+	/* VERSION, and memory without a descriptor (so DMA goes by messages) */
+	const char *json = "{\"capabilities\":{}}";
+	uint8_t msg[128];
+	struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
+			       .msg_size = (uint32_t)(20 + strlen(json) + 1) };
+	memcpy(msg, &h, 16);
+	memcpy(msg + 16, &(struct uvfio_version){ 0, 1 }, 4);
+	memcpy(msg + 20, json, strlen(json) + 1);
+	peer_write(fl.fd, msg, h.msg_size, NULL, 0);
+	struct uvfio_dma_map dm = { .argsz = 32, .flags = 3, .addr = 0x10000, .size = 0x10000 };
+	h = (struct uvfio_hdr){ .msg_id = 2, .cmd = UVFIO_CMD_DMA_MAP, .msg_size = 48 };
+	memcpy(msg, &h, 16);
+	memcpy(msg + 16, &dm, 32);
+	peer_write(fl.fd, msg, 48, NULL, 0);
+	pthread_t reader, writer;
+	pthread_create(&reader, NULL, flood_reader, &fl);
+	while (__atomic_load_n(&fl.replies, __ATOMIC_SEQ_CST) < 2)
+		assert_true(uvfio_server_dispatch(fl.srv) >= 0);
+	/* the write that makes the device wait, and the first of the flood
+	 * behind it, all in the socket before the server reads any */
+	uint8_t trig[36] = { 0 };
+	h = (struct uvfio_hdr){ .msg_id = 3, .cmd = UVFIO_CMD_REGION_WRITE, .msg_size = 36 };
+	memcpy(trig, &h, 16);
+	memcpy(trig + 16, &(struct uvfio_region_access){ 0, 0, 4 }, 16);
+	flood_write(&fl, trig, 20); /* split, as a stream may */
+	flood_write(&fl, trig + 20, 16);
+	write_reads(&fl, FIRST);
+	pthread_create(&writer, NULL, flood_writer, &fl);
+	fl.heap_before = heap_live();
+	while (__atomic_load_n(&fl.replies, __ATOMIC_SEQ_CST) < 2 + 1 + FLOOD) {
+		struct pollfd pf = { .fd = uvfio_server_poll_fd(fl.srv), .events = POLLIN };
+		poll(&pf, 1, 100);
+		assert_true(uvfio_server_dispatch(fl.srv) >= 0);
+	}
+	pthread_join(writer, NULL);
+	assert_int_equal(fl.dma_result, -ETIMEDOUT);
+	assert_int_equal(__atomic_load_n(&fl.dma_requests, __ATOMIC_SEQ_CST), 1);
+	long grew = fl.heap_waited - fl.heap_before;
+	size_t bound = VU_SRV_QUEUE_MAX * (sizeof(struct vu_msg) + VU_MSG_SMALL + 64);
+	if (grew < 0 || (size_t)grew > bound)
+		fail_msg("the server grew by %ld bytes while waiting (bound %zu)", grew, bound);
+	assert_true((size_t)grew > bound / 2); /* the queue did fill */
+	if (getenv("UVFIO_TEST_VERBOSE"))
+		fprintf(stderr, "# heap grew by %ld bytes while the device waited\n", grew);
+	shutdown(fl.fd, SHUT_RDWR); /* ends the reader's wait */
+	pthread_join(reader, NULL);
+	close(fl.fd);
+	uvfio_server_destroy(fl.srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +409,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shrunk_after_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_require_seal, setup_sealed, teardown),
 		cmocka_unit_test(test_handler_scope),
+		cmocka_unit_test(test_flood_while_waiting),
 	};
 	return cmocka_run_group_tests_name("server_dma", tests, NULL, NULL);
 }
