@@ -445,7 +445,10 @@ struct uvfio_server {
 	/* DMA */
 	struct vu_srv_dma_map *maps; /* sorted by iova */
 	unsigned nmaps, capmaps;
-	bool logging;
+	/* dirty-page logging (server_dirty.c): the bitmaps under dirty_rw,
+	 * their words changed atomically */
+	pthread_rwlock_t dirty_rw;
+	bool logging; /* atomic */
 	uint64_t log_page;
 	struct vu_dirty_range *dirty;
 	unsigned ndirty;
@@ -484,6 +487,11 @@ void vu_srv_irqs_recheck(struct uvfio_server *s);
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);
+/* A copy of the mapped ranges (malloc'ed), for logging them all. */
+int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **out,
+		      unsigned *n);
+/* server_dirty.c */
+/* Log [iova, iova+len) as written, if logging; any thread. */
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
 		       const uint8_t *data, size_t len, struct vu_reply *rep);

@@ -42,6 +42,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = s->run_sock = -1;
 	s->out = s->out_buf;
 	pthread_mutex_init(&s->irq_mu, NULL);
+	pthread_rwlock_init(&s->dirty_rw, NULL);
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
 		s->regions[i].memfd = -1;
 	s->nregions = VFIO_PCI_NUM_REGIONS;
@@ -164,6 +165,7 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	unmap_regions(s);
 	vu_cfg_free(s);
 	pthread_mutex_destroy(&s->irq_mu);
+	pthread_rwlock_destroy(&s->dirty_rw);
 	free(s);
 }
 

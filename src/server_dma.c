@@ -2,7 +2,7 @@
 /*
  * server_dma.c — the DMA map table fed by DMA_MAP/DMA_UNMAP, translation of
  * IOVA ranges into pointers, DMA through mapped memory or DMA_READ/DMA_WRITE
- * messages, and dirty-page logging of DMA writes.
+ * messages (the library's writes are logged dirty as they complete).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -11,8 +11,6 @@
 #include <sys/stat.h>
 
 #include "internal.h"
-
-#define DIRTY_BITMAP_MAX (64u << 20) /* bytes of bitmap one logging session may use */
 
 /* First map whose end is above iova. */
 static unsigned lower_bound(const struct uvfio_server *s, uint64_t iova)
@@ -161,6 +159,18 @@ int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *
 	return r;
 }
 
+int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **out,
+		      unsigned *n)
+{
+	*out = calloc(s->nmaps ? s->nmaps : 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->nmaps; i++)
+		(*out)[i] = (struct uvfio_dma_logging_range){ s->maps[i].iova, s->maps[i].size };
+	*n = s->nmaps;
+	return 0;
+}
+
 void vu_srv_dma_drop_all(struct uvfio_server *s)
 {
 	while (s->nmaps)
@@ -187,8 +197,6 @@ int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len, uin
 		sg[n].len = chunk;
 		sg[n].vaddr = mp->vaddr ? (uint8_t *)mp->vaddr + off : NULL;
 		n++;
-		if (prot & UVFIO_DMA_FLAG_WRITE)
-			vu_dirty_mark(s, iova, chunk);
 		iova += chunk;
 		len -= chunk;
 		i++;
@@ -290,6 +298,8 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			/* 16 bytes as common clients send, 12 as the specification
 			 * draws it, or nothing */
 			r = (m->len == 16 || m->len == 12 || m->len == 0) ? 0 : -EPROTO;
+			if (r == 0) /* the client has written it */
+				vu_dirty_mark(s, iova + ws->off, ws->n);
 		} else {
 			struct uvfio_dma_access ra;
 			if (m->len + m->ext_len != sizeof(ra) + ws->n || m->len < sizeof(ra)) {
@@ -334,6 +344,9 @@ static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t 
 								sg[i].vaddr)
 					      : vu_guarded_copy(buf, sg[i].vaddr, sg[i].len,
 								sg[i].vaddr);
+				/* logged once written (also in part, before a fault) */
+				if (write)
+					vu_dirty_mark(s, sg[i].iova, sg[i].len);
 				if (r < 0) {
 					vu_warn(&s->log,
 						"DMA %s [%#llx, +%#llx): the client's memory is "
@@ -366,151 +379,3 @@ int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, const void *bu
 	return dma_copy(s, iova, (uint8_t *)buf, len, true);
 }
 
-/* ---- Dirty-page logging ----------------------------------------------------------- */
-
-void vu_dirty_free(struct uvfio_server *s)
-{
-	for (unsigned i = 0; i < s->ndirty; i++)
-		free(s->dirty[i].bits);
-	free(s->dirty);
-	s->dirty = NULL;
-	s->ndirty = 0;
-	s->logging = false;
-}
-
-void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len)
-{
-	if (!s->logging || !len)
-		return;
-	uint64_t end = iova + len - 1;
-	for (unsigned i = 0; i < s->ndirty; i++) {
-		struct vu_dirty_range *d = &s->dirty[i];
-		uint64_t dend = d->iova + d->length - 1;
-		if (end < d->iova || iova > dend)
-			continue;
-		uint64_t a = (VU_MAX(iova, d->iova) - d->iova) / s->log_page;
-		uint64_t b = (VU_MIN(end, dend) - d->iova) / s->log_page;
-		for (uint64_t p = a; p <= b; p++)
-			d->bits[p / 64] |= 1ull << (p % 64);
-	}
-}
-
-static int logging_start(struct uvfio_server *s, const uint8_t *data, size_t len,
-			 struct vu_reply *rep)
-{
-	struct uvfio_dma_logging_control ctl;
-	if (len < sizeof(ctl))
-		return -EINVAL;
-	memcpy(&ctl, data, sizeof(ctl));
-	if (!vu_is_pow2(ctl.page_size) || ctl.page_size < 512 || ctl.num_ranges > 4096 ||
-	    len != sizeof(ctl) + ctl.num_ranges * sizeof(struct uvfio_dma_logging_range))
-		return -EINVAL;
-	if (s->logging)
-		return -EBUSY;
-	unsigned n = ctl.num_ranges ? ctl.num_ranges : s->nmaps;
-	struct vu_dirty_range *d = calloc(n ? n : 1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	uint64_t total = 0;
-	int r = 0;
-	for (unsigned i = 0; i < n && r == 0; i++) {
-		struct uvfio_dma_logging_range rg;
-		if (ctl.num_ranges)
-			memcpy(&rg, data + sizeof(ctl) + i * sizeof(rg), sizeof(rg));
-		else
-			rg = (struct uvfio_dma_logging_range){ s->maps[i].iova, s->maps[i].size };
-		if (!rg.length || rg.iova + rg.length < rg.iova) {
-			r = -EINVAL;
-			break;
-		}
-		uint64_t pages = (rg.length + ctl.page_size - 1) / ctl.page_size;
-		total += (pages + 63) / 64 * 8;
-		if (total > DIRTY_BITMAP_MAX) {
-			r = -E2BIG;
-			break;
-		}
-		d[i].iova = rg.iova;
-		d[i].length = rg.length;
-		d[i].bits = calloc((pages + 63) / 64, 8);
-		if (!d[i].bits)
-			r = -ENOMEM;
-	}
-	s->dirty = d;
-	s->ndirty = n;
-	if (r < 0) {
-		vu_dirty_free(s);
-		return r;
-	}
-	s->logging = true;
-	s->log_page = ctl.page_size;
-	void *out = vu_reply_buf(rep, len);
-	if (!out) {
-		vu_dirty_free(s);
-		return -ENOMEM;
-	}
-	memcpy(out, data, len);
-	return 0;
-}
-
-static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t len,
-			  struct vu_reply *rep)
-{
-	struct uvfio_dma_logging_report q;
-	if (len != sizeof(q))
-		return -EINVAL;
-	memcpy(&q, data, sizeof(q));
-	if (!s->logging)
-		return -EINVAL;
-	if (!vu_is_pow2(q.page_size) || !q.length || q.iova + q.length < q.iova)
-		return -EINVAL;
-	uint64_t pages = q.length / q.page_size + (q.length % q.page_size != 0);
-	uint64_t words = (pages + 63) / 64;
-	if (sizeof(q) + words * 8 > s->mine.max_data_xfer_size)
-		return -E2BIG;
-	uint8_t *out = vu_reply_buf(rep, sizeof(q) + words * 8);
-	if (!out)
-		return -ENOMEM;
-	memcpy(out, &q, sizeof(q));
-	uint64_t *bm = (uint64_t *)(out + sizeof(q));
-	uint64_t qend = q.iova + q.length - 1;
-	for (unsigned i = 0; i < s->ndirty; i++) {
-		struct vu_dirty_range *d = &s->dirty[i];
-		uint64_t np = (d->length + s->log_page - 1) / s->log_page;
-		for (uint64_t p = 0; p < np; p++) {
-			if (!(d->bits[p / 64] >> (p % 64) & 1))
-				continue;
-			uint64_t a = d->iova + p * s->log_page, b = a + s->log_page - 1;
-			if (b < q.iova || a > qend)
-				continue;
-			uint64_t lo = (VU_MAX(a, q.iova) - q.iova) / q.page_size;
-			uint64_t hi = (VU_MIN(b, qend) - q.iova) / q.page_size;
-			for (uint64_t k = lo; k <= hi; k++)
-				bm[k / 64] |= 1ull << (k % 64);
-			/* reported pages wholly inside the query are cleared */
-			if (a >= q.iova && b <= qend)
-				d->bits[p / 64] &= ~(1ull << (p % 64));
-		}
-	}
-	return 0;
-}
-
-int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
-		       const uint8_t *data, size_t len, struct vu_reply *rep)
-{
-	bool get = flags & VFIO_DEVICE_FEATURE_GET, set = flags & VFIO_DEVICE_FEATURE_SET;
-	if (feature == UVFIO_FEATURE_DMA_LOGGING_REPORT) {
-		if (set)
-			return -EINVAL;
-		return (flags & VFIO_DEVICE_FEATURE_PROBE) ? 0 : logging_report(s, data, len, rep);
-	}
-	if (get)
-		return -EINVAL;
-	if (flags & VFIO_DEVICE_FEATURE_PROBE)
-		return 0;
-	if (feature == UVFIO_FEATURE_DMA_LOGGING_START)
-		return logging_start(s, data, len, rep);
-	if (len || !s->logging)
-		return -EINVAL;
-	vu_dirty_free(s);
-	return 0;
-}

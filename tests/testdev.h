@@ -9,6 +9,10 @@
  *   0x28 write: copy src->dst in client memory, then raise MSI-X vector 0
  *        (and INTx); reads back the result of the last copy (0 or -errno)
  *   0x30 write N: raise MSI-X vector N      0x38 write: sleep that many ms
+ *   0x40 write: translate [v, v+16) for writing (uvfio_server_dma_sg), keep
+ *        the pointer   0x48 write: store 16 bytes of v there, then mark them
+ *        dirty   0x50 write: store 16 bytes at offset v of the last memory
+ *        the dma_map callback gave a pointer to, then mark them dirty
  * BAR1 (64 KiB, plain memory): MSI-X table at 0, PBA at 0x800
  * BAR1 is 64-bit and takes BAR2's slot in configuration space.
  * BAR3 (16 KiB, mappable): sparse areas [0, 4K) and [8K, 12K)
@@ -37,6 +41,8 @@ struct testdev {
 	uint8_t *bar3;
 	unsigned resets;
 	unsigned maps, unmaps;
+	uint8_t *sg_ptr, *map_vaddr;
+	uint64_t sg_iova, map_iova, map_size;
 	size_t mig_pos;
 	uint8_t resumed[16384];
 	size_t resumed_len;
@@ -64,5 +70,8 @@ void testdev_stop(struct testdev *d);
 #define TD_DMA_GO 0x28
 #define TD_IRQ 0x30
 #define TD_SLEEP 0x38
+#define TD_SG_IOVA 0x40
+#define TD_SG_WRITE 0x48
+#define TD_MAP_WRITE 0x50
 
 #endif

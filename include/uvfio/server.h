@@ -265,6 +265,19 @@ UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint
 				     uint32_t prot, struct uvfio_sg *sg, unsigned max);
 
 /**
+ * uvfio_server_dma_mark_dirty() - log [iova, iova+len) as written by the
+ * device, for dirty-page logging (migration). A device must call it after
+ * every write it makes itself: through a pointer from the dma_map callback
+ * or from uvfio_server_dma_sg(). Call it when the write is complete (a
+ * report taken before that must not show the page, or the client may copy
+ * the page before the data is there and not again). uvfio_server_dma_write()
+ * logs its own writes as they complete; uvfio_server_dma_sg() logs nothing.
+ * A no-op when the client is not logging. Returns 0, -EINVAL for an empty
+ * or wrapping range. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t iova, uint64_t len);
+
+/**
  * uvfio_server_dma_read() / _write() - copy between client memory and @buf:
  * directly where the client shared a descriptor, otherwise with DMA_READ /
  * DMA_WRITE messages split by the client's max_data_xfer_size. Returns 0,

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -157,6 +158,121 @@ static void test_require_seal(void **state)
 	close(fd);
 }
 
+/* ---- Dirty pages: every write path, logged when it completes ------------------------ */
+
+#define PG 4096u
+#define NOFD_IOVA (IOVA + 0x100000) /* memory without a descriptor: messages */
+
+/* Report [IOVA, IOVA + 2 MiB) (the mapped MiB, then the one without a
+ * descriptor) and expect exactly page p of it dirty, or none (p < 0). */
+static void expect_dirty(struct uvfio_client *c, int p)
+{
+	uint64_t bm[2 * MIB / PG / 64] = { 0 };
+	assert_int_equal(uvfio_client_dma_logging_report(c, IOVA, 2 * MIB, PG, bm), 0);
+	for (int k = 0; k < (int)(2 * MIB / PG); k++)
+		if ((bm[k / 64] >> (k % 64) & 1) != (k == p))
+			fail_msg("page %d is %s", k, k == p ? "not dirty" : "dirty");
+}
+
+static void test_dirty_every_path(void **state)
+{
+	struct fx *f = *state;
+	int fd = memfd_of(MIB);
+	uint8_t *mem = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	uint8_t *other = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct uvfio_dma_region r = { .vaddr = mem, .iova = IOVA, .size = MIB,
+				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				      .fd = fd };
+	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
+	r = (struct uvfio_dma_region){ .vaddr = other, .iova = NOFD_IOVA, .size = MIB,
+				       .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				       .fd = -1 };
+	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
+	assert_int_equal(uvfio_client_dma_logging_start(f->c, PG, NULL, 0), 0);
+	expect_dirty(f->c, -1);
+	/* uvfio_server_dma_write() through the mapping */
+	assert_int_equal(device_copy(f->c, IOVA, IOVA + 3 * PG + 100, 16), 0);
+	expect_dirty(f->c, 3);
+	expect_dirty(f->c, -1); /* and only in that report */
+	/* ... through DMA_WRITE messages */
+	assert_int_equal(device_copy(f->c, IOVA, NOFD_IOVA + 70 * PG, 16), 0);
+	expect_dirty(f->c, MIB / PG + 70);
+	expect_dirty(f->c, -1);
+	/* a pointer from uvfio_server_dma_sg(): translating is not writing */
+	wr64(f->c, TD_SG_IOVA, IOVA + 200 * PG);
+	expect_dirty(f->c, -1);
+	wr64(f->c, TD_SG_WRITE, 0x77);
+	assert_int_equal(mem[200 * PG], 0x77);
+	expect_dirty(f->c, 200);
+	expect_dirty(f->c, -1);
+	/* the pointer the dma_map callback got */
+	wr64(f->c, TD_MAP_WRITE, 9 * PG + 8);
+	assert_int_equal(mem[9 * PG + 8], 0xd1);
+	expect_dirty(f->c, 9);
+	expect_dirty(f->c, -1);
+	assert_int_equal(uvfio_client_dma_logging_stop(f->c), 0);
+	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, MIB), 0);
+	assert_int_equal(uvfio_client_dma_unmap(f->c, NOFD_IOVA, MIB), 0);
+	munmap(mem, MIB);
+	munmap(other, MIB);
+	close(fd);
+}
+
+/* Marks from another thread while reports are taken: every page marked once
+ * is reported exactly once (a report that read the bits, then cleared them
+ * apart, would lose the marks that fell in between). */
+struct marker {
+	struct uvfio_server *srv;
+	unsigned done; /* atomic */
+};
+
+#define MARKS 4096u
+
+static void *mark_pages(void *arg)
+{
+	struct marker *m = arg;
+	for (unsigned p = 0; p < MARKS; p++)
+		assert_int_equal(uvfio_server_dma_mark_dirty(m->srv, IOVA + (uint64_t)p * PG, 1), 0);
+	__atomic_store_n(&m->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void test_dirty_concurrent_marks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t len = (uint64_t)MARKS * PG;
+	struct uvfio_dma_region r = { .vaddr = NULL, .iova = IOVA, .size = len,
+				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				      .fd = -1 };
+	r.vaddr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
+	assert_int_equal(uvfio_client_dma_logging_start(f->c, PG, NULL, 0), 0);
+	struct marker m = { .srv = f->dev->srv };
+	pthread_t t;
+	pthread_create(&t, NULL, mark_pages, &m);
+	static uint64_t seen[MARKS / 64], bm[MARKS / 64];
+	memset(seen, 0, sizeof(seen));
+	unsigned reports = 0;
+	for (bool last = false; !last; reports++) {
+		last = __atomic_load_n(&m.done, __ATOMIC_ACQUIRE);
+		memset(bm, 0, sizeof(bm));
+		assert_int_equal(uvfio_client_dma_logging_report(f->c, IOVA, len, PG, bm), 0);
+		for (unsigned w = 0; w < MARKS / 64; w++) {
+			if (seen[w] & bm[w])
+				fail_msg("a page reported twice (word %u)", w);
+			seen[w] |= bm[w];
+		}
+	}
+	pthread_join(t, NULL);
+	for (unsigned w = 0; w < MARKS / 64; w++)
+		if (seen[w] != UINT64_MAX)
+			fail_msg("marks lost in word %u: %#llx", w, (unsigned long long)seen[w]);
+	assert_true(reports >= 1);
+	assert_int_equal(uvfio_client_dma_logging_stop(f->c), 0);
+	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, len), 0);
+	munmap(r.vaddr, len);
+}
+
 /* ---- The handler itself, in child processes ------------------------------------ */
 
 /* A mapping whose second page has no file behind it. */
@@ -262,7 +378,9 @@ struct flood {
 	int fd;                /* the client's end */
 	pthread_mutex_t wmu;   /* writes on fd */
 	unsigned replies;      /* atomic: replies the client received */
-	unsigned dma_requests; /* atomic */
+	unsigned dma_requests; /* atomic; then dma_id and dma_req are set */
+	uint16_t dma_id;
+	uint8_t dma_req[16];
 	long heap_before, heap_waited;
 	int dma_result;
 };
@@ -303,8 +421,8 @@ static void write_reads(struct flood *fl, unsigned n)
 		flood_write(fl, chunk, 32 * VU_MIN(CHUNK, n - k));
 }
 
-/* The client's reading side: counts replies, answers the DMA request at
- * once (an honest client; the answer lands behind the flood). */
+/* The client's reading side: counts replies and DMA requests (it never
+ * blocks on anything else, so the server's replies always drain). */
 static void *flood_reader(void *arg)
 {
 	struct flood *fl = arg;
@@ -315,20 +433,27 @@ static void *flood_reader(void *arg)
 			__atomic_add_fetch(&fl->replies, 1, __ATOMIC_SEQ_CST);
 			continue;
 		}
+		memcpy(fl->dma_req, body, sizeof(fl->dma_req));
+		fl->dma_id = h.msg_id;
 		__atomic_add_fetch(&fl->dma_requests, 1, __ATOMIC_SEQ_CST);
-		uint8_t rep[16 + 16 + 64] = { 0 };
-		struct uvfio_hdr r = { .msg_id = h.msg_id, .cmd = h.cmd, .msg_size = sizeof(rep),
-				       .flags = UVFIO_FLAGS_TYPE_REPLY };
-		memcpy(rep, &r, 16);
-		memcpy(rep + 16, body, 16); /* addr and count as asked */
-		flood_write(fl, rep, sizeof(rep));
 	}
 	return NULL;
 }
 
+/* The rest of the flood, then the answer to the DMA request as an honest
+ * client sends it: behind the flood. */
 static void *flood_writer(void *arg)
 {
-	write_reads(arg, FLOOD - FIRST);
+	struct flood *fl = arg;
+	write_reads(fl, FLOOD - FIRST);
+	while (!__atomic_load_n(&fl->dma_requests, __ATOMIC_SEQ_CST))
+		sched_yield();
+	uint8_t rep[16 + 16 + 64] = { 0 };
+	struct uvfio_hdr r = { .msg_id = fl->dma_id, .cmd = UVFIO_CMD_DMA_READ,
+			       .msg_size = sizeof(rep), .flags = UVFIO_FLAGS_TYPE_REPLY };
+	memcpy(rep, &r, 16);
+	memcpy(rep + 16, fl->dma_req, 16); /* addr and count as asked */
+	flood_write(fl, rep, sizeof(rep));
 	return NULL;
 }
 
@@ -342,7 +467,7 @@ static void test_flood_while_waiting(void **state)
 	(void)state;
 	struct flood fl = { .wmu = PTHREAD_MUTEX_INITIALIZER };
 	struct uvfio_server_config cfg = { .log = { .level = -1 }, .opaque = &fl,
-					   .no_twin_socket = true, .timeout_ms = 100 };
+					   .no_twin_socket = true, .timeout_ms = 500 };
 	assert_int_equal(uvfio_server_create(&cfg, &fl.srv), 0);
 	struct uvfio_region_desc bar = { .size = 4096, .fn = flood_bar,
 					 .flags = VFIO_REGION_INFO_FLAG_READ |
@@ -408,6 +533,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_past_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shrunk_after_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_require_seal, setup_sealed, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_every_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_concurrent_marks, setup, teardown),
 		cmocka_unit_test(test_handler_scope),
 		cmocka_unit_test(test_flood_while_waiting),
 	};
