@@ -436,6 +436,7 @@ struct uvfio_server {
 	struct vu_srv_irq irqs[VFIO_PCI_NUM_IRQS];
 
 	/* DMA */
+	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
 	struct vu_srv_dma_map *maps; /* sorted by iova */
 	unsigned nmaps, capmaps;
 	bool logging;
@@ -477,6 +478,8 @@ void vu_srv_irqs_recheck(struct uvfio_server *s);
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);
+/* At VERSION: the DMA_READ/DMA_WRITE layout of this client. */
+void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor);
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
 		       const uint8_t *data, size_t len, struct vu_reply *rep);
