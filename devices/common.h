@@ -9,10 +9,12 @@ struct dev_args {
 	const char *socket_path; /* --socket-path=PATH or the first argument */
 	int fd;                  /* --fd=N, or -1 */
 	int log_level;           /* -v raises it; --log-level=N sets it */
+	enum uvfio_dma_layout dma_layout; /* --dma-layout=auto|spec|qemu */
 };
 
 /* Parse the backend conventions of the specification (--socket-path,
- * --fd) plus logging options; exits with a usage message on error. */
+ * --fd) plus logging and --dma-layout; exits with a usage message on
+ * error. */
 void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 		    struct dev_args *a);
 /* The device's log configuration: lines to stderr prefixed with its name. */

@@ -121,7 +121,8 @@ int main(int argc, char **argv)
 						     .dma_unmap = dma_unmap };
 	struct engine e = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
-					   .ops = &ops, .opaque = &e };
+					   .ops = &ops, .opaque = &e,
+					   .dma_layout = a.dma_layout };
 	if (uvfio_server_create(&cfg, &e.srv) < 0)
 		return 1;
 	struct uvfio_pci_id id = { .vendor = ENGINE_VENDOR, .device = ENGINE_DEVICE,

@@ -111,7 +111,8 @@ int main(int argc, char **argv)
 	static const struct uvfio_device_ops ops = { .reset = reset, .client_gone = client_gone };
 	struct memdev d = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-memdev", a.log_level),
-					   .ops = &ops, .opaque = &d };
+					   .ops = &ops, .opaque = &d,
+					   .dma_layout = a.dma_layout };
 	int r = uvfio_server_create(&cfg, &d.srv);
 	if (r < 0)
 		return 1;

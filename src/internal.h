@@ -443,6 +443,7 @@ struct uvfio_server {
 	struct vu_srv_irq irqs[VFIO_PCI_NUM_IRQS];
 
 	/* DMA */
+	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
 	struct vu_srv_dma_map *maps; /* sorted by iova */
 	unsigned nmaps, capmaps;
 	/* dirty-page logging (server_dirty.c): the bitmaps under dirty_rw,
@@ -490,6 +491,8 @@ void vu_srv_dma_drop_all(struct uvfio_server *s);
 /* A copy of the mapped ranges (malloc'ed), for logging them all. */
 int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **out,
 		      unsigned *n);
+/* At VERSION: the DMA_READ/DMA_WRITE layout of this client. */
+void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor);
 /* server_dirty.c */
 /* Log [iova, iova+len) as written, if logging; any thread. */
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);

@@ -28,6 +28,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (cfg && (unsigned)cfg->dma_layout > UVFIO_DMA_LAYOUT_QEMU)
+		return -EINVAL;
 	struct uvfio_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -389,6 +391,7 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 	/* Ready before the reply leaves: the client may send at once. */
 	s->client = proposed;
 	s->negotiated = true;
+	vu_srv_dma_layout_pick(s, v.minor);
 	s->rx.max_msg_size = vu_max_msg_size(s->mine.max_data_xfer_size);
 	if (reply.twin_socket) {
 		s->twin = pair[0];

@@ -186,6 +186,21 @@ struct uvfio_dma_access {
 	uint8_t data[]; /* 16: read reply / write request */
 } __attribute__((packed));
 
+/*
+ * The same messages as QEMU's client (vfio-user-pci) speaks them, which is
+ * the specification's layout before May 2021: a 4-byte count, data from
+ * byte 12 of the payload (28 of the message), and a message size of
+ * 32 + count because QEMU's C structure is padded to 8 bytes: 4 bytes of
+ * padding follow the data. Which layout a client speaks cannot be told from
+ * the bytes; see struct uvfio_server_config.dma_layout and docs/INTEROP.md.
+ */
+struct uvfio_dma_access32 {
+	uint64_t addr;  /* 0 */
+	uint32_t count; /* 8 */
+	uint8_t data[]; /* 12: read reply / write request, then the padding */
+} __attribute__((packed));
+#define UVFIO_DMA_ACCESS32_PAD 4u /* bytes after the data */
+
 /* The DMA_WRITE reply as the specification draws it: a 4-byte count. */
 struct uvfio_dma_write_reply {
 	uint64_t addr;  /* 0 */
@@ -380,6 +395,9 @@ UVFIO_CHECK_LAYOUT(struct uvfio_dma_access, 16);
 UVFIO_CHECK_FIELD(struct uvfio_dma_access, addr, 0);
 UVFIO_CHECK_FIELD(struct uvfio_dma_access, count, 8);
 UVFIO_CHECK_FIELD(struct uvfio_dma_access, data, 16);
+UVFIO_CHECK_LAYOUT(struct uvfio_dma_access32, 12);
+UVFIO_CHECK_FIELD(struct uvfio_dma_access32, count, 8);
+UVFIO_CHECK_FIELD(struct uvfio_dma_access32, data, 12);
 UVFIO_CHECK_LAYOUT(struct uvfio_dma_write_reply, 12);
 UVFIO_CHECK_FIELD(struct uvfio_dma_write_reply, count, 8);
 

@@ -70,6 +70,31 @@ struct uvfio_device_ops {
 };
 
 /**
+ * enum uvfio_dma_layout - how DMA_READ/DMA_WRITE messages (device DMA to
+ * client memory shared without a descriptor) carry their count and data.
+ * The two layouts have the same size and cannot be told apart by their
+ * bytes, so the server decides once per client; docs/INTEROP.md has the
+ * evidence.
+ * @UVFIO_DMA_LAYOUT_AUTO: QEMU's for a client that proposes version 0.0
+ *   (QEMU's vfio-user-pci, which speaks no other), the specification's for
+ *   any other client.
+ * @UVFIO_DMA_LAYOUT_SPEC: the specification's: 8-byte address, 8-byte count,
+ *   data from byte 32 of the message.
+ * @UVFIO_DMA_LAYOUT_QEMU: QEMU's (the specification's before May 2021):
+ *   8-byte address, 4-byte count, data from byte 28, message size
+ *   32 + count. DMA_READ asks for at most 64 KiB at a time, two requests in
+ *   flight, because QEMU drops the part of a reply its socket buffer cannot
+ *   take at once.
+ * A reply that contradicts the layout in a way the bytes can show fails the
+ * device's DMA call with -EPROTO and a log line naming this setting.
+ */
+enum uvfio_dma_layout {
+	UVFIO_DMA_LAYOUT_AUTO = 0,
+	UVFIO_DMA_LAYOUT_SPEC = 1,
+	UVFIO_DMA_LAYOUT_QEMU = 2,
+};
+
+/**
  * struct uvfio_server_config - options; all-zero is a good default.
  * @log: logging and tracing.
  * @ops, @opaque: the device's callbacks and their argument.
@@ -92,6 +117,8 @@ struct uvfio_device_ops {
  *                    memory-backend-memfd seals them); refused with -EPERM
  *                    otherwise. For devices that touch client memory
  *                    through their own pointers (see "DMA" below).
+ * @dma_layout: the layout of DMA_READ/DMA_WRITE messages (enum
+ *              uvfio_dma_layout); 0 decides from the client's VERSION.
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -106,6 +133,7 @@ struct uvfio_server_config {
 	uint32_t config_space_size;
 	uint32_t timeout_ms;
 	bool dma_require_seal;
+	enum uvfio_dma_layout dma_layout;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
