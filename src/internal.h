@@ -143,6 +143,8 @@ static inline int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
 {
 	return vu_rx_read_ex(sock, rx, out, false);
 }
+/* Bytes of a message that started to arrive and is not complete. */
+size_t vu_rx_partial(const struct vu_rx *rx);
 /* More may be waiting: buffered bytes, or the last read filled its room. */
 static inline bool vu_rx_more(const struct vu_rx *rx)
 {
@@ -369,11 +371,23 @@ struct vu_srv_irq {
 struct vu_srv_dma_map {
 	uint64_t iova, size;
 	uint32_t prot;
-	int fd;          /* -1 when the client gave none */
-	uint64_t offset; /* of iova in fd */
-	void *vaddr;     /* where iova is mapped here, or NULL */
-	void *map_base;  /* what to munmap */
+	void *vaddr;    /* where iova is mapped here (what to munmap), or NULL */
 	size_t map_len;
+	unsigned pins;  /* copies and uvfio_server_dma_sg_get() using it */
+	bool removed;   /* out of the table: DMA_UNMAP waits for the pins */
+};
+
+/* A DMA_READ/DMA_WRITE request to the client (server_dma_msg.c). */
+enum vu_dma_state { VU_DMA_FREE, VU_DMA_INFLIGHT, VU_DMA_DONE };
+struct vu_dma_req {
+	struct vu_dma_req *next; /* on the list of requests in flight */
+	enum vu_dma_state state;
+	uint16_t id, cmd;
+	uint64_t iova, n;
+	uint8_t *buf;         /* the data to send, or where a read's data goes */
+	bool sinking;         /* a reader receives its data into buf */
+	int result;           /* DONE without a reply: the error */
+	struct vu_msg *reply; /* DONE: the reply */
 };
 
 struct vu_dirty_range {
@@ -425,7 +439,6 @@ struct uvfio_server {
 	uint8_t *out; /* corked replies (out_buf) */
 	size_t out_len;
 	uint8_t out_buf[16384];
-	bool in_dma_request;
 
 	/* configuration space */
 	uint8_t *cfg_space, *cfg_wmask, *cfg_w1c;
@@ -442,10 +455,24 @@ struct uvfio_server {
 	pthread_mutex_t irq_mu;
 	struct vu_srv_irq irqs[VFIO_PCI_NUM_IRQS];
 
-	/* DMA */
+	/* DMA from any thread (server_dma.c, server_dma_msg.c): the map table,
+	 * requests in flight and the connection as DMA sees it, under dma_mu */
 	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
-	struct vu_srv_dma_map *maps; /* sorted by iova */
+	pthread_mutex_t dma_mu;
+	pthread_cond_t dma_cv; /* a reply, a pin or a socket user gone, a role free */
+	struct vu_srv_dma_map **maps; /* sorted by iova */
 	unsigned nmaps, capmaps;
+	bool dma_live;   /* a negotiated client: requests may be sent */
+	bool dma_broken; /* vu_srv_dma_break() ended it (and said why) */
+	bool dma_twin;   /* requests and replies travel on the twin socket */
+	bool twin_reading;   /* a waiting thread reads the twin socket */
+	unsigned sock_users; /* threads sending, or reading the twin socket */
+	unsigned qemu_reads; /* DMA_READs in flight in QEMU's layout */
+	struct vu_dma_req *dreqs; /* in flight, of every thread */
+	int dma_efd;     /* wakes a thread polling a socket for DMA replies */
+	pthread_mutex_t send_mu, twin_send_mu; /* one sender per socket */
+	uintptr_t driver;    /* atomic: the driving thread (vu_srv_is_driver) */
+	size_t main_partial; /* atomic: bytes of a message cut mid-way on the main socket */
 	/* dirty-page logging (server_dirty.c): the bitmaps under dirty_rw,
 	 * their words changed atomically */
 	pthread_rwlock_t dirty_rw;
@@ -461,11 +488,18 @@ struct uvfio_server {
 /* server.c */
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
 		      const struct iovec *iov, int n, const int *fds, unsigned nfds);
-int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
-			uint16_t *id);
-int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply);
-/* Drop the connected client (the stream cannot continue). */
-void vu_srv_drop_client(struct uvfio_server *s, int why);
+/* Is this the thread driving the context (it reads the main socket)? */
+bool vu_srv_is_driver(struct uvfio_server *s);
+/* Driving thread: send the corked replies; <0 ended the connection. */
+int vu_srv_flush(struct uvfio_server *s);
+/* Driving thread, waiting for DMA replies on the main socket: take one
+ * message (a reply goes to its request, a request to the bounded queue) or
+ * wait for one until deadline. 0 to go on, -ETIMEDOUT, -ESHUTDOWN, or
+ * -ECONNRESET when the connection ended. */
+int vu_srv_pump_main(struct uvfio_server *s, uint64_t deadline);
+/* After a DMA timeout: a message cut mid-way on the main socket ends the
+ * connection. */
+void vu_srv_main_cut_check(struct uvfio_server *s, bool driver);
 /* server_cmds.c */
 void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,
@@ -491,8 +525,28 @@ void vu_srv_dma_drop_all(struct uvfio_server *s);
 /* A copy of the mapped ranges (malloc'ed), for logging them all. */
 int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **out,
 		      unsigned *n);
+void vu_srv_dma_free(struct uvfio_server *s);
+/* server_dma_msg.c */
 /* At VERSION: the DMA_READ/DMA_WRITE layout of this client. */
 void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor);
+/* Negotiated: other threads may send requests. */
+void vu_srv_dma_conn_start(struct uvfio_server *s);
+/* Driving thread, ending a connection: no other thread sends or reads any
+ * more, their requests fail. Returns whether vu_srv_dma_break() ended it. */
+bool vu_srv_dma_conn_end(struct uvfio_server *s);
+/* Any thread: the stream cannot go on; log why, shut the sockets (the
+ * driving thread then cleans up), fail the requests in flight. */
+void vu_srv_dma_break(struct uvfio_server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A reply from the client: to its request, or discarded. */
+void vu_srv_dma_reply_in(struct uvfio_server *s, struct vu_msg *m);
+/* Receive DMA_READ reply data straight into the asking thread's buffer
+ * (rx's reader only), and stop doing so. */
+void vu_srv_dma_sink_set(struct uvfio_server *s, struct vu_rx *rx);
+void vu_srv_dma_unsink(struct uvfio_server *s, struct vu_rx *rx);
+/* One piece of DMA through messages, from any thread. */
+int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
+		       bool write);
 /* server_dirty.c */
 /* Log [iova, iova+len) as written, if logging; any thread. */
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);

@@ -20,6 +20,9 @@
 #include "internal.h"
 
 #define DEFAULT_MAX_DMA_MAPS 1024u
+/* Its address names this thread: the context's driving thread stores it
+ * (uvfio_server_dma_read/write() ask whether they run on that thread). */
+static VU_TLS char tls_me;
 #define DEFAULT_TIMEOUT_MS 5000
 #define VERSION_MAX (64u * 1024u)
 
@@ -45,6 +48,15 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	s->out = s->out_buf;
 	pthread_mutex_init(&s->irq_mu, NULL);
 	pthread_rwlock_init(&s->dirty_rw, NULL);
+	pthread_mutex_init(&s->dma_mu, NULL);
+	pthread_mutex_init(&s->send_mu, NULL);
+	pthread_mutex_init(&s->twin_send_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* vu_now_ms()'s clock */
+	pthread_cond_init(&s->dma_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s->dma_efd = -1;
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
 		s->regions[i].memfd = -1;
 	s->nregions = VFIO_PCI_NUM_REGIONS;
@@ -63,7 +75,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (r == 0) {
 		s->epfd = epoll_create1(EPOLL_CLOEXEC);
 		s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (s->epfd < 0 || s->stopfd < 0)
+		s->dma_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->epfd < 0 || s->stopfd < 0 || s->dma_efd < 0)
 			r = -errno;
 	}
 	if (r == 0) {
@@ -99,6 +112,9 @@ static void disconnect(struct uvfio_server *s, int why)
 {
 	if (s->sock < 0)
 		return;
+	/* Other threads out of the sockets, their DMA requests failed. */
+	if (vu_srv_dma_conn_end(s))
+		why = 0; /* vu_srv_dma_break() said why */
 	if (!why)
 		;
 	else if (why == -ECONNRESET)
@@ -162,12 +178,17 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	}
 	vu_close(&s->epfd);
 	vu_close(&s->stopfd);
+	vu_close(&s->dma_efd);
 	vu_srv_irqs_free(s);
-	free(s->maps);
+	vu_srv_dma_free(s);
 	unmap_regions(s);
 	vu_cfg_free(s);
 	pthread_mutex_destroy(&s->irq_mu);
 	pthread_rwlock_destroy(&s->dirty_rw);
+	pthread_mutex_destroy(&s->dma_mu);
+	pthread_mutex_destroy(&s->send_mu);
+	pthread_mutex_destroy(&s->twin_send_mu);
+	pthread_cond_destroy(&s->dma_cv);
 	free(s);
 }
 
@@ -287,7 +308,9 @@ static int flush_out(struct uvfio_server *s)
 		return 0;
 	struct iovec iov = { s->out, s->out_len };
 	bool some;
+	pthread_mutex_lock(&s->send_mu); /* other threads send DMA requests */
 	int r = vu_send(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some);
+	pthread_mutex_unlock(&s->send_mu);
 	s->out_len = 0;
 	if (r < 0)
 		send_failed(s, "corked replies", r);
@@ -338,7 +361,9 @@ static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *r
 	if (r < 0)
 		return r;
 	bool some;
+	pthread_mutex_lock(&s->send_mu);
 	r = vu_send(sock, &h, iov, n, fds, nfds, s->timeout_ms, &some);
+	pthread_mutex_unlock(&s->send_mu);
 	if (r == 0) {
 		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);
 		return 0;
@@ -398,6 +423,7 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 		vu_set_nonblock(s->twin, true);
 		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->client.max_data_xfer_size), 0);
 	}
+	vu_srv_dma_conn_start(s);
 	__atomic_store_n(&s->connected, true, __ATOMIC_RELEASE);
 	r = reply_msg(s, s->sock, &m->hdr, 0, iov, 2, reply.twin_socket ? &pair[1] : NULL,
 		      reply.twin_socket ? 1 : 0);
@@ -415,9 +441,7 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 static void handle(struct uvfio_server *s, struct vu_msg *m)
 {
 	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-		vu_warn(&s->log, "discarding a %s reply with id %u that matches no request",
-			uvfio_cmd_name(m->hdr.cmd), m->hdr.msg_id);
-		vu_msg_free(m);
+		vu_srv_dma_reply_in(s, m); /* another thread's DMA, or discarded */
 		return;
 	}
 	if (m->hdr.cmd == UVFIO_CMD_VERSION || !s->negotiated) {
@@ -446,6 +470,7 @@ static int serve(struct uvfio_server *s, bool block)
 {
 	if (stopping(s))
 		return -ESHUTDOWN;
+	__atomic_store_n(&s->driver, (uintptr_t)&tls_me, __ATOMIC_RELAXED);
 	if (s->sock < 0 && s->lsock >= 0) {
 		int fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
@@ -472,6 +497,8 @@ static int serve(struct uvfio_server *s, bool block)
 		struct vu_msg *m;
 		int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
 		block = false;
+		if (r >= 0) /* for other threads' DMA timeouts (vu_srv_main_cut_check) */
+			__atomic_store_n(&s->main_partial, vu_rx_partial(&s->rx), __ATOMIC_RELAXED);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -530,34 +557,7 @@ int uvfio_server_run(struct uvfio_server *s)
 	}
 }
 
-/* ---- Requests to the client ------------------------------------------------------- */
-
-/*
- * Requests to the client (DMA_READ/DMA_WRITE) travel on the twin socket in
- * twin-socket mode, else on the main socket; then client requests that
- * arrive while a reply is awaited are queued and handled afterwards.
- */
-int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
-			uint16_t *id)
-{
-	if (s->sock < 0 || !s->negotiated)
-		return -ENOTCONN;
-	int sock = s->twin >= 0 ? s->twin : s->sock;
-	struct uvfio_hdr h = { .msg_id = s->next_id++, .cmd = cmd };
-	bool some;
-	/* Corked replies first: the client may be waiting for them. */
-	if (flush_out(s) < 0)
-		return -ECONNRESET;
-	int r = vu_send(sock, &h, iov, iovcnt, NULL, 0, s->timeout_ms, &some);
-	if (r < 0) {
-		send_failed(s, cmd == UVFIO_CMD_DMA_READ ? "a DMA_READ request" : "a DMA_WRITE request",
-			    r);
-		return -ECONNRESET;
-	}
-	vu_trace_hdr(&s->log, "->", &h, 0);
-	*id = h.msg_id;
-	return 0;
-}
+/* ---- While the driving thread waits for DMA replies ------------------------------------ */
 
 /*
  * Client requests read while a DMA reply is awaited on the main socket are
@@ -569,65 +569,83 @@ static bool queue_full(const struct uvfio_server *s)
 	return s->nqueue >= VU_SRV_QUEUE_MAX || s->queue_bytes >= VU_SRV_QUEUE_BYTES;
 }
 
-/* The next reply from the client (of any outstanding request). */
-int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
+bool vu_srv_is_driver(struct uvfio_server *s)
 {
-	*reply = NULL;
-	if (s->sock < 0)
-		return -ECONNRESET;
-	int sock = s->twin >= 0 ? s->twin : s->sock;
-	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
-	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
-	for (;;) {
-		struct vu_msg *m;
-		bool full = sock == s->sock && queue_full(s);
-		/* The last read emptied the socket: wait before reading again
-		 * rather than learn that from a read. */
-		int r = vu_rx_more(rx) && !full ? vu_rx_read(sock, rx, &m) : 0;
-		if (r < 0) {
-			disconnect(s, r);
-			return -ECONNRESET;
-		}
-		if (r == 0) {
-			uint64_t now = vu_now_ms();
-			if (stopping(s))
-				return -ESHUTDOWN;
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			/* With the queue full only a stop can end the wait early. */
-			struct pollfd pf = { .fd = full ? s->stopfd : sock, .events = POLLIN };
-			int n = poll(&pf, 1, (int)(deadline - now));
-			if (n < 0 && errno != EINTR)
-				return -errno;
-			if (n > 0 && !full)
-				rx->drained = false;
-			continue;
-		}
-		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
-		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-			*reply = m;
-			return 0;
-		}
-		if (sock == s->sock) {
-			m->next = NULL; /* handled once the device's request is done */
-			if (s->queue_tail)
-				s->queue_tail->next = m;
-			else
-				s->queue = m;
-			s->queue_tail = m;
-			s->nqueue++;
-			s->queue_bytes += m->hdr.msg_size;
-			continue;
-		}
-		vu_warn(&s->log, "discarding a %s request on the twin socket",
-			uvfio_cmd_name(m->hdr.cmd));
-		vu_msg_free(m);
-	}
+	return __atomic_load_n(&s->driver, __ATOMIC_RELAXED) == (uintptr_t)&tls_me;
 }
 
-void vu_srv_drop_client(struct uvfio_server *s, int why)
+int vu_srv_flush(struct uvfio_server *s)
 {
-	disconnect(s, why);
+	return s->sock >= 0 ? flush_out(s) : 0;
+}
+
+int vu_srv_pump_main(struct uvfio_server *s, uint64_t deadline)
+{
+	if (s->sock < 0)
+		return -ECONNRESET;
+	bool full = queue_full(s);
+	struct vu_msg *m;
+	/* The last read emptied the socket: wait before reading again rather
+	 * than learn that from a read. */
+	int r = vu_rx_more(&s->rx) && !full ? vu_rx_read(s->sock, &s->rx, &m) : 0;
+	if (r < 0) {
+		disconnect(s, stopping(s) ? -ESHUTDOWN : r);
+		return -ECONNRESET;
+	}
+	__atomic_store_n(&s->main_partial, full ? 0 : vu_rx_partial(&s->rx), __ATOMIC_RELAXED);
+	if (r == 1) {
+		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			vu_srv_dma_reply_in(s, m);
+			return 0;
+		}
+		m->next = NULL; /* handled once the device's request is done */
+		if (s->queue_tail)
+			s->queue_tail->next = m;
+		else
+			s->queue = m;
+		s->queue_tail = m;
+		s->nqueue++;
+		s->queue_bytes += m->hdr.msg_size;
+		return 0;
+	}
+	uint64_t now = vu_now_ms();
+	if (stopping(s))
+		return -ESHUTDOWN;
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	/* With the queue full only a stop or another thread's news can end
+	 * the wait early. */
+	struct pollfd pf[3] = { { .fd = s->stopfd, .events = POLLIN },
+				{ .fd = s->dma_efd, .events = POLLIN },
+				{ .fd = full ? -1 : s->sock, .events = POLLIN } };
+	int n = poll(pf, 3, (int)VU_MIN(deadline - now, (uint64_t)INT32_MAX));
+	uint64_t v;
+	if (n > 0 && (pf[1].revents & POLLIN) && read(s->dma_efd, &v, sizeof(v)) < 0) {
+		/* drained by another poller */
+	}
+	if (n > 0 && pf[2].revents)
+		s->rx.drained = false;
+	return 0;
+}
+
+void vu_srv_main_cut_check(struct uvfio_server *s, bool driver)
+{
+	/* A message cut off in the middle: the rest, if it came, could not be
+	 * told from the client's next messages. Not when the driving thread
+	 * stopped reading because its queue is full. */
+	size_t part = driver ? (queue_full(s) ? 0 : vu_rx_partial(&s->rx))
+			     : __atomic_load_n(&s->main_partial, __ATOMIC_RELAXED);
+	if (!part)
+		return;
+	if (!driver) {
+		vu_srv_dma_break(s, "a message from the client was cut off by the DMA timeout "
+				    "after %zu bytes; the stream is out of step", part);
+		return;
+	}
+	vu_err(&s->log, "a message from the client was cut off by the DMA timeout after %zu "
+			"bytes; the stream is out of step, closing the connection", part);
+	disconnect(s, 0);
 }
 
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
