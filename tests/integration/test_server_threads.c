@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "peer.h"
 #include "util.h"
 
 #define STABLE_FD 0x10000000ull   /* 1 MiB, with a descriptor, mapped throughout */
@@ -245,11 +247,148 @@ static void test_workers_twin_socket(void **state)
 	run_case(true);
 }
 
+/* ---- DMA_UNMAP waits for a pin ---------------------------------------------------- */
+
+struct unmapper {
+	struct uvfio_client *c;
+	int returned; /* atomic */
+	int result;
+};
+
+static void *unmap_thread(void *arg)
+{
+	struct unmapper *u = arg;
+	u->result = uvfio_client_dma_unmap(u->c, CHURN_FD, SMALL);
+	__atomic_store_n(&u->returned, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A thread holds a pin; the client unmaps: the device is told at once, but
+ * the memory stays mapped and the client's DMA_UNMAP unanswered until the
+ * pin is released. */
+static void test_unmap_waits_for_pin(void **state)
+{
+	(void)state;
+	struct dev d = { 0 };
+	dev_start(&d, false);
+	struct uvfio_client *c;
+	struct uvfio_client_config cc = { .log = { .level = -1 },
+					  .mode = UVFIO_CLIENT_SERVICE_THREAD };
+	assert_int_equal(uvfio_client_connect(d.path, &cc, &c), 0);
+	int fd;
+	uint8_t *mem = region(SMALL, &fd);
+	map(c, mem, CHURN_FD, SMALL, fd);
+	struct uvfio_sg sg;
+	assert_int_equal(uvfio_server_dma_sg_get(d.srv, CHURN_FD + 4096, 100, UVFIO_DMA_FLAG_WRITE,
+						 &sg, 1),
+			 1);
+	struct unmapper u = { .c = c };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, unmap_thread, &u), 0);
+	while (!__atomic_load_n(&d.unmaps, __ATOMIC_ACQUIRE)) /* the device is told */
+		sched_yield();
+	/* no new DMA reaches the range, the pinned memory is still there */
+	uint8_t b[8];
+	assert_int_equal(uvfio_server_dma_read(d.srv, CHURN_FD, b, 8), -EFAULT);
+	memcpy(sg.vaddr, "still here", 11);
+	assert_false(__atomic_load_n(&u.returned, __ATOMIC_ACQUIRE));
+	uvfio_server_dma_sg_put(d.srv, &sg, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(u.result, 0);
+	assert_string_equal((char *)mem + 4096, "still here");
+	uvfio_client_close(c);
+	uvfio_server_stop(d.srv);
+	pthread_join(d.driver, NULL);
+	uvfio_server_destroy(d.srv);
+	munmap(mem, SMALL);
+	close(fd);
+}
+
+/* ---- Workers waiting for replies when the client goes ------------------------------ */
+
+struct waiter {
+	struct uvfio_server *srv;
+	int result;
+};
+
+static void *dma_waiter(void *arg)
+{
+	struct waiter *w = arg;
+	uint8_t buf[64];
+	w->result = uvfio_server_dma_read(w->srv, STABLE_MSG, buf, sizeof(buf));
+	return NULL;
+}
+
+/* Two workers wait for DMA_READ replies that never come; the client closes
+ * its socket: both fail at once with -ECONNRESET (not at the 60 s timeout),
+ * with and without a twin socket. */
+static void run_gone(bool twin)
+{
+	struct dev d = { 0 };
+	static const struct uvfio_device_ops ops = { .dma_map = dev_map, .dma_unmap = dev_unmap };
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .ops = &ops, .opaque = &d,
+					   .no_twin_socket = !twin, .timeout_ms = 60000 };
+	assert_int_equal(uvfio_server_create(&cfg, &d.srv), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(d.srv, sv[1]), 0);
+	assert_int_equal(pthread_create(&d.driver, NULL, drive, &d), 0);
+	int fd = sv[0];
+	/* VERSION (proposing a twin socket or not), then memory without a
+	 * descriptor */
+	const char *json = twin ? "{\"capabilities\":{\"twin_socket\":{\"supported\":true}}}"
+				: "{\"capabilities\":{}}";
+	uint8_t msg[256];
+	struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
+			       .msg_size = (uint32_t)(20 + strlen(json) + 1) };
+	memcpy(msg, &h, 16);
+	memcpy(msg + 16, &(struct uvfio_version){ 0, 1 }, 4);
+	memcpy(msg + 20, json, strlen(json) + 1);
+	peer_write(fd, msg, h.msg_size, NULL, 0);
+	int tfd[1], ntfd = 0;
+	assert_true(peer_recv(fd, &h, msg, sizeof(msg), tfd, &ntfd) > 0);
+	assert_int_equal(ntfd, twin ? 1 : 0);
+	int reqfd = twin ? tfd[0] : fd;
+	struct uvfio_dma_map dm = { .argsz = 32, .flags = 3, .addr = STABLE_MSG, .size = BIG };
+	h = (struct uvfio_hdr){ .msg_id = 2, .cmd = UVFIO_CMD_DMA_MAP, .msg_size = 48 };
+	memcpy(msg, &h, 16);
+	memcpy(msg + 16, &dm, 32);
+	peer_write(fd, msg, 48, NULL, 0);
+	assert_true(peer_recv(fd, &h, msg, sizeof(msg), NULL, NULL) > 0);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	struct waiter w[2] = { { .srv = d.srv }, { .srv = d.srv } };
+	pthread_t t[2];
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&t[k], NULL, dma_waiter, &w[k]), 0);
+	for (int k = 0; k < 2; k++) { /* both requests are out, unanswered */
+		assert_true(peer_recv(reqfd, &h, msg, sizeof(msg), NULL, NULL) > 0);
+		assert_int_equal(h.cmd, UVFIO_CMD_DMA_READ);
+	}
+	close(fd);
+	if (twin)
+		close(tfd[0]);
+	for (int k = 0; k < 2; k++) {
+		pthread_join(t[k], NULL);
+		assert_int_equal(w[k].result, -ECONNRESET);
+	}
+	pthread_join(d.driver, NULL); /* the adopted client is gone: run() returns */
+	uvfio_server_destroy(d.srv);
+}
+
+static void test_workers_fail_when_client_goes(void **state)
+{
+	(void)state;
+	run_gone(false);
+	run_gone(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_workers_single_socket),
 		cmocka_unit_test(test_workers_twin_socket),
+		cmocka_unit_test(test_unmap_waits_for_pin),
+		cmocka_unit_test(test_workers_fail_when_client_goes),
 	};
 	return cmocka_run_group_tests_name("server_threads", tests, NULL, NULL);
 }
