@@ -229,7 +229,9 @@ static int region_write_multi(struct uvfio_server *s, struct vu_msg *m, struct v
 	if (!s->mine.write_multiple || m->len < sizeof(wm))
 		return -EINVAL;
 	memcpy(&wm, m->body, sizeof(wm));
-	if (!wm.wr_cnt || wm.wr_cnt > UVFIO_WRITE_MULTI_MAX ||
+	/* No maximum but the message's size (QEMU sends up to 200). */
+	size_t room = (m->len - sizeof(wm)) / sizeof(struct uvfio_write_multi_entry);
+	if (!wm.wr_cnt || wm.wr_cnt > room ||
 	    m->len != sizeof(wm) + wm.wr_cnt * sizeof(struct uvfio_write_multi_entry))
 		return -EINVAL;
 	for (uint64_t i = 0; i < wm.wr_cnt; i++) {

@@ -107,16 +107,29 @@ static void unmap_at(struct uvfio_server *s, unsigned i)
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	struct uvfio_dma_unmap du;
-	if (m->len != sizeof(du))
+	if (m->len < sizeof(du))
 		return -EINVAL;
 	memcpy(&du, m->body, sizeof(du));
-	if (du.argsz < sizeof(du) || du.flags || !du.size)
+	/* Dirty pages of the unmapped range (VFIO's first dirty-page
+	 * interface, a bitmap after the structure): not served; the
+	 * specification's are DEVICE_FEATURE DMA_LOGGING_REPORT. */
+	if (du.flags == UVFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
+		return -ENOTSUP;
+	if (m->len != sizeof(du) || du.argsz < sizeof(du))
 		return -EINVAL;
-	unsigned i = lower_bound(s, du.addr);
-	/* The range must match a previous mapping exactly. */
-	if (i >= s->nmaps || s->maps[i].iova != du.addr || s->maps[i].size != du.size)
-		return -ENOENT;
-	unmap_at(s, i);
+	if (du.flags == UVFIO_DMA_UNMAP_FLAG_ALL) {
+		if (du.addr || du.size)
+			return -EINVAL;
+		vu_srv_dma_drop_all(s); /* QEMU's way to drop every mapping */
+	} else {
+		if (du.flags || !du.size)
+			return -EINVAL;
+		unsigned i = lower_bound(s, du.addr);
+		/* The range must match a previous mapping exactly. */
+		if (i >= s->nmaps || s->maps[i].iova != du.addr || s->maps[i].size != du.size)
+			return -ENOENT;
+		unmap_at(s, i);
+	}
 	memcpy(vu_reply_buf(rep, sizeof(du)), &du, sizeof(du));
 	return 0;
 }

@@ -351,15 +351,54 @@ static void test_qemu_bytes_vs_spec_layout(void **state)
 	free(log);
 }
 
-/* Send one message built here through the writer and wait for its reply,
- * answering nothing (no DMA is under way). */
-static void send_and_check(struct qreplay *q, const void *msg, size_t len)
+/* Send one message built here through the writer and return its reply
+ * (body in q->buf), answering nothing (no DMA is under way). */
+static struct uvfio_hdr q_call(struct qreplay *q, const void *msg, size_t len)
 {
 	struct uvfio_hdr h;
 	vx_put(&q->w, msg, len, NULL, 0);
 	vx_flush(&q->w);
 	assert_true(peer_recv(q->fd, &h, q->buf, BIG, NULL, NULL) > 0);
+	assert_int_equal(h.msg_id, ((const struct uvfio_hdr *)msg)->msg_id);
+	return h;
+}
+
+static void send_and_check(struct qreplay *q, const void *msg, size_t len)
+{
+	struct uvfio_hdr h = q_call(q, msg, len);
 	assert_int_equal(h.flags, UVFIO_FLAGS_TYPE_REPLY);
+}
+
+/* A REGION_READ of count bytes as QEMU sends it; returns the value. */
+static uint64_t region_read(struct qreplay *q, uint16_t id, uint32_t region, uint64_t off,
+			    uint32_t count)
+{
+	uint8_t m[32];
+	struct uvfio_hdr h = { .msg_id = id, .cmd = UVFIO_CMD_REGION_READ, .msg_size = 32 };
+	struct uvfio_region_access a = { .offset = off, .region = region, .count = count };
+	memcpy(m, &h, 16);
+	memcpy(m + 16, &a, 16);
+	h = q_call(q, m, sizeof(m));
+	assert_int_equal(h.flags, UVFIO_FLAGS_TYPE_REPLY);
+	assert_int_equal(h.msg_size, 32 + count);
+	uint64_t v = 0;
+	memcpy(&v, q->buf + 16, count);
+	return v;
+}
+
+/* A testdev client that opened with QEMU's recorded VERSION. */
+static struct testdev *qemu_to_testdev(struct qreplay *q, const char *file, uint64_t seed)
+{
+	struct testdev *d = testdev_start(NULL);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, d->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	q_init(q, file, fd, seed);
+	const struct vx_msg *ver = vx_find(&q->ses, true, 0, UVFIO_FLAGS_TYPE_COMMAND);
+	assert_int_equal(ver->hdr.cmd, UVFIO_CMD_VERSION);
+	send_and_check(q, ver->bytes, ver->len);
+	return d;
 }
 
 static void bar0_write(struct qreplay *q, uint16_t id, uint64_t off, uint64_t v, bool wait)
@@ -390,18 +429,12 @@ static void bar0_write(struct qreplay *q, uint16_t id, uint64_t off, uint64_t v,
 static void test_qemu_dma_read_pieces(void **state)
 {
 	(void)state;
-	struct testdev *d = testdev_start(NULL);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, d->path);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	struct qreplay q;
-	q_init(&q, "qemu-client-dma-by-messages.json", fd, 21);
-	const struct vx_msg *ver = vx_find(&q.ses, true, 0, UVFIO_FLAGS_TYPE_COMMAND);
+	struct testdev *d = qemu_to_testdev(&q, "qemu-client-dma-by-messages.json", 21);
+	int fd = q.fd;
 	const struct vx_msg *map = vx_find(&q.ses, true, 39, UVFIO_FLAGS_TYPE_COMMAND);
 	assert_int_equal(map->hdr.cmd, UVFIO_CMD_DMA_MAP); /* [1 MiB, 256 MiB), no descriptor */
 	assert_int_equal(map->nfds, 0);
-	send_and_check(&q, ver->bytes, ver->len);
 	send_and_check(&q, map->bytes, map->len);
 	bar0_write(&q, 100, TD_DMA_SRC, DMA_SRC, true);
 	bar0_write(&q, 101, TD_DMA_DST, DMA_DST, true);
@@ -475,6 +508,107 @@ static void test_qemu_dma_read_pieces(void **state)
 	testdev_stop(d);
 }
 
+/* ---- DMA_UNMAP of everything ------------------------------------------------ */
+
+/*
+ * QEMU drops every mapping with one DMA_UNMAP: flags VFIO_DMA_UNMAP_FLAG_ALL,
+ * address and size 0 (vfio_user_dma_unmap() in hw/vfio-user/container.c,
+ * with unmap_all from the listener for the whole address space). After
+ * QEMU's four recorded DMA_MAPs, its unmap-all drops them all.
+ */
+static void test_qemu_unmap_all(void **state)
+{
+	(void)state;
+	struct qreplay q;
+	struct testdev *d = qemu_to_testdev(&q, "qemu-client-dma-by-messages.json", 41);
+	for (uint16_t id = 36; id <= 39; id++) {
+		const struct vx_msg *m = vx_find(&q.ses, true, id, UVFIO_FLAGS_TYPE_COMMAND);
+		assert_int_equal(m->hdr.cmd, UVFIO_CMD_DMA_MAP);
+		send_and_check(&q, m->bytes, m->len);
+	}
+	assert_int_equal(__atomic_load_n(&d->maps, __ATOMIC_RELAXED), 4);
+	uint8_t m[40];
+	struct uvfio_hdr h = { .msg_id = 40, .cmd = UVFIO_CMD_DMA_UNMAP, .msg_size = 40 };
+	struct uvfio_dma_unmap u = { .argsz = 24, .flags = UVFIO_DMA_UNMAP_FLAG_ALL };
+	memcpy(m, &h, 16);
+	memcpy(m + 16, &u, sizeof(u));
+	h = q_call(&q, m, sizeof(m));
+	assert_int_equal(h.flags, UVFIO_FLAGS_TYPE_REPLY);
+	assert_int_equal(h.msg_size, 40); /* the request echoed, as for any unmap */
+	assert_memory_equal(q.buf, &u, sizeof(u));
+	assert_int_equal(__atomic_load_n(&d->unmaps, __ATOMIC_RELAXED), 4);
+	/* gone: the same maps are accepted again */
+	const struct vx_msg *again = vx_find(&q.ses, true, 39, UVFIO_FLAGS_TYPE_COMMAND);
+	send_and_check(&q, again->bytes, again->len);
+	close(q.fd);
+	q_free(&q);
+	testdev_stop(d);
+}
+
+/* ---- REGION_WRITE_MULTI with QEMU's 200 writes ----------------------------- */
+
+#define QEMU_MULTI_MAX 200 /* VFIO_USER_MULTI_MAX, QEMU's hw/vfio-user/protocol.h */
+#define MEMDEV_SCRATCH 0x04
+#define MEMDEV_WRITES 0x08
+
+/*
+ * The message as QEMU builds it (vfio_user_create_multi/add_multi/
+ * flush_multi in hw/vfio-user/proxy.c): a zeroed buffer for 200 entries,
+ * NO_REPLY, then the size cut down to the entries used. No recording has
+ * one; QEMU sends it when a guest's posted writes pile up.
+ */
+static size_t qemu_write_multi(uint8_t *m, uint16_t id, uint32_t n, uint32_t flags)
+{
+	size_t len = 16 + 8 + (size_t)n * sizeof(struct uvfio_write_multi_entry);
+	memset(m, 0, len);
+	struct uvfio_hdr h = { .msg_id = id, .cmd = UVFIO_CMD_REGION_WRITE_MULTI,
+			       .msg_size = (uint32_t)len, .flags = flags };
+	uint64_t cnt = n;
+	memcpy(m, &h, 16);
+	memcpy(m + 16, &cnt, 8);
+	for (uint32_t i = 0; i < n; i++) {
+		struct uvfio_write_multi_entry e = { .offset = MEMDEV_SCRATCH, .region = 0,
+						     .count = 4 };
+		uint32_t v = 0x1000 + i;
+		memcpy(e.data, &v, 4);
+		memcpy(m + 24 + i * sizeof(e), &e, sizeof(e));
+	}
+	return len;
+}
+
+/* uvfio-memdev takes all 200 writes of one message (it refused more than
+ * 64, and QEMU, which wants no reply, lost them silently). */
+static void test_qemu_write_multi_200(void **state)
+{
+	(void)state;
+	int fd;
+	pid_t pid = vx_spawn("uvfio-memdev", (const char *const[]){ "-q", NULL }, &fd, NULL);
+	struct qreplay q;
+	q_init(&q, "qemu-guest-linux-memdev.json", fd, 31);
+	const struct vx_msg *ver = vx_find(&q.ses, true, 0, UVFIO_FLAGS_TYPE_COMMAND);
+	struct uvfio_hdr h = q_call(&q, ver->bytes, ver->len);
+	struct uvfio_caps caps;
+	assert_int_equal(uvfio_caps_parse((char *)q.buf + 4, h.msg_size - 20, &caps, NULL, 0), 0);
+	assert_true(caps.write_multiple);
+	static uint8_t m[16 + 8 + (QEMU_MULTI_MAX + 1) * 24];
+	size_t len = qemu_write_multi(m, 1, QEMU_MULTI_MAX, UVFIO_FLAGS_NO_REPLY);
+	assert_int_equal(len, 4824);
+	vx_put(&q.w, m, len, NULL, 0);
+	assert_int_equal(region_read(&q, 2, 0, MEMDEV_WRITES, 4), QEMU_MULTI_MAX);
+	assert_int_equal(region_read(&q, 3, 0, MEMDEV_SCRATCH, 4), 0x1000 + QEMU_MULTI_MAX - 1);
+	/* a count the message does not hold: refused, nothing written */
+	len = qemu_write_multi(m, 4, QEMU_MULTI_MAX, 0);
+	uint64_t more = QEMU_MULTI_MAX + 1;
+	memcpy(m + 16, &more, 8);
+	h = q_call(&q, m, len);
+	assert_true(h.flags & UVFIO_FLAGS_ERROR);
+	assert_int_equal(h.error_no, EINVAL);
+	assert_int_equal(region_read(&q, 5, 0, MEMDEV_WRITES, 4), QEMU_MULTI_MAX);
+	close(fd);
+	assert_int_equal(vx_wait(pid), 0);
+	q_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +616,8 @@ int main(void)
 		cmocka_unit_test(test_spec_dma_by_messages),
 		cmocka_unit_test(test_qemu_bytes_vs_spec_layout),
 		cmocka_unit_test(test_qemu_dma_read_pieces),
+		cmocka_unit_test(test_qemu_write_multi_200),
+		cmocka_unit_test(test_qemu_unmap_all),
 	};
 	return cmocka_run_group_tests_name("vectors_qemu", tests, NULL, NULL);
 }
