@@ -508,6 +508,44 @@ static void test_qemu_dma_read_pieces(void **state)
 	testdev_stop(d);
 }
 
+/*
+ * uvfio's own client proposing 0.0 speaks QEMU's dialect: a 1 MiB copy by
+ * the test device through DMA_READ/DMA_WRITE messages in QEMU's layout,
+ * end to end, with the memory split over two registered ranges.
+ */
+static void test_uvfio_client_in_qemu_dialect(void **state)
+{
+	(void)state;
+	struct testdev *d = testdev_start(NULL);
+	struct uvfio_client_config cfg = { .log = { .level = -1 }, .propose_minor_zero = true };
+	struct uvfio_client *c;
+	assert_int_equal(uvfio_client_connect(d->path, &cfg, &c), 0);
+	static uint8_t mem[2 * BIG_COPY];
+	for (uint32_t i = 0; i < BIG_COPY; i++)
+		mem[i] = pattern(i);
+	memset(mem + BIG_COPY, 0, BIG_COPY);
+	for (int k = 0; k < 2; k++) {
+		struct uvfio_dma_region r = { .vaddr = mem + k * BIG_COPY / 2,
+					      .iova = DMA_SRC + k * BIG_COPY / 2,
+					      .size = BIG_COPY / 2, .prot = UVFIO_DMA_FLAG_READ,
+					      .fd = -1 };
+		assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+	}
+	struct uvfio_dma_region w = { .vaddr = mem + BIG_COPY, .iova = DMA_DST, .size = BIG_COPY,
+				      .prot = UVFIO_DMA_FLAG_WRITE, .fd = -1 };
+	assert_int_equal(uvfio_client_dma_map(c, &w), 0);
+	uint64_t regs[][2] = { { TD_DMA_SRC, DMA_SRC }, { TD_DMA_DST, DMA_DST },
+			       { TD_DMA_LEN, BIG_COPY }, { TD_DMA_GO, 1 } };
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(uvfio_client_region_write(c, 0, regs[k][0], &regs[k][1], 8), 0);
+	uint64_t result = 1;
+	assert_int_equal(uvfio_client_region_read(c, 0, TD_DMA_GO, &result, 8), 0);
+	assert_int_equal(result, 0);
+	assert_memory_equal(mem + BIG_COPY, mem, BIG_COPY);
+	uvfio_client_close(c);
+	testdev_stop(d);
+}
+
 /* ---- DMA_UNMAP of everything ------------------------------------------------ */
 
 /*
@@ -616,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_spec_dma_by_messages),
 		cmocka_unit_test(test_qemu_bytes_vs_spec_layout),
 		cmocka_unit_test(test_qemu_dma_read_pieces),
+		cmocka_unit_test(test_uvfio_client_in_qemu_dialect),
 		cmocka_unit_test(test_qemu_write_multi_200),
 		cmocka_unit_test(test_qemu_unmap_all),
 	};
