@@ -142,6 +142,7 @@ int main(int argc, char **argv)
 	    uvfio_pci_add_cap_pm(e.srv) < 0 || uvfio_pci_add_cap_msix(e.srv, 1, 1, 0, 0x800) < 0 ||
 	    uvfio_pci_add_cap_exp(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    dev_setup_err_req(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_MSIX_IRQ_INDEX, 1) < 0) {
 		uvfio_server_destroy(e.srv);
 		return 1;

@@ -135,6 +135,7 @@ int main(int argc, char **argv)
 	    uvfio_pci_add_cap_pm(d.srv) < 0 || uvfio_pci_add_cap_msi(d.srv, 1) < 0 ||
 	    uvfio_pci_add_cap_exp(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    dev_setup_err_req(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_MSI_IRQ_INDEX, 1) < 0) {
 		uvfio_server_destroy(d.srv);
 		return 1;

@@ -481,8 +481,9 @@ void vu_srv_dma_drop_all(struct uvfio_server *s);
 /* At VERSION: the DMA_READ/DMA_WRITE layout of this client. */
 void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor);
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
+/* room: the feature data the client's argsz leaves for the reply. */
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
-		       const uint8_t *data, size_t len, struct vu_reply *rep);
+		       const uint8_t *data, size_t len, size_t room, struct vu_reply *rep);
 void vu_dirty_free(struct uvfio_server *s);
 /* server_mig.c */
 int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);

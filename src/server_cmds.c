@@ -15,10 +15,12 @@
 static int device_get_info(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	struct uvfio_device_info in;
-	if (m->len != sizeof(in))
+	if (m->len < sizeof(in))
 		return -EINVAL;
 	memcpy(&in, m->body, sizeof(in));
-	if (in.argsz < sizeof(in))
+	/* As for region info: a request may be padded up to its argsz (the
+	 * kernel's structure has grown a capability offset since). */
+	if (in.argsz < sizeof(in) || m->len > in.argsz)
 		return -EINVAL;
 	struct uvfio_device_info *out = vu_reply_buf(rep, sizeof(*out));
 	if (!out)

@@ -98,7 +98,8 @@ enum uvfio_dma_layout {
  * struct uvfio_server_config - options; all-zero is a good default.
  * @log: logging and tracing.
  * @ops, @opaque: the device's callbacks and their argument.
- * @max_msg_fds: descriptors accepted per message (0: 16).
+ * @max_msg_fds: descriptors accepted per message (0: 16). QEMU refuses a
+ *               server that offers more than 16 (docs/INTEROP.md).
  * @max_data_xfer_size: largest read/write count accepted (0: 1 MiB).
  * @max_dma_maps: DMA windows at once (0: 1024).
  * @pgsizes: DMA page sizes supported (0: 4096).
@@ -228,13 +229,18 @@ UVFIO_EXPORT int uvfio_server_setup_region(struct uvfio_server *s, uint32_t inde
 /**
  * uvfio_server_setup_irq() - the device has @count interrupts of type
  * @index (VFIO_PCI_INTX_IRQ_INDEX ... VFIO_PCI_REQ_IRQ_INDEX). INTx gets an
- * interrupt pin in configuration space.
+ * interrupt pin in configuration space. INTx, ERR and REQ have a count of
+ * 1. ERR reports an error the device cannot recover from (QEMU stops the
+ * guest); REQ asks the client to release the device (QEMU unplugs it).
+ * QEMU wires ERR and REQ when the device has them and warns when it has no
+ * ERR; libvfio-user's devices have both.
  */
 UVFIO_EXPORT int uvfio_server_setup_irq(struct uvfio_server *s, uint32_t index, uint32_t count);
 
 /**
- * uvfio_server_irq_trigger() - raise interrupt @sub of type @index: signal
- * the client's eventfd, or remember it as pending while masked. Returns 0,
+ * uvfio_server_irq_trigger() - raise interrupt @sub of type @index (ERR and
+ * REQ too): signal the client's eventfd, or remember it as pending while
+ * masked. Returns 0,
  * -ENOENT when the client wired no eventfd, -EINVAL for a bad index.
  * Thread-safe.
  */
