@@ -505,28 +505,38 @@ int uvfio_server_run(struct uvfio_server *s)
 {
 	if (!s)
 		return -EINVAL;
+	int ret;
 	for (;;) {
 		bool direct = s->sock >= 0 && !s->cfg.no_direct_read && !vu_watch_live(s);
-		if (direct) /* before serve() checks for a stop: see stop() */
-			__atomic_store_n(&s->direct, 1, __ATOMIC_SEQ_CST);
+		/* Set before serve() checks for a stop, and held between reads:
+		 * a stop while run() serves a client directly shuts its socket
+		 * (see stop()), so that client is then always dropped. */
+		__atomic_store_n(&s->direct, direct, __ATOMIC_SEQ_CST);
 		int r = serve(s, direct);
-		if (direct)
-			__atomic_store_n(&s->direct, 0, __ATOMIC_SEQ_CST);
 		if (r == -ESHUTDOWN) {
+			if (direct)
+				disconnect(s, -ESHUTDOWN);
 			consume_stop(s);
-			return 0;
+			ret = 0;
+			break;
 		}
-		if (r == -ENOTCONN)
-			return r;
+		if (r == -ENOTCONN) {
+			ret = r;
+			break;
+		}
 		if (r < 0)
 			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
 		if (direct && s->sock >= 0 && !vu_watch_live(s))
 			continue;
 		struct epoll_event ev[4];
 		int n = epoll_wait(s->epfd, ev, 4, -1);
-		if (n < 0 && errno != EINTR)
-			return -errno;
+		if (n < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
 	}
+	__atomic_store_n(&s->direct, 0, __ATOMIC_SEQ_CST);
+	return ret;
 }
 
 /* ---- Requests to the client ------------------------------------------------------- */
