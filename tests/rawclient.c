@@ -67,6 +67,14 @@ int raw_call(struct uvfio_server *s, int fd, uint16_t cmd, const void *body, siz
 	return r->hdr.flags & UVFIO_FLAGS_ERROR ? (int)r->hdr.error_no : 0;
 }
 
+void raw_listen(struct uvfio_server *s, char path[108])
+{
+	static int seq;
+	snprintf(path, 108, "/tmp/uvfio-rawtest-%d-%d.sock", getpid(), seq++);
+	unlink(path);
+	assert_int_equal(uvfio_server_listen(s, path), 0);
+}
+
 void raw_reply_close(struct raw_reply *rep)
 {
 	for (int i = 0; i < rep->nfds; i++)

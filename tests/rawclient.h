@@ -38,6 +38,9 @@ int raw_region_read(struct uvfio_server *s, int fd, uint32_t region, uint64_t of
 		    uint32_t count);
 int raw_region_write(struct uvfio_server *s, int fd, uint32_t region, uint64_t off,
 		     const void *buf, uint32_t count);
+/* For tests that serve with uvfio_server_run() instead: listen on a fresh
+ * socket path, written to path. */
+void raw_listen(struct uvfio_server *s, char path[108]);
 /* Close the descriptors of a reply. */
 void raw_reply_close(struct raw_reply *rep);
 

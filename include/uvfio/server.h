@@ -83,7 +83,9 @@ enum uvfio_reset_type {
  * @irq_state: the client masked (@masked true) or unmasked interrupts
  *             [@start, @start+@count) of type @index: a DEVICE_SET_IRQS with
  *             ACTION_MASK/UNMASK and DATA_NONE or DATA_BOOL (one call per
- *             run of vectors set to 1), or the client signalling a mask or
+ *             run of vectors set to 1; only INTx is MASKABLE, MSI and MSI-X
+ *             are masked in their capability and table, as with VFIO's
+ *             kernel driver), or the client signalling a mask or
  *             unmask eventfd it registered (a resample eventfd: one call per
  *             vector). The library has applied the state already: a masked
  *             vector's triggers are kept pending and fire on unmask. May

@@ -98,7 +98,6 @@ static const struct uvfio_device_ops ops = { .reset = reset,
 
 static struct dev *dev_new(bool listen, bool no_direct_read)
 {
-	static int seq;
 	struct dev *d = calloc(1, sizeof(*d));
 	struct uvfio_server_config cfg = { .log = { .level = -1 }, .ops = &ops, .opaque = d,
 					   .no_twin_socket = true, .config_space_size = 4096,
@@ -124,11 +123,8 @@ static struct dev *dev_new(bool listen, bool no_direct_read)
 	assert_true(d->vendor_cap > 0);
 	assert_int_equal(uvfio_server_setup_irq(s, VFIO_PCI_INTX_IRQ_INDEX, 1), 0);
 	assert_int_equal(uvfio_server_setup_irq(s, VFIO_PCI_MSIX_IRQ_INDEX, NVEC), 0);
-	if (listen) {
-		snprintf(d->path, sizeof(d->path), "/tmp/uvfio-devapi-%d-%d.sock", getpid(), seq++);
-		unlink(d->path);
-		assert_int_equal(uvfio_server_listen(s, d->path), 0);
-	}
+	if (listen)
+		raw_listen(s, d->path);
 	return d;
 }
 

@@ -72,7 +72,6 @@ static int ring(void *opaque, const struct uvfio_ioevent *ev)
 
 static struct iodev *iodev_new(bool listen)
 {
-	static int seq;
 	struct iodev *d = calloc(1, sizeof(*d));
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
@@ -97,11 +96,8 @@ static struct iodev *iodev_new(bool listen)
 		MATCH9);
 	assert_int_equal(uvfio_server_add_ioeventfd(s, 0, 0x30, 0, 0, 0, ring), ANYSIZE);
 	assert_int_equal(uvfio_server_add_ioeventfd(s, 1, 0x4, 2, 0, 0, ring), PIO);
-	if (listen) {
-		snprintf(d->path, sizeof(d->path), "/tmp/uvfio-ioev-%d-%d.sock", getpid(), seq++);
-		unlink(d->path);
-		assert_int_equal(uvfio_server_listen(s, d->path), 0);
-	}
+	if (listen)
+		raw_listen(s, d->path);
 	return d;
 }
 
