@@ -280,7 +280,7 @@ void vu_watch_collect(struct uvfio_server *s)
 int vu_watch_run(struct uvfio_server *s)
 {
 	struct vu_watch *w = s->watch;
-	if (!w)
+	if (!w || (!w->live && !w->nsig)) /* counts are only kept while live */
 		return 0;
 	int ran = 0;
 	/* A callback may drop the client, which empties both lists. */
