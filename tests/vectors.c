@@ -328,6 +328,42 @@ static bool err_req_offered(const struct vx_msg *req, const struct vx_msg *rec,
 	       now.argsz == was.argsz;
 }
 
+/* Offset of the PCI Express capability in configuration space, or 0. */
+static unsigned pcie_cap(const uint8_t *cfg)
+{
+	unsigned p = cfg[0x34];
+	for (int n = 0; n < 48 && p >= 0x40 && p < 0xff; n++, p = cfg[p + 1])
+		if (cfg[p] == 0x10)
+			return p;
+	return 0;
+}
+
+/*
+ * And since issue 13b our devices advertise Function Level Reset (bit 28 of
+ * the PCI Express Device Capabilities), which the recordings have clear: a
+ * configuration read differing only by that bit. The capability's offset
+ * is learnt from the recorded read of the whole space.
+ */
+static bool flr_offered(struct vx_replay *q, const struct vx_msg *req, const struct vx_msg *rec,
+			const uint8_t *got, size_t len)
+{
+	struct uvfio_region_access a;
+	if (req->hdr.cmd != UVFIO_CMD_REGION_READ || req->len != 32 || rec->len != len)
+		return false;
+	memcpy(&a, req->bytes + 16, sizeof(a));
+	if (a.region != VFIO_PCI_CONFIG_REGION_INDEX)
+		return false;
+	if (a.offset == 0 && a.count >= 256)
+		q->pcie_cap = pcie_cap(rec->bytes + 32);
+	uint64_t flr = q->pcie_cap + 4 + 3; /* the byte of bit 28 */
+	if (!q->pcie_cap || flr < a.offset || flr - a.offset >= a.count)
+		return false;
+	size_t at = 32 + (size_t)(flr - a.offset);
+	return !memcmp(got, rec->bytes, at) && !(rec->bytes[at] & 0x10) &&
+	       got[at] == (rec->bytes[at] | 0x10) &&
+	       !memcmp(got + at + 1, rec->bytes + at + 1, len - at - 1);
+}
+
 /* Read until the reply to req arrives, answering the device's requests. */
 static void replay_await(struct vx_replay *q, const struct vx_msg *req)
 {
@@ -353,17 +389,22 @@ static void replay_await(struct vx_replay *q, const struct vx_msg *req)
 			    rec->nfds == nfds;
 		if (!same && h.cmd == UVFIO_CMD_VERSION)
 			same = same_version(q->buf, h.msg_size, rec->bytes, rec->len);
-		if (!same && err_req_offered(req, rec, q->buf, h.msg_size)) {
+		if (!same && (err_req_offered(req, rec, q->buf, h.msg_size) ||
+			      flr_offered(q, req, rec, q->buf, h.msg_size))) {
 			same = true;
-			q->err_req++;
+			q->newer++;
 		}
 		if (!same) {
 			q->differed++;
+			size_t at = 0;
+			while (at < rec->len && at < h.msg_size && rec->bytes[at] == q->buf[at])
+				at++;
 			if (!q->differs || !q->differs(q, req, q->buf, h.msg_size))
 				fail_msg("reply %u (%s, %u bytes, %d fds) differs from the recorded one "
-					 "(%zu bytes, %d fds)",
+					 "(%zu bytes, %d fds) from byte %zu (%#x, recorded %#x)",
 					 h.msg_id, uvfio_cmd_name(h.cmd), h.msg_size, nfds, rec->len,
-					 rec->nfds);
+					 rec->nfds, at, at < h.msg_size ? q->buf[at] : 0,
+					 at < rec->len ? rec->bytes[at] : 0);
 		}
 		if (q->after)
 			q->after(q, req);

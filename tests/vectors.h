@@ -87,8 +87,9 @@ char *vx_slurp(int fd);
  * four, written in random pieces; every reply is compared byte for byte
  * with the recorded one (VERSION by meaning). Hooks follow the session,
  * answer the server's own requests and accept expected differences. Also
- * accepted everywhere: the ERR and REQ interrupts that our devices offer
- * since the recordings (count 1 where the recording shows 0).
+ * accepted everywhere, as what our devices gained since the recordings:
+ * the ERR and REQ interrupts (count 1 where the recording shows 0) and the
+ * Function Level Reset bit of the PCI Express capability.
  */
 #define VX_BIG (2u << 20) /* room for any message a device sends here */
 
@@ -110,7 +111,9 @@ struct vx_replay {
 	vx_request_fn request;
 	vx_differs_fn differs;
 	void *arg;
-	unsigned replies, differed, err_req;
+	unsigned replies, differed;
+	unsigned newer;    /* replies that differ by what our devices gained since */
+	unsigned pcie_cap; /* learnt from the recording */
 	uint8_t *buf;
 };
 
