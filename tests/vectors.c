@@ -141,32 +141,6 @@ void vx_put(struct vx_writer *w, const void *msg, size_t len, const int *fds, in
 	w->len += len;
 }
 
-static void write_piece(struct vx_writer *w, const uint8_t *p, size_t len, const int *fds,
-			int nfds)
-{
-	char cbuf[CMSG_SPACE(VX_MAX_FDS * sizeof(int))];
-	while (len) {
-		struct iovec iov = { (void *)p, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (nfds) {
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-			memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-		}
-		ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
-		if (n <= 0)
-			return; /* the other side is gone: the test sees that */
-		w->writes++;
-		p += n;
-		len -= (size_t)n;
-		nfds = 0;
-	}
-}
-
 void vx_flush(struct vx_writer *w)
 {
 	size_t pos = 0;
@@ -187,7 +161,8 @@ void vx_flush(struct vx_writer *w)
 				carry = true;
 			}
 		}
-		write_piece(w, w->buf + pos, e - pos, carry ? f->fds : NULL, carry ? f->nfds : 0);
+		peer_write(w->fd, w->buf + pos, e - pos, carry ? f->fds : NULL, carry ? f->nfds : 0);
+		w->writes++;
 		if (carry)
 			k++;
 		pos = e;

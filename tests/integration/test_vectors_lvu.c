@@ -129,6 +129,19 @@ static void irq_and_tail(struct uvfio_client *c, uint8_t *cfg)
 	assert_int_equal(uvfio_client_reset(c), 0);
 }
 
+/* Close the session; every request was the recorded one, all were served. */
+static void sample_end(struct uvfio_client *c, struct peer *p, struct replay *rp,
+		       struct uvfio_region_info *ri, int served)
+{
+	for (int i = 0; i < 9; i++)
+		uvfio_region_info_release(&ri[i]);
+	uvfio_client_close(c);
+	assert_int_equal(peer_join(p), 0);
+	assert_int_equal(rp->mismatches, 0);
+	assert_int_equal(rp->served, served);
+	json_object_put(rp->arr);
+}
+
 static void test_client_vs_gpio(void **state)
 {
 	(void)state;
@@ -148,13 +161,7 @@ static void test_client_vs_gpio(void **state)
 	memcpy(&device, cfg + 2, 2);
 	assert_int_equal(vendor, 0x494f);
 	assert_int_equal(device, 0x0dc8);
-	for (int i = 0; i < 9; i++)
-		uvfio_region_info_release(&ri[i]);
-	uvfio_client_close(c);
-	assert_int_equal(peer_join(p), 0);
-	assert_int_equal(rp.mismatches, 0);
-	assert_int_equal(rp.served, 19);
-	json_object_put(rp.arr);
+	sample_end(c, p, &rp, ri, 19);
 }
 
 static void test_client_vs_server_sample(void **state)
@@ -182,13 +189,7 @@ static void test_client_vs_server_sample(void **state)
 	memcpy(&id, cfg, 4);
 	memcpy(&bar0, cfg + 0x10, 4);
 	assert_int_equal(id, 0xbeefdead);
-	for (int i = 0; i < 9; i++)
-		uvfio_region_info_release(&ri[i]);
-	uvfio_client_close(c);
-	assert_int_equal(peer_join(p), 0);
-	assert_int_equal(rp.mismatches, 0);
-	assert_int_equal(rp.served, 20);
-	json_object_put(rp.arr);
+	sample_end(c, p, &rp, ri, 20);
 }
 
 /* ---- Migration: libvfio-user-migration-source/destination.json ----------- */

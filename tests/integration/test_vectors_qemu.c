@@ -211,6 +211,15 @@ static void guest_after(struct vx_replay *q, const struct vx_msg *req)
 		guest_check_copy(g);
 }
 
+/* Replay against a device spawned with vx_spawn(); it must end cleanly
+ * when the session does. */
+static void run_device(struct vx_replay *q, pid_t pid)
+{
+	vx_replay_run(q);
+	close(q->fd);
+	assert_int_equal(vx_wait(pid), 0);
+}
+
 /* Replay a guest's whole life with the device recorded. */
 static void guest_session(const char *file, const char *prog, uint64_t seed, vx_differs_fn differs,
 			  struct guest *g)
@@ -227,9 +236,7 @@ static void guest_session(const char *file, const char *prog, uint64_t seed, vx_
 	q.after = guest_after;
 	q.differs = differs;
 	q.arg = g;
-	vx_replay_run(&q);
-	close(fd);
-	assert_int_equal(vx_wait(pid), 0);
+	run_device(&q, pid);
 	if (g->copy_at)
 		guest_check_copy(g);
 	print_message("%s: %u replies, %u as expected differently, %u newer; %u writes; %u copies\n", file,
@@ -358,9 +365,7 @@ static void dma_session(struct dmaq *d, const char *const *args, uint64_t seed, 
 	q.request = dma_request;
 	q.differs = dma_differs;
 	q.arg = d;
-	vx_replay_run(&q);
-	close(fd);
-	assert_int_equal(vx_wait(pid), 0);
+	run_device(&q, pid);
 	*log = vx_slurp(errfd);
 	close(errfd);
 	print_message("%u replies, %u as expected differently; %u writes\n", q.replies,
