@@ -51,7 +51,7 @@ static void usage(FILE *f)
 	      "  -j, --json          machine-readable output\n"
 	      "  -t, --trace         print every message header sent and received\n"
 	      "  -T, --timeout MS    message timeout (default 5000)\n"
-	      "  -v, --verbose       log more (repeat for debug)\n"
+	      "  -v, --verbose       log more (repeat for debug); after lspci, lspci's -v\n"
 	      "  -h, --help          this text; COMMAND --help for one command\n\n"
 	      "Exit status: 0 success, 2 usage error, 3 connection failure, 4 device error,\n"
 	      "5 a program the command runs (lspci) is missing or failed.\n",
