@@ -82,9 +82,11 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	return (ssize_t)count;
 }
 
-static int reset(void *opaque)
+static int reset(void *opaque, enum uvfio_reset_type type)
 {
 	struct engine *e = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* the registers stay for the next client */
 	memset(e->r, 0, sizeof(e->r));
 	dev_log_line(UVFIO_LOG_INFO, "reset");
 	return 0;

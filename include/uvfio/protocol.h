@@ -130,6 +130,9 @@ struct uvfio_device_info {
 #define UVFIO_IO_FD_TYPE_IOEVENTFD 0u
 #define UVFIO_IO_FD_TYPE_IOREGIONFD 1u
 #define UVFIO_IO_FD_TYPE_IOEVENTFD_SHADOW 2u /* libvfio-user extension */
+/* Sub-region flags of an ioeventfd: KVM_IOEVENTFD_FLAG_* of <linux/kvm.h>. */
+#define UVFIO_IO_FD_FLAG_DATAMATCH (1u << 0)
+#define UVFIO_IO_FD_FLAG_PIO (1u << 1)
 
 struct uvfio_region_io_fds_request {
 	uint32_t argsz; /* 0 */
