@@ -28,7 +28,7 @@ static int cmd_info(struct uvfio_client *c, bool config_only)
 	if (r < 0)
 		return tool_device_error("DEVICE_GET_INFO", r);
 	json_object *js = json_object_new_object();
-	uint64_t bar_sizes[6] = { 0 };
+	uint64_t bar_sizes[TOOL_NR_BAR_SIZES] = { 0 };
 	json_object *regions = json_object_new_array();
 	if (!config_only && !tool_opts.json)
 		printf("Device: %s%s, %u regions, %u interrupt types\n",
@@ -45,7 +45,7 @@ static int cmd_info(struct uvfio_client *c, bool config_only)
 			json_object_put(regions);
 			return tool_device_error("DEVICE_GET_REGION_INFO", r);
 		}
-		if (i < 6)
+		if (i < TOOL_NR_BAR_SIZES)
 			bar_sizes[i] = ri.size;
 		if (i == 7)
 			cfg_size = ri.size;
