@@ -117,6 +117,12 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 	}
 }
 
+int dev_setup_err_req(struct uvfio_server *s)
+{
+	int r = uvfio_server_setup_irq(s, VFIO_PCI_ERR_IRQ_INDEX, 1);
+	return r < 0 ? r : uvfio_server_setup_irq(s, VFIO_PCI_REQ_IRQ_INDEX, 1);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;

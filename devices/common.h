@@ -23,6 +23,11 @@ struct uvfio_log_config dev_log(const char *name, int level);
  * client leaves). The caller then destroys the server, which removes the
  * socket file. Returns the exit status. */
 int dev_serve(struct uvfio_server *s, const struct dev_args *a, const char *name);
+/* The error (ERR) and request (REQ) interrupts, one each, as libvfio-user's
+ * devices have them: QEMU wires both (and warns "Could not enable error
+ * recovery for the device" without ERR). A device raises them with
+ * uvfio_server_irq_trigger(). */
+int dev_setup_err_req(struct uvfio_server *s);
 /* Log a line at a level, through the same hook. */
 void dev_log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -82,9 +82,11 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	return (ssize_t)count;
 }
 
-static int reset(void *opaque)
+static int reset(void *opaque, enum uvfio_reset_type type)
 {
 	struct engine *e = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* the registers stay for the next client */
 	memset(e->r, 0, sizeof(e->r));
 	dev_log_line(UVFIO_LOG_INFO, "reset");
 	return 0;
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
 	    uvfio_pci_add_cap_pm(e.srv) < 0 || uvfio_pci_add_cap_msix(e.srv, 1, 1, 0, 0x800) < 0 ||
 	    uvfio_pci_add_cap_exp(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    dev_setup_err_req(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_MSIX_IRQ_INDEX, 1) < 0) {
 		uvfio_server_destroy(e.srv);
 		return 1;

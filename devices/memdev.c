@@ -8,7 +8,9 @@
  *   0x04 SCRATCH  read/write
  *   0x08 WRITES   number of register writes so far
  *   0x0c RAMSIZE  size of BAR2 in bytes
- *   0x10 DOORBELL writing raises MSI vector 0 and INTx
+ *   0x10 DOORBELL writing raises MSI vector 0 and INTx; an ioeventfd, so a
+ *                 client may signal its eventfd instead of writing
+ *                 (DEVICE_GET_REGION_IO_FDS, shown by `uvfio info`)
  *
  * With --tick-ms=N it also raises MSI vector 0 every N milliseconds, from a
  * thread of its own (uvfio_server_irq_trigger() is thread-safe), so that
@@ -39,16 +41,11 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	if (count != 4 || off % 4)
 		return -EINVAL;
 	uint32_t v = 0;
-	if (is_write) {
+	if (is_write) { /* the doorbell's writes go to doorbell() */
 		memcpy(&v, buf, 4);
 		d->writes++;
 		if (off == 0x04)
 			d->scratch = v;
-		if (off == 0x10) {
-			dev_log_line(UVFIO_LOG_INFO, "doorbell %#x: raising MSI 0 and INTx", v);
-			uvfio_server_irq_trigger(d->srv, VFIO_PCI_MSI_IRQ_INDEX, 0);
-			uvfio_server_irq_trigger(d->srv, VFIO_PCI_INTX_IRQ_INDEX, 0);
-		}
 		dev_log_line(UVFIO_LOG_DEBUG, "write %#x to register %#llx", v,
 			     (unsigned long long)off);
 		return 4;
@@ -64,9 +61,28 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	return 4;
 }
 
-static int reset(void *opaque)
+/* DOORBELL, written through a message or signalled through its eventfd
+ * (then without the value: the doorbell needs none). */
+static int doorbell(void *opaque, const struct uvfio_ioevent *ev)
 {
 	struct memdev *d = opaque;
+	d->writes += (uint32_t)ev->count;
+	if (ev->has_data)
+		dev_log_line(UVFIO_LOG_INFO, "doorbell %#llx: raising MSI 0 and INTx",
+			     (unsigned long long)ev->data);
+	else
+		dev_log_line(UVFIO_LOG_INFO, "doorbell eventfd (%llu): raising MSI 0 and INTx",
+			     (unsigned long long)ev->count);
+	uvfio_server_irq_trigger(d->srv, VFIO_PCI_MSI_IRQ_INDEX, 0);
+	uvfio_server_irq_trigger(d->srv, VFIO_PCI_INTX_IRQ_INDEX, 0);
+	return 0;
+}
+
+static int reset(void *opaque, enum uvfio_reset_type type)
+{
+	struct memdev *d = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* client_gone says so; the registers stay */
 	dev_log_line(UVFIO_LOG_INFO, "reset");
 	d->scratch = 0;
 	d->writes = 0;
@@ -132,9 +148,11 @@ int main(int argc, char **argv)
 	if (uvfio_server_pci_init(d.srv, &id) < 0 ||
 	    uvfio_server_setup_region(d.srv, 0, &bar0, NULL) < 0 ||
 	    uvfio_server_setup_region(d.srv, 2, &bar2, NULL) < 0 ||
+	    uvfio_server_add_ioeventfd(d.srv, 0, 0x10, 4, 0, 0, doorbell) < 0 ||
 	    uvfio_pci_add_cap_pm(d.srv) < 0 || uvfio_pci_add_cap_msi(d.srv, 1) < 0 ||
 	    uvfio_pci_add_cap_exp(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    dev_setup_err_req(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_MSI_IRQ_INDEX, 1) < 0) {
 		uvfio_server_destroy(d.srv);
 		return 1;

@@ -175,7 +175,7 @@ static void report_range(const struct uvfio_server *s, struct vu_dirty_range *d,
 	}
 }
 
-static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t len,
+static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t len, size_t room,
 			  struct vu_reply *rep)
 {
 	struct uvfio_dma_logging_report q;
@@ -190,6 +190,8 @@ static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t le
 	uint64_t words = (pages + 63) / 64;
 	if (sizeof(q) + words * 8 > s->mine.max_data_xfer_size)
 		return -E2BIG;
+	if (sizeof(q) + words * 8 > room)
+		return -EINVAL; /* before any bit is cleared */
 	uint8_t *out = vu_reply_buf(rep, sizeof(q) + words * 8);
 	if (!out)
 		return -ENOMEM;
@@ -206,13 +208,14 @@ static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t le
 }
 
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
-		       const uint8_t *data, size_t len, struct vu_reply *rep)
+		       const uint8_t *data, size_t len, size_t room, struct vu_reply *rep)
 {
 	bool get = flags & VFIO_DEVICE_FEATURE_GET, set = flags & VFIO_DEVICE_FEATURE_SET;
 	if (feature == UVFIO_FEATURE_DMA_LOGGING_REPORT) {
 		if (set)
 			return -EINVAL;
-		return (flags & VFIO_DEVICE_FEATURE_PROBE) ? 0 : logging_report(s, data, len, rep);
+		return (flags & VFIO_DEVICE_FEATURE_PROBE) ? 0
+							   : logging_report(s, data, len, room, rep);
 	}
 	if (get)
 		return -EINVAL;

@@ -185,10 +185,25 @@ static void unmap_at(struct uvfio_server *s, unsigned i)
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	struct uvfio_dma_unmap du;
-	if (m->len != sizeof(du))
+	if (m->len < sizeof(du))
 		return -EINVAL;
 	memcpy(&du, m->body, sizeof(du));
-	if (du.argsz < sizeof(du) || du.flags || !du.size)
+	/* Dirty pages of the unmapped range (VFIO's first dirty-page
+	 * interface, a bitmap after the structure): not served; the
+	 * specification's are DEVICE_FEATURE DMA_LOGGING_REPORT. */
+	if (du.flags == UVFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
+		return -ENOTSUP;
+	if (m->len != sizeof(du) || du.argsz < sizeof(du))
+		return -EINVAL;
+	if (du.flags == UVFIO_DMA_UNMAP_FLAG_ALL) {
+		if (du.addr || du.size)
+			return -EINVAL;
+		int r = vu_reply_add(rep, &du, sizeof(du)); /* before: it cannot fail after */
+		if (r == 0)
+			vu_srv_dma_drop_all(s); /* QEMU's way to drop every mapping */
+		return r;
+	}
+	if (du.flags || !du.size)
 		return -EINVAL;
 	pthread_mutex_lock(&s->dma_mu);
 	unsigned i = lower_bound(s, du.addr);

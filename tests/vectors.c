@@ -7,10 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "peer.h"
+#include "testdev.h"
 #include "util.h"
 #include "vectors.h"
 
@@ -137,32 +141,6 @@ void vx_put(struct vx_writer *w, const void *msg, size_t len, const int *fds, in
 	w->len += len;
 }
 
-static void write_piece(struct vx_writer *w, const uint8_t *p, size_t len, const int *fds,
-			int nfds)
-{
-	char cbuf[CMSG_SPACE(VX_MAX_FDS * sizeof(int))];
-	while (len) {
-		struct iovec iov = { (void *)p, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (nfds) {
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-			memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-		}
-		ssize_t n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
-		if (n <= 0)
-			return; /* the other side is gone: the test sees that */
-		w->writes++;
-		p += n;
-		len -= (size_t)n;
-		nfds = 0;
-	}
-}
-
 void vx_flush(struct vx_writer *w)
 {
 	size_t pos = 0;
@@ -183,7 +161,8 @@ void vx_flush(struct vx_writer *w)
 				carry = true;
 			}
 		}
-		write_piece(w, w->buf + pos, e - pos, carry ? f->fds : NULL, carry ? f->nfds : 0);
+		peer_write(w->fd, w->buf + pos, e - pos, carry ? f->fds : NULL, carry ? f->nfds : 0);
+		w->writes++;
 		if (carry)
 			k++;
 		pos = e;
@@ -247,4 +226,269 @@ char *vx_slurp(int fd)
 	}
 	b[len] = 0;
 	return b;
+}
+
+/* ---- Replaying a client's side against a server -------------------------- */
+
+void vx_replay_init(struct vx_replay *q, const char *file, int fd, uint64_t seed)
+{
+	memset(q, 0, sizeof(*q));
+	vx_load(file, &q->ses);
+	q->fd = fd;
+	q->ram = -1;
+	vx_writer_init(&q->w, fd, seed);
+	vx_rng_seed(&q->rng, seed * 31 + 7);
+	q->buf = malloc(VX_BIG);
+	assert_non_null(q->buf);
+}
+
+void vx_replay_free(struct vx_replay *q)
+{
+	vx_free(&q->ses);
+	vx_writer_free(&q->w);
+	free(q->buf);
+	if (q->ram >= 0)
+		close(q->ram);
+}
+
+/* Descriptors for a recorded message: guest RAM for DMA_MAP, new eventfds
+ * for SET_IRQS. Returns how many. */
+int vx_replay_fds(struct vx_replay *q, const struct vx_msg *m, int *fds)
+{
+	for (int i = 0; i < m->nfds; i++) {
+		if (m->hdr.cmd == UVFIO_CMD_DMA_MAP) {
+			assert_true(q->ram >= 0);
+			fds[i] = dup(q->ram);
+		} else {
+			assert_int_equal(m->hdr.cmd, UVFIO_CMD_DEVICE_SET_IRQS);
+			fds[i] = eventfd(0, EFD_CLOEXEC);
+		}
+		assert_true(fds[i] >= 0);
+	}
+	return m->nfds;
+}
+
+/* The capabilities of two VERSION replies, parsed: the JSON's spelling
+ * may change, its meaning must not. */
+static bool same_version(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	struct uvfio_caps ca, cb;
+	if (alen < 20 || blen < 20 || memcmp(a + 16, b + 16, 4) ||
+	    uvfio_caps_parse((const char *)a + 20, alen - 20, &ca, NULL, 0) < 0 ||
+	    uvfio_caps_parse((const char *)b + 20, blen - 20, &cb, NULL, 0) < 0)
+		return false;
+	return ca.max_msg_fds == cb.max_msg_fds && ca.max_data_xfer_size == cb.max_data_xfer_size &&
+	       ca.max_dma_maps == cb.max_dma_maps && ca.pgsizes == cb.pgsizes &&
+	       ca.write_multiple == cb.write_multiple && ca.twin_socket == cb.twin_socket &&
+	       ca.migration == cb.migration;
+}
+
+/*
+ * The one difference every recording of our devices has from today: they
+ * now offer the ERR and REQ interrupts (count 1, eventfd) where the
+ * recordings show none, as libvfio-user's devices do.
+ */
+static bool err_req_offered(const struct vx_msg *req, const struct vx_msg *rec,
+			    const uint8_t *got, size_t len)
+{
+	struct vfio_irq_info in, was, now;
+	if (req->hdr.cmd != UVFIO_CMD_DEVICE_GET_IRQ_INFO || len != 32 || rec->len != 32)
+		return false;
+	memcpy(&in, req->bytes + 16, sizeof(in));
+	memcpy(&was, rec->bytes + 16, sizeof(was));
+	memcpy(&now, got + 16, sizeof(now));
+	return (in.index == VFIO_PCI_ERR_IRQ_INDEX || in.index == VFIO_PCI_REQ_IRQ_INDEX) &&
+	       !memcmp(got, rec->bytes, 16) && was.count == 0 && now.count == 1 &&
+	       now.flags == VFIO_IRQ_INFO_EVENTFD && now.index == in.index &&
+	       now.argsz == was.argsz;
+}
+
+/* Offset of the PCI Express capability in configuration space, or 0. */
+static unsigned pcie_cap(const uint8_t *cfg)
+{
+	unsigned p = cfg[0x34];
+	for (int n = 0; n < 48 && p >= 0x40 && p < 0xff; n++, p = cfg[p + 1])
+		if (cfg[p] == 0x10)
+			return p;
+	return 0;
+}
+
+/*
+ * And since issue 13b our devices advertise Function Level Reset (bit 28 of
+ * the PCI Express Device Capabilities), which the recordings have clear: a
+ * configuration read differing only by that bit. The capability's offset
+ * is learnt from the recorded read of the whole space.
+ */
+static bool flr_offered(struct vx_replay *q, const struct vx_msg *req, const struct vx_msg *rec,
+			const uint8_t *got, size_t len)
+{
+	struct uvfio_region_access a;
+	if (req->hdr.cmd != UVFIO_CMD_REGION_READ || req->len != 32 || rec->len != len)
+		return false;
+	memcpy(&a, req->bytes + 16, sizeof(a));
+	if (a.region != VFIO_PCI_CONFIG_REGION_INDEX)
+		return false;
+	if (a.offset == 0 && a.count >= 256)
+		q->pcie_cap = pcie_cap(rec->bytes + 32);
+	uint64_t flr = q->pcie_cap + 4 + 3; /* the byte of bit 28 */
+	if (!q->pcie_cap || flr < a.offset || flr - a.offset >= a.count)
+		return false;
+	size_t at = 32 + (size_t)(flr - a.offset);
+	return !memcmp(got, rec->bytes, at) && !(rec->bytes[at] & 0x10) &&
+	       got[at] == (rec->bytes[at] | 0x10) &&
+	       !memcmp(got + at + 1, rec->bytes + at + 1, len - at - 1);
+}
+
+/* Read until the reply to req arrives, answering the device's requests. */
+static void replay_await(struct vx_replay *q, const struct vx_msg *req)
+{
+	for (;;) {
+		struct uvfio_hdr h;
+		int fds[8], nfds = 0;
+		assert_true(peer_recv(q->fd, &h, q->buf + 16, VX_BIG - 16, fds, &nfds) > 0);
+		memcpy(q->buf, &h, 16);
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_COMMAND) {
+			assert_non_null(q->request);
+			assert_int_equal(nfds, 0);
+			q->request(q, &h, q->buf + 16);
+			continue;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (h.msg_id != req->hdr.msg_id)
+			fail_msg("reply id %u while waiting for %u", h.msg_id, req->hdr.msg_id);
+		q->replies++;
+		const struct vx_msg *rec = vx_find(&q->ses, false, h.msg_id, UVFIO_FLAGS_TYPE_REPLY);
+		assert_non_null(rec);
+		bool same = rec->len == h.msg_size && !memcmp(rec->bytes, q->buf, rec->len) &&
+			    rec->nfds == nfds;
+		if (!same && h.cmd == UVFIO_CMD_VERSION)
+			same = same_version(q->buf, h.msg_size, rec->bytes, rec->len);
+		if (!same && (err_req_offered(req, rec, q->buf, h.msg_size) ||
+			      flr_offered(q, req, rec, q->buf, h.msg_size))) {
+			same = true;
+			q->newer++;
+		}
+		if (!same) {
+			q->differed++;
+			size_t at = 0;
+			while (at < rec->len && at < h.msg_size && rec->bytes[at] == q->buf[at])
+				at++;
+			if (!q->differs || !q->differs(q, req, q->buf, h.msg_size))
+				fail_msg("reply %u (%s, %u bytes, %d fds) differs from the recorded one "
+					 "(%zu bytes, %d fds) from byte %zu (%#x, recorded %#x)",
+					 h.msg_id, uvfio_cmd_name(h.cmd), h.msg_size, nfds, rec->len,
+					 rec->nfds, at, at < h.msg_size ? q->buf[at] : 0,
+					 at < rec->len ? rec->bytes[at] : 0);
+		}
+		if (q->after)
+			q->after(q, req);
+		return;
+	}
+}
+
+/* Send the client's side in random groups of 1-4 messages, written in
+ * random pieces, and check every reply. */
+void vx_replay_run(struct vx_replay *q)
+{
+	const struct vx_msg *group[4];
+	size_t i = 0;
+	while (i < q->ses.n) {
+		unsigned g = 0, want = 1 + (unsigned)vx_rand(&q->rng, 4);
+		int made[64], nmade = 0;
+		for (; i < q->ses.n && g < want; i++) {
+			const struct vx_msg *m = &q->ses.m[i];
+			/* the client's replies answer the device's requests (q->request) */
+			if (!m->from_client ||
+			    (m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_COMMAND)
+				continue;
+			if (q->before)
+				q->before(q, m);
+			int fds[VX_MAX_FDS], n = vx_replay_fds(q, m, fds);
+			vx_put(&q->w, m->bytes, m->len, fds, n);
+			for (int k = 0; k < n; k++)
+				made[nmade++] = fds[k];
+			group[g++] = m;
+		}
+		vx_flush(&q->w);
+		for (int k = 0; k < nmade; k++)
+			close(made[k]);
+		for (unsigned k = 0; k < g; k++)
+			if (!(group[k]->hdr.flags & UVFIO_FLAGS_NO_REPLY))
+				replay_await(q, group[k]);
+	}
+}
+
+/* The reply to a recorded region read of at most 8 bytes, returning v. */
+bool vx_read_returns(const struct vx_msg *req, const uint8_t *got, size_t len, uint64_t v)
+{
+	struct uvfio_region_access a;
+	struct uvfio_hdr h;
+	if (req->hdr.cmd != UVFIO_CMD_REGION_READ || req->len != 32)
+		return false;
+	memcpy(&a, req->bytes + 16, sizeof(a));
+	memcpy(&h, got, 16);
+	return req->hdr.cmd == UVFIO_CMD_REGION_READ && a.count <= 8 && len == 32 + a.count &&
+	       h.flags == UVFIO_FLAGS_TYPE_REPLY && !memcmp(got + 16, req->bytes + 16, 16) &&
+	       !memcmp(got + 32, &v, a.count);
+}
+
+/* Replies recorded from the server. */
+unsigned vx_recorded_replies(const struct vx_session *s)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		n += !s->m[i].from_client &&
+		     (s->m[i].hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY;
+	return n;
+}
+
+/* Send one message built here through the writer and return its reply
+ * (body in q->buf), answering nothing (no DMA is under way). */
+struct uvfio_hdr vx_call(struct vx_replay *q, const void *msg, size_t len)
+{
+	struct uvfio_hdr h;
+	vx_put(&q->w, msg, len, NULL, 0);
+	vx_flush(&q->w);
+	assert_true(peer_recv(q->fd, &h, q->buf, VX_BIG, NULL, NULL) > 0);
+	assert_int_equal(h.msg_id, ((const struct uvfio_hdr *)msg)->msg_id);
+	return h;
+}
+
+void vx_call_ok(struct vx_replay *q, const void *msg, size_t len)
+{
+	struct uvfio_hdr h = vx_call(q, msg, len);
+	assert_int_equal(h.flags, UVFIO_FLAGS_TYPE_REPLY);
+}
+
+/* A REGION_READ of count bytes as QEMU sends it; returns the value. */
+uint64_t vx_region_read(struct vx_replay *q, uint16_t id, uint32_t region, uint64_t off,
+			    uint32_t count)
+{
+	uint8_t m[32];
+	struct uvfio_hdr h = { .msg_id = id, .cmd = UVFIO_CMD_REGION_READ, .msg_size = 32 };
+	struct uvfio_region_access a = { .offset = off, .region = region, .count = count };
+	memcpy(m, &h, 16);
+	memcpy(m + 16, &a, 16);
+	h = vx_call(q, m, sizeof(m));
+	assert_int_equal(h.flags, UVFIO_FLAGS_TYPE_REPLY);
+	assert_int_equal(h.msg_size, 32 + count);
+	uint64_t v = 0;
+	memcpy(&v, q->buf + 16, count);
+	return v;
+}
+
+/* A testdev client that opened with QEMU's recorded VERSION. */
+struct testdev *vx_qemu_testdev(struct vx_replay *q, const char *file, uint64_t seed)
+{
+	struct testdev *d = testdev_start(NULL);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, d->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	vx_replay_init(q, file, fd, seed);
+	const struct vx_msg *ver = vx_find(&q->ses, true, 0, UVFIO_FLAGS_TYPE_COMMAND);
+	assert_int_equal(ver->hdr.cmd, UVFIO_CMD_VERSION);
+	vx_call_ok(q, ver->bytes, ver->len);
+	return d;
 }

@@ -80,4 +80,70 @@ int vx_wait(pid_t pid);
 /* Everything left on a pipe, NUL-terminated (the caller frees). */
 char *vx_slurp(int fd);
 
+/* ---- Replaying a client's side against a server -------------------------- */
+
+/*
+ * The recorded client's messages go to a server in random groups of one to
+ * four, written in random pieces; every reply is compared byte for byte
+ * with the recorded one (VERSION by meaning). Hooks follow the session,
+ * answer the server's own requests and accept expected differences. Also
+ * accepted everywhere, as what our devices gained since the recordings:
+ * the ERR and REQ interrupts (count 1 where the recording shows 0) and the
+ * Function Level Reset bit of the PCI Express capability.
+ */
+#define VX_BIG (2u << 20) /* room for any message a device sends here */
+
+struct vx_replay;
+typedef void (*vx_request_fn)(struct vx_replay *q, const struct uvfio_hdr *h, const uint8_t *body);
+/* A reply that differs from the recorded one: check it and return true if
+ * the difference is the expected one. */
+typedef bool (*vx_differs_fn)(struct vx_replay *q, const struct vx_msg *req, const uint8_t *got,
+			     size_t len);
+
+struct vx_replay {
+	struct vx_session ses;
+	int fd;  /* ours; the device has the other end */
+	int ram; /* guest RAM shared by descriptor, or -1 */
+	struct vx_writer w;
+	struct vx_rng rng;
+	void (*before)(struct vx_replay *q, const struct vx_msg *m);
+	void (*after)(struct vx_replay *q, const struct vx_msg *req); /* its reply checked */
+	vx_request_fn request;
+	vx_differs_fn differs;
+	void *arg;
+	unsigned replies, differed;
+	unsigned newer;    /* replies that differ by what our devices gained since */
+	unsigned pcie_cap; /* learnt from the recording */
+	uint8_t *buf;
+};
+
+void vx_replay_init(struct vx_replay *q, const char *file, int fd, uint64_t seed);
+void vx_replay_free(struct vx_replay *q); /* closes ram, not fd */
+void vx_replay_run(struct vx_replay *q);
+/* Descriptors for a recorded message: guest RAM (q->ram) for DMA_MAP, new
+ * eventfds for SET_IRQS. Returns how many; the caller closes them. */
+int vx_replay_fds(struct vx_replay *q, const struct vx_msg *m, int *fds);
+/* Replies the session recorded from the server. */
+unsigned vx_recorded_replies(const struct vx_session *s);
+/* The reply to a recorded region read of at most 8 bytes, returning v. */
+bool vx_read_returns(const struct vx_msg *req, const uint8_t *got, size_t len, uint64_t v);
+
+/* One message built by the test, through the writer; returns its reply
+ * (payload in q->buf). vx_call_ok() also checks it is no error. */
+struct uvfio_hdr vx_call(struct vx_replay *q, const void *msg, size_t len);
+void vx_call_ok(struct vx_replay *q, const void *msg, size_t len);
+/* A REGION_READ of count bytes (at most 8) as QEMU sends it; the value. */
+uint64_t vx_region_read(struct vx_replay *q, uint16_t id, uint32_t region, uint64_t off,
+			uint32_t count);
+struct testdev;
+/* The test device (tests/testdev.h), connected, after QEMU's recorded
+ * VERSION from file. */
+struct testdev *vx_qemu_testdev(struct vx_replay *q, const char *file, uint64_t seed);
+
+/* The guest buffer of qemu-client-dma-by-messages.json: byte i. */
+static inline uint8_t vx_pattern(uint64_t i)
+{
+	return (uint8_t)(7 * i + 3);
+}
+
 #endif
