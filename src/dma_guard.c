@@ -14,6 +14,9 @@
  *   (the handler it replaces is then the one it hands faults to);
  * - the guarded copy is a plain memcpy between sigsetjmp() and the clearing
  *   of the record, so jumping out of it skips no lock or allocation.
+ * ThreadSanitizer does not unwind its bookkeeping of a handler left by
+ * siglongjmp: under it, the thread never again gets an asynchronous signal
+ * (production builds are unaffected; tests end such a process with SIGKILL).
  */
 #include <pthread.h>
 #include <setjmp.h>
