@@ -245,3 +245,24 @@ void testdev_stop(struct testdev *d)
 	uvfio_server_destroy(d->srv);
 	free(d);
 }
+
+int testdev_fx_setup(void **state, const struct testdev_opts *o,
+		     const struct uvfio_client_config *cc)
+{
+	struct testdev_fx *f = calloc(1, sizeof(*f));
+	f->dev = testdev_start(o);
+	struct uvfio_client_config def = { .log = { .level = UVFIO_LOG_ERR } };
+	if (uvfio_client_connect(f->dev->path, cc ? cc : &def, &f->c) < 0)
+		abort();
+	*state = f;
+	return 0;
+}
+
+int testdev_fx_teardown(void **state)
+{
+	struct testdev_fx *f = *state;
+	uvfio_client_close(f->c);
+	testdev_stop(f->dev);
+	free(f);
+	return 0;
+}

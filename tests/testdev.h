@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "uvfio/client.h"
 #include "uvfio/server.h"
 
 struct testdev {
@@ -56,6 +57,16 @@ struct testdev_opts {
 	uint32_t max_dma_maps;
 	bool dma_require_seal;
 };
+
+/* A cmocka fixture: a device and a client connected to it (config cc, or
+ * errors only when NULL). */
+struct testdev_fx {
+	struct testdev *dev;
+	struct uvfio_client *c;
+};
+int testdev_fx_setup(void **state, const struct testdev_opts *o,
+		     const struct uvfio_client_config *cc);
+int testdev_fx_teardown(void **state);
 
 /* Start the device listening on a fresh socket path, served by a thread. */
 struct testdev *testdev_start(const struct testdev_opts *o);

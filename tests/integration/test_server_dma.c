@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "peer.h"
+#include "rawclient.h"
 #include "testdev.h"
 #include "util.h"
 
@@ -26,39 +27,18 @@ long heap_live(void); /* tests/heapcount.c */
 #define IOVA 0x40000000ull
 #define MIB (1u << 20)
 
-struct fx {
-	struct testdev *dev;
-	struct uvfio_client *c;
-};
 
-static int setup_opts(void **state, const struct testdev_opts *o)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	f->dev = testdev_start(o);
-	struct uvfio_client_config cc = { .log = { .level = -1 } };
-	assert_int_equal(uvfio_client_connect(f->dev->path, &cc, &f->c), 0);
-	*state = f;
-	return 0;
-}
+static const struct uvfio_client_config quiet = { .log = { .level = -1 } };
 
 static int setup(void **state)
 {
-	return setup_opts(state, NULL);
+	return testdev_fx_setup(state, NULL, &quiet);
 }
 
 static int setup_sealed(void **state)
 {
 	struct testdev_opts o = { .dma_require_seal = true };
-	return setup_opts(state, &o);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	uvfio_client_close(f->c);
-	testdev_stop(f->dev);
-	free(f);
-	return 0;
+	return testdev_fx_setup(state, &o, &quiet);
 }
 
 static void wr64(struct uvfio_client *c, uint64_t off, uint64_t v)
@@ -86,41 +66,55 @@ static int memfd_of(size_t size)
 	return fd;
 }
 
+/* 1 MiB of client memory on a memfd of file_size bytes. */
+static uint8_t *guest_mem(size_t file_size, int *fd)
+{
+	*fd = memfd_of(file_size);
+	uint8_t *mem = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	assert_true(mem != MAP_FAILED);
+	return mem;
+}
+
+/* Its DMA_MAP at IOVA, from offset of the file: the result. */
+static int guest_map(struct testdev_fx *f, uint8_t *mem, int fd, uint64_t offset)
+{
+	struct uvfio_dma_region r = { .vaddr = mem, .iova = IOVA, .size = MIB,
+				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				      .fd = fd, .fd_offset = offset };
+	return uvfio_client_dma_map(f->c, &r);
+}
+
+static void guest_unmap(struct testdev_fx *f, uint8_t *mem, int fd)
+{
+	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, MIB), 0);
+	munmap(mem, MIB);
+	close(fd);
+}
+
 /* 1 MiB of DMA memory backed by a 4 KiB file is refused at DMA_MAP (it
  * used to be accepted, and the first copy killed the device with SIGBUS). */
 static void test_map_past_end(void **state)
 {
-	struct fx *f = *state;
-	int fd = memfd_of(4096);
-	uint8_t *mem = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(mem != MAP_FAILED);
-	struct uvfio_dma_region r = { .vaddr = mem, .iova = IOVA, .size = MIB,
-				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				      .fd = fd };
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), -ENXIO);
+	struct testdev_fx *f = *state;
+	int fd;
+	uint8_t *mem = guest_mem(4096, &fd);
+	assert_int_equal(guest_map(f, mem, fd, 0), -ENXIO);
 	/* long enough, but the offset pushes the end past it */
 	assert_int_equal(ftruncate(fd, MIB), 0);
-	r.fd_offset = 4096;
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), -ENXIO);
-	r.fd_offset = 0;
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
+	assert_int_equal(guest_map(f, mem, fd, 4096), -ENXIO);
+	assert_int_equal(guest_map(f, mem, fd, 0), 0);
 	assert_int_equal(device_copy(f->c, IOVA, IOVA + 4096, 4096), 0);
-	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, MIB), 0);
-	munmap(mem, MIB);
-	close(fd);
+	guest_unmap(f, mem, fd);
 }
 
 /* The file shrinks after DMA_MAP: reads and writes through the mapping fail
  * with EIO, the device (this process) lives on and serves. */
 static void test_shrunk_after_map(void **state)
 {
-	struct fx *f = *state;
-	int fd = memfd_of(MIB);
-	uint8_t *mem = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	struct uvfio_dma_region r = { .vaddr = mem, .iova = IOVA, .size = MIB,
-				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				      .fd = fd };
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
+	struct testdev_fx *f = *state;
+	int fd;
+	uint8_t *mem = guest_mem(MIB, &fd);
+	assert_int_equal(guest_map(f, mem, fd, 0), 0);
 	memset(mem, 0x5a, 4096);
 	assert_int_equal(ftruncate(fd, 4096), 0);
 	/* source past the end: the read faults */
@@ -133,29 +127,22 @@ static void test_shrunk_after_map(void **state)
 		assert_int_equal(device_copy(f->c, IOVA + 8192, IOVA, 16), -EIO);
 	}
 	assert_int_equal(mem[2048], 0x5a);
-	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, MIB), 0);
-	munmap(mem, MIB);
-	close(fd);
+	guest_unmap(f, mem, fd);
 }
 
 /* A device that touches client memory through its own pointers can ask for
  * descriptors sealed against shrinking. */
 static void test_require_seal(void **state)
 {
-	struct fx *f = *state;
-	int fd = memfd_of(MIB);
-	uint8_t *mem = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	struct uvfio_dma_region r = { .vaddr = mem, .iova = IOVA, .size = MIB,
-				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				      .fd = fd };
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), -EPERM);
+	struct testdev_fx *f = *state;
+	int fd;
+	uint8_t *mem = guest_mem(MIB, &fd);
+	assert_int_equal(guest_map(f, mem, fd, 0), -EPERM);
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
+	assert_int_equal(guest_map(f, mem, fd, 0), 0);
 	assert_int_equal(ftruncate(fd, 4096), -1); /* the seal holds */
 	assert_int_equal(device_copy(f->c, IOVA, IOVA + MIB / 2, 4096), 0);
-	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, MIB), 0);
-	munmap(mem, MIB);
-	close(fd);
+	guest_unmap(f, mem, fd);
 }
 
 /* ---- Dirty pages: every write path, logged when it completes ------------------------ */
@@ -176,17 +163,14 @@ static void expect_dirty(struct uvfio_client *c, int p)
 
 static void test_dirty_every_path(void **state)
 {
-	struct fx *f = *state;
-	int fd = memfd_of(MIB);
-	uint8_t *mem = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct testdev_fx *f = *state;
+	int fd;
+	uint8_t *mem = guest_mem(MIB, &fd);
+	assert_int_equal(guest_map(f, mem, fd, 0), 0);
 	uint8_t *other = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct uvfio_dma_region r = { .vaddr = mem, .iova = IOVA, .size = MIB,
+	struct uvfio_dma_region r = { .vaddr = other, .iova = NOFD_IOVA, .size = MIB,
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				      .fd = fd };
-	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
-	r = (struct uvfio_dma_region){ .vaddr = other, .iova = NOFD_IOVA, .size = MIB,
-				       .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				       .fd = -1 };
+				      .fd = -1 };
 	assert_int_equal(uvfio_client_dma_map(f->c, &r), 0);
 	assert_int_equal(uvfio_client_dma_logging_start(f->c, PG, NULL, 0), 0);
 	expect_dirty(f->c, -1);
@@ -211,11 +195,9 @@ static void test_dirty_every_path(void **state)
 	expect_dirty(f->c, 9);
 	expect_dirty(f->c, -1);
 	assert_int_equal(uvfio_client_dma_logging_stop(f->c), 0);
-	assert_int_equal(uvfio_client_dma_unmap(f->c, IOVA, MIB), 0);
 	assert_int_equal(uvfio_client_dma_unmap(f->c, NOFD_IOVA, MIB), 0);
-	munmap(mem, MIB);
 	munmap(other, MIB);
-	close(fd);
+	guest_unmap(f, mem, fd);
 }
 
 /* Marks from another thread while reports are taken: every page marked once
@@ -239,7 +221,7 @@ static void *mark_pages(void *arg)
 
 static void test_dirty_concurrent_marks(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	uint64_t len = (uint64_t)MARKS * PG;
 	struct uvfio_dma_region r = { .vaddr = NULL, .iova = IOVA, .size = len,
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
@@ -473,32 +455,17 @@ static void test_flood_while_waiting(void **state)
 					 .flags = VFIO_REGION_INFO_FLAG_READ |
 						  VFIO_REGION_INFO_FLAG_WRITE };
 	assert_int_equal(uvfio_server_setup_region(fl.srv, 0, &bar, NULL), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	fl.fd = sv[0];
-	assert_int_equal(uvfio_server_adopt(fl.srv, sv[1]), 0);
-	/* VERSION, and memory without a descriptor (so DMA goes by messages) */
-	const char *json = "{\"capabilities\":{}}";
-	uint8_t msg[128];
-	struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
-			       .msg_size = (uint32_t)(20 + strlen(json) + 1) };
-	memcpy(msg, &h, 16);
-	memcpy(msg + 16, &(struct uvfio_version){ 0, 1 }, 4);
-	memcpy(msg + 20, json, strlen(json) + 1);
-	peer_write(fl.fd, msg, h.msg_size, NULL, 0);
+	/* memory without a descriptor, so DMA goes by messages */
+	fl.fd = raw_connect(fl.srv, NULL);
 	struct uvfio_dma_map dm = { .argsz = 32, .flags = 3, .addr = 0x10000, .size = 0x10000 };
-	h = (struct uvfio_hdr){ .msg_id = 2, .cmd = UVFIO_CMD_DMA_MAP, .msg_size = 48 };
-	memcpy(msg, &h, 16);
-	memcpy(msg + 16, &dm, 32);
-	peer_write(fl.fd, msg, 48, NULL, 0);
+	assert_int_equal(raw_call(fl.srv, fl.fd, UVFIO_CMD_DMA_MAP, &dm, sizeof(dm), NULL, 0, NULL),
+			 0);
 	pthread_t reader, writer;
 	pthread_create(&reader, NULL, flood_reader, &fl);
-	while (__atomic_load_n(&fl.replies, __ATOMIC_SEQ_CST) < 2)
-		assert_true(uvfio_server_dispatch(fl.srv) >= 0);
 	/* the write that makes the device wait, and the first of the flood
 	 * behind it, all in the socket before the server reads any */
 	uint8_t trig[36] = { 0 };
-	h = (struct uvfio_hdr){ .msg_id = 3, .cmd = UVFIO_CMD_REGION_WRITE, .msg_size = 36 };
+	struct uvfio_hdr h = { .msg_id = 3, .cmd = UVFIO_CMD_REGION_WRITE, .msg_size = 36 };
 	memcpy(trig, &h, 16);
 	memcpy(trig + 16, &(struct uvfio_region_access){ 0, 0, 4 }, 16);
 	flood_write(&fl, trig, 20); /* split, as a stream may */
@@ -506,7 +473,7 @@ static void test_flood_while_waiting(void **state)
 	write_reads(&fl, FIRST);
 	pthread_create(&writer, NULL, flood_writer, &fl);
 	fl.heap_before = heap_live();
-	while (__atomic_load_n(&fl.replies, __ATOMIC_SEQ_CST) < 2 + 1 + FLOOD) {
+	while (__atomic_load_n(&fl.replies, __ATOMIC_SEQ_CST) < 1 + FLOOD) {
 		struct pollfd pf = { .fd = uvfio_server_poll_fd(fl.srv), .events = POLLIN };
 		poll(&pf, 1, 100);
 		assert_true(uvfio_server_dispatch(fl.srv) >= 0);
@@ -530,11 +497,11 @@ static void test_flood_while_waiting(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_map_past_end, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shrunk_after_map, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_require_seal, setup_sealed, teardown),
-		cmocka_unit_test_setup_teardown(test_dirty_every_path, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dirty_concurrent_marks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_past_end, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_shrunk_after_map, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_require_seal, setup_sealed, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_every_path, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_concurrent_marks, setup, testdev_fx_teardown),
 		cmocka_unit_test(test_handler_scope),
 		cmocka_unit_test(test_flood_while_waiting),
 	};

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "peer.h"
+#include "rawclient.h"
 #include "util.h"
 
 #define STABLE_FD 0x10000000ull   /* 1 MiB, with a descriptor, mapped throughout */
@@ -329,33 +330,18 @@ static void run_gone(bool twin)
 	struct uvfio_server_config cfg = { .log = { .level = -1 }, .ops = &ops, .opaque = &d,
 					   .no_twin_socket = !twin, .timeout_ms = 60000 };
 	assert_int_equal(uvfio_server_create(&cfg, &d.srv), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(uvfio_server_adopt(d.srv, sv[1]), 0);
-	assert_int_equal(pthread_create(&d.driver, NULL, drive, &d), 0);
-	int fd = sv[0];
-	/* VERSION (proposing a twin socket or not), then memory without a
-	 * descriptor */
-	const char *json = twin ? "{\"capabilities\":{\"twin_socket\":{\"supported\":true}}}"
-				: "{\"capabilities\":{}}";
-	uint8_t msg[256];
-	struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
-			       .msg_size = (uint32_t)(20 + strlen(json) + 1) };
-	memcpy(msg, &h, 16);
-	memcpy(msg + 16, &(struct uvfio_version){ 0, 1 }, 4);
-	memcpy(msg + 20, json, strlen(json) + 1);
-	peer_write(fd, msg, h.msg_size, NULL, 0);
-	int tfd[1], ntfd = 0;
-	assert_true(peer_recv(fd, &h, msg, sizeof(msg), tfd, &ntfd) > 0);
-	assert_int_equal(ntfd, twin ? 1 : 0);
-	int reqfd = twin ? tfd[0] : fd;
+	/* negotiated (proposing a twin socket or not) and memory without a
+	 * descriptor given, by this thread; then the driving thread serves */
+	int tfd;
+	int fd = raw_connect_twin(d.srv, twin ? "{\"twin_socket\":{\"supported\":true}}" : NULL,
+				  &tfd);
+	assert_int_equal(tfd >= 0, twin);
+	int reqfd = twin ? tfd : fd;
 	struct uvfio_dma_map dm = { .argsz = 32, .flags = 3, .addr = STABLE_MSG, .size = BIG };
-	h = (struct uvfio_hdr){ .msg_id = 2, .cmd = UVFIO_CMD_DMA_MAP, .msg_size = 48 };
-	memcpy(msg, &h, 16);
-	memcpy(msg + 16, &dm, 32);
-	peer_write(fd, msg, 48, NULL, 0);
-	assert_true(peer_recv(fd, &h, msg, sizeof(msg), NULL, NULL) > 0);
-	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	assert_int_equal(raw_call(d.srv, fd, UVFIO_CMD_DMA_MAP, &dm, sizeof(dm), NULL, 0, NULL), 0);
+	assert_int_equal(pthread_create(&d.driver, NULL, drive, &d), 0);
+	struct uvfio_hdr h;
+	uint8_t msg[256];
 	struct waiter w[2] = { { .srv = d.srv }, { .srv = d.srv } };
 	pthread_t t[2];
 	for (int k = 0; k < 2; k++)
@@ -366,7 +352,7 @@ static void run_gone(bool twin)
 	}
 	close(fd);
 	if (twin)
-		close(tfd[0]);
+		close(tfd);
 	for (int k = 0; k < 2; k++) {
 		pthread_join(t[k], NULL);
 		assert_int_equal(w[k].result, -ECONNRESET);
