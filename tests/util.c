@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <dirent.h>
 #include <json-c/json.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -50,4 +55,63 @@ int tu_eventfd(void)
 	int fd = eventfd(0, EFD_CLOEXEC);
 	assert_true(fd >= 0);
 	return fd;
+}
+
+extern char **environ;
+
+/* Copies of the devices started and not yet stopped (pid 0: free), for
+ * tu_dev_teardown(). */
+static struct tu_dev live[64];
+
+static void forget(pid_t pid)
+{
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i].pid == pid)
+			live[i].pid = 0;
+}
+
+int tu_dev_teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (!live[i].pid)
+			continue;
+		kill(live[i].pid, SIGKILL);
+		waitpid(live[i].pid, NULL, 0);
+		unlink(live[i].sock);
+		live[i].pid = 0;
+	}
+	return 0;
+}
+
+void tu_dev_start(struct tu_dev *d, const char *dir, const char *prog, const char *extra)
+{
+	static int seq;
+	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-test-%d-%d.sock", getpid(), seq++);
+	unlink(d->sock);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, prog);
+	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
+	assert_int_equal(posix_spawn(&d->pid, path, NULL, NULL, argv, environ), 0);
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (!live[i].pid) {
+			live[i] = *d;
+			break;
+		}
+	struct stat st;
+	for (int i = 0; i < 500 && stat(d->sock, &st) < 0; i++)
+		usleep(10000);
+	assert_int_equal(stat(d->sock, &st), 0);
+}
+
+void tu_dev_stop(struct tu_dev *d)
+{
+	forget(d->pid);
+	kill(d->pid, SIGTERM);
+	int st;
+	assert_int_equal(waitpid(d->pid, &st, 0), d->pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	struct stat sb;
+	assert_int_equal(stat(d->sock, &sb), -1);
 }

@@ -3,12 +3,12 @@
  * The uvfio tool and the sample devices, run as the programs a person runs:
  * golden output of `uvfio info` (text and JSON) for both devices, every
  * command, exit codes, and the devices' behaviour (mmap-able RAM, DMA with
- * and without a shared descriptor, errors, clean exit on SIGTERM).
+ * and without a shared descriptor, errors, clean exit on SIGTERM), migrate
+ * (live, snapshots, refusals) and dirty-test.
  * Set UVFIO_UPDATE_GOLDEN=1 to rewrite the golden files.
  */
 #include <errno.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,44 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "uvfio/client.h"
 #include "util.h"
-
-extern char **environ;
-
-struct dev {
-	pid_t pid;
-	char sock[108];
-};
-
-static void dev_start(struct dev *d, const char *prog, const char *extra)
-{
-	static int seq;
-	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-tool-%d-%d.sock", getpid(), seq++);
-	unlink(d->sock);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", UVFIO_BUILD_ROOT, prog);
-	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
-	if (!extra)
-		argv[3] = NULL;
-	assert_int_equal(posix_spawn(&d->pid, path, NULL, NULL, argv, environ), 0);
-	struct stat st;
-	for (int i = 0; i < 500 && stat(d->sock, &st) < 0; i++)
-		usleep(10000);
-	assert_int_equal(stat(d->sock, &st), 0);
-}
-
-/* SIGTERM: the device exits with 0 and removes its socket. */
-static void dev_stop(struct dev *d)
-{
-	kill(d->pid, SIGTERM);
-	int st;
-	assert_int_equal(waitpid(d->pid, &st, 0), d->pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	struct stat sb;
-	assert_int_equal(stat(d->sock, &sb), -1);
-}
 
 /* Run the tool; returns its exit status, output in *out (malloc'ed). */
 static int tool(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -117,8 +83,8 @@ static void test_info_golden(void **state)
 	(void)state;
 	static const char *progs[] = { "uvfio-memdev", "uvfio-dma-engine" };
 	for (int i = 0; i < 2; i++) {
-		struct dev d;
-		dev_start(&d, progs[i], NULL);
+		struct tu_dev d;
+		tu_dev_start(&d, UVFIO_BUILD_ROOT, progs[i], NULL);
 		char *out, name[64];
 		assert_int_equal(tool(&out, "info %s", d.sock), 0);
 		snprintf(name, sizeof(name), "%s.info.txt", progs[i]);
@@ -128,15 +94,15 @@ static void test_info_golden(void **state)
 		snprintf(name, sizeof(name), "%s.info.json", progs[i]);
 		golden(name, out, d.sock);
 		free(out);
-		dev_stop(&d);
+		tu_dev_stop(&d);
 	}
 }
 
 static void test_read_write_config_reset(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "read %s bar0 0", d.sock), 0);
 	assert_non_null(strstr(out, "00000000: 31 4d 45 4d"));
@@ -168,14 +134,14 @@ static void test_read_write_config_reset(void **state)
 	assert_int_equal(tool(&out, "--json read %s bar0 4", d.sock), 0);
 	assert_non_null(strstr(out, "\"value\": 0"));
 	free(out);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_exit_codes(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	assert_int_equal(tool(NULL, "frobnicate %s", d.sock), 2);
 	assert_int_equal(tool(NULL, "read %s bar9 0", d.sock), 2);
 	assert_int_equal(tool(NULL, "read %s bar0 banana", d.sock), 2);
@@ -196,14 +162,14 @@ static void test_exit_codes(void **state)
 		free(out);
 	}
 	assert_int_equal(tool(NULL, "--help"), 0);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_irq_command(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", "--tick-ms=20");
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", "--tick-ms=20");
 	char *out;
 	assert_int_equal(tool(&out, "irq %s msi --count 3 --wait 10", d.sock), 0);
 	assert_int_equal(strstr(out, "MSI vector 0") != NULL, 1);
@@ -215,14 +181,14 @@ static void test_irq_command(void **state)
 	assert_int_equal(tool(&out, "--json irq %s msi --count 1 --wait 10", d.sock), 0);
 	assert_non_null(strstr(out, "\"vector\": 0"));
 	free(out);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_dma_engine(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-dma-engine", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "dma-test %s", d.sock), 0);
 	assert_non_null(strstr(out, "verified: identical"));
@@ -244,20 +210,20 @@ static void test_dma_engine(void **state)
 	assert_int_equal(st[0], 2);
 	assert_int_equal(st[1], EFAULT);
 	uvfio_client_close(c);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 	/* the memdev has no engine: the memory is mapped and unmapped */
-	dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	assert_int_equal(tool(&out, "dma-test %s", d.sock), 0);
 	assert_non_null(strstr(out, "no DMA engine"));
 	free(out);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_memdev_mmap(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	struct uvfio_client *c;
 	struct uvfio_client_config cfg = { .log = { .level = -1 } };
 	assert_int_equal(uvfio_client_connect(d.sock, &cfg, &c), 0);
@@ -274,18 +240,133 @@ static void test_memdev_mmap(void **state)
 	munmap(p, ri.size);
 	uvfio_region_info_release(&ri);
 	uvfio_client_close(c);
-	dev_stop(&d);
+	tu_dev_stop(&d);
+}
+
+/* JSON output of the tool, parsed; the caller puts it. */
+static json_object *tool_json(int want, const char *fmt, const char *a, const char *b)
+{
+	char args[512], *out;
+	snprintf(args, sizeof(args), fmt, a, b);
+	assert_int_equal(tool(&out, "--json %s", args), want);
+	json_object *j = json_tokener_parse(out);
+	if (!j)
+		fail_msg("not JSON: %s", out);
+	free(out);
+	return j;
+}
+
+static int64_t jint(json_object *j, const char *key)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(j, key, &v))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(j));
+	return json_object_get_int64(v);
+}
+
+static void test_migrate_command(void **state)
+{
+	(void)state;
+	struct tu_dev a, b, e;
+	tu_dev_start(&a, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	tu_dev_start(&b, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	tu_dev_start(&e, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
+	char *out;
+	assert_int_equal(tool(NULL, "write %s bar2 0x2000 0x12345678", a.sock), 0);
+	assert_int_equal(tool(&out, "migrate %s %s", a.sock, b.sock), 0);
+	assert_non_null(strstr(out, "migrated"));
+	assert_non_null(strstr(out, "pre-copy"));
+	assert_non_null(strstr(out, "downtime"));
+	free(out);
+	assert_int_equal(tool(&out, "read %s bar2 0x2000", b.sock), 0);
+	assert_non_null(strstr(out, "78 56 34 12"));
+	free(out);
+	/* back again, in JSON */
+	json_object *j = tool_json(0, "migrate %s %s", b.sock, a.sock);
+	assert_true(jint(j, "stream_bytes") > (1 << 20));
+	assert_int_equal(jint(j, "stream_bytes"), jint(j, "precopy_bytes") + jint(j, "stopcopy_bytes"));
+	json_object *rounds;
+	assert_true(json_object_object_get_ex(j, "precopy_rounds", &rounds));
+	assert_true(json_object_array_length(rounds) >= 1);
+	assert_true(json_object_get_double(json_object_object_get(j, "downtime_ms")) > 0);
+	json_object_put(j);
+	/* stop-and-copy only */
+	j = tool_json(0, "migrate --precopy-rounds 0 %s %s", a.sock, b.sock);
+	assert_int_equal(jint(j, "precopy_bytes"), 0);
+	assert_true(jint(j, "stopcopy_bytes") > (1 << 20));
+	json_object_put(j);
+	/* not the same kind of device: nothing moves */
+	assert_int_equal(tool(NULL, "migrate %s %s", b.sock, e.sock), 4);
+	assert_int_equal(tool(&out, "--json read %s bar2 0x2000", b.sock), 0);
+	assert_non_null(strstr(out, "\"value\": 305419896"));
+	free(out);
+	/* a snapshot, loaded into another process; refused by another device */
+	char file[] = "/tmp/uvfio-tool-snap-XXXXXX";
+	close(mkstemp(file));
+	assert_int_equal(tool(&out, "migrate --save %s %s", b.sock, file), 0);
+	assert_non_null(strstr(out, "saved"));
+	free(out);
+	assert_int_equal(tool(NULL, "reset %s", a.sock), 0);
+	assert_int_equal(tool(&out, "migrate --load %s %s", file, a.sock), 0);
+	free(out);
+	assert_int_equal(tool(&out, "read %s bar2 0x2000", a.sock), 0);
+	assert_non_null(strstr(out, "78 56 34 12"));
+	free(out);
+	assert_int_equal(tool(NULL, "migrate --load %s %s", file, e.sock), 4);
+	unlink(file);
+	/* usage */
+	assert_int_equal(tool(NULL, "migrate %s", a.sock), 2);
+	assert_int_equal(tool(NULL, "migrate --save --load %s %s", a.sock, b.sock), 2);
+	assert_int_equal(tool(NULL, "migrate --precopy-rounds 99 %s %s", a.sock, b.sock), 2);
+	tu_dev_stop(&a);
+	tu_dev_stop(&b);
+	tu_dev_stop(&e);
+}
+
+static void test_dirty_command(void **state)
+{
+	(void)state;
+	struct tu_dev e, m;
+	tu_dev_start(&e, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
+	tu_dev_start(&m, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	char *out;
+	assert_int_equal(tool(&out, "dirty-test %s", e.sock), 0);
+	assert_non_null(strstr(out, "exact: every page written was reported"));
+	free(out);
+	/* the pages the engine's copies write, through messages as well */
+	static const int want[] = { 0x40, 0x80, 0x81, 0x82, 0xc1, 0xc2, 0xff };
+	for (int no_fd = 0; no_fd < 2; no_fd++) {
+		json_object *j = tool_json(0, "dirty-test %s %s", no_fd ? "--no-fd" : "", e.sock);
+		json_object *w = json_object_object_get(j, "written"),
+			    *r = json_object_object_get(j, "reported");
+		assert_int_equal(json_object_array_length(w), 7);
+		assert_int_equal(json_object_array_length(r), 7);
+		for (int i = 0; i < 7; i++) {
+			assert_int_equal(json_object_get_int(json_object_array_get_idx(w, i)), want[i]);
+			assert_int_equal(json_object_get_int(json_object_array_get_idx(r, i)), want[i]);
+		}
+		assert_int_equal(json_object_array_length(json_object_object_get(j, "second_report")),
+				 0);
+		json_object_put(j);
+	}
+	assert_int_equal(tool(&out, "dirty-test %s", m.sock), 0);
+	assert_non_null(strstr(out, "nothing is asked to write"));
+	free(out);
+	tu_dev_stop(&e);
+	tu_dev_stop(&m);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_info_golden),
-		cmocka_unit_test(test_read_write_config_reset),
-		cmocka_unit_test(test_exit_codes),
-		cmocka_unit_test(test_irq_command),
-		cmocka_unit_test(test_dma_engine),
-		cmocka_unit_test(test_memdev_mmap),
+		cmocka_unit_test_teardown(test_info_golden, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_read_write_config_reset, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_exit_codes, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_irq_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_dma_engine, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_memdev_mmap, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_migrate_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_dirty_command, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
 }

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mig_stream.c — the sample devices' migration stream: set-up, the arcs
+ * that begin and end saving and loading sessions, CRC-32C. Saving is in
+ * mig_save.c, loading in mig_load.c; the format is in mig_stream.h.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mig_stream.h"
+
+/* ---- CRC-32C ------------------------------------------------------------------------ */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static bool crc_hw;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crc_table[i] = c;
+	}
+#if defined(__x86_64__)
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+#if defined(__x86_64__)
+/* The SSE4.2 instruction computes the same polynomial, 8 bytes at a time:
+ * checksumming a page costs a fraction of copying it. */
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const uint8_t *p,
+							     size_t n)
+{
+	uint64_t c64 = c;
+	for (; n >= 8; n -= 8, p += 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c64 = __builtin_ia32_crc32di(c64, v);
+	}
+	c = (uint32_t)c64;
+	for (; n; n--)
+		c = __builtin_ia32_crc32qi(c, *p++);
+	return c;
+}
+#endif
+
+uint32_t ms_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	const uint8_t *p = buf;
+	uint32_t c = ~crc;
+#if defined(__x86_64__)
+	if (crc_hw)
+		return ~crc_sse42(c, p, len);
+#endif
+	while (len--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return ~c;
+}
+
+/* ---- Set-up ------------------------------------------------------------------------- */
+
+static void hdr_seal(struct ms_header *h)
+{
+	h->crc = ms_crc32c(0, h, offsetof(struct ms_header, crc));
+}
+
+int ms_init(struct migstream *m, struct uvfio_server *srv, const struct ms_device *dev,
+	    void *opaque)
+{
+	if (dev->state_size > MS_MAX_STATE || strlen(dev->name) >= sizeof(m->hdr.name))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	m->srv = srv;
+	m->dev = dev;
+	m->opaque = opaque;
+	m->state = UVFIO_MIG_STATE_RUNNING;
+	size_t cfg_len;
+	const uint8_t *cfg = uvfio_server_config_space(srv, &cfg_len);
+	if (!cfg)
+		return -EINVAL;
+	struct ms_header *h = &m->hdr;
+	memcpy(h->magic, MS_MAGIC, sizeof(h->magic));
+	h->version = MS_VERSION;
+	h->size = sizeof(*h);
+	strncpy(h->name, dev->name, sizeof(h->name) - 1);
+	memcpy(&h->vendor, cfg + 0x00, 2);
+	memcpy(&h->device, cfg + 0x02, 2);
+	memcpy(&h->subsys_vendor, cfg + 0x2c, 2);
+	memcpy(&h->subsys_device, cfg + 0x2e, 2);
+	h->state_version = dev->state_version;
+	h->state_size = dev->state_size;
+	h->config_size = (uint32_t)cfg_len;
+	hdr_seal(h);
+	return 0;
+}
+
+int ms_add_area(struct migstream *m, uint32_t region, void *mem, uint64_t size, bool precopy)
+{
+	if (m->nareas == MS_MAX_AREAS || !mem || !size || size % MS_PAGE)
+		return -EINVAL;
+	struct ms_area *a = &m->areas[m->nareas];
+	*a = (struct ms_area){ .region = region, .mem = mem, .size = size, .precopy = precopy };
+	m->hdr.areas[m->nareas].region = region;
+	m->hdr.areas[m->nareas].precopy = precopy;
+	m->hdr.areas[m->nareas].size = size;
+	m->hdr.nareas = ++m->nareas;
+	hdr_seal(&m->hdr);
+	return 0;
+}
+
+void ms_free(struct migstream *m)
+{
+	ms_save_end(m);
+	ms_load_end(m);
+}
+
+/* ---- The arcs ------------------------------------------------------------------------ */
+
+static int save_begin(struct migstream *m, bool final)
+{
+	for (unsigned i = 0; i < m->nareas; i++) {
+		struct ms_area *a = &m->areas[i];
+		uint64_t pages = a->size / MS_PAGE;
+		a->unsent = malloc((pages + 63) / 64 * 8);
+		if (a->precopy && !final)
+			a->shadow = malloc(a->size);
+		if (!a->unsent || (a->precopy && !final && !a->shadow)) {
+			ms_save_end(m);
+			return -ENOMEM;
+		}
+		memset(a->unsent, 0xff, (pages + 63) / 64 * 8);
+	}
+	if (!m->pend && !(m->pend = malloc(sizeof(struct ms_rec) + MS_MAX_PAYLOAD))) {
+		ms_save_end(m);
+		return -ENOMEM;
+	}
+	m->saving = true;
+	m->final = final;
+	m->hdr_sent = m->round_reported = false;
+	m->phase = 0;
+	m->cur_area = 0;
+	m->cur_page = 0;
+	m->seq = 0;
+	m->pend_off = m->pend_len = 0;
+	return 0;
+}
+
+static int load_begin(struct migstream *m)
+{
+	ms_load_end(m);
+	m->stage = malloc(MS_MAX_PAYLOAD);
+	m->in_state = malloc(m->dev->state_size ? m->dev->state_size : 1);
+	m->in_config = malloc(m->hdr.config_size);
+	if (!m->stage || !m->in_state || !m->in_config) {
+		ms_load_end(m);
+		return -ENOMEM;
+	}
+	m->loading = true;
+	return 0;
+}
+
+int ms_transition(struct migstream *m, uint32_t from, uint32_t to)
+{
+	int r = 0;
+	if (from == UVFIO_MIG_STATE_RUNNING && to == UVFIO_MIG_STATE_PRE_COPY) {
+		r = save_begin(m, false);
+	} else if (from == UVFIO_MIG_STATE_STOP && to == UVFIO_MIG_STATE_STOP_COPY) {
+		r = save_begin(m, true);
+	} else if (from == UVFIO_MIG_STATE_PRE_COPY && to == UVFIO_MIG_STATE_STOP_COPY) {
+		/* the last pass: whatever changed since it was sent, then the rest */
+		m->final = true;
+		m->phase = 0;
+		m->cur_area = 0;
+		m->cur_page = 0;
+	} else if (from == UVFIO_MIG_STATE_PRE_COPY || from == UVFIO_MIG_STATE_STOP_COPY) {
+		ms_save_end(m); /* to RUNNING, to STOP: the session is over */
+	} else if (to == UVFIO_MIG_STATE_RESUMING) {
+		r = load_begin(m);
+	} else if (from == UVFIO_MIG_STATE_RESUMING) {
+		r = ms_load_finish(m);
+		if (r == 0)
+			ms_load_end(m);
+	}
+	if (r == 0)
+		m->state = to;
+	return r;
+}
+
+void ms_reset(struct migstream *m)
+{
+	ms_save_end(m);
+	ms_load_end(m);
+	m->state = UVFIO_MIG_STATE_RUNNING;
+}
+
+bool ms_running(const struct migstream *m)
+{
+	return m->state == UVFIO_MIG_STATE_RUNNING || m->state == UVFIO_MIG_STATE_PRE_COPY;
+}
