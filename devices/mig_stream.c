@@ -13,9 +13,21 @@
 
 /* ---- CRC-32C ------------------------------------------------------------------------ */
 
+#define LANE 1024u /* bytes per lane of the three-lane hardware loop */
+
 static uint32_t crc_table[256];
+/* Advance a raw CRC state over LANE zero bytes, a byte of the state at a
+ * time (the operation is linear, so it splits by bytes). */
+static uint32_t lane_shift[4][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static bool crc_hw;
+
+static uint32_t raw_bytes(uint32_t c, const uint8_t *p, size_t n)
+{
+	while (n--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c;
+}
 
 static void crc_init(void)
 {
@@ -25,17 +37,51 @@ static void crc_init(void)
 			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
 		crc_table[i] = c;
 	}
+	static const uint8_t zeros[LANE];
+	uint32_t img[32];
+	for (int b = 0; b < 32; b++)
+		img[b] = raw_bytes(1u << b, zeros, LANE);
+	for (int k = 0; k < 4; k++)
+		for (uint32_t v = 0; v < 256; v++) {
+			uint32_t x = 0;
+			for (int b = 0; b < 8; b++)
+				if (v >> b & 1)
+					x ^= img[8 * k + b];
+			lane_shift[k][v] = x;
+		}
 #if defined(__x86_64__)
 	crc_hw = __builtin_cpu_supports("sse4.2");
 #endif
 }
 
+static uint32_t shift_lane(uint32_t x)
+{
+	return lane_shift[0][x & 0xff] ^ lane_shift[1][(x >> 8) & 0xff] ^
+	       lane_shift[2][(x >> 16) & 0xff] ^ lane_shift[3][x >> 24];
+}
+
 #if defined(__x86_64__)
-/* The SSE4.2 instruction computes the same polynomial, 8 bytes at a time:
- * checksumming a page costs a fraction of copying it. */
+/*
+ * The SSE4.2 instruction computes the same polynomial, 8 bytes at a time,
+ * one result every cycle but three cycles late: three lanes run at once and
+ * are joined by shifting the first over the lanes after it. Checksumming a
+ * page then costs about as much as copying it.
+ */
 __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const uint8_t *p,
 							     size_t n)
 {
+	for (; n >= 3 * LANE; n -= 3 * LANE, p += 3 * LANE) {
+		uint64_t a = c, b = 0, d = 0, v;
+		for (size_t i = 0; i < LANE; i += 8) {
+			memcpy(&v, p + i, 8);
+			a = __builtin_ia32_crc32di(a, v);
+			memcpy(&v, p + LANE + i, 8);
+			b = __builtin_ia32_crc32di(b, v);
+			memcpy(&v, p + 2 * LANE + i, 8);
+			d = __builtin_ia32_crc32di(d, v);
+		}
+		c = shift_lane(shift_lane((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)d;
+	}
 	uint64_t c64 = c;
 	for (; n >= 8; n -= 8, p += 8) {
 		uint64_t v;
@@ -52,15 +98,18 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
 uint32_t ms_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&crc_once, crc_init);
-	const uint8_t *p = buf;
-	uint32_t c = ~crc;
 #if defined(__x86_64__)
 	if (crc_hw)
-		return ~crc_sse42(c, p, len);
+		return ~crc_sse42(~crc, buf, len);
 #endif
-	while (len--)
-		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-	return ~c;
+	return ~raw_bytes(~crc, buf, len);
+}
+
+/* The portable loop, whatever the CPU (for tests). */
+uint32_t ms_crc32c_portable(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	return ~raw_bytes(~crc, buf, len);
 }
 
 /* ---- Set-up ------------------------------------------------------------------------- */

@@ -145,8 +145,10 @@ void ms_reset(struct migstream *m);
 /* RUNNING or PRE_COPY: the device may act (raise interrupts, DMA). */
 bool ms_running(const struct migstream *m);
 
-/* CRC-32C (Castagnoli), continuing from crc (0 to start). */
+/* CRC-32C (Castagnoli), continuing from crc (0 to start); the _portable
+ * twin never uses the CPU's instruction (tests compare the two). */
 uint32_t ms_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t ms_crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 /* mig_save.c / mig_load.c */
 void ms_save_end(struct migstream *m);

@@ -175,6 +175,7 @@ static int run_migrate(int argc, char **argv)
 	if (o.save && o.load)
 		return tool_fail(EXIT_USAGE, "migrate takes --save or --load, not both");
 	o.tty = !tool_opts.json && isatty(STDOUT_FILENO);
+	mig_tune_process();
 	o.m.progress = show_progress;
 	struct mig_stats st;
 	char err[512];
@@ -234,7 +235,8 @@ static const struct tool_cmd migrate_cmd = {
 		"  --precopy-rounds N       at most N pre-copy rounds (default 8; 0: none)\n"
 		"  --precopy-threshold B    stop pre-copy after a round of at most B bytes\n"
 		"                           (default 65536)\n"
-		"  --chunk B                bytes per MIG_DATA_READ/WRITE (default 262144)\n"
+		"  --chunk B                bytes per MIG_DATA_READ/WRITE (default 1048576,\n"
+		"                           or less if a server accepts less)\n"
 		"  --save                   write SRC's state to FILE (SRC stops meanwhile)\n"
 		"  --load                   load FILE into DST, which then runs\n",
 	.run = run_migrate,

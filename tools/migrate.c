@@ -6,12 +6,14 @@
  * the other overlap.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +21,7 @@
 #include "migrate.h"
 
 #define NBUF 3
-#define DEFAULT_CHUNK (256u << 10)
+#define DEFAULT_CHUNK (1u << 20)
 #define FILE_MAGIC "UVFIOSNP"
 
 static uint64_t now_ns(void)
@@ -27,6 +29,12 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void mig_tune_process(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 const char *mig_state_name(uint32_t s)
@@ -49,6 +57,7 @@ struct mover {
 	uint8_t *buf[NBUF];
 	size_t len[NBUF];
 	unsigned head, count; /* filled slots, oldest at head */
+	size_t chunk;
 };
 
 static void *mover_main(void *p)
@@ -75,28 +84,41 @@ static void *mover_main(void *p)
 	return NULL;
 }
 
+/* The ring's buffers are mapped populated: faulting a MiB in page by page
+ * costs more here than moving it. */
+static void mover_unmap(struct mover *mv)
+{
+	for (int i = 0; i < NBUF; i++)
+		if (mv->buf[i])
+			munmap(mv->buf[i], mv->chunk);
+}
+
 static int mover_start(struct mover *mv, size_t chunk, int (*sink)(void *, const void *, size_t),
 		       void *arg)
 {
 	memset(mv, 0, sizeof(*mv));
 	mv->sink = sink;
 	mv->arg = arg;
-	for (int i = 0; i < NBUF; i++)
-		if (!(mv->buf[i] = malloc(chunk)))
-			goto nomem;
+	mv->chunk = chunk;
+	for (int i = 0; i < NBUF; i++) {
+		void *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p == MAP_FAILED) {
+			mover_unmap(mv);
+			return -ENOMEM;
+		}
+		mv->buf[i] = p;
+	}
 	pthread_mutex_init(&mv->mu, NULL);
 	pthread_cond_init(&mv->cv, NULL);
 	if (pthread_create(&mv->thread, NULL, mover_main, mv)) {
 		pthread_mutex_destroy(&mv->mu);
 		pthread_cond_destroy(&mv->cv);
-		goto nomem;
+		mover_unmap(mv);
+		return -ENOMEM;
 	}
 	mv->started = true;
 	return 0;
-nomem:
-	for (int i = 0; i < NBUF; i++)
-		free(mv->buf[i]);
-	return -ENOMEM;
 }
 
 /* A free slot to read into, or NULL once the sink failed. */
@@ -141,8 +163,7 @@ static void mover_stop(struct mover *mv)
 	pthread_join(mv->thread, NULL);
 	pthread_mutex_destroy(&mv->mu);
 	pthread_cond_destroy(&mv->cv);
-	for (int i = 0; i < NBUF; i++)
-		free(mv->buf[i]);
+	mover_unmap(mv);
 	mv->started = false;
 }
 

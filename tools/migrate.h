@@ -61,7 +61,7 @@ struct mig_opts {
 	 * ends early after a round that moved at most precopy_threshold bytes. */
 	unsigned precopy_rounds;
 	uint64_t precopy_threshold;
-	uint32_t chunk; /* bytes per message; 0: 256 KiB (within both servers' limits) */
+	uint32_t chunk; /* bytes per message; 0: 1 MiB (within both servers' limits) */
 	/*
 	 * Called after each pre-copy round (also the last, before the source
 	 * stops) with the migrating connection to the source: a server has
@@ -96,6 +96,14 @@ int mig_save(struct uvfio_client *src, int fd, const struct mig_opts *o, struct 
 /* mig_load() - restore a snapshot from fd into dst, which ends RUNNING. */
 int mig_load(int fd, struct uvfio_client *dst, const struct mig_opts *o, struct mig_stats *st,
 	     char *err, size_t errlen);
+
+/*
+ * mig_tune_process() - for a process that moves migration data: keep freed
+ * buffers of a MiB in the heap instead of handing them back to the kernel
+ * (the library allocates each reply; faulting a MiB back in, page by page,
+ * costs more than moving it). Process-wide (mallopt); call once, early.
+ */
+void mig_tune_process(void);
 
 /* "RUNNING", "STOP_COPY" ... */
 const char *mig_state_name(uint32_t state);
