@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mig_stream.h"
 
@@ -20,7 +21,8 @@ _Static_assert(MS_MAX_STATE <= MS_PAGE, "the state record fits DIRECT_MIN");
 void ms_save_end(struct migstream *m)
 {
 	for (unsigned i = 0; i < m->nareas; i++) {
-		free(m->areas[i].shadow);
+		if (m->areas[i].shadow)
+			munmap(m->areas[i].shadow, m->areas[i].size);
 		free(m->areas[i].unsent);
 		m->areas[i].shadow = NULL;
 		m->areas[i].unsent = NULL;

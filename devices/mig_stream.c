@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mig_stream.h"
 
@@ -177,8 +178,13 @@ static int save_begin(struct migstream *m, bool final)
 		struct ms_area *a = &m->areas[i];
 		uint64_t pages = a->size / MS_PAGE;
 		a->unsent = malloc((pages + 63) / 64 * 8);
-		if (a->precopy && !final)
-			a->shadow = malloc(a->size);
+		/* populated at once: faulting it in page by page while the first
+		 * round fills it costs more than the round */
+		void *sh = a->precopy && !final ? mmap(NULL, a->size, PROT_READ | PROT_WRITE,
+							MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+							-1, 0)
+						  : NULL;
+		a->shadow = sh == MAP_FAILED ? NULL : sh;
 		if (!a->unsent || (a->precopy && !final && !a->shadow)) {
 			ms_save_end(m);
 			return -ENOMEM;
