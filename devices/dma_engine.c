@@ -30,10 +30,10 @@
 enum { SRC, DST, LEN, CTRL, STATUS, ERROR, COPIES, BYTES, NREGS };
 
 struct engine {
+	struct migstream ms; /* first: the ms_op_* callbacks take the device as theirs */
 	struct uvfio_server *srv;
 	uint64_t r[NREGS];
 	unsigned maps;
-	struct migstream ms;
 };
 
 enum { ST_IDLE, ST_DONE, ST_ERROR, ST_QUEUED };
@@ -119,6 +119,16 @@ static void load_state(void *dev, const void *buf)
 	memcpy(((struct engine *)dev)->r, buf, sizeof(((struct engine *)dev)->r));
 }
 
+/* Running again: the copy started while the device was stopped. */
+static void resumed(void *dev)
+{
+	struct engine *e = dev;
+	if (e->r[STATUS] == ST_QUEUED) {
+		dev_log_line(UVFIO_LOG_INFO, "running the copy started while stopped");
+		run_copy(e);
+	}
+}
+
 static const struct ms_device engine_ms = {
 	.name = "uvfio-dma-engine",
 	.state_version = 1,
@@ -126,37 +136,8 @@ static const struct ms_device engine_ms = {
 	.save_state = save_state,
 	.check_state = check_state,
 	.load_state = load_state,
+	.resumed = resumed,
 };
-
-static uint64_t mig_flags(void *opaque)
-{
-	(void)opaque;
-	return 0; /* STOP_COPY only */
-}
-
-static int mig_transition(void *opaque, uint32_t from, uint32_t to)
-{
-	struct engine *e = opaque;
-	int r = ms_transition(&e->ms, from, to);
-	if (r < 0)
-		return r;
-	dev_log_line(UVFIO_LOG_DEBUG, "migration state %u -> %u", from, to);
-	if (to == UVFIO_MIG_STATE_RUNNING && e->r[STATUS] == ST_QUEUED) {
-		dev_log_line(UVFIO_LOG_INFO, "running the copy started while stopped");
-		run_copy(e);
-	}
-	return 0;
-}
-
-static ssize_t mig_read(void *opaque, void *buf, size_t len)
-{
-	return ms_read(&((struct engine *)opaque)->ms, buf, len);
-}
-
-static int mig_write(void *opaque, const void *buf, size_t len)
-{
-	return ms_write(&((struct engine *)opaque)->ms, buf, len);
-}
 
 static int dma_map(void *opaque, uint64_t iova, uint64_t size, uint32_t prot, void *vaddr)
 {
@@ -187,10 +168,10 @@ int main(int argc, char **argv)
 	static const struct uvfio_device_ops ops = { .reset = reset,
 						     .dma_map = dma_map,
 						     .dma_unmap = dma_unmap,
-						     .migration_flags = mig_flags,
-						     .mig_transition = mig_transition,
-						     .mig_read = mig_read,
-						     .mig_write = mig_write };
+						     .migration_flags = ms_op_flags,
+						     .mig_transition = ms_op_transition,
+						     .mig_read = ms_op_read,
+						     .mig_write = ms_op_write };
 	struct engine e = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
 					   .ops = &ops, .opaque = &e };

@@ -33,11 +33,10 @@
 #define RAM_SIZE (1u << 20)
 
 struct memdev {
+	struct migstream ms; /* first: the ms_op_* callbacks take the device as theirs */
 	struct uvfio_server *srv;
 	uint32_t scratch, writes, intstatus;
-	bool owed;   /* a doorbell interrupt raised while stopped */
-	int running; /* atomic copy of ms_running(), for the ticker thread */
-	struct migstream ms;
+	bool owed; /* a doorbell interrupt raised while stopped */
 };
 
 static void raise_irq(struct memdev *d)
@@ -94,7 +93,6 @@ static int reset(void *opaque)
 	d->scratch = d->writes = d->intstatus = 0;
 	d->owed = false;
 	ms_reset(&d->ms);
-	__atomic_store_n(&d->running, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -130,6 +128,16 @@ static void load_state(void *dev, const void *buf)
 	d->owed = st.owed;
 }
 
+/* Running again: the interrupt the stopped device held back. */
+static void resumed(void *dev)
+{
+	struct memdev *d = dev;
+	if (d->owed) {
+		d->owed = false;
+		raise_irq(d);
+	}
+}
+
 static const struct ms_device memdev_ms = {
 	.name = "uvfio-memdev",
 	.state_version = 1,
@@ -137,38 +145,8 @@ static const struct ms_device memdev_ms = {
 	.save_state = save_state,
 	.check_state = check_state,
 	.load_state = load_state,
+	.resumed = resumed,
 };
-
-static uint64_t mig_flags(void *opaque)
-{
-	(void)opaque;
-	return UVFIO_MIGRATION_PRE_COPY;
-}
-
-static int mig_transition(void *opaque, uint32_t from, uint32_t to)
-{
-	struct memdev *d = opaque;
-	int r = ms_transition(&d->ms, from, to);
-	if (r < 0)
-		return r;
-	dev_log_line(UVFIO_LOG_DEBUG, "migration state %u -> %u", from, to);
-	__atomic_store_n(&d->running, ms_running(&d->ms), __ATOMIC_RELAXED);
-	if (to == UVFIO_MIG_STATE_RUNNING && d->owed) {
-		d->owed = false; /* the interrupt the stopped device held back */
-		raise_irq(d);
-	}
-	return 0;
-}
-
-static ssize_t mig_read(void *opaque, void *buf, size_t len)
-{
-	return ms_read(&((struct memdev *)opaque)->ms, buf, len);
-}
-
-static int mig_write(void *opaque, const void *buf, size_t len)
-{
-	return ms_write(&((struct memdev *)opaque)->ms, buf, len);
-}
 
 static void client_gone(void *opaque)
 {
@@ -184,7 +162,7 @@ static void *ticker(void *arg)
 	struct memdev *d = arg;
 	while (__atomic_load_n(&ticking, __ATOMIC_RELAXED)) {
 		usleep(tick_ms * 1000u);
-		if (__atomic_load_n(&d->running, __ATOMIC_RELAXED))
+		if (ms_running(&d->ms))
 			uvfio_server_irq_trigger(d->srv, VFIO_PCI_MSI_IRQ_INDEX, 0);
 	}
 	return NULL;
@@ -208,11 +186,11 @@ int main(int argc, char **argv)
 		       &a);
 	static const struct uvfio_device_ops ops = { .reset = reset,
 						     .client_gone = client_gone,
-						     .migration_flags = mig_flags,
-						     .mig_transition = mig_transition,
-						     .mig_read = mig_read,
-						     .mig_write = mig_write };
-	struct memdev d = { .running = 1 };
+						     .migration_flags = ms_op_flags,
+						     .mig_transition = ms_op_transition,
+						     .mig_read = ms_op_read,
+						     .mig_write = ms_op_write };
+	struct memdev d = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-memdev", a.log_level),
 					   .ops = &ops, .opaque = &d };
 	void *ram = NULL;

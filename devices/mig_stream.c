@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common.h"
 #include "mig_stream.h"
 
 /* ---- CRC-32C ------------------------------------------------------------------------ */
@@ -130,6 +131,7 @@ int ms_init(struct migstream *m, struct uvfio_server *srv, const struct ms_devic
 	m->dev = dev;
 	m->opaque = opaque;
 	m->state = UVFIO_MIG_STATE_RUNNING;
+	m->running = 1;
 	size_t cfg_len;
 	const uint8_t *cfg = uvfio_server_config_space(srv, &cfg_len);
 	if (!cfg)
@@ -242,9 +244,16 @@ int ms_transition(struct migstream *m, uint32_t from, uint32_t to)
 		if (r == 0)
 			ms_load_end(m);
 	}
-	if (r == 0)
-		m->state = to;
-	return r;
+	if (r < 0)
+		return r;
+	dev_log_line(UVFIO_LOG_DEBUG, "migration state %u -> %u", from, to);
+	m->state = to;
+	__atomic_store_n(&m->running,
+			 to == UVFIO_MIG_STATE_RUNNING || to == UVFIO_MIG_STATE_PRE_COPY,
+			 __ATOMIC_RELAXED);
+	if (from == UVFIO_MIG_STATE_STOP && to == UVFIO_MIG_STATE_RUNNING && m->dev->resumed)
+		m->dev->resumed(m->opaque);
+	return 0;
 }
 
 void ms_reset(struct migstream *m)
@@ -252,9 +261,34 @@ void ms_reset(struct migstream *m)
 	ms_save_end(m);
 	ms_load_end(m);
 	m->state = UVFIO_MIG_STATE_RUNNING;
+	__atomic_store_n(&m->running, 1, __ATOMIC_RELAXED);
 }
 
 bool ms_running(const struct migstream *m)
 {
-	return m->state == UVFIO_MIG_STATE_RUNNING || m->state == UVFIO_MIG_STATE_PRE_COPY;
+	return __atomic_load_n(&m->running, __ATOMIC_RELAXED);
+}
+
+uint64_t ms_op_flags(void *opaque)
+{
+	struct migstream *m = opaque;
+	for (unsigned i = 0; i < m->nareas; i++)
+		if (m->areas[i].precopy)
+			return UVFIO_MIGRATION_PRE_COPY;
+	return 0;
+}
+
+int ms_op_transition(void *opaque, uint32_t from, uint32_t to)
+{
+	return ms_transition(opaque, from, to);
+}
+
+ssize_t ms_op_read(void *opaque, void *buf, size_t len)
+{
+	return ms_read(opaque, buf, len);
+}
+
+int ms_op_write(void *opaque, const void *buf, size_t len)
+{
+	return ms_write(opaque, buf, len);
 }

@@ -89,6 +89,9 @@ struct ms_device {
 	/* 0 if the state is acceptable, else -EINVAL (nothing applied yet) */
 	int (*check_state)(void *dev, const void *buf);
 	void (*load_state)(void *dev, const void *buf);
+	/* optional: after an arc into RUNNING from STOP (the device may act
+	 * again: deliver what it held back while stopped) */
+	void (*resumed)(void *dev);
 };
 
 struct ms_area {
@@ -108,6 +111,7 @@ struct migstream {
 	struct ms_area areas[MS_MAX_AREAS];
 	unsigned nareas;
 	uint32_t state; /* the migration state, as the arcs moved it */
+	int running;    /* atomic: RUNNING or PRE_COPY */
 
 	/* saving (PRE_COPY, STOP_COPY) */
 	bool saving, final, hdr_sent, round_reported;
@@ -136,13 +140,21 @@ int ms_init(struct migstream *m, struct uvfio_server *srv, const struct ms_devic
 int ms_add_area(struct migstream *m, uint32_t region, void *mem, uint64_t size, bool precopy);
 void ms_free(struct migstream *m);
 
-/* The uvfio_device_ops glue: call from the device's own callbacks. */
+/* The uvfio_device_ops migration members. */
 int ms_transition(struct migstream *m, uint32_t from, uint32_t to);
 ssize_t ms_read(struct migstream *m, void *buf, size_t len);
 int ms_write(struct migstream *m, const void *buf, size_t len);
+/* The same as callbacks, for a device that embeds its struct migstream as
+ * the first member of the struct it gives the server as opaque (so that
+ * the pointers are the same). PRE_COPY is offered when an area has it. */
+uint64_t ms_op_flags(void *opaque);
+int ms_op_transition(void *opaque, uint32_t from, uint32_t to);
+ssize_t ms_op_read(void *opaque, void *buf, size_t len);
+int ms_op_write(void *opaque, const void *buf, size_t len);
 /* DEVICE_RESET: end any session; the state is RUNNING again. */
 void ms_reset(struct migstream *m);
-/* RUNNING or PRE_COPY: the device may act (raise interrupts, DMA). */
+/* RUNNING or PRE_COPY: the device may act (raise interrupts, DMA).
+ * Callable from any thread. */
 bool ms_running(const struct migstream *m);
 
 /* CRC-32C (Castagnoli), continuing from crc (0 to start); the _portable

@@ -174,6 +174,9 @@ static int run_migrate(int argc, char **argv)
 		return code;
 	if (o.save && o.load)
 		return tool_fail(EXIT_USAGE, "migrate takes --save or --load, not both");
+	if (!strcmp(pos[0], pos[1]))
+		return tool_fail(EXIT_USAGE, "migrate needs two different devices (a server "
+				 "serves one client at a time)");
 	o.tty = !tool_opts.json && isatty(STDOUT_FILENO);
 	mig_tune_process();
 	o.m.progress = show_progress;
@@ -232,6 +235,8 @@ static const struct tool_cmd migrate_cmd = {
 		"  moves more than the threshold), stop it (STOP_COPY), copy the rest, and start\n"
 		"  DST (STOP, then RUNNING). Reports the stream size, the time and the downtime\n"
 		"  (SRC out of RUNNING until DST runs). On failure SRC runs again.\n"
+		"  vfio-user has no VFIO_MIG_GET_PRECOPY_INFO: a round is what the source\n"
+		"  gives until a short MIG_DATA_READ.\n"
 		"  --precopy-rounds N       at most N pre-copy rounds (default 8; 0: none)\n"
 		"  --precopy-threshold B    stop pre-copy after a round of at most B bytes\n"
 		"                           (default 65536)\n"

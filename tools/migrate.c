@@ -327,6 +327,15 @@ static uint32_t pick_chunk(struct run *x, struct uvfio_client *a, struct uvfio_c
 	return chunk;
 }
 
+/* The chunk size both sides accept, and the writer thread. */
+static int start_writer(struct run *x, struct uvfio_client *a, struct uvfio_client *b,
+			int (*sink)(void *, const void *, size_t), void *arg)
+{
+	x->st->chunk = x->chunk = pick_chunk(x, a, b);
+	int r = mover_start(&x->mv, x->chunk, sink, arg);
+	return r < 0 ? fail(x, r, "starting the writer failed") : 0;
+}
+
 static void begin(struct run *x, const struct mig_opts *o, struct mig_stats *st, char *err,
 		  size_t errlen)
 {
@@ -357,6 +366,32 @@ static int stream_rest(struct run *x, uint64_t *moved, const char *from, const c
 	if (r < 0)
 		return fail(x, r, "reading migration data from the %s failed", from);
 	return 0;
+}
+
+/* The destination checks the whole stream (RESUMING -> STOP), then goes to
+ * state `to`. *resuming turns false once it left RESUMING. */
+static int dst_finish(struct run *x, struct uvfio_client *dst, uint32_t to, const char *what,
+		      bool *resuming)
+{
+	int r = uvfio_client_mig_state_set(dst, UVFIO_MIG_STATE_STOP);
+	if (r < 0) {
+		fail(x, r, "the destination refused %s (RESUMING -> STOP)", what);
+		also(x, "%s", refusal(r));
+		return r;
+	}
+	*resuming = false;
+	if ((r = uvfio_client_mig_state_set(dst, to)) < 0)
+		return fail(x, r, "the destination, loaded, refused %s", mig_state_name(to));
+	return 0;
+}
+
+/* After a failure: the destination, if left in RESUMING, is reset. */
+static void dst_recover(struct run *x, struct uvfio_client *dst, bool resuming)
+{
+	if (!resuming)
+		return;
+	int q = uvfio_client_reset(dst);
+	also(x, q < 0 ? "; resetting the destination failed too" : "; the destination was reset");
 }
 
 /* ---- Live migration -------------------------------------------------------------------- */
@@ -414,9 +449,8 @@ int mig_live(struct uvfio_client *src, struct uvfio_client *dst, const struct mi
 		return fail(&x, r, "reading the destination's identity failed");
 	if ((r = mig_ident_compare(&a, &b, why, sizeof(why))) < 0)
 		return fail(&x, 0, "the devices are not the same kind: %s", why), -ENODEV;
-	st->chunk = x.chunk = pick_chunk(&x, src, dst);
-	if ((r = mover_start(&x.mv, x.chunk, sink_client, dst)) < 0)
-		return fail(&x, r, "starting the writer failed");
+	if ((r = start_writer(&x, src, dst, sink_client, dst)) < 0)
+		return r;
 	bool src_moved = false, dst_resuming = false;
 	if ((r = uvfio_client_mig_state_set(dst, UVFIO_MIG_STATE_RESUMING)) < 0) {
 		fail(&x, r, "the destination refused RESUMING");
@@ -436,16 +470,8 @@ int mig_live(struct uvfio_client *src, struct uvfio_client *dst, const struct mi
 	progress(&x);
 	if ((r = stream_rest(&x, &st->stopcopy_bytes, "source", "destination")) < 0)
 		goto out;
-	if ((r = uvfio_client_mig_state_set(dst, UVFIO_MIG_STATE_STOP)) < 0) {
-		fail(&x, r, "the destination refused the stream (RESUMING -> STOP)");
-		also(&x, "%s", refusal(r));
+	if ((r = dst_finish(&x, dst, s0, "the stream", &dst_resuming)) < 0)
 		goto out;
-	}
-	dst_resuming = false;
-	if ((r = uvfio_client_mig_state_set(dst, s0)) < 0) {
-		fail(&x, r, "the destination, loaded, refused %s", mig_state_name(s0));
-		goto out;
-	}
 	st->downtime_ns = s0 == UVFIO_MIG_STATE_RUNNING ? now_ns() - t_stop : 0;
 	src_moved = false;
 	/* The device lives at the destination now; the source stays stopped. */
@@ -465,11 +491,8 @@ out:
 		else
 			also(&x, "; the source is %s again", mig_state_name(s0));
 	}
-	if (r < 0 && dst_resuming) {
-		int q = uvfio_client_reset(dst);
-		also(&x, q < 0 ? "; resetting the destination failed too" :
-				 "; the destination was reset");
-	}
+	if (r < 0)
+		dst_recover(&x, dst, dst_resuming);
 	st->total_ns = now_ns() - x.t0;
 	return r;
 }
@@ -503,9 +526,8 @@ int mig_save(struct uvfio_client *src, int fd, const struct mig_opts *o, struct 
 	    lseek(fd, sizeof(h), SEEK_SET) < 0)
 		return fail(&x, -errno, "writing the snapshot file failed (it must be a regular "
 			    "file)");
-	st->chunk = x.chunk = pick_chunk(&x, src, NULL);
-	if ((r = mover_start(&x.mv, x.chunk, sink_file, &fd)) < 0)
-		return fail(&x, r, "starting the writer failed");
+	if ((r = start_writer(&x, src, NULL, sink_file, &fd)) < 0)
+		return r;
 	uint64_t t_stop = now_ns();
 	bool moved = false;
 	if ((r = uvfio_client_mig_state_set(src, UVFIO_MIG_STATE_STOP_COPY)) < 0) {
@@ -570,9 +592,8 @@ int mig_load(int fd, struct uvfio_client *dst, const struct mig_opts *o, struct 
 		return fail(&x, r, "reading the destination's identity failed");
 	if ((r = mig_ident_compare(&h.ident, &id, why, sizeof(why))) < 0)
 		return fail(&x, 0, "the snapshot is of another kind of device: %s", why), -ENODEV;
-	st->chunk = x.chunk = pick_chunk(&x, dst, NULL);
-	if ((r = mover_start(&x.mv, x.chunk, sink_client, dst)) < 0)
-		return fail(&x, r, "starting the writer failed");
+	if ((r = start_writer(&x, dst, NULL, sink_client, dst)) < 0)
+		return r;
 	bool resuming = false;
 	if ((r = uvfio_client_mig_state_set(dst, UVFIO_MIG_STATE_RESUMING)) < 0) {
 		fail(&x, r, "the destination refused RESUMING");
@@ -582,24 +603,13 @@ int mig_load(int fd, struct uvfio_client *dst, const struct mig_opts *o, struct 
 	st->phase = MIG_PHASE_STOPCOPY;
 	if ((r = stream_rest(&x, &st->stopcopy_bytes, "file", "destination")) < 0)
 		goto out;
-	if ((r = uvfio_client_mig_state_set(dst, UVFIO_MIG_STATE_STOP)) < 0) {
-		fail(&x, r, "the destination refused the snapshot (RESUMING -> STOP)");
-		also(&x, "%s", refusal(r));
+	if ((r = dst_finish(&x, dst, UVFIO_MIG_STATE_RUNNING, "the snapshot", &resuming)) < 0)
 		goto out;
-	}
-	resuming = false;
-	if ((r = uvfio_client_mig_state_set(dst, UVFIO_MIG_STATE_RUNNING)) < 0) {
-		fail(&x, r, "the destination, loaded, refused RUNNING");
-		goto out;
-	}
 	st->phase = MIG_PHASE_DONE;
 out:
 	mover_stop(&x.mv);
-	if (r < 0 && resuming) {
-		int q = uvfio_client_reset(dst);
-		also(&x, q < 0 ? "; resetting the destination failed too" :
-				 "; the destination was reset");
-	}
+	if (r < 0)
+		dst_recover(&x, dst, resuming);
 	st->total_ns = now_ns() - x.t0;
 	return r;
 }

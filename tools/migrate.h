@@ -6,6 +6,10 @@
  * destination by a second thread so both move at once). Used by `uvfio
  * migrate`, by the tests and by uvfio-bench.
  *
+ * vfio-user reports no pre-copy sizes (VFIO's VFIO_MIG_GET_PRECOPY_INFO is
+ * an ioctl on data_fd, which vfio-user replaces by MIG_DATA_READ): a round
+ * is what the source gives until a read returns less than asked.
+ *
  * Functions return 0 or a negative errno; on failure err holds one
  * sentence saying what failed, and what was done to recover (the source
  * back in the state it started from, the destination reset).

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,16 @@ static struct uvfio_client *open_dev(const struct tu_dev *d)
 	struct uvfio_client *c;
 	assert_int_equal(uvfio_client_connect(d->sock, &cfg, &c), 0);
 	return c;
+}
+
+/* Two devices of a program and a client of each. */
+static void two(const char *prog, struct tu_dev *a, struct tu_dev *b, struct uvfio_client **ca,
+		struct uvfio_client **cb)
+{
+	tu_dev_start(a, UVFIO_BUILD_ROOT, prog, NULL);
+	tu_dev_start(b, UVFIO_BUILD_ROOT, prog, NULL);
+	*ca = open_dev(a);
+	*cb = open_dev(b);
 }
 
 static uint8_t *map_bar(struct uvfio_client *c, uint32_t index)
@@ -76,6 +87,15 @@ static void same_config(struct uvfio_client *a, struct uvfio_client *b)
 	assert_int_equal(uvfio_client_region_read(a, VFIO_PCI_CONFIG_REGION_INDEX, 0, x, 256), 0);
 	assert_int_equal(uvfio_client_region_read(b, VFIO_PCI_CONFIG_REGION_INDEX, 0, y, 256), 0);
 	assert_memory_equal(x, y, 256);
+}
+
+/* memdev c holds ram and scratch. */
+static void holds(struct uvfio_client *c, const uint8_t *ram, uint32_t scratch)
+{
+	uint8_t *m = map_bar(c, 2);
+	assert_memory_equal(m, ram, RAM_SIZE);
+	munmap(m, RAM_SIZE);
+	assert_int_equal(reg32(c, 0x04), scratch);
 }
 
 /* ---- memdev written before and during pre-copy --------------------------------------- */
@@ -125,9 +145,8 @@ static void test_memdev_live_precopy(void **state)
 {
 	(void)state;
 	struct tu_dev a, b;
-	tu_dev_start(&a, UVFIO_BUILD_ROOT, MEMDEV, NULL);
-	tu_dev_start(&b, UVFIO_BUILD_ROOT, MEMDEV, NULL);
-	struct uvfio_client *ca = open_dev(&a), *cb = open_dev(&b);
+	struct uvfio_client *ca, *cb;
+	two(MEMDEV, &a, &b, &ca, &cb);
 	struct writer w = { .map = map_bar(ca, 2), .model = calloc(1, RAM_SIZE), .seed = 14 };
 	uint8_t *mb = map_bar(cb, 2);
 	memset(mb, 0xee, RAM_SIZE); /* every page must come across */
@@ -181,6 +200,50 @@ static void test_memdev_live_precopy(void **state)
 	tu_dev_stop(&b);
 }
 
+/* A doorbell rung while stopped: INTSTATUS and the interrupt still owed
+ * move with the device, and the destination raises it once it runs. */
+static void test_memdev_interrupt_carried_over(void **state)
+{
+	(void)state;
+	struct tu_dev a, b;
+	struct uvfio_client *ca, *cb;
+	two(MEMDEV, &a, &b, &ca, &cb);
+	int ea = tu_eventfd(), eb = tu_eventfd();
+	assert_int_equal(uvfio_client_set_irqs(ca, VFIO_PCI_MSI_IRQ_INDEX,
+					       VFIO_IRQ_SET_DATA_EVENTFD |
+						       VFIO_IRQ_SET_ACTION_TRIGGER,
+					       0, 1, &ea), 0);
+	assert_int_equal(uvfio_client_mig_state_set(ca, UVFIO_MIG_STATE_STOP), 0);
+	wreg(ca, 0x10, 1, 4); /* held back: the device is stopped */
+	assert_int_equal(reg32(ca, 0x14), 1);
+	struct mig_stats st;
+	char err[512];
+	int r = mig_live(ca, cb, NULL, &st, err, sizeof(err));
+	if (r)
+		fail_msg("migration failed: %s", err);
+	assert_int_equal(reg32(cb, 0x14), 1);
+	assert_int_equal(uvfio_client_set_irqs(cb, VFIO_PCI_MSI_IRQ_INDEX,
+					       VFIO_IRQ_SET_DATA_EVENTFD |
+						       VFIO_IRQ_SET_ACTION_TRIGGER,
+					       0, 1, &eb), 0);
+	assert_int_equal(uvfio_client_mig_state_set(cb, UVFIO_MIG_STATE_RUNNING), 0);
+	uint64_t n = 0;
+	struct pollfd pf = { .fd = eb, .events = POLLIN }; /* raised on entering RUNNING */
+	assert_int_equal(poll(&pf, 1, 30000), 1);          /* (the bound only ends a hang) */
+	assert_int_equal(read(eb, &n, 8), 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(fcntl(ea, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(read(ea, &n, 8), -1); /* never at the source */
+	wreg(cb, 0x14, 1, 4); /* acknowledged */
+	assert_int_equal(reg32(cb, 0x14), 0);
+	close(ea);
+	close(eb);
+	uvfio_client_close(ca);
+	uvfio_client_close(cb);
+	tu_dev_stop(&a);
+	tu_dev_stop(&b);
+}
+
 /* ---- the DMA engine: a copy started while stopped moves with the device ------------ */
 
 #define MEM (1u << 20)
@@ -205,9 +268,8 @@ static void test_engine_copy_carried_over(void **state)
 {
 	(void)state;
 	struct tu_dev a, b;
-	tu_dev_start(&a, UVFIO_BUILD_ROOT, ENGINE, NULL);
-	tu_dev_start(&b, UVFIO_BUILD_ROOT, ENGINE, NULL);
-	struct uvfio_client *ca = open_dev(&a), *cb = open_dev(&b);
+	struct uvfio_client *ca, *cb;
+	two(ENGINE, &a, &b, &ca, &cb);
 	int mfd = memfd_create("test-migrate", MFD_CLOEXEC);
 	assert_int_equal(ftruncate(mfd, MEM), 0);
 	uint8_t *mem = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
@@ -412,10 +474,10 @@ static void test_refused_streams(void **state)
 	(void)state;
 	unsigned seed = 7;
 	struct tu_dev a, b, e;
-	tu_dev_start(&a, UVFIO_BUILD_ROOT, MEMDEV, NULL);
-	tu_dev_start(&b, UVFIO_BUILD_ROOT, MEMDEV, NULL);
+	struct uvfio_client *ca, *cb;
+	two(MEMDEV, &a, &b, &ca, &cb);
 	tu_dev_start(&e, UVFIO_BUILD_ROOT, ENGINE, NULL);
-	struct uvfio_client *ca = open_dev(&a), *cb = open_dev(&b), *ce = open_dev(&e);
+	struct uvfio_client *ce = open_dev(&e);
 	uint8_t *ram = map_bar(ca, 2);
 	for (unsigned i = 0; i < RAM_SIZE; i++)
 		ram[i] = (uint8_t)(i % 251);
@@ -456,10 +518,7 @@ static void test_refused_streams(void **state)
 	assert_int_equal(uvfio_client_mig_state_set(cb, UVFIO_MIG_STATE_RESUMING), 0);
 	assert_int_equal(write_stream(cb, s, len, &seed), 0);
 	assert_int_equal(uvfio_client_mig_state_set(cb, UVFIO_MIG_STATE_RUNNING), 0);
-	uint8_t *mb = map_bar(cb, 2);
-	assert_memory_equal(mb, ram, RAM_SIZE);
-	assert_int_equal(reg32(cb, 0x04), 0xabcd1234);
-	munmap(mb, RAM_SIZE);
+	holds(cb, ram, 0xabcd1234);
 	munmap(ram, RAM_SIZE);
 	free(s);
 	free(es);
@@ -487,9 +546,8 @@ static void test_source_dies(void **state)
 {
 	(void)state;
 	struct tu_dev a, b, c;
-	tu_dev_start(&a, UVFIO_BUILD_ROOT, MEMDEV, NULL);
-	tu_dev_start(&b, UVFIO_BUILD_ROOT, MEMDEV, NULL);
-	struct uvfio_client *ca = open_dev(&a), *cb = open_dev(&b);
+	struct uvfio_client *ca, *cb;
+	two(MEMDEV, &a, &b, &ca, &cb);
 	uint8_t fill[8192];
 	memset(fill, 0x77, sizeof(fill));
 	assert_int_equal(uvfio_client_region_write(ca, 2, 0x1000, fill, sizeof(fill)), 0);
@@ -538,10 +596,10 @@ static void test_snapshot(void **state)
 {
 	(void)state;
 	struct tu_dev a, b, e;
-	tu_dev_start(&a, UVFIO_BUILD_ROOT, MEMDEV, NULL);
-	tu_dev_start(&b, UVFIO_BUILD_ROOT, MEMDEV, NULL);
+	struct uvfio_client *ca, *cb;
+	two(MEMDEV, &a, &b, &ca, &cb);
 	tu_dev_start(&e, UVFIO_BUILD_ROOT, ENGINE, NULL);
-	struct uvfio_client *ca = open_dev(&a), *cb = open_dev(&b), *ce = open_dev(&e);
+	struct uvfio_client *ce = open_dev(&e);
 	uint8_t *ram = map_bar(ca, 2);
 	for (unsigned i = 0; i < RAM_SIZE; i += 4096)
 		ram[i] = (uint8_t)(i >> 12);
@@ -573,10 +631,7 @@ static void test_snapshot(void **state)
 	if (r)
 		fail_msg("load failed: %s", err);
 	assert_int_equal(mig_state(cb), UVFIO_MIG_STATE_RUNNING);
-	uint8_t *mb = map_bar(cb, 2);
-	assert_memory_equal(mb, ram, RAM_SIZE);
-	assert_int_equal(reg32(cb, 0x04), 0x5a5a);
-	munmap(mb, RAM_SIZE);
+	holds(cb, ram, 0x5a5a);
 	munmap(ram, RAM_SIZE);
 	close(fd);
 	close(efd);
@@ -595,6 +650,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_memdev_live_precopy, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_memdev_interrupt_carried_over, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_engine_copy_carried_over, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_illegal_arcs, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_refused_streams, tu_dev_teardown),
