@@ -8,7 +8,7 @@
  * with the same message sizes and no protocol logic; memcpy; the raw socket
  * streaming the same chunk sizes.
  *
- *   uvfio-bench [--quick] [--json] [--latency | --migration]   (those rows only)
+ *   uvfio-bench [--quick] [--json] [--latency]   (--latency: synchronous rows only)
  *   uvfio-bench --server SOCKET --region N --offset OFF   (client rows only)
  */
 #include <errno.h>
@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "migrate.h"
 #include "uvfio/client.h"
 #include "uvfio/server.h"
@@ -59,13 +60,6 @@ static void pin(int cpu)
 
 /* ---- Statistics and the table ---------------------------------------------------- */
 
-struct stat_ {
-	double ops;    /* per second */
-	double median; /* us */
-	double p99;    /* us */
-	double gbps;   /* for bandwidth rows */
-};
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -79,37 +73,6 @@ static struct stat_ summarize(uint64_t *lat, size_t n, uint64_t total_ns)
 			   .median = (double)lat[n / 2] / 1e3,
 			   .p99 = (double)lat[(n * 99) / 100] / 1e3 };
 	return s;
-}
-
-static bool json_out;
-static bool first_row = true;
-
-static void row(const char *name, const char *place, struct stat_ s, const char *ref,
-		double ratio, const char *goal)
-{
-	if (json_out) {
-		printf("%s{\"row\":\"%s\",\"placement\":\"%s\",\"ops_per_s\":%.0f,\"median_us\":%.2f,"
-		       "\"p99_us\":%.2f,\"gb_per_s\":%.3f,\"reference\":\"%s\",\"ratio\":%.3f}",
-		       first_row ? "[\n" : ",\n", name, place, s.ops, s.median, s.p99, s.gbps, ref,
-		       ratio);
-		first_row = false;
-		return;
-	}
-	char a[32] = "", b[32] = "", c[32] = "";
-	if (s.gbps > 0)
-		snprintf(a, sizeof(a), "%.2f GB/s", s.gbps);
-	else
-		snprintf(a, sizeof(a), "%.0f", s.ops);
-	if (s.median > 0) {
-		snprintf(b, sizeof(b), "%.1f", s.median);
-		snprintf(c, sizeof(c), "%.1f", s.p99);
-	}
-	char rb[16] = "      -";
-	if (ratio > 0)
-		snprintf(rb, sizeof(rb), "%6.2fx", ratio);
-	printf("%-40s %-5s %14s %8s %8s  %s %-24s %s\n", name, place, a, b, c, rb, ref,
-	       goal ? goal : "");
-	fflush(stdout);
 }
 
 /* ---- The bench device (a server process) ------------------------------------------ */
@@ -400,7 +363,7 @@ static struct stat_ sync_rows(struct uvfio_client *c, uint32_t region, uint64_t 
  */
 static struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *place,
 			   const char *name, uint32_t region, uint64_t off, size_t len,
-			   bool write, size_t iters, const char *goal)
+			   bool write, size_t iters, struct goal goal)
 {
 	size_t req = write ? 32 + len : 32, rep = write ? 32 : 32 + len;
 	struct raw r;
@@ -423,25 +386,39 @@ static struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *plac
 	struct stat_ sr = summarize(lr, per * ROUNDS, tr), sm = summarize(lm, per * ROUNDS, tm);
 	char refname[64];
 	snprintf(refname, sizeof(refname), "raw ping-pong %zu B / %zu B", req, rep);
-	row(refname, place, sr, "-", 1, NULL);
-	row(name, place, sm, "raw ping-pong above", sm.median / sr.median, goal);
+	report_row(refname, place, sr, "-", 1, NO_GOAL);
+	report_row(name, place, sm, "raw ping-pong above", sm.median / sr.median, goal);
 	free(lr);
 	free(lm);
 	free(buf);
 	return sm;
 }
 
+/*
+ * Posted writes, timed until the device has applied every one: a flush (every
+ * write acknowledged, gathered ones sent first), then a read-back of the last
+ * value written.
+ */
 static struct stat_ posted_rows(struct uvfio_client *c, uint32_t region, uint64_t off,
 				size_t iters)
 {
-	uint32_t v = 7;
 	uint64_t t0 = now_ns();
-	for (size_t i = 0; i < iters; i++)
+	uint32_t v = 0;
+	for (size_t i = 0; i < iters; i++) {
+		v = (uint32_t)i + 1;
 		if (uvfio_client_region_write_posted(c, region, off, &v, 4) < 0)
 			exit(1);
-	if (uvfio_client_flush(c) < 0)
+	}
+	uint32_t back = 0;
+	if (uvfio_client_flush(c) < 0 || uvfio_client_region_read(c, region, off, &back, 4) < 0)
 		exit(1);
-	struct stat_ s = { .ops = (double)iters * 1e9 / (double)(now_ns() - t0) };
+	uint64_t t = now_ns() - t0;
+	if (back != v) {
+		fprintf(stderr, "uvfio-bench: posted writes: read back %u, last written %u\n", back,
+			v);
+		exit(1);
+	}
+	struct stat_ s = { .ops = (double)iters * 1e9 / (double)t };
 	return s;
 }
 
@@ -560,7 +537,7 @@ static void many_devices(int cpu_srv, const char *place, size_t iters)
 	waitpid(pid, NULL, 0);
 	char name[80];
 	snprintf(name, sizeof(name), "64 devices, 1 server: %ld KiB RSS/conn", rss / NDEV);
-	row(name, place, s, "-", 0, NULL);
+	report_row(name, place, s, "-", 0, NO_GOAL);
 }
 
 /* ---- Migration: two uvfio-memdev processes, tools/migrate.c ----------------------------- */
@@ -709,8 +686,7 @@ static void migrate_n(struct uvfio_client **c, const struct mig_opts *o, size_t 
 static void migration_rows(int cpu_srv, const char *place)
 {
 	if (!memdev_path[0]) {
-		if (!json_out)
-			printf("(migration rows skipped: no uvfio-memdev beside uvfio-bench)\n");
+		fprintf(stderr, "uvfio-bench: migration rows skipped: no uvfio-memdev beside it\n");
 		return;
 	}
 	pin(0);
@@ -735,14 +711,15 @@ static void migration_rows(int cpu_srv, const char *place)
 	struct stat_ s = { .gbps = (double)bytes / (double)data_ns };
 	char name[64];
 	snprintf(name, sizeof(name), "raw stream %.0f KiB, 1 hop", (double)st.bytes / 1024);
-	row(name, place, (struct stat_){ .gbps = raw }, "-", 1, NULL);
+	report_row(name, place, (struct stat_){ .gbps = raw }, "-", 1, NO_GOAL);
 	snprintf(name, sizeof(name), "raw relay %.0f KiB, 2 hops", (double)st.bytes / 1024);
-	row(name, place, (struct stat_){ .gbps = relay }, "raw stream, 1 hop", relay / raw, NULL);
-	row("migration stream, memdev 1 MiB RAM", place, s, "raw stream, 1 hop", s.gbps / raw,
-	    "goal >= 0.7x");
-	row("migration stream, memdev 1 MiB RAM", place, s, "raw relay, 2 hops", s.gbps / relay,
-	    NULL);
-	row("downtime, stop-and-copy (1 MiB left)", place, base, "-", 1, NULL);
+	report_row(name, place, (struct stat_){ .gbps = relay }, "raw stream, 1 hop", relay / raw,
+		   NO_GOAL);
+	report_row("migration stream, memdev 1 MiB RAM", place, s, "raw stream, 1 hop",
+		   s.gbps / raw, GOAL_GE(0.7));
+	report_row("migration stream, memdev 1 MiB RAM", place, s, "raw relay, 2 hops",
+		   s.gbps / relay, NO_GOAL);
+	report_row("downtime, stop-and-copy (1 MiB left)", place, base, "-", 1, NO_GOAL);
 	/* one pre-copy round, then len bytes of RAM changed before the stop */
 	static const size_t left[] = { 0, 16 << 10, 64 << 10, 256 << 10 };
 	struct dirtier d = { .buf = malloc(256 << 10) };
@@ -753,8 +730,8 @@ static void migration_rows(int cpu_srv, const char *place)
 		migrate_n(c, &o, n, down, &st, &bytes, &data_ns);
 		s = summarize(down, n, now_ns() - t);
 		snprintf(name, sizeof(name), "downtime, pre-copy, %zu KiB changed", left[k] >> 10);
-		row(name, place, s, "stop-and-copy above", s.median / base.median,
-		    k == 0 ? "bound by data left" : NULL);
+		report_row(name, place, s, "stop-and-copy above", s.median / base.median,
+			   k == 0 ? GOAL_LE(0.5) : NO_GOAL);
 	}
 	free(d.buf);
 	free(down);
@@ -773,10 +750,10 @@ static void run_placement(int cpu_srv, const char *place)
 	pid_t pid;
 	struct uvfio_client *c = connect_bench(cpu_srv, &pid, SRV_XFER);
 	struct stat_ s = paired(c, cpu_srv, place, "REGION_READ 4 B (sync)", 0, 0, 4, false, n,
-				"goal <= 1.25x");
+				GOAL_LE(1.25));
 	struct stat_ sw = paired(c, cpu_srv, place, "REGION_WRITE 4 B (sync)", 0, 0, 4, true, n,
-				 NULL);
-	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NULL);
+				 NO_GOAL);
+	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NO_GOAL);
 	if (latency_only) {
 		finish(c, pid);
 		return;
@@ -786,12 +763,12 @@ static void run_placement(int cpu_srv, const char *place)
 	s.gbps = (double)(1 << 20) * s.ops / 1e9;
 	double stream = raw_stream_gbps(cpu_srv, SRV_XFER + 32, (size_t)(64u << 20), 1u << 20);
 	char ref[64];
-	row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
-	    s.gbps / stream, NULL);
+	report_row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
+	    s.gbps / stream, GOAL_GE(0.8));
 	size_t np = quick ? 1000 : 200000;
 	s = posted_rows(c, 0, 0, np);
-	row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,
-	    "goal >= 5x");
+	report_row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,
+	    GOAL_GE(5));
 	finish(c, pid);
 
 	/* coalescing needs the option on */
@@ -804,8 +781,8 @@ static void run_placement(int cpu_srv, const char *place)
 	if (uvfio_client_adopt(sv[0], &cc, &c) < 0)
 		exit(1);
 	s = posted_rows(c, 0, 0, np);
-	row("posted REGION_WRITE 4 B, WRITE_MULTI", place, s, "sync REGION_WRITE 4 B",
-	    s.ops / sw.ops, "goal >= 10x");
+	report_row("posted REGION_WRITE 4 B, WRITE_MULTI", place, s, "sync REGION_WRITE 4 B",
+	    s.ops / sw.ops, GOAL_GE(10));
 	finish(c, pid);
 
 	/* device DMA, in messages of the default max_data_xfer_size (1 MiB) */
@@ -814,11 +791,11 @@ static void run_placement(int cpu_srv, const char *place)
 	int reps = quick ? 2 : 10;
 	double mc = memcpy_gbps(dl, reps);
 	struct stat_ d = { .gbps = dma_gbps(c, true, dl, reps) };
-	row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, "goal >= 0.9x");
+	report_row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, GOAL_GE(0.9));
 	d.gbps = dma_gbps(c, false, dl, reps);
 	double st = raw_stream_gbps(cpu_srv, UVFIO_DEFAULT_MAX_DATA_XFER_SIZE + 32, dl * (size_t)reps, dl);
 	snprintf(ref, sizeof(ref), "raw stream 1 MiB chunks");
-	row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, "goal >= 0.7x");
+	report_row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, GOAL_GE(0.7));
 	finish(c, pid);
 
 	/* threads on one connection */
@@ -829,7 +806,7 @@ static void run_placement(int cpu_srv, const char *place)
 		if (t == 1)
 			one = s;
 		snprintf(ref, sizeof(ref), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
-		row(ref, place, s, "1 thread", s.ops / one.ops, NULL);
+		report_row(ref, place, s, "1 thread", s.ops / one.ops, NO_GOAL);
 	}
 	finish(c, pid);
 	many_devices(cpu_srv, place, quick ? 100 : 5000);
@@ -846,18 +823,18 @@ static int external(const char *sock, uint32_t region, uint64_t off)
 	}
 	size_t n = quick ? 200 : 20000;
 	struct stat_ ref = raw_pingpong(1, 32, 36, n);
-	row("raw ping-pong 32 B / 36 B", "ext", ref, "-", 1, NULL);
+	report_row("raw ping-pong 32 B / 36 B", "ext", ref, "-", 1, NO_GOAL);
 	struct stat_ s = sync_rows(c, region, off, 4, false, n);
-	row("REGION_READ 4 B (sync)", "ext", s, "raw ping-pong", s.median / ref.median, NULL);
+	report_row("REGION_READ 4 B (sync)", "ext", s, "raw ping-pong", s.median / ref.median, NO_GOAL);
 	struct stat_ sw = sync_rows(c, region, off, 4, true, n);
-	row("REGION_WRITE 4 B (sync)", "ext", sw, "raw ping-pong", sw.median / ref.median, NULL);
+	report_row("REGION_WRITE 4 B (sync)", "ext", sw, "raw ping-pong", sw.median / ref.median, NO_GOAL);
 	s = posted_rows(c, region, off, quick ? 1000 : 100000);
-	row("posted REGION_WRITE 4 B + flush", "ext", s, "sync REGION_WRITE", s.ops / sw.ops, NULL);
+	report_row("posted REGION_WRITE 4 B + flush", "ext", s, "sync REGION_WRITE", s.ops / sw.ops, NO_GOAL);
 	for (int t = 1; t <= 8; t *= 2) {
 		struct stat_ ts = thread_rows(c, region, off, t, quick ? 200 : 10000);
 		char name[64];
 		snprintf(name, sizeof(name), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
-		row(name, "ext", ts, "sync, 1 thread", ts.ops / s.ops, NULL);
+		report_row(name, "ext", ts, "sync, 1 thread", ts.ops / s.ops, NO_GOAL);
 	}
 	uvfio_client_close(c);
 	return 0;
@@ -869,26 +846,37 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
 		{ "server", required_argument, NULL, 's' }, { "region", required_argument, NULL, 'r' },
 		{ "offset", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
-		{ "latency", no_argument, NULL, 'l' },
-		{ "migration", no_argument, NULL, 'm' },
+		{ "latency", no_argument, NULL, 'l' },      { "markdown", no_argument, NULL, 'm' },
+		{ "svg", required_argument, NULL, 'g' },    { "check", no_argument, NULL, 'c' },
+		{ "migration", no_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *server = NULL;
+	const char *server = NULL, *svg = NULL;
 	uint32_t region = 0;
 	uint64_t off = 0;
+	enum report_format fmt = REPORT_TEXT;
+	bool check = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "qjlms:r:o:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "qjls:r:o:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'q': quick = true; break;
-		case 'j': json_out = true; break;
+		case 'j': fmt = REPORT_JSON; break;
+		case 'm': fmt = REPORT_MARKDOWN; break;
+		case 'g': svg = optarg; break;
+		case 'c': check = true; break;
 		case 'l': latency_only = true; break;
-		case 'm': migration_only = true; break;
+		case 'M': migration_only = true; break;
 		case 's': server = optarg; break;
 		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'o': off = strtoull(optarg, NULL, 0); break;
 		case 'h':
-			puts("uvfio-bench [--quick] [--json] [--latency | --migration]\n"
-			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]");
+			puts("uvfio-bench [--quick] [--latency | --migration] [--json | --markdown] "
+			     "[--svg FILE] [--check]\n"
+			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
+			     "  --markdown   the table as Markdown, at the end\n"
+			     "  --svg FILE   draw every row's ratio against its limit\n"
+			     "  --check      exit with 1 when a goal is missed (for people: these\n"
+			     "               machines are too noisy for a CI verdict)");
 			return 0;
 		default: return 2;
 		}
@@ -896,9 +884,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	find_memdev();
-	if (!json_out)
-		printf("%-40s %-5s %14s %8s %8s  %7s %-24s\n", "row", "place", "ops/s or GB/s",
-		       "med us", "p99 us", "ratio", "reference");
+	report_start(fmt);
 	int r = 0;
 	if (server) {
 		r = external(server, region, off);
@@ -916,7 +902,10 @@ int main(int argc, char **argv)
 				migration_rows(1, "cross");
 		}
 	}
-	if (json_out)
-		puts(first_row ? "[]" : "\n]");
-	return r;
+	int missed = report_finish(svg);
+	if (missed < 0)
+		return 1;
+	if (missed)
+		fprintf(stderr, "uvfio-bench: %d goal%s missed\n", missed, missed > 1 ? "s" : "");
+	return r ? r : check && missed ? 1 : 0;
 }

@@ -90,9 +90,11 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	return (ssize_t)count;
 }
 
-static int reset(void *opaque)
+static int reset(void *opaque, enum uvfio_reset_type type)
 {
 	struct engine *e = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* the registers stay for the next client */
 	memset(e->r, 0, sizeof(e->r));
 	ms_reset(&e->ms);
 	dev_log_line(UVFIO_LOG_INFO, "reset");
@@ -174,7 +176,8 @@ int main(int argc, char **argv)
 						     .mig_write = ms_op_write };
 	struct engine e = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
-					   .ops = &ops, .opaque = &e };
+					   .ops = &ops, .opaque = &e,
+					   .dma_layout = a.dma_layout };
 	void *msix = NULL;
 	if (uvfio_server_create(&cfg, &e.srv) < 0)
 		return 1;
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
 	    uvfio_pci_add_cap_pm(e.srv) < 0 || uvfio_pci_add_cap_msix(e.srv, 1, 1, 0, 0x800) < 0 ||
 	    uvfio_pci_add_cap_exp(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    dev_setup_err_req(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_MSIX_IRQ_INDEX, 1) < 0 ||
 	    ms_init(&e.ms, e.srv, &engine_ms, &e) < 0 ||
 	    ms_add_area(&e.ms, 1, msix, 4096, false) < 0) {

@@ -11,7 +11,9 @@
  *   0x08 WRITES    number of register writes so far
  *   0x0c RAMSIZE   size of BAR2 in bytes
  *   0x10 DOORBELL  writing sets INTSTATUS bit 0 and raises MSI vector 0 and
- *                  INTx (while the device is stopped, once it runs again)
+ *                  INTx (while the device is stopped: once it runs again); an
+ *                  ioeventfd, so a client may signal its eventfd instead of
+ *                  writing (DEVICE_GET_REGION_IO_FDS, shown by `uvfio info`)
  *   0x14 INTSTATUS bit 0: a doorbell interrupt not yet acknowledged; write 1
  *                  to clear
  *
@@ -53,23 +55,13 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	if (count != 4 || off % 4)
 		return -EINVAL;
 	uint32_t v = 0;
-	if (is_write) {
+	if (is_write) { /* the doorbell's writes go to doorbell() */
 		memcpy(&v, buf, 4);
 		d->writes++;
 		if (off == 0x04)
 			d->scratch = v;
 		if (off == 0x14)
 			d->intstatus &= ~v;
-		if (off == 0x10) {
-			d->intstatus |= 1;
-			bool now = ms_running(&d->ms);
-			dev_log_line(UVFIO_LOG_INFO, "doorbell %#x: raising MSI 0 and INTx%s", v,
-				     now ? "" : " once the device runs");
-			if (now)
-				raise_irq(d);
-			else
-				d->owed = true;
-		}
 		dev_log_line(UVFIO_LOG_DEBUG, "write %#x to register %#llx", v,
 			     (unsigned long long)off);
 		return 4;
@@ -86,9 +78,33 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	return 4;
 }
 
-static int reset(void *opaque)
+/* DOORBELL, written through a message or signalled through its eventfd
+ * (then without the value: the doorbell needs none). */
+static int doorbell(void *opaque, const struct uvfio_ioevent *ev)
 {
 	struct memdev *d = opaque;
+	bool now = ms_running(&d->ms);
+	const char *when = now ? "" : " once the device runs";
+	d->writes += (uint32_t)ev->count;
+	d->intstatus |= 1;
+	if (ev->has_data)
+		dev_log_line(UVFIO_LOG_INFO, "doorbell %#llx: raising MSI 0 and INTx%s",
+			     (unsigned long long)ev->data, when);
+	else
+		dev_log_line(UVFIO_LOG_INFO, "doorbell eventfd (%llu): raising MSI 0 and INTx%s",
+			     (unsigned long long)ev->count, when);
+	if (now)
+		raise_irq(d);
+	else
+		d->owed = true;
+	return 0;
+}
+
+static int reset(void *opaque, enum uvfio_reset_type type)
+{
+	struct memdev *d = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* client_gone says so; the registers stay */
 	dev_log_line(UVFIO_LOG_INFO, "reset");
 	d->scratch = d->writes = d->intstatus = 0;
 	d->owed = false;
@@ -192,7 +208,8 @@ int main(int argc, char **argv)
 						     .mig_write = ms_op_write };
 	struct memdev d = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-memdev", a.log_level),
-					   .ops = &ops, .opaque = &d };
+					   .ops = &ops, .opaque = &d,
+					   .dma_layout = a.dma_layout };
 	void *ram = NULL;
 	int r = uvfio_server_create(&cfg, &d.srv);
 	if (r < 0)
@@ -213,9 +230,11 @@ int main(int argc, char **argv)
 	if (uvfio_server_pci_init(d.srv, &id) < 0 ||
 	    uvfio_server_setup_region(d.srv, 0, &bar0, NULL) < 0 ||
 	    uvfio_server_setup_region(d.srv, 2, &bar2, &ram) < 0 ||
+	    uvfio_server_add_ioeventfd(d.srv, 0, 0x10, 4, 0, 0, doorbell) < 0 ||
 	    uvfio_pci_add_cap_pm(d.srv) < 0 || uvfio_pci_add_cap_msi(d.srv, 1) < 0 ||
 	    uvfio_pci_add_cap_exp(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
+	    dev_setup_err_req(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_MSI_IRQ_INDEX, 1) < 0 ||
 	    ms_init(&d.ms, d.srv, &memdev_ms, &d) < 0 ||
 	    ms_add_area(&d.ms, 2, ram, RAM_SIZE, true) < 0) {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <dirent.h>
 #include <json-c/json.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -63,7 +63,7 @@ extern char **environ;
  * tu_dev_teardown(). */
 static struct tu_dev live[64];
 
-static void forget(pid_t pid)
+static void forget(int pid)
 {
 	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
 		if (live[i].pid == pid)
@@ -84,15 +84,17 @@ int tu_dev_teardown(void **state)
 	return 0;
 }
 
-void tu_dev_start(struct tu_dev *d, const char *dir, const char *prog, const char *extra)
+void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra)
 {
 	static int seq;
-	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-test-%d-%d.sock", getpid(), seq++);
+	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-dev-%d-%d.sock", getpid(), seq++);
 	unlink(d->sock);
 	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, prog);
+	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
 	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
-	assert_int_equal(posix_spawn(&d->pid, path, NULL, NULL, argv, environ), 0);
+	pid_t pid;
+	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
+	d->pid = pid;
 	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
 		if (!live[i].pid) {
 			live[i] = *d;

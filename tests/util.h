@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -20,13 +19,14 @@ int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
 
-/* A sample device program from build directory dir, serving a new socket
- * (extra: one more argument or NULL); waits for the socket to appear. */
+/* A sample device (build/uvfio-memdev ...) serving a fresh socket. */
 struct tu_dev {
-	pid_t pid;
+	int pid;
 	char sock[108];
 };
-void tu_dev_start(struct tu_dev *d, const char *dir, const char *prog, const char *extra);
+/* Start build_root/prog on a new socket (with one extra argument or NULL)
+ * and wait until it listens. */
+void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra);
 /* SIGTERM: the device must exit with 0 and remove its socket. */
 void tu_dev_stop(struct tu_dev *d);
 /* A cmocka teardown: kill the devices a failed test left running. */
