@@ -218,6 +218,14 @@ static const char *refusal(int r)
 	}
 }
 
+/* The writer failed with r: say so, with what a sample device means. */
+static int write_failed(struct run *x, int r, const char *to)
+{
+	fail(x, r, "writing migration data to the %s failed", to);
+	also(x, "%s", refusal(r));
+	return r;
+}
+
 static void progress(struct run *x)
 {
 	x->st->total_ns = now_ns() - x->t0;
@@ -358,11 +366,8 @@ static int stream_rest(struct run *x, uint64_t *moved, const char *from, const c
 	int r = move_until_short(x, moved);
 	int w = mover_drain(&x->mv);
 	x->st->data_ns += now_ns() - t;
-	if (w < 0) {
-		fail(x, w, "writing migration data to the %s failed", to);
-		also(x, "%s", refusal(w));
-		return w;
-	}
+	if (w < 0)
+		return write_failed(x, w, to);
 	if (r < 0)
 		return fail(x, r, "reading migration data from the %s failed", from);
 	return 0;
@@ -407,12 +412,8 @@ static int precopy(struct run *x)
 		uint64_t moved, t = now_ns();
 		r = move_until_short(x, &moved);
 		x->st->data_ns += now_ns() - t;
-		if (r > 0) { /* the writer failed */
-			r = mover_drain(&x->mv);
-			fail(x, r, "writing migration data to the destination failed");
-			also(x, "%s", refusal(r));
-			return r;
-		}
+		if (r > 0) /* the writer failed */
+			return write_failed(x, mover_drain(&x->mv), "destination");
 		if (r < 0)
 			return fail(x, r, "reading pre-copy data from the source failed");
 		x->st->round_bytes[round - 1] = moved;
@@ -425,7 +426,12 @@ static int precopy(struct run *x)
 		if (moved <= x->o->precopy_threshold)
 			break;
 	}
-	return 0;
+	/* The destination has all of it before the source stops: the downtime
+	 * is only for what is left. */
+	uint64_t t = now_ns();
+	r = mover_drain(&x->mv);
+	x->st->data_ns += now_ns() - t;
+	return r < 0 ? write_failed(x, r, "destination") : 0;
 }
 
 int mig_live(struct uvfio_client *src, struct uvfio_client *dst, const struct mig_opts *o,

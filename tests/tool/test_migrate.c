@@ -532,7 +532,8 @@ static void test_refused_streams(void **state)
 
 /* ---- a source that dies mid-stream ------------------------------------------------------ */
 
-static int kill_source(void *arg, struct uvfio_client *src, unsigned round, uint64_t bytes)
+/* Kill the device arg (after a pre-copy round). */
+static int kill_device(void *arg, struct uvfio_client *src, unsigned round, uint64_t bytes)
 {
 	(void)src, (void)round, (void)bytes;
 	struct tu_dev *d = arg;
@@ -551,7 +552,7 @@ static void test_source_dies(void **state)
 	uint8_t fill[8192];
 	memset(fill, 0x77, sizeof(fill));
 	assert_int_equal(uvfio_client_region_write(ca, 2, 0x1000, fill, sizeof(fill)), 0);
-	struct mig_opts o = { .precopy_rounds = 4, .after_round = kill_source, .arg = &a };
+	struct mig_opts o = { .precopy_rounds = 4, .after_round = kill_device, .arg = &a };
 	struct mig_stats st;
 	char err[512];
 	int r = mig_live(ca, cb, &o, &st, err, sizeof(err));
@@ -579,6 +580,36 @@ static void test_source_dies(void **state)
 	uvfio_client_close(cb);
 	uvfio_client_close(cc);
 	tu_dev_stop(&b);
+	tu_dev_stop(&c);
+}
+
+/* The destination dies instead: the source runs on and migrates later. */
+static void test_destination_dies(void **state)
+{
+	(void)state;
+	struct tu_dev a, b, c;
+	struct uvfio_client *ca, *cb;
+	two(MEMDEV, &a, &b, &ca, &cb);
+	wreg(ca, 0x04, 0x77, 4);
+	struct mig_opts o = { .precopy_rounds = 4, .after_round = kill_device, .arg = &b };
+	struct mig_stats st;
+	char err[512];
+	int r = mig_live(ca, cb, &o, &st, err, sizeof(err));
+	assert_true(r < 0);
+	assert_non_null(strstr(err, "destination"));
+	assert_non_null(strstr(err, "the source is RUNNING again"));
+	assert_int_equal(mig_state(ca), UVFIO_MIG_STATE_RUNNING);
+	uvfio_client_close(cb);
+	wreg(ca, 0x04, 0x78, 4); /* it runs */
+	tu_dev_start(&c, UVFIO_BUILD_ROOT, MEMDEV, NULL);
+	struct uvfio_client *cc = open_dev(&c);
+	r = mig_live(ca, cc, NULL, &st, err, sizeof(err));
+	if (r)
+		fail_msg("migration failed: %s", err);
+	assert_int_equal(reg32(cc, 0x04), 0x78);
+	uvfio_client_close(ca);
+	uvfio_client_close(cc);
+	tu_dev_stop(&a);
 	tu_dev_stop(&c);
 }
 
@@ -655,6 +686,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_illegal_arcs, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_refused_streams, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_source_dies, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_destination_dies, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_snapshot, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
