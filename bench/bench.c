@@ -614,8 +614,8 @@ static double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total)
 	pid_t ps = fork();
 	if (!ps) {
 		pin(cpu_srv);
-		char *buf = big_alloc(chunk), go;
-		if (read(a[1], &go, 1) != 1)
+		char *buf = big_alloc(chunk), go; /* faulted in before the clock starts */
+		if (write(a[1], "r", 1) != 1 || read(a[1], &go, 1) != 1)
 			_exit(1);
 		for (size_t sent = 0; sent < total; sent += chunk) {
 			size_t n = total - sent < chunk ? total - sent : chunk;
@@ -628,6 +628,8 @@ static double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total)
 	if (!pd) {
 		pin(cpu_srv);
 		char *buf = big_alloc(chunk);
+		if (write(b[1], "r", 1) != 1)
+			_exit(1);
 		for (size_t got = 0; got < total;) {
 			ssize_t n = read(b[1], buf, chunk);
 			if (n <= 0)
@@ -639,6 +641,8 @@ static double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total)
 	close(a[1]);
 	close(b[1]);
 	char *buf = big_alloc(chunk), x;
+	if (read(a[0], &x, 1) != 1 || read(b[0], &x, 1) != 1) /* both ends are ready */
+		exit(1);
 	uint64_t t0 = now_ns();
 	if (write(a[0], "g", 1) != 1)
 		exit(1);

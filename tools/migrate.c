@@ -20,7 +20,7 @@
 
 #include "migrate.h"
 
-#define NBUF 3
+#define NBUF 2
 #define DEFAULT_CHUNK (1u << 20)
 #define FILE_MAGIC "UVFIOSNP"
 
