@@ -61,11 +61,12 @@ static void show_progress(void *arg, const struct mig_stats *st)
 		return;
 	last_phase = st->phase;
 	o.last_ns = t;
-	char b[32];
+	char b[32], round[16] = "";
 	const char *what = st->phase == MIG_PHASE_PRECOPY ? "pre-copy" :
 			   st->phase == MIG_PHASE_STOPCOPY ? "stop-and-copy" : "done";
-	printf("\r%-14s round %-3u %12s moved  %8.1f MiB/s ", what,
-	       st->phase == MIG_PHASE_PRECOPY ? st->rounds + 1 : st->rounds,
+	if (st->phase == MIG_PHASE_PRECOPY)
+		snprintf(round, sizeof(round), "round %u", st->rounds + 1);
+	printf("\r%-14s %-9s %12s moved  %8.1f MiB/s ", what, round,
 	       size_str(st->bytes, b, sizeof(b)), mib_s(st->bytes, st->total_ns));
 	fflush(stdout);
 	o.shown = true;
