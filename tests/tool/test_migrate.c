@@ -89,6 +89,15 @@ static void same_config(struct uvfio_client *a, struct uvfio_client *b)
 	assert_memory_equal(x, y, 256);
 }
 
+/* A migration that must succeed. */
+static void migrate_ok(struct uvfio_client *src, struct uvfio_client *dst,
+		       const struct mig_opts *o, struct mig_stats *st)
+{
+	char err[512];
+	if (mig_live(src, dst, o, st, err, sizeof(err)) < 0)
+		fail_msg("migration failed: %s", err);
+}
+
 /* memdev c holds ram and scratch. */
 static void holds(struct uvfio_client *c, const uint8_t *ram, uint32_t scratch)
 {
@@ -161,10 +170,7 @@ static void test_memdev_live_precopy(void **state)
 	struct mig_opts o = { .precopy_rounds = 4, .precopy_threshold = 0,
 			      .after_round = after_round, .arg = &w, .chunk = 100000 };
 	struct mig_stats st;
-	char err[512];
-	int r = mig_live(ca, cb, &o, &st, err, sizeof(err));
-	if (r)
-		fail_msg("migration failed: %s", err);
+	migrate_ok(ca, cb, &o, &st);
 	assert_int_equal(st.rounds, 4);
 	assert_int_equal(w.rounds, 4);
 	assert_true(w.round1 >= RAM_SIZE);
@@ -217,10 +223,7 @@ static void test_memdev_interrupt_carried_over(void **state)
 	wreg(ca, 0x10, 1, 4); /* held back: the device is stopped */
 	assert_int_equal(reg32(ca, 0x14), 1);
 	struct mig_stats st;
-	char err[512];
-	int r = mig_live(ca, cb, NULL, &st, err, sizeof(err));
-	if (r)
-		fail_msg("migration failed: %s", err);
+	migrate_ok(ca, cb, NULL, &st);
 	assert_int_equal(reg32(cb, 0x14), 1);
 	assert_int_equal(uvfio_client_set_irqs(cb, VFIO_PCI_MSI_IRQ_INDEX,
 					       VFIO_IRQ_SET_DATA_EVENTFD |
@@ -293,10 +296,7 @@ static void test_engine_copy_carried_over(void **state)
 
 	struct mig_opts o = { .precopy_rounds = 8 };
 	struct mig_stats st;
-	char err[512];
-	int r = mig_live(ca, cb, &o, &st, err, sizeof(err));
-	if (r)
-		fail_msg("migration failed: %s", err);
+	migrate_ok(ca, cb, &o, &st);
 	assert_int_equal(st.rounds, 0); /* the engine offers no PRE_COPY */
 	assert_int_equal(mig_state(cb), UVFIO_MIG_STATE_STOP); /* as the source was */
 	assert_int_equal(reg64(cb, 0x20), 3);
@@ -533,6 +533,21 @@ static void test_refused_streams(void **state)
 /* ---- a source that dies mid-stream ------------------------------------------------------ */
 
 /* Kill the device arg (after a pre-copy round). */
+static int kill_device(void *arg, struct uvfio_client *src, unsigned round, uint64_t bytes);
+
+/* A migration during which victim dies: it fails saying what and done. */
+static void migrate_dying(struct uvfio_client *src, struct uvfio_client *dst, struct tu_dev *victim,
+			  const char *what, const char *done)
+{
+	struct mig_opts o = { .precopy_rounds = 4, .after_round = kill_device, .arg = victim };
+	struct mig_stats st;
+	char err[512];
+	assert_true(mig_live(src, dst, &o, &st, err, sizeof(err)) < 0);
+	if (!strstr(err, what) || !strstr(err, done))
+		fail_msg("\"%s\" does not say \"%s\" and \"%s\"", err, what, done);
+}
+
+/* Kill the device arg (after a pre-copy round). */
 static int kill_device(void *arg, struct uvfio_client *src, unsigned round, uint64_t bytes)
 {
 	(void)src, (void)round, (void)bytes;
@@ -552,13 +567,7 @@ static void test_source_dies(void **state)
 	uint8_t fill[8192];
 	memset(fill, 0x77, sizeof(fill));
 	assert_int_equal(uvfio_client_region_write(ca, 2, 0x1000, fill, sizeof(fill)), 0);
-	struct mig_opts o = { .precopy_rounds = 4, .after_round = kill_device, .arg = &a };
-	struct mig_stats st;
-	char err[512];
-	int r = mig_live(ca, cb, &o, &st, err, sizeof(err));
-	assert_true(r < 0);
-	assert_non_null(strstr(err, "source"));
-	assert_non_null(strstr(err, "the destination was reset"));
+	migrate_dying(ca, cb, &a, "source", "the destination was reset");
 	assert_int_equal(mig_state(cb), UVFIO_MIG_STATE_RUNNING);
 	uvfio_client_close(ca);
 
@@ -568,9 +577,8 @@ static void test_source_dies(void **state)
 	assert_int_equal(uvfio_client_region_write(cc, 2, 0x3000, fill, sizeof(fill)), 0);
 	wreg(cc, 0x04, 99, 4);
 	struct mig_opts o2 = { .precopy_rounds = 2 };
-	r = mig_live(cc, cb, &o2, &st, err, sizeof(err));
-	if (r)
-		fail_msg("migration failed: %s", err);
+	struct mig_stats st;
+	migrate_ok(cc, cb, &o2, &st);
 	uint8_t got[8192];
 	assert_int_equal(uvfio_client_region_read(cb, 2, 0x3000, got, sizeof(got)), 0);
 	assert_memory_equal(got, fill, sizeof(got));
@@ -591,21 +599,14 @@ static void test_destination_dies(void **state)
 	struct uvfio_client *ca, *cb;
 	two(MEMDEV, &a, &b, &ca, &cb);
 	wreg(ca, 0x04, 0x77, 4);
-	struct mig_opts o = { .precopy_rounds = 4, .after_round = kill_device, .arg = &b };
-	struct mig_stats st;
-	char err[512];
-	int r = mig_live(ca, cb, &o, &st, err, sizeof(err));
-	assert_true(r < 0);
-	assert_non_null(strstr(err, "destination"));
-	assert_non_null(strstr(err, "the source is RUNNING again"));
+	migrate_dying(ca, cb, &b, "destination", "the source is RUNNING again");
 	assert_int_equal(mig_state(ca), UVFIO_MIG_STATE_RUNNING);
 	uvfio_client_close(cb);
 	wreg(ca, 0x04, 0x78, 4); /* it runs */
 	tu_dev_start(&c, UVFIO_BUILD_ROOT, MEMDEV, NULL);
 	struct uvfio_client *cc = open_dev(&c);
-	r = mig_live(ca, cc, NULL, &st, err, sizeof(err));
-	if (r)
-		fail_msg("migration failed: %s", err);
+	struct mig_stats st;
+	migrate_ok(ca, cc, NULL, &st);
 	assert_int_equal(reg32(cc, 0x04), 0x78);
 	uvfio_client_close(ca);
 	uvfio_client_close(cc);
