@@ -29,5 +29,7 @@ struct tu_dev {
 void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra);
 /* SIGTERM: the device must exit with 0 and remove its socket. */
 void tu_dev_stop(struct tu_dev *d);
+/* A cmocka teardown: kill the devices a failed test left running. */
+int tu_dev_teardown(void **state);
 
 #endif

@@ -270,17 +270,23 @@ int vx_replay_fds(struct vx_replay *q, const struct vx_msg *m, int *fds)
 
 /* The capabilities of two VERSION replies, parsed: the JSON's spelling
  * may change, its meaning must not. */
-static bool same_version(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+/* VERSION replies a (ours) and b (recorded): 0 the same capabilities, 1
+ * the same but for a "migration" object only ours has (our devices can be
+ * migrated since issue 14; QEMU proposed it), -1 otherwise. */
+static int version_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	struct uvfio_caps ca, cb;
 	if (alen < 20 || blen < 20 || memcmp(a + 16, b + 16, 4) ||
 	    uvfio_caps_parse((const char *)a + 20, alen - 20, &ca, NULL, 0) < 0 ||
 	    uvfio_caps_parse((const char *)b + 20, blen - 20, &cb, NULL, 0) < 0)
-		return false;
-	return ca.max_msg_fds == cb.max_msg_fds && ca.max_data_xfer_size == cb.max_data_xfer_size &&
-	       ca.max_dma_maps == cb.max_dma_maps && ca.pgsizes == cb.pgsizes &&
-	       ca.write_multiple == cb.write_multiple && ca.twin_socket == cb.twin_socket &&
-	       ca.migration == cb.migration;
+		return -1;
+	if (ca.max_msg_fds != cb.max_msg_fds || ca.max_data_xfer_size != cb.max_data_xfer_size ||
+	    ca.max_dma_maps != cb.max_dma_maps || ca.pgsizes != cb.pgsizes ||
+	    ca.write_multiple != cb.write_multiple || ca.twin_socket != cb.twin_socket)
+		return -1;
+	if (ca.migration == cb.migration)
+		return 0;
+	return ca.migration && !cb.migration ? 1 : -1;
 }
 
 /*
@@ -362,9 +368,11 @@ static void replay_await(struct vx_replay *q, const struct vx_msg *req)
 		assert_non_null(rec);
 		bool same = rec->len == h.msg_size && !memcmp(rec->bytes, q->buf, rec->len) &&
 			    rec->nfds == nfds;
-		if (!same && h.cmd == UVFIO_CMD_VERSION)
-			same = same_version(q->buf, h.msg_size, rec->bytes, rec->len);
-		if (!same && (err_req_offered(req, rec, q->buf, h.msg_size) ||
+		int vd = !same && h.cmd == UVFIO_CMD_VERSION
+				 ? version_diff(q->buf, h.msg_size, rec->bytes, rec->len)
+				 : -1;
+		same = same || vd == 0;
+		if (!same && (vd == 1 || err_req_offered(req, rec, q->buf, h.msg_size) ||
 			      flr_offered(q, req, rec, q->buf, h.msg_size))) {
 			same = true;
 			q->newer++;
