@@ -4,7 +4,7 @@ DESTDIR ?=
 BUILD ?= build
 # Everything `make`, `make check`, `make demo` and .ci/run need.
 DEPS = meson ninja-build pkg-config gcc libc6-dev libjson-c-dev libcmocka-dev \
-       linux-libc-dev clang libclang-rt-14-dev
+       linux-libc-dev clang libclang-rt-14-dev pciutils pci.ids python3 python3-pytest
 
 .PHONY: all deps check demo install clean bench
 

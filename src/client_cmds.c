@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -297,9 +298,17 @@ int uvfio_region_map_area(const struct uvfio_region_info *ri, unsigned area, int
 	    !(ri->flags & VFIO_REGION_INFO_FLAG_MMAP))
 		return -EINVAL;
 	const struct uvfio_mmap_area *a = &ri->areas[area];
-	if (ri->offset + a->offset < ri->offset)
+	uint64_t off = ri->offset + a->offset;
+	if (off < ri->offset)
 		return -EINVAL;
-	void *p = mmap(NULL, a->size, prot, MAP_SHARED, ri->fd, (off_t)(ri->offset + a->offset));
+	/* The server's file must hold the area: a mapping past its end faults
+	 * (SIGBUS) on first touch. Only regular files have a size to check. */
+	struct stat st;
+	if (fstat(ri->fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && (off > (uint64_t)st.st_size || a->size > st.st_size - off))
+		return -ENXIO;
+	void *p = mmap(NULL, a->size, prot, MAP_SHARED, ri->fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return -errno;
 	*addr = p;
@@ -625,7 +634,11 @@ int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len)
 	r = -EPROTO;
 	if (m->len >= sizeof(rep) && !m->nfds) {
 		memcpy(&rep, m->body, sizeof(rep));
-		if (rep.size <= len && m->len == sizeof(rep) + rep.size) {
+		/* The data is what `size` says. libvfio-user pads its last,
+		 * short reply to the size asked for: bytes after the data, up
+		 * to that size, are padding (`argsz` is not checked). */
+		if (rep.size <= len && m->len >= sizeof(rep) + rep.size &&
+		    m->len <= sizeof(rep) + len) {
 			memcpy(buf, m->body + sizeof(rep), rep.size);
 			r = (int)rep.size;
 		}
@@ -638,7 +651,11 @@ int uvfio_client_mig_data_write(struct uvfio_client *c, const void *buf, size_t 
 {
 	if (!c || (!buf && len) || len > xfer_max(c))
 		return -EINVAL;
-	struct uvfio_mig_data req = { .argsz = sizeof(req), .size = (uint32_t)len };
+	/* argsz covers the data, as in VFIO's structures and as libvfio-user
+	 * requires (the specification calls it the size of a reply that has
+	 * no payload; docs/INTEROP.md). */
+	struct uvfio_mig_data req = { .argsz = (uint32_t)(sizeof(req) + len),
+				      .size = (uint32_t)len };
 	struct iovec iov[2] = { { &req, sizeof(req) }, { (void *)buf, len } };
 	struct vu_msg *m;
 	int r = vu_client_request(c, UVFIO_CMD_MIG_DATA_WRITE, iov, 2, NULL, 0, VU_WAIT, NULL, NULL,

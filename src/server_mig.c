@@ -128,12 +128,14 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	bool probe = f.flags & VFIO_DEVICE_FEATURE_PROBE;
 	const uint8_t *data = m->body + sizeof(f);
 	size_t len = m->len - sizeof(f);
-	if (f.argsz < sizeof(f) ||
+	if (f.argsz < sizeof(f) || m->len > f.argsz ||
 	    (f.flags & ~(VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_GET |
 			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE)) ||
 	    (get && set && !probe) || (!get && !set && !probe))
 		return -EINVAL;
 	struct uvfio_device_feature *hdr = vu_reply_buf(rep, sizeof(f));
+	if (!hdr)
+		return -ENOMEM;
 	*hdr = f;
 	bool mig = s->ops.migration_flags != NULL;
 	int r;
@@ -144,6 +146,8 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 		if (probe)
 			return 0;
 		struct uvfio_feature_migration *out = vu_reply_buf(rep, sizeof(*out));
+		if (!out)
+			return -ENOMEM;
 		out->flags = s->ops.migration_flags(s->opaque) | UVFIO_MIGRATION_STOP_COPY;
 		break;
 	}
@@ -153,6 +157,10 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 		if (probe)
 			return 0;
 		struct uvfio_feature_mig_state st;
+		/* room for the reply before the state changes */
+		struct uvfio_feature_mig_state *out = vu_reply_buf(rep, sizeof(*out));
+		if (!out)
+			return -ENOMEM;
 		if (set) {
 			if (len != sizeof(st))
 				return -EINVAL;
@@ -162,7 +170,6 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 		} else if (len) {
 			return -EINVAL;
 		}
-		struct uvfio_feature_mig_state *out = vu_reply_buf(rep, sizeof(*out));
 		out->device_state = s->mig_state;
 		out->data_fd = UINT32_MAX;
 		break;
@@ -170,7 +177,7 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	case UVFIO_FEATURE_DMA_LOGGING_START:
 	case UVFIO_FEATURE_DMA_LOGGING_STOP:
 	case UVFIO_FEATURE_DMA_LOGGING_REPORT:
-		r = vu_srv_dma_logging(s, feature, f.flags, data, len, rep);
+		r = vu_srv_dma_logging(s, feature, f.flags, data, len, f.argsz - sizeof(f), rep);
 		if (r < 0)
 			return r;
 		break;
@@ -180,6 +187,10 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	uint32_t total = 0;
 	for (int i = 0; i < rep->n; i++)
 		total += (uint32_t)rep->iov[i].iov_len;
+	/* argsz is the room the client has for the reply, as in VFIO and
+	 * libvfio-user: a reply that does not fit is refused. */
+	if (total > f.argsz)
+		return -EINVAL;
 	hdr->argsz = total;
 	return 0;
 }

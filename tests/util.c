@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <dirent.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -50,4 +56,86 @@ int tu_eventfd(void)
 	int fd = eventfd(0, EFD_CLOEXEC);
 	assert_true(fd >= 0);
 	return fd;
+}
+
+extern char **environ;
+
+/* Copies of the devices started and not yet stopped (pid 0: free), for
+ * tu_dev_teardown(). */
+static struct tu_dev live[64];
+
+static void forget(int pid)
+{
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i].pid == pid)
+			live[i].pid = 0;
+}
+
+int tu_dev_teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (!live[i].pid)
+			continue;
+		kill(live[i].pid, SIGKILL);
+		waitpid(live[i].pid, NULL, 0);
+		unlink(live[i].sock);
+		live[i].pid = 0;
+	}
+	return 0;
+}
+
+/* The socket file exists only after bind(): a connect() before the
+ * device's listen() is refused, so wait for the listening flag
+ * (__SO_ACCEPTCON) in /proc/net/unix. */
+static bool listening(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512];
+	bool yes = false;
+	size_t pl = strlen(path);
+	while (f && !yes && fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		size_t n = strcspn(line, "\n");
+		line[n] = 0;
+		if (n > pl && !strcmp(line + n - pl, path) && line[n - pl - 1] == ' ' &&
+		    sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
+			yes = flags & 0x10000;
+	}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra)
+{
+	static int seq;
+	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-dev-%d-%d.sock", getpid(), seq++);
+	unlink(d->sock);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
+	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
+	pid_t pid;
+	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
+	d->pid = pid;
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (!live[i].pid) {
+			live[i] = *d;
+			break;
+		}
+	for (int i = 0; i < 500 && !listening(d->sock); i++)
+		usleep(10000);
+	assert_true(listening(d->sock));
+}
+
+void tu_dev_stop(struct tu_dev *d)
+{
+	forget(d->pid);
+	kill(d->pid, SIGTERM);
+	int st;
+	assert_int_equal(waitpid(d->pid, &st, 0), d->pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	struct stat sb;
+	assert_int_equal(stat(d->sock, &sb), -1);
 }

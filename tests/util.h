@@ -19,4 +19,17 @@ int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
 
+/* A sample device (build/uvfio-memdev ...) serving a fresh socket. */
+struct tu_dev {
+	int pid;
+	char sock[108];
+};
+/* Start build_root/prog on a new socket (with one extra argument or NULL)
+ * and wait until it listens. */
+void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra);
+/* SIGTERM: the device must exit with 0 and remove its socket. */
+void tu_dev_stop(struct tu_dev *d);
+/* A cmocka teardown: kill the devices a failed test left running. */
+int tu_dev_teardown(void **state);
+
 #endif

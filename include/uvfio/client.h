@@ -84,7 +84,11 @@ enum uvfio_client_mode {
  *                   must see a posted write at once should not enable this.
  * @version_minor: the minor version to propose; 0 proposes
  *                 UVFIO_PROTO_MINOR (set propose_minor_zero for 0).
- * @propose_minor_zero: propose minor version 0, as QEMU does.
+ * @propose_minor_zero: propose minor version 0, as QEMU does, and speak
+ *                      QEMU's dialect: DMA_READ/DMA_WRITE requests of the
+ *                      server are answered in QEMU's layout (4-byte count),
+ *                      which a uvfio server expects of a 0.0 client and a
+ *                      libvfio-user server does not (docs/INTEROP.md).
  * @max_in_flight: requests sent and not yet answered, at most, counting a
  *                 request that timed out until its late reply comes (its id
  *                 stays reserved); 0 means 1024; at most 32768 (larger
@@ -240,6 +244,8 @@ UVFIO_EXPORT void uvfio_region_info_release(struct uvfio_region_info *ri);
  * that loads and stores bypass the socket.
  * @prot: PROT_READ and/or PROT_WRITE.
  * @addr: receives the mapping; undo it with munmap(*addr, area size).
+ * Returns -ENXIO when the server's descriptor is a file too short to hold
+ * the area (touching the mapping past its end would raise SIGBUS here).
  * Thread-safe.
  */
 UVFIO_EXPORT int uvfio_region_map_area(const struct uvfio_region_info *ri, unsigned area, int prot,
