@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "uvfio/client.h"
+#include "util.h"
 
 static void *run(void *arg)
 {
@@ -127,4 +129,23 @@ void peer_version(int fd, uint16_t minor, const char *json)
 		len += strlen(json) + 1;
 	}
 	peer_reply(fd, &h, rep, len);
+}
+
+size_t peer_read_reply(const struct uvfio_hdr *h, const uint8_t *req, uint32_t v, uint8_t *out)
+{
+	struct uvfio_hdr r = { .msg_id = h->msg_id, .cmd = h->cmd, .msg_size = 16 + 16 + 4,
+			       .flags = UVFIO_FLAGS_TYPE_REPLY };
+	memcpy(out, &r, 16);
+	memcpy(out + 16, req, 16);
+	memcpy(out + 32, &v, 4);
+	return 36;
+}
+
+struct uvfio_client *peer_client(struct peer *p, const struct uvfio_client_config *cfg)
+{
+	struct uvfio_client *c = NULL;
+	int fd = p->other;
+	p->other = -1;
+	assert_int_equal(uvfio_client_adopt(fd, cfg, &c), 0);
+	return c;
 }

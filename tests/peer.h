@@ -38,5 +38,13 @@ void peer_write(int fd, const void *buf, size_t len, const int *fds, int nfds);
 void peer_reply(int fd, const struct uvfio_hdr *h, const void *body, size_t len);
 /* Answer the client's VERSION with the given JSON (NULL: no capabilities). */
 void peer_version(int fd, uint16_t minor, const char *json);
+/* A REGION_READ reply to request h (body req) carrying the 4-byte value v,
+ * written to out; returns its size. */
+size_t peer_read_reply(const struct uvfio_hdr *h, const uint8_t *req, uint32_t v, uint8_t *out);
+
+struct uvfio_client;
+struct uvfio_client_config;
+/* A client on the other end (the test fails if it cannot be made). */
+struct uvfio_client *peer_client(struct peer *p, const struct uvfio_client_config *cfg);
 
 #endif

@@ -61,30 +61,6 @@ struct wchan {
 	pthread_t thread;
 };
 
-static void send_piece(int fd, const uint8_t *p, size_t len, int xfd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	while (len) {
-		struct iovec iov = { (void *)p, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (xfd >= 0) {
-			mh.msg_control = cbuf;
-			mh.msg_controllen = sizeof(cbuf);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &xfd, sizeof(int));
-		}
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (n <= 0)
-			return; /* the client went away */
-		p += n;
-		len -= (size_t)n;
-		xfd = -1;
-	}
-}
-
 /* [a, b) of buf in pieces of random sizes, from a byte to all of it. */
 static void send_split(struct wchan *w, const uint8_t *buf, size_t a, size_t b, int xfd)
 {
@@ -94,10 +70,10 @@ static void send_split(struct wchan *w, const uint8_t *buf, size_t a, size_t b, 
 		size_t cap = caps[rnd(&w->rng) % 5];
 		size_t n = 1 + rnd(&w->rng) % VU_MIN(cap, b - a);
 		if (xfd >= 0 && (k == fd_piece || a + n == b)) {
-			send_piece(w->fd, buf + a, n, xfd); /* inside its message */
+			peer_write(w->fd, buf + a, n, &xfd, 1); /* inside its message */
 			xfd = -1;
 		} else {
-			send_piece(w->fd, buf + a, n, -1);
+			peer_write(w->fd, buf + a, n, NULL, 0);
 		}
 		a += n;
 		k++;

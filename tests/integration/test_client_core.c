@@ -25,26 +25,6 @@
 
 static const struct uvfio_client_config quiet = { .log = { .level = -1 }, .timeout_ms = 5000 };
 
-static struct uvfio_client *connect_peer(struct peer *p, const struct uvfio_client_config *cfg)
-{
-	struct uvfio_client *c = NULL;
-	int fd = p->other;
-	p->other = -1;
-	assert_int_equal(uvfio_client_adopt(fd, cfg ? cfg : &quiet, &c), 0);
-	return c;
-}
-
-/* A REGION_READ reply for request h carrying 4 bytes of value v. */
-static size_t read_reply(const struct uvfio_hdr *h, const uint8_t *req, uint32_t v, uint8_t *out)
-{
-	struct uvfio_hdr r = { .msg_id = h->msg_id, .cmd = h->cmd, .msg_size = 16 + 16 + 4,
-			       .flags = UVFIO_FLAGS_TYPE_REPLY };
-	memcpy(out, &r, 16);
-	memcpy(out + 16, req, 16);
-	memcpy(out + 32, &v, 4);
-	return 36;
-}
-
 /* Read (and drop) whatever the client sends until it hangs up. */
 static void until_eof(int fd)
 {
@@ -113,8 +93,8 @@ static void script_two_replies_in_one_write(struct peer *p)
 	uint8_t ra[64], rb[64], out[128];
 	peer_recv(p->fd, &ha, ra, sizeof(ra), NULL, NULL);
 	peer_recv(p->fd, &hb, rb, sizeof(rb), NULL, NULL);
-	size_t n = read_reply(&hb, rb, 2, out);
-	n += read_reply(&ha, ra, 1, out + n);
+	size_t n = peer_read_reply(&hb, rb, 2, out);
+	n += peer_read_reply(&ha, ra, 1, out + n);
 	peer_write(p->fd, out, n, NULL, 0);
 	p->result = 0;
 	until_eof(p->fd);
@@ -127,7 +107,7 @@ static void test_stranded_event_loop(void **state)
 {
 	(void)state;
 	struct peer *p = peer_start(script_two_replies_in_one_write, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	struct async_res res = { .efd = -1 };
 	assert_int_equal(async_read(c, &res), 0);
 	uint32_t v = 0;
@@ -158,7 +138,7 @@ static void script_reply_then_dma_write(struct peer *p)
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL); /* DMA_MAP */
 	peer_reply(p->fd, &h, NULL, 0);
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL); /* REGION_READ */
-	size_t n = read_reply(&h, req, 7, out);
+	size_t n = peer_read_reply(&h, req, 7, out);
 	struct uvfio_hdr dh = { .msg_id = 0x7000, .cmd = UVFIO_CMD_DMA_WRITE,
 				.msg_size = 16 + 16 + 8, .flags = UVFIO_FLAGS_TYPE_COMMAND };
 	struct uvfio_dma_access a = { .addr = DMA_IOVA + 8, .count = 8 };
@@ -185,7 +165,7 @@ static void test_stranded_service_thread(void **state)
 	struct uvfio_client_config cfg = quiet;
 	cfg.mode = UVFIO_CLIENT_SERVICE_THREAD;
 	cfg.twin_socket = UVFIO_TWIN_OFF;
-	struct uvfio_client *c = connect_peer(p, &cfg);
+	struct uvfio_client *c = peer_client(p, &cfg);
 	static uint8_t mem[4096];
 	struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = sizeof(mem),
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE, .fd = -1 };
@@ -257,7 +237,7 @@ static void script_silent_then_late(struct peer *p)
 	uint8_t rep[64];
 	while (peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL)) {
 		if (h.cmd == UVFIO_CMD_REGION_READ)
-			peer_write(p->fd, rep, read_reply(&h, body, 9, rep), NULL, 0);
+			peer_write(p->fd, rep, peer_read_reply(&h, body, 9, rep), NULL, 0);
 		else
 			peer_reply(p->fd, &h, NULL, 0);
 	}
@@ -278,7 +258,7 @@ static void test_in_flight_limit(void **state)
 	struct peer *p = peer_start(script_silent_then_late, &s);
 	struct uvfio_client_config cfg = quiet;
 	cfg.timeout_ms = 200;
-	struct uvfio_client *c = connect_peer(p, &cfg);
+	struct uvfio_client *c = peer_client(p, &cfg);
 	uint32_t v = 1;
 	int r = 0;
 	unsigned i;
@@ -324,7 +304,7 @@ static void test_unwaited_time_out_event_loop(void **state)
 	struct peer *p = peer_start(script_silent, NULL);
 	struct uvfio_client_config cfg = quiet;
 	cfg.timeout_ms = 100;
-	struct uvfio_client *c = connect_peer(p, &cfg);
+	struct uvfio_client *c = peer_client(p, &cfg);
 	struct async_res res = { .efd = -1 };
 	uint32_t v = 1;
 	assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
@@ -355,7 +335,7 @@ static void test_unwaited_time_out_service_thread(void **state)
 		cfg.timeout_ms = 100;
 		cfg.mode = UVFIO_CLIENT_SERVICE_THREAD;
 		cfg.twin_socket = UVFIO_TWIN_OFF; /* the script offers no twin socket */
-		struct uvfio_client *c = connect_peer(p, &cfg);
+		struct uvfio_client *c = peer_client(p, &cfg);
 		struct async_res res = { .efd = eventfd(0, EFD_CLOEXEC) };
 		if (twin) {
 			uint32_t v = 1;
@@ -493,7 +473,7 @@ static void test_shutdown_unblocks_everything(void **state)
 		cfg.max_in_flight = 4;
 		cfg.mode = mode ? UVFIO_CLIENT_SERVICE_THREAD : UVFIO_CLIENT_EVENT_LOOP;
 		cfg.twin_socket = UVFIO_TWIN_OFF;
-		struct uvfio_client *c = connect_peer(p, &cfg);
+		struct uvfio_client *c = peer_client(p, &cfg);
 		/* Four requests in flight, the limit: two posted writes, a
 		 * synchronous read, a 1 MiB write that fills the socket. */
 		uint32_t v = 1;
@@ -543,7 +523,7 @@ static void test_shutdown_fails_async(void **state)
 {
 	(void)state;
 	struct peer *p = peer_start(script_silent, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	struct async_res res = { .efd = -1 };
 	assert_int_equal(async_read(c, &res), 0);
 	assert_int_equal(uvfio_client_shutdown(c), 0);
@@ -569,7 +549,7 @@ static void script_answer_when_told(struct peer *p)
 	peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL);
 	efd_signal(g->got);
 	efd_wait(g->go);
-	peer_write(p->fd, rep, read_reply(&h, body, 5, rep), NULL, 0);
+	peer_write(p->fd, rep, peer_read_reply(&h, body, 5, rep), NULL, 0);
 	p->result = 0;
 	until_eof(p->fd);
 }
@@ -581,7 +561,7 @@ static void test_dispatch_busy(void **state)
 	struct peer *p = peer_start(script_answer_when_told, &g);
 	struct uvfio_client_config cfg = quiet;
 	cfg.timeout_ms = -1;
-	struct uvfio_client *c = connect_peer(p, &cfg);
+	struct uvfio_client *c = peer_client(p, &cfg);
 	assert_int_equal(uvfio_client_dispatch(c), 0); /* nothing to do */
 	pthread_t t;
 	struct blocked b = { c, B_SYNC, 1 };

@@ -17,31 +17,11 @@
 
 static const struct uvfio_client_config quiet = { .log = { .level = -1 }, .timeout_ms = 2000 };
 
-static struct uvfio_client *connect_peer(struct peer *p, const struct uvfio_client_config *cfg)
-{
-	struct uvfio_client *c = NULL;
-	int fd = p->other;
-	p->other = -1;
-	assert_int_equal(uvfio_client_adopt(fd, cfg ? cfg : &quiet, &c), 0);
-	return c;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* A read reply for request h carrying 4 bytes of value v. */
-static size_t read_reply(const struct uvfio_hdr *h, const uint8_t *req, uint32_t v, uint8_t *out)
-{
-	struct uvfio_hdr r = { .msg_id = h->msg_id, .cmd = h->cmd, .msg_size = 16 + 16 + 4,
-			       .flags = UVFIO_FLAGS_TYPE_REPLY };
-	memcpy(out, &r, 16);
-	memcpy(out + 16, req, 16);
-	memcpy(out + 32, &v, 4);
-	return 36;
 }
 
 static void script_byte_at_a_time(struct peer *p)
@@ -50,7 +30,7 @@ static void script_byte_at_a_time(struct peer *p)
 	struct uvfio_hdr h;
 	uint8_t req[64], rep[64];
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL);
-	size_t n = read_reply(&h, req, 0xcafef00d, rep);
+	size_t n = peer_read_reply(&h, req, 0xcafef00d, rep);
 	for (size_t i = 0; i < n; i++) {
 		peer_write(p->fd, rep + i, 1, NULL, 0);
 		usleep(200);
@@ -62,7 +42,7 @@ static void test_reply_byte_at_a_time(void **state)
 {
 	(void)state;
 	struct peer *p = peer_start(script_byte_at_a_time, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	uint32_t v = 0;
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), 0);
 	assert_int_equal(v, 0xcafef00d);
@@ -76,7 +56,7 @@ static void script_die_mid_reply(struct peer *p)
 	struct uvfio_hdr h;
 	uint8_t req[64], rep[64];
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL);
-	size_t n = read_reply(&h, req, 1, rep);
+	size_t n = peer_read_reply(&h, req, 1, rep);
 	peer_write(p->fd, rep, n - 10, NULL, 0);
 	usleep(50000);
 	close(p->fd);
@@ -89,7 +69,7 @@ static void test_server_dies_mid_reply(void **state)
 	(void)state;
 	int fds_before = tu_count_fds();
 	struct peer *p = peer_start(script_die_mid_reply, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	uint32_t v;
 	uint64_t t0 = now_ms();
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -ECONNRESET);
@@ -137,7 +117,7 @@ static void test_all_waiters_fail_at_once(void **state)
 	struct peer *p = peer_start(script_swallow_then_close, NULL);
 	struct uvfio_client_config cfg = quiet;
 	cfg.timeout_ms = 20000;
-	struct uvfio_client *c = connect_peer(p, &cfg);
+	struct uvfio_client *c = peer_client(p, &cfg);
 	pthread_t t[4];
 	struct waiter_arg w[4];
 	uint64_t t0 = now_ms();
@@ -163,8 +143,8 @@ static void script_stall_then_late(struct peer *p)
 	/* no answer: the client times out and sends another request */
 	peer_recv(p->fd, &h2, req2, sizeof(req2), NULL, NULL);
 	/* the late reply to the first arrives before the second's */
-	peer_write(p->fd, rep, read_reply(&h1, req1, 111, rep), NULL, 0);
-	peer_write(p->fd, rep, read_reply(&h2, req2, 222, rep), NULL, 0);
+	peer_write(p->fd, rep, peer_read_reply(&h1, req1, 111, rep), NULL, 0);
+	peer_write(p->fd, rep, peer_read_reply(&h2, req2, 222, rep), NULL, 0);
 	p->result = h1.msg_id != h2.msg_id ? 0 : 1;
 }
 
@@ -174,7 +154,7 @@ static void test_timeout_and_late_reply(void **state)
 	struct peer *p = peer_start(script_stall_then_late, NULL);
 	struct uvfio_client_config cfg = quiet;
 	cfg.timeout_ms = 200;
-	struct uvfio_client *c = connect_peer(p, &cfg);
+	struct uvfio_client *c = peer_client(p, &cfg);
 	uint32_t v = 0;
 	uint64_t t0 = now_ms();
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -ETIMEDOUT);
@@ -195,20 +175,20 @@ static void script_unexpected(struct peer *p)
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL);
 	struct uvfio_hdr bogus = h;
 	bogus.msg_id = (uint16_t)(h.msg_id + 1000);
-	peer_write(p->fd, rep, read_reply(&bogus, req, 5, rep), NULL, 0); /* nobody asked */
+	peer_write(p->fd, rep, peer_read_reply(&bogus, req, 5, rep), NULL, 0); /* nobody asked */
 	/* the real reply, with an unexpected descriptor */
 	int efd = eventfd(0, EFD_CLOEXEC);
-	size_t n = read_reply(&h, req, 6, rep);
+	size_t n = peer_read_reply(&h, req, 6, rep);
 	peer_write(p->fd, rep, n, &efd, 1);
 	close(efd);
 	/* next request: a reply for another command under the right id */
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL);
 	struct uvfio_hdr wrong = h;
 	wrong.cmd = UVFIO_CMD_DEVICE_RESET;
-	peer_write(p->fd, rep, read_reply(&wrong, req, 7, rep), NULL, 0);
+	peer_write(p->fd, rep, peer_read_reply(&wrong, req, 7, rep), NULL, 0);
 	/* and then a good exchange */
 	peer_recv(p->fd, &h, req, sizeof(req), NULL, NULL);
-	peer_write(p->fd, rep, read_reply(&h, req, 8, rep), NULL, 0);
+	peer_write(p->fd, rep, peer_read_reply(&h, req, 8, rep), NULL, 0);
 	p->result = 0;
 }
 
@@ -216,7 +196,7 @@ static void test_unexpected_replies(void **state)
 {
 	(void)state;
 	struct peer *p = peer_start(script_unexpected, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	int fds_before = tu_count_fds();
 	uint32_t v = 0;
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -EPROTO);
@@ -245,7 +225,7 @@ static void test_broken_framing(void **state)
 {
 	(void)state;
 	struct peer *p = peer_start(script_bad_header, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	uint32_t v;
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -ECONNRESET);
 	assert_int_equal(peer_join(p), 0);
@@ -387,7 +367,7 @@ static void test_region_info_validation(void **state)
 {
 	(void)state;
 	struct peer *p = peer_start(script_region_info, NULL);
-	struct uvfio_client *c = connect_peer(p, NULL);
+	struct uvfio_client *c = peer_client(p, &quiet);
 	struct uvfio_region_info ri;
 	assert_int_equal(uvfio_client_region_info(c, 0, &ri), -EPROTO); /* bounded retry */
 	assert_int_equal(uvfio_client_region_info(c, 1, &ri), -EPROTO);
