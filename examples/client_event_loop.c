@@ -6,6 +6,7 @@
  * DMA_READ/DMA_WRITE requests are answered even while no call is in
  * progress. Usage: client_event_loop SOCKET
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,8 @@ int main(int argc, char **argv)
 					{ .fd = irq, .events = POLLIN } };
 		if (poll(pf, 2, 100) < 0)
 			break;
-		if (pf[0].revents && uvfio_client_dispatch(c) < 0)
+		/* -EBUSY: another thread of ours is reading (none here) */
+		if (pf[0].revents && (r = uvfio_client_dispatch(c)) < 0 && r != -EBUSY)
 			break; /* the server went away */
 		if (pf[1].revents) {
 			uint64_t n;
