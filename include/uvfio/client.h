@@ -163,7 +163,8 @@ UVFIO_EXPORT int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_c
 /** uvfio_client_twin_socket() - true when twin-socket mode was negotiated. */
 UVFIO_EXPORT bool uvfio_client_twin_socket(struct uvfio_client *c);
 
-/** uvfio_client_set_timeout() - change the message timeout (ms; <0: none). */
+/** uvfio_client_set_timeout() - change the message timeout (ms; <0: none)
+ * for the requests made from now on. Thread-safe. */
 UVFIO_EXPORT int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms);
 
 /** uvfio_client_set_trace() - switch the one-line-per-header trace. */
