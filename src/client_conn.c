@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * client_conn.c — a client's life: connecting (or adopting a socket),
- * version negotiation and twin-socket setup, the service thread and the
- * event-loop entry points, settings, and closing.
+ * version negotiation and twin-socket setup, starting the service thread
+ * (its loop is in client_reader.c), the event-loop entry points, settings,
+ * shutdown and closing.
  */
 #include <poll.h>
 #include <stdio.h>
