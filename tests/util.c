@@ -51,3 +51,37 @@ int tu_eventfd(void)
 	assert_true(fd >= 0);
 	return fd;
 }
+
+void tu_golden(const char *name, const char *text)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/tests/golden/%s", UVFIO_SOURCE_ROOT, name);
+	if (getenv("UVFIO_UPDATE_GOLDEN") && !getenv("CI")) {
+		FILE *f = fopen(path, "w");
+		if (!f)
+			fail_msg("cannot write %s", path);
+		fputs(text, f);
+		fclose(f);
+	}
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("no golden file %s (UVFIO_UPDATE_GOLDEN=1 writes it)", path);
+	size_t cap = 1 << 16, n = 0;
+	char *want = malloc(cap);
+	for (size_t k; (k = fread(want + n, 1, cap - n - 1, f)) > 0;) {
+		n += k;
+		if (cap - n < 2)
+			want = realloc(want, cap *= 2);
+	}
+	want[n] = 0;
+	fclose(f);
+	if (strcmp(want, text)) {
+		size_t i = 0, line = 1;
+		for (; want[i] && want[i] == text[i]; i++)
+			line += want[i] == '\n';
+		free(want);
+		fail_msg("%s differs from its golden file from line %zu; got:\n%.2000s", name, line,
+			 text + (i > 200 ? i - 200 : 0));
+	}
+	free(want);
+}

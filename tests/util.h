@@ -18,5 +18,8 @@ struct json_object *tu_load_vectors(const char *name);
 int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
+/* Compare text with tests/golden/NAME; UVFIO_UPDATE_GOLDEN=1 rewrites the file
+ * first (never when CI is set, so CI always compares). */
+void tu_golden(const char *name, const char *text);
 
 #endif
