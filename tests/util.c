@@ -4,7 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -84,4 +89,34 @@ void tu_golden(const char *name, const char *text)
 			 text + (i > 200 ? i - 200 : 0));
 	}
 	free(want);
+}
+
+extern char **environ;
+
+void tu_dev_start(struct tu_dev *d, const char *prog, const char *extra)
+{
+	static int seq;
+	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-dev-%d-%d.sock", getpid(), seq++);
+	unlink(d->sock);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", UVFIO_BUILD_ROOT, prog);
+	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
+	pid_t pid;
+	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
+	d->pid = pid;
+	struct stat st;
+	for (int i = 0; i < 500 && stat(d->sock, &st) < 0; i++)
+		usleep(10000);
+	assert_int_equal(stat(d->sock, &st), 0);
+}
+
+void tu_dev_stop(struct tu_dev *d)
+{
+	kill(d->pid, SIGTERM);
+	int st;
+	assert_int_equal(waitpid(d->pid, &st, 0), d->pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	struct stat sb;
+	assert_int_equal(stat(d->sock, &sb), -1);
 }

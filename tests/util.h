@@ -18,6 +18,15 @@ struct json_object *tu_load_vectors(const char *name);
 int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
+/* A sample device (build/PROG) listening on a fresh socket, with one extra
+ * argument or NULL; stopped with SIGTERM, it must exit 0 and remove its
+ * socket. */
+struct tu_dev {
+	int pid;
+	char sock[108];
+};
+void tu_dev_start(struct tu_dev *d, const char *prog, const char *extra);
+void tu_dev_stop(struct tu_dev *d);
 /* Compare text with tests/golden/NAME; UVFIO_UPDATE_GOLDEN=1 rewrites the file
  * first (never when CI is set, so CI always compares). */
 void tu_golden(const char *name, const char *text);

@@ -7,54 +7,15 @@
  * Set UVFIO_UPDATE_GOLDEN=1 to rewrite the golden files (ignored when CI is set).
  */
 #include <errno.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "uvfio/client.h"
 #include "util.h"
-
-extern char **environ;
-
-struct dev {
-	pid_t pid;
-	char sock[108];
-};
-
-static void dev_start(struct dev *d, const char *prog, const char *extra)
-{
-	static int seq;
-	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-tool-%d-%d.sock", getpid(), seq++);
-	unlink(d->sock);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", UVFIO_BUILD_ROOT, prog);
-	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
-	if (!extra)
-		argv[3] = NULL;
-	assert_int_equal(posix_spawn(&d->pid, path, NULL, NULL, argv, environ), 0);
-	struct stat st;
-	for (int i = 0; i < 500 && stat(d->sock, &st) < 0; i++)
-		usleep(10000);
-	assert_int_equal(stat(d->sock, &st), 0);
-}
-
-/* SIGTERM: the device exits with 0 and removes its socket. */
-static void dev_stop(struct dev *d)
-{
-	kill(d->pid, SIGTERM);
-	int st;
-	assert_int_equal(waitpid(d->pid, &st, 0), d->pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	struct stat sb;
-	assert_int_equal(stat(d->sock, &sb), -1);
-}
 
 /* Run the tool; returns its exit status, output in *out (malloc'ed). */
 static int tool(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,8 +63,8 @@ static void test_info_golden(void **state)
 	(void)state;
 	static const char *progs[] = { "uvfio-memdev", "uvfio-dma-engine" };
 	for (int i = 0; i < 2; i++) {
-		struct dev d;
-		dev_start(&d, progs[i], NULL);
+		struct tu_dev d;
+		tu_dev_start(&d, progs[i], NULL);
 		char *out, name[64];
 		assert_int_equal(tool(&out, "info %s", d.sock), 0);
 		snprintf(name, sizeof(name), "%s.info.txt", progs[i]);
@@ -113,15 +74,15 @@ static void test_info_golden(void **state)
 		snprintf(name, sizeof(name), "%s.info.json", progs[i]);
 		golden(name, out, d.sock);
 		free(out);
-		dev_stop(&d);
+		tu_dev_stop(&d);
 	}
 }
 
 static void test_read_write_config_reset(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-memdev", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "read %s bar0 0", d.sock), 0);
 	assert_non_null(strstr(out, "00000000: 31 4d 45 4d"));
@@ -153,14 +114,14 @@ static void test_read_write_config_reset(void **state)
 	assert_int_equal(tool(&out, "--json read %s bar0 4", d.sock), 0);
 	assert_non_null(strstr(out, "\"value\": 0"));
 	free(out);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_exit_codes(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-memdev", NULL);
 	assert_int_equal(tool(NULL, "frobnicate %s", d.sock), 2);
 	assert_int_equal(tool(NULL, "read %s bar9 0", d.sock), 2);
 	assert_int_equal(tool(NULL, "read %s bar0 banana", d.sock), 2);
@@ -181,14 +142,14 @@ static void test_exit_codes(void **state)
 		free(out);
 	}
 	assert_int_equal(tool(NULL, "--help"), 0);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_irq_command(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", "--tick-ms=20");
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-memdev", "--tick-ms=20");
 	char *out;
 	assert_int_equal(tool(&out, "irq %s msi --count 3 --wait 10", d.sock), 0);
 	assert_int_equal(strstr(out, "MSI vector 0") != NULL, 1);
@@ -200,14 +161,14 @@ static void test_irq_command(void **state)
 	assert_int_equal(tool(&out, "--json irq %s msi --count 1 --wait 10", d.sock), 0);
 	assert_non_null(strstr(out, "\"vector\": 0"));
 	free(out);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_dma_engine(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-dma-engine", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-dma-engine", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "dma-test %s", d.sock), 0);
 	assert_non_null(strstr(out, "verified: identical"));
@@ -229,20 +190,20 @@ static void test_dma_engine(void **state)
 	assert_int_equal(st[0], 2);
 	assert_int_equal(st[1], EFAULT);
 	uvfio_client_close(c);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 	/* the memdev has no engine: the memory is mapped and unmapped */
-	dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, "uvfio-memdev", NULL);
 	assert_int_equal(tool(&out, "dma-test %s", d.sock), 0);
 	assert_non_null(strstr(out, "no DMA engine"));
 	free(out);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 static void test_memdev_mmap(void **state)
 {
 	(void)state;
-	struct dev d;
-	dev_start(&d, "uvfio-memdev", NULL);
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-memdev", NULL);
 	struct uvfio_client *c;
 	struct uvfio_client_config cfg = { .log = { .level = -1 } };
 	assert_int_equal(uvfio_client_connect(d.sock, &cfg, &c), 0);
@@ -259,7 +220,7 @@ static void test_memdev_mmap(void **state)
 	munmap(p, ri.size);
 	uvfio_region_info_release(&ri);
 	uvfio_client_close(c);
-	dev_stop(&d);
+	tu_dev_stop(&d);
 }
 
 int main(void)
