@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,10 +106,19 @@ void tu_dev_start(struct tu_dev *d, const char *prog, const char *extra)
 	pid_t pid;
 	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	d->pid = pid;
-	struct stat st;
-	for (int i = 0; i < 500 && stat(d->sock, &st) < 0; i++)
+	/* the socket file appears at bind(), before listen(): wait until a
+	 * connection is taken (the device serves the next client after it) */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+	for (int i = 0; i < 500; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (r == 0)
+			return;
 		usleep(10000);
-	assert_int_equal(stat(d->sock, &st), 0);
+	}
+	fail_msg("%s did not listen on %s", prog, d->sock);
 }
 
 void tu_dev_stop(struct tu_dev *d)

@@ -97,12 +97,22 @@ static int listen_at(const char *path)
 		}
 		unlink(path);
 	}
+	/* bound and listening under a temporary name, then renamed: once the
+	 * path exists, a client's connect() succeeds */
+	char tmp[sizeof(sa.sun_path) + 32];
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	struct sockaddr_un ta;
+	if ((r = unix_addr(tmp, &ta)) < 0)
+		return r;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+	unlink(tmp);
+	if (bind(fd, (struct sockaddr *)&ta, sizeof(ta)) < 0 || listen(fd, 1) < 0 ||
+	    rename(tmp, path) < 0) {
 		r = -errno;
 		close(fd);
+		unlink(tmp);
 		return r;
 	}
 	return fd;
