@@ -65,8 +65,19 @@ struct pipe {
 	struct framer fr;
 };
 
+/* A message completed by a read, traced once the read's bytes are passed
+ * on, so decoding adds nothing to the relay's latency. */
+struct stashed {
+	struct trace_msg m;
+	size_t off; /* its bytes in the stash */
+};
+
 struct session {
 	struct pipe p[4]; /* c2s main, s2c main, c2s twin, s2c twin */
+	uint8_t *stash;   /* bytes of the stashed messages */
+	size_t stash_len, stash_cap;
+	struct stashed *sm;
+	size_t nsm, sm_cap;
 	int fds[4];       /* client, server, our twin end toward the client, server's twin */
 	struct trace_session *t;
 	const struct proxy_opts *o;
@@ -190,6 +201,39 @@ static void twin_setup(struct session *s, struct pipe *pp, int *cur, unsigned nc
 	*slot = sp[1]; /* the client gets our end; we close it once it is sent */
 }
 
+static bool stash(struct session *s, const struct trace_msg *m)
+{
+	if (s->nsm == s->sm_cap) {
+		size_t cap = s->sm_cap * 2 + 16;
+		struct stashed *n = realloc(s->sm, cap * sizeof(*n));
+		if (!n)
+			return false;
+		s->sm = n;
+		s->sm_cap = cap;
+	}
+	if (s->stash_cap - s->stash_len < m->len) {
+		size_t cap = (s->stash_len + m->len) * 2;
+		uint8_t *n = realloc(s->stash, cap);
+		if (!n)
+			return false;
+		s->stash = n;
+		s->stash_cap = cap;
+	}
+	memcpy(s->stash + s->stash_len, m->buf, m->len);
+	s->sm[s->nsm++] = (struct stashed){ *m, s->stash_len };
+	s->stash_len += m->len;
+	return true;
+}
+
+static void trace_stashed(struct session *s)
+{
+	for (size_t i = 0; i < s->nsm; i++) {
+		s->sm[i].m.buf = s->stash + s->sm[i].off;
+		trace_feed(s->t, &s->sm[i].m);
+	}
+	s->nsm = s->stash_len = 0;
+}
+
 static void emit(struct session *s, struct pipe *pp, bool incomplete, uint64_t ts, int *cur,
 		 unsigned ncur)
 {
@@ -212,7 +256,8 @@ static void emit(struct session *s, struct pipe *pp, bool incomplete, uint64_t t
 		.incomplete = incomplete,
 		.ts_ns = ts,
 	};
-	trace_feed(s->t, &m);
+	if (!stash(s, &m))
+		trace_feed(s->t, &m); /* no memory to defer it: now */
 	fr->count++;
 	fr->hdr_have = 0;
 	fr->seen = fr->cap_len = 0;
@@ -493,12 +538,16 @@ int proxy_session(int client, int server, struct trace_session *t, const struct 
 				pipe_read(s, pp);
 			pipe_write(pp);
 		}
+		trace_stashed(s);
 		if (!s->why && s->p[0].eof)
 			s->why = "the client disconnected";
 		else if (!s->why && s->p[1].eof)
 			s->why = "the server disconnected";
 	}
+	trace_stashed(s);
 	trace_session_end(t);
+	free(s->stash);
+	free(s->sm);
 	for (int i = 0; i < 4; i++)
 		pipe_free(&s->p[i]);
 	for (int i = 0; i < 4; i++)
