@@ -1,5 +1,6 @@
 #!/bin/sh
-# `make install DESTDIR=...` installs headers, both libraries and uvfio.pc, and
+# `make install DESTDIR=...` installs headers, both libraries, uvfio.pc and the
+# Wireshark dissector (beside the libraries, under wireshark/plugins), and
 # a program outside the tree builds against them with pkg-config.
 set -u
 stage=$(mktemp -d)
@@ -23,6 +24,7 @@ int main(void)
 }
 C
 	if [ -f "$libdir/libuvfio.a" ] && ls "$libdir"/libuvfio.so.0 >/dev/null 2>&1 &&
+		[ -f "$libdir/wireshark/plugins/vfio-user.lua" ] &&
 		cc "$stage/prog.c" -o "$stage/prog" $(pkg-config --cflags --libs uvfio) &&
 		[ "$(LD_LIBRARY_PATH=$libdir "$stage/prog")" = "REGION_READ 1" ]; then
 		ok=1

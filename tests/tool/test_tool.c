@@ -134,8 +134,8 @@ static void test_exit_codes(void **state)
 	assert_int_equal(tool(NULL, "read %s bar0 1 2", d.sock), 4);      /* device refuses */
 	assert_int_equal(tool(NULL, "irq %s msix", d.sock), 4);           /* has none */
 	static const char *cmds[] = { "info", "read", "write", "config",
-				      "reset", "irq", "dma-test" };
-	for (int i = 0; i < 7; i++) {
+				      "reset", "irq", "dma-test", "trace" };
+	for (int i = 0; i < 8; i++) {
 		char *out;
 		assert_int_equal(tool(&out, "%s --help", cmds[i]), 0);
 		assert_non_null(strstr(out, cmds[i]));

@@ -188,7 +188,7 @@ struct tracer {
 	char sock[108], out[64], pcap[64];
 };
 
-static void trace_start(struct tracer *t, const char *server, bool json)
+static void trace_start_opt(struct tracer *t, const char *server, bool json, const char *opt)
 {
 	static int seq;
 	snprintf(t->sock, sizeof(t->sock), "/tmp/uvfio-trace-%d-%d.sock", getpid(), seq);
@@ -196,8 +196,12 @@ static void trace_start(struct tracer *t, const char *server, bool json)
 	snprintf(t->pcap, sizeof(t->pcap), "/tmp/uvfio-trace-%d-%d.pcap", getpid(), seq++);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/uvfio", UVFIO_BUILD_ROOT);
-	char *argv[] = { path, "trace", "--listen", t->sock, "--connect", (char *)server,
-			 "--write", t->pcap, json ? "--json" : NULL, NULL };
+	char *argv[] = { path,	 "trace",    "--listen", t->sock, "--connect", (char *)server,
+			 "--write", t->pcap, (char *)opt, json ? "--json" : NULL, NULL };
+	if (!opt) {
+		argv[8] = argv[9];
+		argv[9] = NULL;
+	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, t->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -208,6 +212,11 @@ static void trace_start(struct tracer *t, const char *server, bool json)
 	for (int i = 0; i < 500 && stat(t->sock, &st) < 0; i++)
 		usleep(10000);
 	assert_int_equal(stat(t->sock, &st), 0);
+}
+
+static void trace_start(struct tracer *t, const char *server, bool json)
+{
+	trace_start_opt(t, server, json, NULL);
 }
 
 static char *slurp(const char *path)
@@ -567,6 +576,78 @@ static void test_tshark(void **state)
 	unlink(t.pcap);
 }
 
+/* Exit codes and usage; SIGTERM while waiting; --loop serves clients one
+ * after another, and the pcap keeps them apart. */
+static void test_cli(void **state)
+{
+	(void)state;
+	char cmd[1024];
+	static const struct {
+		const char *args;
+		int code;
+	} cases[] = {
+		{ "trace", 2 },
+		{ "trace --listen /tmp/x.sock", 2 },
+		{ "trace --read /nonexistent.pcap", 1 },
+		{ "trace --read /etc/hostname", 4 },
+		{ "trace --read a.pcap --listen b --connect c", 2 },
+		{ "trace --listen a --connect b --quiet", 2 },
+		{ "trace --snaplen 3 --read a.pcap", 2 },
+		{ "trace --help", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "%s/uvfio %s >/dev/null 2>&1", UVFIO_BUILD_ROOT,
+			 cases[i].args);
+		int st = system(cmd);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != cases[i].code)
+			fail_msg("uvfio %s: exit %d, expected %d", cases[i].args, WEXITSTATUS(st),
+				 cases[i].code);
+	}
+	/* no server behind it: the client is closed, the trace says so (3) */
+	struct tracer t;
+	trace_start(&t, "/nonexistent/server.sock", false);
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = -1 } };
+	assert_true(uvfio_client_connect(t.sock, &cfg, &c) < 0);
+	int st;
+	assert_int_equal(waitpid(t.pid, &st, 0), t.pid);
+	assert_int_equal(WEXITSTATUS(st), 3);
+	unlink(t.out);
+	unlink(t.pcap);
+	/* SIGTERM while waiting for a client: exit 0, socket removed */
+	trace_start(&t, "/nonexistent/server.sock", false);
+	kill(t.pid, SIGTERM);
+	free(trace_finish(&t));
+	unlink(t.pcap);
+	/* --loop: two clients, two connections in the trace and in the pcap */
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-memdev", NULL);
+	trace_start_opt(&t, d.sock, false, "--loop");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(uvfio_client_connect(t.sock, &cfg, &c), 0);
+		uint32_t v;
+		assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), 0);
+		uvfio_client_close(c);
+	}
+	/* a third client: accepted (one at a time) only once the second session
+	 * has ended; then SIGTERM ends the trace */
+	assert_int_equal(uvfio_client_connect(t.sock, &cfg, &c), 0);
+	kill(t.pid, SIGTERM);
+	uvfio_client_close(c);
+	char *text = trace_finish(&t), *p = text;
+	tu_dev_stop(&d);
+	int ends = 0;
+	while ((p = strstr(p, "-- end: 4 messages, 0 unanswered")))
+		ends++, p++;
+	assert_true(ends >= 2);
+	snprintf(cmd, sizeof(cmd), "trace -r %s", t.pcap);
+	char *back = run_tool(cmd);
+	assert_string_equal(text, back);
+	free(text);
+	free(back);
+	unlink(t.pcap);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -576,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_memdev),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_tshark),
+		cmocka_unit_test(test_cli),
 	};
 	return cmocka_run_group_tests_name("trace_live", tests, NULL, NULL);
 }
