@@ -59,6 +59,31 @@ int tu_eventfd(void)
 	return fd;
 }
 
+char *tu_read_all(FILE *f)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	FILE *m = open_memstream(&buf, &cap);
+	assert_non_null(m);
+	char b[65536];
+	size_t n;
+	while ((n = fread(b, 1, sizeof(b), f)) > 0)
+		fwrite(b, 1, n, m);
+	fclose(m);
+	return buf;
+}
+
+char *tu_run(const char *cmd, int *status)
+{
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	char *out = tu_read_all(p);
+	int st = pclose(p);
+	if (status)
+		*status = st;
+	return out;
+}
+
 void tu_golden(const char *name, const char *text)
 {
 	char path[4096];
@@ -73,14 +98,7 @@ void tu_golden(const char *name, const char *text)
 	FILE *f = fopen(path, "r");
 	if (!f)
 		fail_msg("no golden file %s (UVFIO_UPDATE_GOLDEN=1 writes it)", path);
-	size_t cap = 1 << 16, n = 0;
-	char *want = malloc(cap);
-	for (size_t k; (k = fread(want + n, 1, cap - n - 1, f)) > 0;) {
-		n += k;
-		if (cap - n < 2)
-			want = realloc(want, cap *= 2);
-	}
-	want[n] = 0;
+	char *want = tu_read_all(f);
 	fclose(f);
 	if (strcmp(want, text)) {
 		size_t i = 0, line = 1;

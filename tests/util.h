@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -27,6 +28,11 @@ struct tu_dev {
 };
 void tu_dev_start(struct tu_dev *d, const char *prog, const char *extra);
 void tu_dev_stop(struct tu_dev *d);
+/* Everything left in f, NUL-terminated (malloc'ed); f is not closed. */
+char *tu_read_all(FILE *f);
+/* Run a command; returns its standard output (malloc'ed), and its exit
+ * status in *status when not NULL. */
+char *tu_run(const char *cmd, int *status);
 /* Compare text with tests/golden/NAME; UVFIO_UPDATE_GOLDEN=1 rewrites the file
  * first (never when CI is set, so CI always compares). */
 void tu_golden(const char *name, const char *text);

@@ -499,16 +499,9 @@ static void test_pcap_roundtrip(void **state)
 			char cmd[256];
 			snprintf(cmd, sizeof(cmd), "%s/uvfio trace %s-r %s", UVFIO_BUILD_ROOT,
 				 json ? "--json " : "", path);
-			FILE *p = popen(cmd, "r");
-			assert_non_null(p);
-			char *back = NULL;
-			size_t cap = 0, len = 0;
-			FILE *mem = open_memstream(&back, &cap);
-			char buf[65536];
-			while ((len = fread(buf, 1, sizeof(buf), p)) > 0)
-				fwrite(buf, 1, len, mem);
-			fclose(mem);
-			assert_int_equal(pclose(p), 0);
+			int st;
+			char *back = tu_run(cmd, &st);
+			assert_int_equal(st, 0);
 			unlink(path);
 			if (strcmp(live, back))
 				fail_msg("%s: -r differs from the session:\n%.1500s\n---\n%.1500s",

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "trace.h"
 #include "trace_vec.h"
 #include "util.h"
@@ -120,28 +121,16 @@ static void relay_finish(struct relay *r)
 	assert_int_equal(r->ret, 0);
 }
 
-/* Write one piece (blocking), with nf new eventfds. */
+/* Write one piece, with nf new eventfds. */
 static bool send_piece(int fd, const uint8_t *b, size_t len, int nf)
 {
 	int efd[8];
-	char cbuf[CMSG_SPACE(8 * sizeof(int))];
-	struct iovec iov = { (void *)b, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nf) {
-		for (int k = 0; k < nf; k++)
-			efd[k] = eventfd(0, EFD_CLOEXEC);
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE((size_t)nf * sizeof(int));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN((size_t)nf * sizeof(int));
-		memcpy(CMSG_DATA(cm), efd, (size_t)nf * sizeof(int));
-	}
-	ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	for (int k = 0; k < nf; k++)
+		efd[k] = eventfd(0, EFD_CLOEXEC);
+	bool ok = peer_write(fd, b, len, efd, nf);
 	for (int k = 0; k < nf; k++)
 		close(efd[k]);
-	return w == (ssize_t)len;
+	return ok;
 }
 
 /* Write a stream: each chunk cut in up to four random pieces, and chunks

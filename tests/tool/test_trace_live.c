@@ -223,16 +223,9 @@ static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	assert_non_null(f);
-	char *buf = NULL;
-	size_t cap = 0;
-	FILE *m = open_memstream(&buf, &cap);
-	char b[65536];
-	size_t n;
-	while ((n = fread(b, 1, sizeof(b), f)) > 0)
-		fwrite(b, 1, n, m);
-	fclose(m);
+	char *text = tu_read_all(f);
 	fclose(f);
-	return buf;
+	return text;
 }
 
 /* The session over: the trace exits by itself, with 0, its socket gone. */
@@ -251,20 +244,12 @@ static char *trace_finish(struct tracer *t)
 
 static char *run_tool(const char *args)
 {
-	char cmd[512];
+	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "%s/uvfio %s", UVFIO_BUILD_ROOT, args);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	char *buf = NULL;
-	size_t cap = 0;
-	FILE *m = open_memstream(&buf, &cap);
-	char b[65536];
-	size_t n;
-	while ((n = fread(b, 1, sizeof(b), p)) > 0)
-		fwrite(b, 1, n, m);
-	fclose(m);
-	assert_int_equal(pclose(p), 0);
-	return buf;
+	int st;
+	char *out = tu_run(cmd, &st);
+	assert_int_equal(st, 0);
+	return out;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -372,20 +357,31 @@ static void test_memdev(void **state)
 	compare(&(struct plan){ .memdev = true, .twin = true });
 }
 
+/* The engine's session with the twin socket and DMA by messages, through
+ * the trace; returns what it printed, its pcap in t->pcap. */
+static char *traced_engine(struct tracer *t, bool json)
+{
+	static struct seen seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	static struct result res;
+	struct tu_dev d;
+	tu_dev_start(&d, "uvfio-dma-engine", NULL);
+	trace_start(t, d.sock, json);
+	session(t->sock, &(struct plan){ .twin = true, .fd = false }, &seen, &res);
+	char *out = trace_finish(t);
+	tu_dev_stop(&d);
+	for (size_t i = 0; i < seen.n; i++)
+		free(seen.lines[i]);
+	seen.n = 0;
+	return out;
+}
+
 /* Text lines, live and read back, are the same too; the twin channel and
  * the commands of the session are named in them. */
 static void test_text(void **state)
 {
 	(void)state;
-	static struct seen seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	static struct result res;
-	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-dma-engine", NULL);
 	struct tracer t;
-	trace_start(&t, d.sock, false);
-	session(t.sock, &(struct plan){ .twin = true, .fd = false }, &seen, &res);
-	char *text = trace_finish(&t);
-	tu_dev_stop(&d);
+	char *text = traced_engine(&t, false);
 	char args[256];
 	snprintf(args, sizeof(args), "trace -r %s", t.pcap);
 	char *back = run_tool(args);
@@ -404,8 +400,6 @@ static void test_text(void **state)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!strstr(text, want[i]))
 			fail_msg("no \"%s\" in the trace:\n%s", want[i], text);
-	for (size_t i = 0; i < seen.n; i++)
-		free(seen.lines[i]);
 	free(text);
 	free(back);
 	unlink(t.pcap);
@@ -452,17 +446,8 @@ static char *tshark(const char *pcap, const char *args)
 			 dir, dir,
 			 attempt ? "setpriv --reuid=nobody --regid=nogroup --clear-groups" : "", dir,
 			 dir, args, dir);
-		FILE *p = popen(cmd, "r");
-		assert_non_null(p);
-		char *buf = NULL;
-		size_t cap = 0;
-		FILE *m = open_memstream(&buf, &cap);
-		char b[65536];
-		size_t n;
-		while ((n = fread(b, 1, sizeof(b), p)) > 0)
-			fwrite(b, 1, n, m);
-		fclose(m);
-		int st = pclose(p);
+		int st;
+		char *buf = tu_run(cmd, &st);
 		if (st == 0 && strlen(buf))
 			out = buf;
 		else
@@ -496,18 +481,8 @@ static void test_tshark(void **state)
 	(void)state;
 	if (system("command -v tshark >/dev/null 2>&1") != 0)
 		fail_msg("tshark is missing: `make deps` installs it (Debian package tshark)");
-	static struct seen seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	static struct result res;
-	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-dma-engine", NULL);
 	struct tracer t;
-	trace_start(&t, d.sock, true);
-	session(t.sock, &(struct plan){ .twin = true, .fd = false }, &seen, &res);
-	char *json = trace_finish(&t);
-	tu_dev_stop(&d);
-	for (size_t i = 0; i < seen.n; i++)
-		free(seen.lines[i]);
-	seen.n = 0;
+	char *json = traced_engine(&t, true);
 	char args[2048] = "-T fields -E separator=/t -E occurrence=f";
 	for (size_t i = 0; i < NFIELDS; i++)
 		snprintf(args + strlen(args), sizeof(args) - strlen(args), " -e %s", ts_fields[i]);

@@ -140,6 +140,7 @@ end
 
 local function u32(t, o) return t(o, 4):le_uint() end
 local function u64(t, o) return t(o, 8):le_uint64() end
+local function hex64(t, o) return "0x" .. u64(t, o):tohex():gsub("^0+(.)", "%1") end
 
 -- Payload decoders: (tvb of the payload, tree, is_reply, pinfo, item) -> summary
 local d = {}
@@ -155,8 +156,7 @@ end
 local function dma_range(b, t, at)
 	t:add_le(f.dma_addr, b(at, 8))
 	t:add_le(f.dma_size, b(at + 8, 8))
-	return string.format("addr=0x%s size=0x%s", u64(b, at):tohex():gsub("^0+(.)", "%1"),
-		u64(b, at + 8):tohex():gsub("^0+(.)", "%1"))
+	return "addr=" .. hex64(b, at) .. " size=" .. hex64(b, at + 8)
 end
 
 d[2] = function(b, t, rep)
@@ -216,7 +216,7 @@ d[5] = function(b, t, rep)
 		if nxt <= off then break end
 		off, hops = nxt, hops + 1
 	end
-	return "region=" .. u32(b, 8) .. " size=0x" .. u64(b, 16):tohex():gsub("^0+(.)", "%1")
+	return "region=" .. u32(b, 8) .. " size=" .. hex64(b, 16)
 end
 
 d[6] = function(b, t, rep)
@@ -274,8 +274,7 @@ local function region_access(b, t, rep, with_data)
 	t:add_le(f.region, b(8, 4))
 	t:add_le(f.count, b(12, 4))
 	if with_data and b:len() > 16 then t:add(f.data, b(16, b:len() - 16)) end
-	return string.format("region=%d offset=0x%s count=%d", u32(b, 8),
-		u64(b, 0):tohex():gsub("^0+(.)", "%1"), u32(b, 12))
+	return string.format("region=%d offset=%s count=%d", u32(b, 8), hex64(b, 0), u32(b, 12))
 end
 d[9] = function(b, t, rep) return region_access(b, t, rep, rep) end
 d[10] = function(b, t, rep) return region_access(b, t, rep, not rep) end
@@ -294,7 +293,7 @@ d[11] = function(b, t, rep, pinfo, item)
 		t:add_le(f.count, b(8, 8))
 		if rep and n > 0 then t:add(f.data, b(16, n)) end
 	end
-	return "addr=0x" .. u64(b, 0):tohex():gsub("^0+(.)", "%1")
+	return "addr=" .. hex64(b, 0)
 end
 
 d[12] = function(b, t, rep)
@@ -306,7 +305,7 @@ d[12] = function(b, t, rep)
 		t:add_le(f.count, b(8, 8))
 		if b:len() > 16 then t:add(f.data, b(16, b:len() - 16)) end
 	end
-	return "addr=0x" .. u64(b, 0):tohex():gsub("^0+(.)", "%1")
+	return "addr=" .. hex64(b, 0)
 end
 
 d[15] = function(b, t, rep)
