@@ -6,7 +6,7 @@ BUILD ?= build
 WIRESHARK_PLUGIN_DIR ?=
 # Everything `make`, `make check`, `make demo` and .ci/run need.
 DEPS = meson ninja-build pkg-config gcc libc6-dev libjson-c-dev libcmocka-dev \
-       linux-libc-dev clang libclang-rt-14-dev tshark
+       linux-libc-dev clang libclang-rt-14-dev pciutils pci.ids python3 python3-pytest tshark
 
 .PHONY: all deps check demo install clean bench
 

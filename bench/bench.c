@@ -12,6 +12,7 @@
  *   uvfio-bench --server SOCKET --region N --offset OFF   (client rows only)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+#include "migrate.h"
 #include "uvfio/client.h"
 #include "uvfio/server.h"
 
@@ -37,6 +40,7 @@
 
 static bool quick;
 static bool latency_only; /* --latency: the synchronous rows only */
+static bool migration_only; /* --migration: the migration rows only */
 static int ncpus;
 
 static uint64_t now_ns(void)
@@ -56,13 +60,6 @@ static void pin(int cpu)
 
 /* ---- Statistics and the table ---------------------------------------------------- */
 
-struct stat_ {
-	double ops;    /* per second */
-	double median; /* us */
-	double p99;    /* us */
-	double gbps;   /* for bandwidth rows */
-};
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -76,37 +73,6 @@ static struct stat_ summarize(uint64_t *lat, size_t n, uint64_t total_ns)
 			   .median = (double)lat[n / 2] / 1e3,
 			   .p99 = (double)lat[(n * 99) / 100] / 1e3 };
 	return s;
-}
-
-static bool json_out;
-static bool first_row = true;
-
-static void row(const char *name, const char *place, struct stat_ s, const char *ref,
-		double ratio, const char *goal)
-{
-	if (json_out) {
-		printf("%s{\"row\":\"%s\",\"placement\":\"%s\",\"ops_per_s\":%.0f,\"median_us\":%.2f,"
-		       "\"p99_us\":%.2f,\"gb_per_s\":%.3f,\"reference\":\"%s\",\"ratio\":%.3f}",
-		       first_row ? "[\n" : ",\n", name, place, s.ops, s.median, s.p99, s.gbps, ref,
-		       ratio);
-		first_row = false;
-		return;
-	}
-	char a[32] = "", b[32] = "", c[32] = "";
-	if (s.gbps > 0)
-		snprintf(a, sizeof(a), "%.2f GB/s", s.gbps);
-	else
-		snprintf(a, sizeof(a), "%.0f", s.ops);
-	if (s.median > 0) {
-		snprintf(b, sizeof(b), "%.1f", s.median);
-		snprintf(c, sizeof(c), "%.1f", s.p99);
-	}
-	char rb[16] = "      -";
-	if (ratio > 0)
-		snprintf(rb, sizeof(rb), "%6.2fx", ratio);
-	printf("%-40s %-5s %14s %8s %8s  %s %-24s %s\n", name, place, a, b, c, rb, ref,
-	       goal ? goal : "");
-	fflush(stdout);
 }
 
 /* ---- The bench device (a server process) ------------------------------------------ */
@@ -397,7 +363,7 @@ static struct stat_ sync_rows(struct uvfio_client *c, uint32_t region, uint64_t 
  */
 static struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *place,
 			   const char *name, uint32_t region, uint64_t off, size_t len,
-			   bool write, size_t iters, const char *goal)
+			   bool write, size_t iters, struct goal goal)
 {
 	size_t req = write ? 32 + len : 32, rep = write ? 32 : 32 + len;
 	struct raw r;
@@ -420,25 +386,39 @@ static struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *plac
 	struct stat_ sr = summarize(lr, per * ROUNDS, tr), sm = summarize(lm, per * ROUNDS, tm);
 	char refname[64];
 	snprintf(refname, sizeof(refname), "raw ping-pong %zu B / %zu B", req, rep);
-	row(refname, place, sr, "-", 1, NULL);
-	row(name, place, sm, "raw ping-pong above", sm.median / sr.median, goal);
+	report_row(refname, place, sr, "-", 1, NO_GOAL);
+	report_row(name, place, sm, "raw ping-pong above", sm.median / sr.median, goal);
 	free(lr);
 	free(lm);
 	free(buf);
 	return sm;
 }
 
+/*
+ * Posted writes, timed until the device has applied every one: a flush (every
+ * write acknowledged, gathered ones sent first), then a read-back of the last
+ * value written.
+ */
 static struct stat_ posted_rows(struct uvfio_client *c, uint32_t region, uint64_t off,
 				size_t iters)
 {
-	uint32_t v = 7;
 	uint64_t t0 = now_ns();
-	for (size_t i = 0; i < iters; i++)
+	uint32_t v = 0;
+	for (size_t i = 0; i < iters; i++) {
+		v = (uint32_t)i + 1;
 		if (uvfio_client_region_write_posted(c, region, off, &v, 4) < 0)
 			exit(1);
-	if (uvfio_client_flush(c) < 0)
+	}
+	uint32_t back = 0;
+	if (uvfio_client_flush(c) < 0 || uvfio_client_region_read(c, region, off, &back, 4) < 0)
 		exit(1);
-	struct stat_ s = { .ops = (double)iters * 1e9 / (double)(now_ns() - t0) };
+	uint64_t t = now_ns() - t0;
+	if (back != v) {
+		fprintf(stderr, "uvfio-bench: posted writes: read back %u, last written %u\n", back,
+			v);
+		exit(1);
+	}
+	struct stat_ s = { .ops = (double)iters * 1e9 / (double)t };
 	return s;
 }
 
@@ -557,7 +537,212 @@ static void many_devices(int cpu_srv, const char *place, size_t iters)
 	waitpid(pid, NULL, 0);
 	char name[80];
 	snprintf(name, sizeof(name), "64 devices, 1 server: %ld KiB RSS/conn", rss / NDEV);
-	row(name, place, s, "-", 0, NULL);
+	report_row(name, place, s, "-", 0, NO_GOAL);
+}
+
+/* ---- Migration: two uvfio-memdev processes, tools/migrate.c ----------------------------- */
+
+static char memdev_path[4096]; /* empty: the program is not beside this one */
+
+static void find_memdev(void)
+{
+	ssize_t n = readlink("/proc/self/exe", memdev_path, sizeof(memdev_path) - 16);
+	memdev_path[n > 0 ? n : 0] = 0;
+	char *slash = strrchr(memdev_path, '/');
+	if (slash)
+		strcpy(slash + 1, "uvfio-memdev");
+	if (!slash || access(memdev_path, X_OK) < 0)
+		memdev_path[0] = 0;
+}
+
+/* A memdev process on cpu serving the client returned (it exits when the
+ * client leaves). */
+static struct uvfio_client *spawn_memdev(int cpu, pid_t *pid)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		exit(1);
+	fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+	*pid = fork();
+	if (!*pid) {
+		pin(cpu);
+		close(sv[0]);
+		char fdarg[32];
+		snprintf(fdarg, sizeof(fdarg), "--fd=%d", sv[1]);
+		execl(memdev_path, memdev_path, "--quiet", fdarg, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 30000 };
+	struct uvfio_client *c;
+	if (uvfio_client_adopt(sv[0], &cfg, &c) < 0) {
+		fprintf(stderr, "uvfio-bench: cannot start %s\n", memdev_path);
+		exit(1);
+	}
+	return c;
+}
+
+struct dirtier {
+	uint8_t *buf;
+	size_t len;
+	uint8_t val;
+};
+
+/* After the one pre-copy round: change len bytes of RAM (new contents each
+ * time, or the device would find them unchanged). */
+static int dirty_ram(void *arg, struct uvfio_client *src, unsigned round, uint64_t bytes)
+{
+	(void)round, (void)bytes;
+	struct dirtier *d = arg;
+	if (!d->len)
+		return 0;
+	memset(d->buf, ++d->val, d->len);
+	return uvfio_client_region_write(src, 2, 0, d->buf, d->len);
+}
+
+/*
+ * The physical limit of a stream relayed by a client: total bytes in chunks
+ * from a source process through this one to a destination process (two
+ * socket hops, as migration data goes), then one byte back.
+ */
+static double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total)
+{
+	int a[2], b[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) < 0)
+		exit(1);
+	pid_t ps = fork();
+	if (!ps) {
+		pin(cpu_srv);
+		char *buf = big_alloc(chunk), go; /* faulted in before the clock starts */
+		if (write(a[1], "r", 1) != 1 || read(a[1], &go, 1) != 1)
+			_exit(1);
+		for (size_t sent = 0; sent < total; sent += chunk) {
+			size_t n = total - sent < chunk ? total - sent : chunk;
+			if (write(a[1], buf, n) != (ssize_t)n)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	pid_t pd = fork();
+	if (!pd) {
+		pin(cpu_srv);
+		char *buf = big_alloc(chunk);
+		if (write(b[1], "r", 1) != 1)
+			_exit(1);
+		for (size_t got = 0; got < total;) {
+			ssize_t n = read(b[1], buf, chunk);
+			if (n <= 0)
+				_exit(1);
+			got += (size_t)n;
+		}
+		_exit(write(b[1], "x", 1) == 1 ? 0 : 1);
+	}
+	close(a[1]);
+	close(b[1]);
+	char *buf = big_alloc(chunk), x;
+	if (read(a[0], &x, 1) != 1 || read(b[0], &x, 1) != 1) /* both ends are ready */
+		exit(1);
+	uint64_t t0 = now_ns();
+	if (write(a[0], "g", 1) != 1)
+		exit(1);
+	for (size_t moved = 0; moved < total;) {
+		ssize_t n = read(a[0], buf, chunk);
+		if (n <= 0 || write(b[0], buf, (size_t)n) != n)
+			break;
+		moved += (size_t)n;
+	}
+	if (read(b[0], &x, 1) != 1)
+		fprintf(stderr, "uvfio-bench: relay reference failed\n");
+	double sec = (double)(now_ns() - t0) / 1e9;
+	close(a[0]);
+	close(b[0]);
+	waitpid(ps, NULL, 0);
+	waitpid(pd, NULL, 0);
+	munmap(buf, chunk);
+	return (double)total / sec / 1e9;
+}
+
+/* n migrations back and forth between the two devices (c[0] holds the
+ * device at the start and the end when n is even); downtimes into down. */
+static void migrate_n(struct uvfio_client **c, const struct mig_opts *o, size_t n, uint64_t *down,
+		      struct mig_stats *last, uint64_t *bytes, uint64_t *data_ns)
+{
+	for (size_t i = 0; i < n; i++) {
+		char err[512];
+		if (mig_live(c[i % 2], c[(i + 1) % 2], o, last, err, sizeof(err)) < 0) {
+			fprintf(stderr, "uvfio-bench: migration failed: %s\n", err);
+			exit(1);
+		}
+		down[i] = last->downtime_ns;
+		*bytes += last->bytes;
+		*data_ns += last->data_ns;
+	}
+}
+
+/*
+ * Migration of uvfio-memdev (1 MiB of RAM) between two processes on
+ * cpu_srv, driven from this one: the stream's throughput beside a raw stream
+ * and a raw relay of the same size (measured in turns), and the downtime
+ * with everything stopped and copied against the downtime after pre-copy
+ * with a given amount of RAM changed before the stop.
+ */
+static void migration_rows(int cpu_srv, const char *place)
+{
+	if (!memdev_path[0]) {
+		fprintf(stderr, "uvfio-bench: migration rows skipped: no uvfio-memdev beside it\n");
+		return;
+	}
+	pin(0);
+	pid_t pid[2];
+	struct uvfio_client *c[2] = { spawn_memdev(cpu_srv, &pid[0]),
+				      spawn_memdev(cpu_srv, &pid[1]) };
+	enum { TURNS = 5 };
+	size_t per = quick ? 2 : 40, n = per * TURNS;
+	uint64_t *down = malloc(n * sizeof(*down)), bytes = 0, data_ns = 0;
+	struct mig_opts o = { 0 }; /* stop-and-copy only */
+	struct mig_stats st;
+	double raw = 0, relay = 0;
+	uint64_t tm = 0;
+	for (int k = 0; k < TURNS; k++) {
+		uint64_t t = now_ns();
+		migrate_n(c, &o, per, down + k * per, &st, &bytes, &data_ns);
+		tm += now_ns() - t;
+		raw += raw_stream_gbps(cpu_srv, st.chunk, st.bytes, st.bytes) / TURNS;
+		relay += raw_relay_gbps(cpu_srv, st.chunk, st.bytes) / TURNS;
+	}
+	struct stat_ base = summarize(down, n, tm);
+	struct stat_ s = { .gbps = (double)bytes / (double)data_ns };
+	char name[64];
+	snprintf(name, sizeof(name), "raw stream %.0f KiB, 1 hop", (double)st.bytes / 1024);
+	report_row(name, place, (struct stat_){ .gbps = raw }, "-", 1, NO_GOAL);
+	snprintf(name, sizeof(name), "raw relay %.0f KiB, 2 hops", (double)st.bytes / 1024);
+	report_row(name, place, (struct stat_){ .gbps = relay }, "raw stream, 1 hop", relay / raw,
+		   NO_GOAL);
+	report_row("migration stream, memdev 1 MiB RAM", place, s, "raw stream, 1 hop",
+		   s.gbps / raw, GOAL_GE(0.7));
+	report_row("migration stream, memdev 1 MiB RAM", place, s, "raw relay, 2 hops",
+		   s.gbps / relay, NO_GOAL);
+	report_row("downtime, stop-and-copy (1 MiB left)", place, base, "-", 1, NO_GOAL);
+	/* one pre-copy round, then len bytes of RAM changed before the stop */
+	static const size_t left[] = { 0, 16 << 10, 64 << 10, 256 << 10 };
+	struct dirtier d = { .buf = malloc(256 << 10) };
+	for (size_t k = 0; k < sizeof(left) / sizeof(left[0]); k++) {
+		d.len = left[k];
+		o = (struct mig_opts){ .precopy_rounds = 1, .after_round = dirty_ram, .arg = &d };
+		uint64_t t = now_ns();
+		migrate_n(c, &o, n, down, &st, &bytes, &data_ns);
+		s = summarize(down, n, now_ns() - t);
+		snprintf(name, sizeof(name), "downtime, pre-copy, %zu KiB changed", left[k] >> 10);
+		report_row(name, place, s, "stop-and-copy above", s.median / base.median,
+			   k == 0 ? GOAL_LE(0.5) : NO_GOAL);
+	}
+	free(d.buf);
+	free(down);
+	for (int i = 0; i < 2; i++) {
+		uvfio_client_close(c[i]);
+		waitpid(pid[i], NULL, 0);
+	}
 }
 
 /* ---- uvfio trace in the path ------------------------------------------------------------- */
@@ -608,8 +793,8 @@ static void trace_row(int cpu_srv, const char *place, struct stat_ direct, size_
 		usleep(10000);
 	if (c) {
 		struct stat_ s = sync_rows(c, 0, 0, 4, false, iters);
-		row("REGION_READ 4 B (sync) via uvfio trace", place, s, "the same without it",
-		    s.median / direct.median, NULL);
+		report_row("REGION_READ 4 B (sync) via uvfio trace", place, s,
+			   "the same without it", s.median / direct.median, NO_GOAL);
 		uvfio_client_close(c);
 	}
 	kill(tr, SIGTERM);
@@ -629,10 +814,10 @@ static void run_placement(int cpu_srv, const char *place)
 	pid_t pid;
 	struct uvfio_client *c = connect_bench(cpu_srv, &pid, SRV_XFER);
 	struct stat_ s = paired(c, cpu_srv, place, "REGION_READ 4 B (sync)", 0, 0, 4, false, n,
-				"goal <= 1.25x");
+				GOAL_LE(1.25));
 	struct stat_ sw = paired(c, cpu_srv, place, "REGION_WRITE 4 B (sync)", 0, 0, 4, true, n,
-				 NULL);
-	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NULL);
+				 NO_GOAL);
+	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NO_GOAL);
 	trace_row(cpu_srv, place, s, n);
 	if (latency_only) {
 		finish(c, pid);
@@ -643,12 +828,12 @@ static void run_placement(int cpu_srv, const char *place)
 	s.gbps = (double)(1 << 20) * s.ops / 1e9;
 	double stream = raw_stream_gbps(cpu_srv, SRV_XFER + 32, (size_t)(64u << 20), 1u << 20);
 	char ref[64];
-	row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
-	    s.gbps / stream, NULL);
+	report_row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
+	    s.gbps / stream, GOAL_GE(0.8));
 	size_t np = quick ? 1000 : 200000;
 	s = posted_rows(c, 0, 0, np);
-	row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,
-	    "goal >= 5x");
+	report_row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,
+	    GOAL_GE(5));
 	finish(c, pid);
 
 	/* coalescing needs the option on */
@@ -661,8 +846,8 @@ static void run_placement(int cpu_srv, const char *place)
 	if (uvfio_client_adopt(sv[0], &cc, &c) < 0)
 		exit(1);
 	s = posted_rows(c, 0, 0, np);
-	row("posted REGION_WRITE 4 B, WRITE_MULTI", place, s, "sync REGION_WRITE 4 B",
-	    s.ops / sw.ops, "goal >= 10x");
+	report_row("posted REGION_WRITE 4 B, WRITE_MULTI", place, s, "sync REGION_WRITE 4 B",
+	    s.ops / sw.ops, GOAL_GE(10));
 	finish(c, pid);
 
 	/* device DMA, in messages of the default max_data_xfer_size (1 MiB) */
@@ -671,11 +856,11 @@ static void run_placement(int cpu_srv, const char *place)
 	int reps = quick ? 2 : 10;
 	double mc = memcpy_gbps(dl, reps);
 	struct stat_ d = { .gbps = dma_gbps(c, true, dl, reps) };
-	row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, "goal >= 0.9x");
+	report_row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, GOAL_GE(0.9));
 	d.gbps = dma_gbps(c, false, dl, reps);
 	double st = raw_stream_gbps(cpu_srv, UVFIO_DEFAULT_MAX_DATA_XFER_SIZE + 32, dl * (size_t)reps, dl);
 	snprintf(ref, sizeof(ref), "raw stream 1 MiB chunks");
-	row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, "goal >= 0.7x");
+	report_row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, GOAL_GE(0.7));
 	finish(c, pid);
 
 	/* threads on one connection */
@@ -686,7 +871,7 @@ static void run_placement(int cpu_srv, const char *place)
 		if (t == 1)
 			one = s;
 		snprintf(ref, sizeof(ref), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
-		row(ref, place, s, "1 thread", s.ops / one.ops, NULL);
+		report_row(ref, place, s, "1 thread", s.ops / one.ops, NO_GOAL);
 	}
 	finish(c, pid);
 	many_devices(cpu_srv, place, quick ? 100 : 5000);
@@ -703,18 +888,18 @@ static int external(const char *sock, uint32_t region, uint64_t off)
 	}
 	size_t n = quick ? 200 : 20000;
 	struct stat_ ref = raw_pingpong(1, 32, 36, n);
-	row("raw ping-pong 32 B / 36 B", "ext", ref, "-", 1, NULL);
+	report_row("raw ping-pong 32 B / 36 B", "ext", ref, "-", 1, NO_GOAL);
 	struct stat_ s = sync_rows(c, region, off, 4, false, n);
-	row("REGION_READ 4 B (sync)", "ext", s, "raw ping-pong", s.median / ref.median, NULL);
+	report_row("REGION_READ 4 B (sync)", "ext", s, "raw ping-pong", s.median / ref.median, NO_GOAL);
 	struct stat_ sw = sync_rows(c, region, off, 4, true, n);
-	row("REGION_WRITE 4 B (sync)", "ext", sw, "raw ping-pong", sw.median / ref.median, NULL);
+	report_row("REGION_WRITE 4 B (sync)", "ext", sw, "raw ping-pong", sw.median / ref.median, NO_GOAL);
 	s = posted_rows(c, region, off, quick ? 1000 : 100000);
-	row("posted REGION_WRITE 4 B + flush", "ext", s, "sync REGION_WRITE", s.ops / sw.ops, NULL);
+	report_row("posted REGION_WRITE 4 B + flush", "ext", s, "sync REGION_WRITE", s.ops / sw.ops, NO_GOAL);
 	for (int t = 1; t <= 8; t *= 2) {
 		struct stat_ ts = thread_rows(c, region, off, t, quick ? 200 : 10000);
 		char name[64];
 		snprintf(name, sizeof(name), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
-		row(name, "ext", ts, "sync, 1 thread", ts.ops / s.ops, NULL);
+		report_row(name, "ext", ts, "sync, 1 thread", ts.ops / s.ops, NO_GOAL);
 	}
 	uvfio_client_close(c);
 	return 0;
@@ -726,42 +911,66 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
 		{ "server", required_argument, NULL, 's' }, { "region", required_argument, NULL, 'r' },
 		{ "offset", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
-		{ "latency", no_argument, NULL, 'l' },
+		{ "latency", no_argument, NULL, 'l' },      { "markdown", no_argument, NULL, 'm' },
+		{ "svg", required_argument, NULL, 'g' },    { "check", no_argument, NULL, 'c' },
+		{ "migration", no_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *server = NULL;
+	const char *server = NULL, *svg = NULL;
 	uint32_t region = 0;
 	uint64_t off = 0;
+	enum report_format fmt = REPORT_TEXT;
+	bool check = false;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "qjls:r:o:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'q': quick = true; break;
-		case 'j': json_out = true; break;
+		case 'j': fmt = REPORT_JSON; break;
+		case 'm': fmt = REPORT_MARKDOWN; break;
+		case 'g': svg = optarg; break;
+		case 'c': check = true; break;
 		case 'l': latency_only = true; break;
+		case 'M': migration_only = true; break;
 		case 's': server = optarg; break;
 		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'o': off = strtoull(optarg, NULL, 0); break;
 		case 'h':
-			puts("uvfio-bench [--quick] [--json] [--latency]\n"
-			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]");
+			puts("uvfio-bench [--quick] [--latency | --migration] [--json | --markdown] "
+			     "[--svg FILE] [--check]\n"
+			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
+			     "  --markdown   the table as Markdown, at the end\n"
+			     "  --svg FILE   draw every row's ratio against its limit\n"
+			     "  --check      exit with 1 when a goal is missed (for people: these\n"
+			     "               machines are too noisy for a CI verdict)");
 			return 0;
 		default: return 2;
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (!json_out)
-		printf("%-40s %-5s %14s %8s %8s  %7s %-24s\n", "row", "place", "ops/s or GB/s",
-		       "med us", "p99 us", "ratio", "reference");
+	find_memdev();
+	report_start(fmt);
 	int r = 0;
 	if (server) {
 		r = external(server, region, off);
 	} else {
-		run_placement(0, "same");
-		if (ncpus > 1)
-			run_placement(1, "cross");
+		if (!migration_only) {
+			run_placement(0, "same");
+			if (ncpus > 1)
+				run_placement(1, "cross");
+		}
+		if (!latency_only) {
+			/* last: the migration tool's malloc settings (migrate.h) */
+			mig_tune_process();
+			migration_rows(0, "same");
+			if (ncpus > 1)
+				migration_rows(1, "cross");
+		}
 	}
-	if (json_out)
-		puts(first_row ? "[]" : "\n]");
-	return r;
+	int missed = report_finish(svg);
+	if (missed < 0)
+		return 1;
+	if (missed)
+		fprintf(stderr, "uvfio-bench: %d goal%s missed\n", missed, missed > 1 ? "s" : "");
+	return r ? r : check && missed ? 1 : 0;
 }

@@ -51,6 +51,9 @@ static void usage(FILE *f, const char *name, const char *what)
 		"%s\n\n"
 		"  --socket-path=PATH  listen on this UNIX socket (removed on exit)\n"
 		"  --fd=FD             serve the client already connected on FD\n"
+		"  --dma-layout=L      DMA_READ/DMA_WRITE messages in the specification's layout\n"
+		"                      (spec), in QEMU's (qemu), or decided from the client's\n"
+		"                      VERSION (auto, the default: QEMU's for version 0.0)\n"
 		"  -v, --verbose       log more: -v for debug, -vv to trace every message\n"
 		"  -q, --quiet         log only errors\n"
 		"  -h, --help          this text\n"
@@ -64,6 +67,7 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 	static const struct option lo[] = {
 		{ "socket-path", required_argument, NULL, 'S' },
 		{ "fd", required_argument, NULL, 'F' },
+		{ "dma-layout", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -72,6 +76,7 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 	a->socket_path = NULL;
 	a->fd = -1;
 	a->log_level = UVFIO_LOG_INFO;
+	a->dma_layout = UVFIO_DMA_LAYOUT_AUTO;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "vqh", lo, NULL)) != -1) {
 		switch (ch) {
@@ -86,6 +91,16 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 			a->fd = (int)v;
 			break;
 		}
+		case 'D':
+			if (!strcmp(optarg, "auto") || !strcmp(optarg, "spec") ||
+			    !strcmp(optarg, "qemu")) {
+				a->dma_layout = optarg[0] == 'a'   ? UVFIO_DMA_LAYOUT_AUTO
+						: optarg[0] == 's' ? UVFIO_DMA_LAYOUT_SPEC
+								   : UVFIO_DMA_LAYOUT_QEMU;
+				break;
+			}
+			fprintf(stderr, "%s: --dma-layout takes auto, spec or qemu\n", name);
+			exit(2);
 		case 'v': a->log_level = a->log_level < UVFIO_LOG_DEBUG ? UVFIO_LOG_DEBUG
 									: UVFIO_LOG_TRACE;
 			break;
@@ -100,6 +115,12 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 		usage(stderr, name, what);
 		exit(2);
 	}
+}
+
+int dev_setup_err_req(struct uvfio_server *s)
+{
+	int r = uvfio_server_setup_irq(s, VFIO_PCI_ERR_IRQ_INDEX, 1);
+	return r < 0 ? r : uvfio_server_setup_irq(s, VFIO_PCI_REQ_IRQ_INDEX, 1);
 }
 
 static void on_signal(int sig)

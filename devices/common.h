@@ -9,10 +9,12 @@ struct dev_args {
 	const char *socket_path; /* --socket-path=PATH or the first argument */
 	int fd;                  /* --fd=N, or -1 */
 	int log_level;           /* -v raises it; --log-level=N sets it */
+	enum uvfio_dma_layout dma_layout; /* --dma-layout=auto|spec|qemu */
 };
 
 /* Parse the backend conventions of the specification (--socket-path,
- * --fd) plus logging options; exits with a usage message on error. */
+ * --fd) plus logging and --dma-layout; exits with a usage message on
+ * error. */
 void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 		    struct dev_args *a);
 /* The device's log configuration: lines to stderr prefixed with its name. */
@@ -21,6 +23,11 @@ struct uvfio_log_config dev_log(const char *name, int level);
  * client leaves). The caller then destroys the server, which removes the
  * socket file. Returns the exit status. */
 int dev_serve(struct uvfio_server *s, const struct dev_args *a, const char *name);
+/* The error (ERR) and request (REQ) interrupts, one each, as libvfio-user's
+ * devices have them: QEMU wires both (and warns "Could not enable error
+ * recovery for the device" without ERR). A device raises them with
+ * uvfio_server_irq_trigger(). */
+int dev_setup_err_req(struct uvfio_server *s);
 /* Log a line at a level, through the same hook. */
 void dev_log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

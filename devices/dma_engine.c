@@ -4,12 +4,14 @@
  * destination and length (IOVAs in its own memory) and starts it; the engine
  * copies through mapped memory when the client shared a descriptor, and
  * through DMA_READ/DMA_WRITE messages when it did not, then raises MSI-X
- * vector 0.
+ * vector 0. It can be migrated (STOP_COPY): registers, a copy started
+ * while the device was stopped (it runs once the device, here or at the
+ * destination, runs again), its MSI-X table and configuration space.
  *
  * BAR0 registers (64-bit):
  *   0x00 SRC     source IOVA          0x08 DST   destination IOVA
  *   0x10 LEN     bytes to copy        0x18 CTRL  write 1 to start
- *   0x20 STATUS  0 idle, 1 done, 2 error
+ *   0x20 STATUS  0 idle, 1 done, 2 error, 3 queued (started while stopped)
  *   0x28 ERROR   errno of the last failure
  *   0x30 COPIES  copies completed     0x38 BYTES bytes copied in all
  * BAR1: MSI-X table (offset 0) and PBA (offset 0x800).
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "mig_stream.h"
 
 #define ENGINE_VENDOR 0x1de5
 #define ENGINE_DEVICE 0xd0a0
@@ -27,10 +30,13 @@
 enum { SRC, DST, LEN, CTRL, STATUS, ERROR, COPIES, BYTES, NREGS };
 
 struct engine {
+	struct migstream ms; /* first: the ms_op_* callbacks take the device as theirs */
 	struct uvfio_server *srv;
 	uint64_t r[NREGS];
 	unsigned maps;
 };
+
+enum { ST_IDLE, ST_DONE, ST_ERROR, ST_QUEUED };
 
 static void run_copy(struct engine *e)
 {
@@ -46,7 +52,7 @@ static void run_copy(struct engine *e)
 		free(buf);
 		err = -r;
 	}
-	e->r[STATUS] = err ? 2 : 1;
+	e->r[STATUS] = err ? ST_ERROR : ST_DONE;
 	e->r[ERROR] = (uint64_t)err;
 	if (!err) {
 		e->r[COPIES]++;
@@ -76,19 +82,64 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 		memcpy(&v, (uint8_t *)buf + 8 * i, 8);
 		if (reg <= LEN)
 			e->r[reg] = v;
-		else if (reg == CTRL && (v & 1))
+		else if (reg == CTRL && (v & 1) && ms_running(&e->ms))
 			run_copy(e);
+		else if (reg == CTRL && (v & 1))
+			e->r[STATUS] = ST_QUEUED; /* a stopped device copies nothing */
 	}
 	return (ssize_t)count;
 }
 
-static int reset(void *opaque)
+static int reset(void *opaque, enum uvfio_reset_type type)
 {
 	struct engine *e = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* the registers stay for the next client */
 	memset(e->r, 0, sizeof(e->r));
+	ms_reset(&e->ms);
 	dev_log_line(UVFIO_LOG_INFO, "reset");
 	return 0;
 }
+
+/* ---- Migration ------------------------------------------------------------------------ */
+
+static void save_state(void *dev, void *buf)
+{
+	memcpy(buf, ((struct engine *)dev)->r, sizeof(((struct engine *)dev)->r));
+}
+
+static int check_state(void *dev, const void *buf)
+{
+	(void)dev;
+	uint64_t r[NREGS];
+	memcpy(r, buf, sizeof(r));
+	return r[STATUS] > ST_QUEUED || r[CTRL] ? -EINVAL : 0;
+}
+
+static void load_state(void *dev, const void *buf)
+{
+	memcpy(((struct engine *)dev)->r, buf, sizeof(((struct engine *)dev)->r));
+}
+
+/* Running again: the copy started while the device was stopped. */
+static void resumed(void *dev)
+{
+	struct engine *e = dev;
+	if (e->r[STATUS] == ST_QUEUED) {
+		dev_log_line(UVFIO_LOG_INFO, "running the copy started while stopped");
+		run_copy(e);
+	}
+}
+
+static const struct ms_device engine_ms = {
+	.name = "uvfio-dma-engine",
+	.state_version = 1,
+	.state_size = sizeof(uint64_t) * NREGS,
+	.save_state = save_state,
+	.check_state = check_state,
+	.load_state = load_state,
+	.resumed = resumed,
+};
 
 static int dma_map(void *opaque, uint64_t iova, uint64_t size, uint32_t prot, void *vaddr)
 {
@@ -118,10 +169,16 @@ int main(int argc, char **argv)
 		       &a);
 	static const struct uvfio_device_ops ops = { .reset = reset,
 						     .dma_map = dma_map,
-						     .dma_unmap = dma_unmap };
+						     .dma_unmap = dma_unmap,
+						     .migration_flags = ms_op_flags,
+						     .mig_transition = ms_op_transition,
+						     .mig_read = ms_op_read,
+						     .mig_write = ms_op_write };
 	struct engine e = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
-					   .ops = &ops, .opaque = &e };
+					   .ops = &ops, .opaque = &e,
+					   .dma_layout = a.dma_layout };
+	void *msix = NULL;
 	if (uvfio_server_create(&cfg, &e.srv) < 0)
 		return 1;
 	struct uvfio_pci_id id = { .vendor = ENGINE_VENDOR, .device = ENGINE_DEVICE,
@@ -137,15 +194,19 @@ int main(int argc, char **argv)
 						   VFIO_REGION_INFO_FLAG_WRITE };
 	if (uvfio_server_pci_init(e.srv, &id) < 0 ||
 	    uvfio_server_setup_region(e.srv, 0, &bar0, NULL) < 0 ||
-	    uvfio_server_setup_region(e.srv, 1, &bar1, NULL) < 0 ||
+	    uvfio_server_setup_region(e.srv, 1, &bar1, &msix) < 0 ||
 	    uvfio_pci_add_cap_pm(e.srv) < 0 || uvfio_pci_add_cap_msix(e.srv, 1, 1, 0, 0x800) < 0 ||
 	    uvfio_pci_add_cap_exp(e.srv) < 0 ||
 	    uvfio_server_setup_irq(e.srv, VFIO_PCI_INTX_IRQ_INDEX, 1) < 0 ||
-	    uvfio_server_setup_irq(e.srv, VFIO_PCI_MSIX_IRQ_INDEX, 1) < 0) {
+	    dev_setup_err_req(e.srv) < 0 ||
+	    uvfio_server_setup_irq(e.srv, VFIO_PCI_MSIX_IRQ_INDEX, 1) < 0 ||
+	    ms_init(&e.ms, e.srv, &engine_ms, &e) < 0 ||
+	    ms_add_area(&e.ms, 1, msix, 4096, false) < 0) {
 		uvfio_server_destroy(e.srv);
 		return 1;
 	}
 	int status = dev_serve(e.srv, &a, "uvfio-dma-engine");
 	uvfio_server_destroy(e.srv); /* removes the socket file */
+	ms_free(&e.ms);
 	return status;
 }

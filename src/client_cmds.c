@@ -618,7 +618,11 @@ int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len)
 	r = -EPROTO;
 	if (m->len >= sizeof(rep) && !m->nfds) {
 		memcpy(&rep, m->body, sizeof(rep));
-		if (rep.size <= len && m->len == sizeof(rep) + rep.size) {
+		/* The data is what `size` says. libvfio-user pads its last,
+		 * short reply to the size asked for: bytes after the data, up
+		 * to that size, are padding (`argsz` is not checked). */
+		if (rep.size <= len && m->len >= sizeof(rep) + rep.size &&
+		    m->len <= sizeof(rep) + len) {
 			memcpy(buf, m->body + sizeof(rep), rep.size);
 			r = (int)rep.size;
 		}
@@ -631,7 +635,11 @@ int uvfio_client_mig_data_write(struct uvfio_client *c, const void *buf, size_t 
 {
 	if (!c || (!buf && len) || len > xfer_max(c))
 		return -EINVAL;
-	struct uvfio_mig_data req = { .argsz = sizeof(req), .size = (uint32_t)len };
+	/* argsz covers the data, as in VFIO's structures and as libvfio-user
+	 * requires (the specification calls it the size of a reply that has
+	 * no payload; docs/INTEROP.md). */
+	struct uvfio_mig_data req = { .argsz = (uint32_t)(sizeof(req) + len),
+				      .size = (uint32_t)len };
 	struct iovec iov[2] = { { &req, sizeof(req) }, { (void *)buf, len } };
 	struct vu_msg *m;
 	int r = vu_client_request(c, UVFIO_CMD_MIG_DATA_WRITE, iov, 2, NULL, 0, VU_WAIT, NULL, NULL,

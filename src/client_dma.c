@@ -140,6 +140,16 @@ static int dma_copy(struct uvfio_client *c, uint64_t iova, void *buf, uint64_t l
 	return r < 0 ? r : 0;
 }
 
+/* A client that proposes version 0.0 speaks QEMU's dialect, including its
+ * DMA_READ/DMA_WRITE layout (4-byte count, 4 bytes of padding after the
+ * data), which is what a uvfio server expects of it (docs/INTEROP.md). */
+static bool qemu_layout(const struct uvfio_client *c)
+{
+	return c->cfg.propose_minor_zero;
+}
+
+static const uint8_t qemu_pad[UVFIO_DMA_ACCESS32_PAD];
+
 /* The handlers return 0 once they have replied, or the errno of the error
  * reply their caller sends. */
 static int handle_dma_read(struct uvfio_client *c, int sock, struct vu_msg *m)
@@ -150,31 +160,51 @@ static int handle_dma_read(struct uvfio_client *c, int sock, struct vu_msg *m)
 	memcpy(&a, m->body, sizeof(a));
 	if (a.count > c->mine.max_data_xfer_size)
 		return -EINVAL;
+	/* The request is the same in both layouts (QEMU reads the low half of
+	 * the count); the reply differs. */
+	bool qemu = qemu_layout(c);
+	struct uvfio_dma_access32 a32 = { .addr = a.addr, .count = (uint32_t)a.count };
 	/* The reply is sent straight from the registered memory, which stays
 	 * registered (dma_mu) until it has left. */
-	struct iovec iov[16] = { { &a, sizeof(a) } };
+	struct iovec iov[16] = { qemu ? (struct iovec){ &a32, sizeof(a32) }
+				      : (struct iovec){ &a, sizeof(a) } };
+	int room = qemu ? 14 : 15; /* QEMU's padding takes the last piece */
 	uint64_t covered;
+	uint8_t *buf = NULL;
 	pthread_mutex_lock(&c->dma_mu);
-	int r = dma_iov(c, a.addr, a.count, UVFIO_DMA_FLAG_READ, iov + 1, 15, &covered);
+	int r = dma_iov(c, a.addr, a.count, UVFIO_DMA_FLAG_READ, iov + 1, room, &covered);
 	if (r >= 0 && covered < a.count) {
-		/* more than 15 ranges: copy instead */
-		uint8_t *buf = malloc(a.count ? a.count : 1);
+		/* more ranges than pieces: copy instead */
+		buf = malloc(a.count ? a.count : 1);
 		r = buf ? dma_copy(c, a.addr, buf, a.count, false) : -ENOMEM;
-		if (r == 0) {
-			iov[1] = (struct iovec){ buf, a.count };
-			vu_client_send_reply(c, sock, &m->hdr, 0, iov, 2);
-		}
-		free(buf);
-	} else if (r >= 0) {
+		iov[1] = (struct iovec){ buf, a.count };
+		r = r < 0 ? r : 1;
+	}
+	if (r >= 0) {
+		if (qemu)
+			iov[++r] = (struct iovec){ (void *)qemu_pad, sizeof(qemu_pad) };
 		vu_client_send_reply(c, sock, &m->hdr, 0, iov, r + 1);
 		r = 0;
 	}
 	pthread_mutex_unlock(&c->dma_mu);
+	free(buf);
 	return r;
 }
 
 static int handle_dma_write(struct uvfio_client *c, int sock, struct vu_msg *m)
 {
+	if (qemu_layout(c)) {
+		struct uvfio_dma_access32 a32;
+		if (m->len < sizeof(a32) + sizeof(qemu_pad))
+			return -EINVAL;
+		memcpy(&a32, m->body, sizeof(a32));
+		if (a32.count != m->len - sizeof(a32) - sizeof(qemu_pad))
+			return -EINVAL;
+		int r = dma_copy(c, a32.addr, m->body + sizeof(a32), a32.count, true);
+		if (r == 0) /* QEMU answers with the header alone */
+			vu_client_send_reply(c, sock, &m->hdr, 0, NULL, 0);
+		return r;
+	}
 	struct uvfio_dma_access a;
 	if (m->len < sizeof(a))
 		return -EINVAL;

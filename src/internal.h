@@ -350,14 +350,15 @@ struct vu_srv_region {
 	struct uvfio_region_desc d;
 	uint8_t *mem; /* plain memory (malloc or mmap of memfd) */
 	int memfd;    /* for mappable regions, else -1 */
+	uint64_t fd_offset; /* of the region in memfd (a device's own file) */
 };
 
 struct vu_srv_irq {
 	uint32_t count;
 	uint32_t info_flags; /* VFIO_IRQ_INFO_* */
 	int *efd;            /* trigger eventfds, -1 when not wired */
-	int *mask_efd;       /* signalled when the device masks a vector */
-	int *unmask_efd;
+	int *mask_efd;       /* the client signals them to mask a vector, */
+	int *unmask_efd;     /* or to unmask it (a resample eventfd); watched */
 	bool *masked;
 	bool *pending;
 };
@@ -380,7 +381,7 @@ struct vu_dirty_range {
 struct vu_reply {
 	struct iovec iov[4];
 	int n;
-	int fds[2];
+	int fds[UVFIO_MAX_FDS_LIMIT];
 	unsigned nfds;
 	void *heap[4]; /* freed after the reply is sent */
 	unsigned nheap;
@@ -419,13 +420,16 @@ struct uvfio_server {
 	size_t out_len;
 	uint8_t out_buf[16384];
 	bool in_dma_request;
+	int direct; /* atomic: run() may be blocked reading sock (stop() shuts it) */
+	struct vu_watch *watch; /* eventfds the loop watches (server_ioeventfd.c) */
 
 	/* configuration space */
 	uint8_t *cfg_space, *cfg_wmask, *cfg_w1c;
 	uint32_t cfg_size;
 	uint32_t cap_free; /* next free byte for a capability */
 	uint32_t cap_last; /* offset of the last capability, 0 if none */
-	uint32_t msi_cap, msix_cap;
+	uint32_t msi_cap, msix_cap, exp_cap;
+	uint32_t ext_free, ext_last; /* extended capabilities, as cap_free/last */
 	uint32_t msix_bar, msix_table, msix_pba;
 	uint64_t bar_size[6];
 
@@ -436,6 +440,7 @@ struct uvfio_server {
 	struct vu_srv_irq irqs[VFIO_PCI_NUM_IRQS];
 
 	/* DMA */
+	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
 	struct vu_srv_dma_map *maps; /* sorted by iova */
 	unsigned nmaps, capmaps;
 	bool logging;
@@ -459,6 +464,9 @@ void vu_srv_drop_client(struct uvfio_server *s, int why);
 void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,
 			 uint32_t count, bool write);
+/* Reset the device for a reason: configuration space and migration state
+ * (except for a lost connection), then the device's callback. */
+int vu_srv_reset(struct uvfio_server *s, enum uvfio_reset_type type);
 /* pci_config.c */
 int vu_cfg_init(struct uvfio_server *s, uint32_t size);
 void vu_cfg_free(struct uvfio_server *s);
@@ -468,18 +476,48 @@ void vu_cfg_reset(struct uvfio_server *s);
 void vu_cfg_set_bar(struct uvfio_server *s, unsigned bar, uint64_t size, uint32_t flags);
 void vu_cfg_set_irq_pin(struct uvfio_server *s);
 void vu_cfg_set_rom(struct uvfio_server *s, uint64_t size);
+/* After a configuration write: did it initiate a function-level reset? The
+ * request bit is cleared (it always reads 0). */
+bool vu_cfg_take_flr(struct uvfio_server *s);
 /* server_irq.c */
 int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m);
 void vu_srv_irqs_drop(struct uvfio_server *s);
 void vu_srv_irqs_free(struct uvfio_server *s);
 void vu_srv_irqs_recheck(struct uvfio_server *s);
+/* The client signalled the mask (or unmask) eventfd of a vector. */
+void vu_srv_irq_eventfd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mask);
+/* server_ioeventfd.c: eventfds the client signals and the loop watches */
+struct vu_watch;
+#define VU_NOT_MINE 1
+/* A write that came as a message: VU_NOT_MINE, or the result of the
+ * ioeventfd handler it matched. */
+int vu_srv_ioevent_write(struct uvfio_server *s, uint32_t region, uint64_t offset,
+			 const void *buf, uint32_t count);
+/* DEVICE_GET_REGION_IO_FDS: the reply for region index, argsz asked. */
+int vu_srv_io_fds(struct uvfio_server *s, uint32_t index, uint32_t argsz, struct vu_reply *rep);
+/* Watch (fd >= 0) or stop watching (-1) the (un)mask eventfd of a vector;
+ * old is the descriptor watched so far (-1: none), closed by the caller. */
+int vu_watch_irq_fd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mask, int old,
+		    int fd);
+/* Does the loop watch any eventfd (run() must then wait in epoll)? */
+bool vu_watch_live(const struct uvfio_server *s);
+/* Read the signalled eventfds; their handlers run in vu_watch_run(). */
+void vu_watch_collect(struct uvfio_server *s);
+/* Run the handlers of what vu_watch_collect() read; returns how many. */
+int vu_watch_run(struct uvfio_server *s);
+/* The client left: close its ioeventfds, forget signals not yet handled. */
+void vu_watch_drop(struct uvfio_server *s);
+void vu_watch_free(struct uvfio_server *s);
 /* server_dma.c */
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);
+/* At VERSION: the DMA_READ/DMA_WRITE layout of this client. */
+void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor);
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
+/* room: the feature data the client's argsz leaves for the reply. */
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
-		       const uint8_t *data, size_t len, struct vu_reply *rep);
+		       const uint8_t *data, size_t len, size_t room, struct vu_reply *rep);
 void vu_dirty_free(struct uvfio_server *s);
 /* server_mig.c */
 int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);

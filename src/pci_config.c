@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * pci_config.c — emulated PCI configuration space: the type-0 header, BAR
- * sizing, per-bit write and write-one-to-clear masks, and the capability
- * list helpers (power management, MSI, MSI-X, PCI Express, vendor).
+ * sizing, per-bit write and write-one-to-clear masks, the capability list
+ * helpers (power management, MSI, MSI-X, PCI Express with function-level
+ * reset, vendor), PCI Express extended capabilities, and finding either.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,10 @@
 #define CFG_INT_LINE 0x3c
 #define CFG_INT_PIN 0x3d
 
+#define CFG_EXT_START 0x100
 #define STATUS_CAP_LIST 0x0010
+#define EXP_DEVCAP_FLR (1u << 28)
+#define EXP_DEVCTL_FLR 0x8000 /* Initiate Function Level Reset: reads 0 */
 #define COMMAND_WMASK 0x0547 /* I/O, memory, bus master, parity, SERR, INTx disable */
 #define STATUS_W1C 0xf900    /* the error bits */
 
@@ -47,6 +51,13 @@ static uint16_t get16(const uint8_t *p, uint32_t off)
 	return v;
 }
 
+static uint32_t get32(const uint8_t *p, uint32_t off)
+{
+	uint32_t v;
+	memcpy(&v, p + off, 4);
+	return v;
+}
+
 int vu_cfg_init(struct uvfio_server *s, uint32_t size)
 {
 	if (size != 256 && size != 4096)
@@ -58,6 +69,7 @@ int vu_cfg_init(struct uvfio_server *s, uint32_t size)
 		return -ENOMEM;
 	s->cfg_size = size;
 	s->cap_free = 0x40;
+	s->ext_free = CFG_EXT_START;
 	put16(s->cfg_wmask, CFG_COMMAND, COMMAND_WMASK);
 	put16(s->cfg_w1c, CFG_STATUS, STATUS_W1C);
 	s->cfg_wmask[CFG_CACHE_LINE] = 0xff;
@@ -242,14 +254,25 @@ int uvfio_pci_add_cap_exp(struct uvfio_server *s)
 		return off;
 	uint32_t o = (uint32_t)off;
 	put16(s->cfg_space, o + 2, 0x0002);         /* version 2, PCI Express endpoint */
-	put32(s->cfg_space, o + 4, 0x00008000);     /* device caps: role-based errors */
-	put16(s->cfg_wmask, o + 8, 0x7cff);         /* device control */
+	/* device caps: role-based errors, function-level reset */
+	put32(s->cfg_space, o + 4, 0x00008000 | EXP_DEVCAP_FLR);
+	put16(s->cfg_wmask, o + 8, 0x7cff | EXP_DEVCTL_FLR); /* device control */
 	put16(s->cfg_w1c, o + 10, 0x000f);          /* device status error bits */
 	put32(s->cfg_space, o + 12, 0x00000011);    /* link: 2.5 GT/s, x1 */
 	put16(s->cfg_wmask, o + 16, 0x01c3);        /* link control */
 	put16(s->cfg_space, o + 18, 0x0011);        /* link status: 2.5 GT/s, x1 */
 	put16(s->cfg_wmask, o + 0x28, 0x0400);      /* device control 2: LTR */
+	s->exp_cap = o;
 	return off;
+}
+
+bool vu_cfg_take_flr(struct uvfio_server *s)
+{
+	if (!s->exp_cap || !(get16(s->cfg_space, s->exp_cap + 8) & EXP_DEVCTL_FLR))
+		return false;
+	put16(s->cfg_space, s->exp_cap + 8,
+	      get16(s->cfg_space, s->exp_cap + 8) & (uint16_t)~EXP_DEVCTL_FLR);
+	return true;
 }
 
 int uvfio_pci_add_cap_vendor(struct uvfio_server *s, const void *data, uint8_t len)
@@ -265,4 +288,58 @@ int uvfio_pci_add_cap_vendor(struct uvfio_server *s, const void *data, uint8_t l
 	if (len)
 		memcpy(s->cfg_space + off + 3, data, len);
 	return off;
+}
+
+int uvfio_pci_add_ext_cap(struct uvfio_server *s, uint16_t id, uint8_t version, const void *data,
+			  uint32_t len)
+{
+	if (!s || s->cfg_size <= CFG_EXT_START || version > 15 || (!data && len))
+		return -EINVAL;
+	uint32_t off = (s->ext_free + 3) & ~3u;
+	if (len > s->cfg_size - off || 4 + len > s->cfg_size - off)
+		return -ENOSPC;
+	put32(s->cfg_space, off, (uint32_t)id | (uint32_t)version << 16);
+	if (len)
+		memcpy(s->cfg_space + off + 4, data, len);
+	/* The first one sits at 0x100 itself; later ones link from the last. */
+	if (s->ext_last)
+		put32(s->cfg_space, s->ext_last, (get32(s->cfg_space, s->ext_last) & 0xfffff) |
+							 off << 20);
+	s->ext_last = off;
+	s->ext_free = off + 4 + len;
+	return (int)off;
+}
+
+int uvfio_pci_find_cap(struct uvfio_server *s, uint8_t id, uint32_t after)
+{
+	if (!s || !(get16(s->cfg_space, CFG_STATUS) & STATUS_CAP_LIST))
+		return -ENOENT;
+	bool past = !after;
+	uint32_t p = s->cfg_space[CFG_CAP_PTR] & ~3u;
+	/* (256 - 64) / 4 capabilities at most: a longer walk is a loop */
+	for (unsigned n = 0; p >= 0x40 && p + 2 <= 256 && n < 48; n++) {
+		if (past && s->cfg_space[p] == id)
+			return (int)p;
+		past = past || p == after;
+		p = s->cfg_space[p + 1] & ~3u;
+	}
+	return -ENOENT;
+}
+
+int uvfio_pci_find_ext_cap(struct uvfio_server *s, uint16_t id, uint32_t after)
+{
+	if (!s || s->cfg_size <= CFG_EXT_START)
+		return -ENOENT;
+	bool past = !after;
+	uint32_t p = CFG_EXT_START;
+	for (unsigned n = 0; p >= CFG_EXT_START && p + 4 <= s->cfg_size && n < 960; n++) {
+		uint32_t h = get32(s->cfg_space, p);
+		if (!h) /* no extended capability at all */
+			break;
+		if (past && (h & 0xffff) == id)
+			return (int)p;
+		past = past || p == after;
+		p = (h >> 20) & ~3u;
+	}
+	return -ENOENT;
 }

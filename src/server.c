@@ -28,6 +28,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (cfg && (unsigned)cfg->dma_layout > UVFIO_DMA_LAYOUT_QEMU)
+		return -EINVAL;
 	struct uvfio_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -119,7 +121,9 @@ static void disconnect(struct uvfio_server *s, int why)
 	s->negotiated = false;
 	vu_srv_dma_drop_all(s);
 	vu_srv_irqs_drop(s);
+	vu_watch_drop(s);
 	vu_dirty_free(s);
+	vu_srv_reset(s, UVFIO_RESET_LOST_CONN);
 	if (s->ops.client_gone)
 		s->ops.client_gone(s->opaque);
 	/* only now: "not connected" promises the client's resources are gone */
@@ -154,6 +158,7 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	vu_close(&s->epfd);
 	vu_close(&s->stopfd);
 	vu_srv_irqs_free(s);
+	vu_watch_free(s);
 	free(s->maps);
 	unmap_regions(s);
 	vu_cfg_free(s);
@@ -227,18 +232,33 @@ void uvfio_server_stop(struct uvfio_server *s)
 {
 	if (!s)
 		return;
-	__atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+	/* The wake-up before the flag: whoever consumes the flag (see
+	 * consume_stop) then finds the counter to drain. */
 	uint64_t one = 1;
 	ssize_t w = write(s->stopfd, &one, sizeof(one)); /* async-signal-safe */
 	(void)w;
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
 	/* A run() blocked reading the client socket has no timeout: end its
-	 * read. The socket cannot be closed (and its number reused) between
-	 * the load and shutdown(): disconnect() waits for stop_users. */
+	 * read (run() sets direct before it checks the flag). The socket
+	 * cannot be closed (and its number reused) between the load and
+	 * shutdown(): disconnect() waits for stop_users. */
 	__atomic_add_fetch(&s->stop_users, 1, __ATOMIC_SEQ_CST);
-	int fd = __atomic_load_n(&s->run_sock, __ATOMIC_SEQ_CST);
+	int fd = __atomic_load_n(&s->direct, __ATOMIC_SEQ_CST)
+			 ? __atomic_load_n(&s->run_sock, __ATOMIC_SEQ_CST)
+			 : -1;
 	if (fd >= 0)
 		shutdown(fd, SHUT_RD);
 	__atomic_sub_fetch(&s->stop_users, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A stop made run() or dispatch() return: clear it, so that they serve
+ * again when called again. */
+static void consume_stop(struct uvfio_server *s)
+{
+	__atomic_store_n(&s->stopping, 0, __ATOMIC_SEQ_CST);
+	uint64_t v;
+	ssize_t r = read(s->stopfd, &v, sizeof(v)); /* non-blocking */
+	(void)r;
 }
 
 bool uvfio_server_connected(struct uvfio_server *s)
@@ -359,6 +379,7 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 	/* Ready before the reply leaves: the client may send at once. */
 	s->client = proposed;
 	s->negotiated = true;
+	vu_srv_dma_layout_pick(s, v.minor);
 	s->rx.max_msg_size = vu_max_msg_size(s->mine.max_data_xfer_size);
 	if (reply.twin_socket) {
 		s->twin = pair[0];
@@ -427,6 +448,7 @@ static int serve(struct uvfio_server *s, bool block)
 	if (s->sock < 0)
 		return s->adopted ? -ENOTCONN : 0;
 	int handled = 0;
+	vu_watch_collect(s); /* before the messages: see the order rule in server.h */
 	while (s->queue && s->sock >= 0) {
 		struct vu_msg *m = s->queue;
 		s->queue = m->next;
@@ -454,6 +476,7 @@ static int serve(struct uvfio_server *s, bool block)
 		if (s->sock >= 0 && !vu_rx_more(&s->rx))
 			break;
 	}
+	handled += vu_watch_run(s);
 	if (s->sock >= 0 && flush_out(s) < 0)
 		disconnect(s, -ECONNRESET);
 	if (stopping(s))
@@ -467,35 +490,56 @@ static int serve(struct uvfio_server *s, bool block)
 
 int uvfio_server_dispatch(struct uvfio_server *s)
 {
-	return s ? serve(s, false) : -EINVAL;
+	if (!s)
+		return -EINVAL;
+	int r = serve(s, false);
+	if (r == -ESHUTDOWN)
+		consume_stop(s);
+	return r;
 }
 
 /*
  * While a client is connected, run() reads its socket directly (one
  * blocking read per request instead of a poll and a read, and no timer: a
- * stop ends the read with shutdown()); otherwise it waits in epoll for a
- * client to connect or for a stop.
+ * stop ends the read with shutdown()); otherwise (no client, eventfds to
+ * watch as well, or config no_direct_read) it waits in epoll.
  */
 int uvfio_server_run(struct uvfio_server *s)
 {
 	if (!s)
 		return -EINVAL;
+	int ret;
 	for (;;) {
-		bool direct = s->sock >= 0;
+		bool direct = s->sock >= 0 && !s->cfg.no_direct_read && !vu_watch_live(s);
+		/* Set before serve() checks for a stop, and held between reads:
+		 * a stop while run() serves a client directly shuts its socket
+		 * (see stop()), so that client is then always dropped. */
+		__atomic_store_n(&s->direct, direct, __ATOMIC_SEQ_CST);
 		int r = serve(s, direct);
-		if (r == -ESHUTDOWN)
-			return 0;
-		if (r == -ENOTCONN)
-			return r;
+		if (r == -ESHUTDOWN) {
+			if (direct)
+				disconnect(s, -ESHUTDOWN);
+			consume_stop(s);
+			ret = 0;
+			break;
+		}
+		if (r == -ENOTCONN) {
+			ret = r;
+			break;
+		}
 		if (r < 0)
 			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
-		if (direct && s->sock >= 0)
+		if (direct && s->sock >= 0 && !vu_watch_live(s))
 			continue;
 		struct epoll_event ev[4];
 		int n = epoll_wait(s->epfd, ev, 4, -1);
-		if (n < 0 && errno != EINTR)
-			return -errno;
+		if (n < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
 	}
+	__atomic_store_n(&s->direct, 0, __ATOMIC_SEQ_CST);
+	return ret;
 }
 
 /* ---- Requests to the client ------------------------------------------------------- */

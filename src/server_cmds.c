@@ -15,10 +15,12 @@
 static int device_get_info(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	struct uvfio_device_info in;
-	if (m->len != sizeof(in))
+	if (m->len < sizeof(in))
 		return -EINVAL;
 	memcpy(&in, m->body, sizeof(in));
-	if (in.argsz < sizeof(in))
+	/* As for region info: a request may be padded up to its argsz (the
+	 * kernel's structure has grown a capability offset since). */
+	if (in.argsz < sizeof(in) || m->len > in.argsz)
 		return -EINVAL;
 	struct uvfio_device_info *out = vu_reply_buf(rep, sizeof(*out));
 	if (!out)
@@ -42,6 +44,7 @@ static uint32_t region_info(struct uvfio_server *s, uint32_t index, uint8_t *buf
 		ri.flags = r->d.flags;
 		if (r->memfd >= 0) {
 			ri.flags |= VFIO_REGION_INFO_FLAG_MMAP;
+			ri.offset = r->fd_offset;
 			struct vfio_region_info_cap_sparse_mmap sm = {
 				.header = { .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP, .version = 1 },
 				.nr_areas = r->d.nr_areas,
@@ -120,11 +123,7 @@ static int device_get_region_io_fds(struct uvfio_server *s, struct vu_msg *m,
 	memcpy(&in, m->body, sizeof(in));
 	if (in.argsz < sizeof(in) || in.flags || in.count || in.index >= s->nregions)
 		return -EINVAL;
-	/* No region of this library has ioeventfds: an empty list. */
-	struct uvfio_region_io_fds_reply *out = vu_reply_buf(rep, sizeof(*out));
-	out->argsz = sizeof(*out);
-	out->index = in.index;
-	return 0;
+	return vu_srv_io_fds(s, in.index, in.argsz, rep);
 }
 
 static int device_get_irq_info(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
@@ -165,13 +164,23 @@ int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offse
 		if (write)
 			pthread_mutex_lock(&s->irq_mu);
 		int r = vu_cfg_access(s, offset, buf, count, write);
+		bool flr = write && vu_cfg_take_flr(s);
 		if (write)
 			pthread_mutex_unlock(&s->irq_mu);
+		if (!write && r == 0 && s->ops.config_read)
+			r = s->ops.config_read(s->opaque, (uint32_t)offset, buf, count);
 		if (write && r == 0 && s->ops.config_write)
 			s->ops.config_write(s->opaque, (uint32_t)offset, count);
+		if (flr) /* a write cannot report the device's error: it is logged */
+			vu_srv_reset(s, UVFIO_RESET_PCI_FLR);
 		if (write && (s->msi_cap || s->msix_cap))
 			vu_srv_irqs_recheck(s);
-		return r;
+		return r > 0 ? 0 : r;
+	}
+	if (write) { /* a doorbell the device also takes through an ioeventfd */
+		int h = vu_srv_ioevent_write(s, region, offset, buf, count);
+		if (h != VU_NOT_MINE)
+			return h;
 	}
 	if (r->d.fn) {
 		ssize_t n = r->d.fn(s->opaque, region, offset, buf, count, write);
@@ -179,18 +188,19 @@ int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offse
 			return (int)n;
 		return (size_t)n == count ? 0 : -EIO;
 	}
-	if (write) {
-		bool msix = s->msix_cap && region == s->msix_bar;
-		if (msix)
-			pthread_mutex_lock(&s->irq_mu);
+	/* irq_mu for the MSI-X BAR: other threads' triggers read its vector
+	 * control and write its PBA. */
+	bool msix = s->msix_cap && region == s->msix_bar;
+	if (msix)
+		pthread_mutex_lock(&s->irq_mu);
+	if (write)
 		memcpy(r->mem + offset, buf, count);
-		if (msix) {
-			pthread_mutex_unlock(&s->irq_mu);
-			vu_srv_irqs_recheck(s);
-		}
-	} else {
+	else
 		memcpy(buf, r->mem + offset, count);
-	}
+	if (msix)
+		pthread_mutex_unlock(&s->irq_mu);
+	if (msix && write)
+		vu_srv_irqs_recheck(s);
 	return 0;
 }
 
@@ -229,7 +239,9 @@ static int region_write_multi(struct uvfio_server *s, struct vu_msg *m, struct v
 	if (!s->mine.write_multiple || m->len < sizeof(wm))
 		return -EINVAL;
 	memcpy(&wm, m->body, sizeof(wm));
-	if (!wm.wr_cnt || wm.wr_cnt > UVFIO_WRITE_MULTI_MAX ||
+	/* No maximum but the message's size (QEMU sends up to 200). */
+	size_t room = (m->len - sizeof(wm)) / sizeof(struct uvfio_write_multi_entry);
+	if (!wm.wr_cnt || wm.wr_cnt > room ||
 	    m->len != sizeof(wm) + wm.wr_cnt * sizeof(struct uvfio_write_multi_entry))
 		return -EINVAL;
 	for (uint64_t i = 0; i < wm.wr_cnt; i++) {
@@ -252,14 +264,28 @@ static int dma_map(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	return vu_srv_dma_map(s, m);
 }
 
+int vu_srv_reset(struct uvfio_server *s, enum uvfio_reset_type type)
+{
+	if (type != UVFIO_RESET_LOST_CONN) {
+		pthread_mutex_lock(&s->irq_mu); /* MSI/MSI-X enables change */
+		vu_cfg_reset(s);
+		pthread_mutex_unlock(&s->irq_mu);
+		s->mig_state = UVFIO_MIG_STATE_RUNNING;
+	}
+	int r = s->ops.reset ? s->ops.reset(s->opaque, type) : 0;
+	if (r < 0 && type != UVFIO_RESET_DEVICE)
+		vu_warn(&s->log, "device reset (%s): %s",
+			type == UVFIO_RESET_PCI_FLR ? "function-level reset" : "client gone",
+			uvfio_strerror(r));
+	return r;
+}
+
 static int device_reset(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	(void)rep;
 	if (m->len)
 		return -EINVAL;
-	vu_cfg_reset(s);
-	s->mig_state = UVFIO_MIG_STATE_RUNNING;
-	return s->ops.reset ? s->ops.reset(s->opaque) : 0;
+	return vu_srv_reset(s, UVFIO_RESET_DEVICE);
 }
 
 typedef int (*handler_fn)(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);

@@ -107,16 +107,29 @@ static void unmap_at(struct uvfio_server *s, unsigned i)
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
 {
 	struct uvfio_dma_unmap du;
-	if (m->len != sizeof(du))
+	if (m->len < sizeof(du))
 		return -EINVAL;
 	memcpy(&du, m->body, sizeof(du));
-	if (du.argsz < sizeof(du) || du.flags || !du.size)
+	/* Dirty pages of the unmapped range (VFIO's first dirty-page
+	 * interface, a bitmap after the structure): not served; the
+	 * specification's are DEVICE_FEATURE DMA_LOGGING_REPORT. */
+	if (du.flags == UVFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
+		return -ENOTSUP;
+	if (m->len != sizeof(du) || du.argsz < sizeof(du))
 		return -EINVAL;
-	unsigned i = lower_bound(s, du.addr);
-	/* The range must match a previous mapping exactly. */
-	if (i >= s->nmaps || s->maps[i].iova != du.addr || s->maps[i].size != du.size)
-		return -ENOENT;
-	unmap_at(s, i);
+	if (du.flags == UVFIO_DMA_UNMAP_FLAG_ALL) {
+		if (du.addr || du.size)
+			return -EINVAL;
+		vu_srv_dma_drop_all(s); /* QEMU's way to drop every mapping */
+	} else {
+		if (du.flags || !du.size)
+			return -EINVAL;
+		unsigned i = lower_bound(s, du.addr);
+		/* The range must match a previous mapping exactly. */
+		if (i >= s->nmaps || s->maps[i].iova != du.addr || s->maps[i].size != du.size)
+			return -ENOENT;
+		unmap_at(s, i);
+	}
 	memcpy(vu_reply_buf(rep, sizeof(du)), &du, sizeof(du));
 	return 0;
 }
@@ -157,6 +170,28 @@ int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len, uin
 }
 
 #define DMA_WINDOW 4 /* requests to the client in flight at once */
+/*
+ * QEMU's client sends a reply with one write() and drops whatever its socket
+ * buffer does not take at once (docs/INTEROP.md). An idle Linux socket with
+ * the default 208 KiB buffer takes three whole 64 KiB replies: with QEMU's
+ * layout a DMA_READ asks for at most 64 KiB and two are in flight, leaving
+ * room for requests QEMU sends meanwhile.
+ */
+#define QEMU_DMA_PIECE (64u << 10)
+#define QEMU_DMA_WINDOW 2
+
+void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor)
+{
+	enum uvfio_dma_layout l = s->cfg.dma_layout;
+	/* Only QEMU's vfio-user-pci proposes 0.0, and it speaks only its own
+	 * layout; libvfio-user's clients and ours propose 0.1 or later. */
+	if (l == UVFIO_DMA_LAYOUT_AUTO)
+		l = proposed_minor == 0 ? UVFIO_DMA_LAYOUT_QEMU : UVFIO_DMA_LAYOUT_SPEC;
+	s->dma_layout = l;
+	if (l == UVFIO_DMA_LAYOUT_QEMU)
+		vu_info(&s->log, "DMA_READ/DMA_WRITE messages in QEMU's layout (4-byte count)%s",
+			s->cfg.dma_layout ? "" : ": the client proposed version 0.0");
+}
 
 /*
  * Copy one piece through DMA_READ/DMA_WRITE messages of at most the client's
@@ -183,7 +218,8 @@ static struct dma_slot *dma_slot(struct dma_window *dw, uint16_t id)
 }
 
 /* A DMA_READ reply of the exact expected size for a request in flight:
- * its data is received straight into the device's buffer. */
+ * its data is received straight into the device's buffer (the
+ * specification's layout only: QEMU's puts padding after the data). */
 static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 {
 	if ((h->flags & (UVFIO_FLAGS_TYPE_MASK | UVFIO_FLAGS_ERROR)) != UVFIO_FLAGS_TYPE_REPLY ||
@@ -197,27 +233,83 @@ static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 	return dw->buf + w->off;
 }
 
+/* Check a DMA_READ reply for [iova, iova+n) and put its data at dst (the
+ * sink may have put it there already). */
+static int dma_read_reply(struct uvfio_server *s, const struct vu_msg *m, uint64_t iova,
+			  uint8_t *dst, uint64_t n, bool quiet)
+{
+	size_t total = m->len + m->ext_len;
+	if (s->dma_layout == UVFIO_DMA_LAYOUT_QEMU) {
+		struct uvfio_dma_access32 a;
+		if (m->len < sizeof(a) || total != sizeof(a) + n + UVFIO_DMA_ACCESS32_PAD)
+			return -EPROTO;
+		memcpy(&a, m->body, sizeof(a));
+		if (a.addr != iova || a.count != n)
+			return -EPROTO;
+		memcpy(dst, m->body + sizeof(a), n);
+		return 0;
+	}
+	struct uvfio_dma_access a;
+	if (m->len < sizeof(a) || total != sizeof(a) + n)
+		return -EPROTO;
+	memcpy(&a, m->body, sizeof(a));
+	if (a.addr != iova)
+		return -EPROTO;
+	if (a.count != n) {
+		/* The low half right and the high half not: QEMU's layout, whose
+		 * first data bytes sit where the high half of the count is. */
+		if ((uint32_t)a.count == n && !quiet)
+			vu_err(&s->log, "the client answers DMA_READ in QEMU's layout (4-byte count, "
+					"data from byte 28), not the specification's this server uses: "
+					"set dma_layout to UVFIO_DMA_LAYOUT_QEMU");
+		return -EPROTO;
+	}
+	if (!m->ext)
+		memcpy(dst, m->body + sizeof(a), n);
+	return 0;
+}
+
+/* Bytes of a message that started to arrive and did not end. */
+static size_t rx_partial(const struct vu_rx *rx)
+{
+	return rx->big ? UVFIO_HDR_SIZE + rx->big_got : rx->tail - rx->head;
+}
+
 static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
 		       bool write)
 {
+	bool qemu = s->dma_layout == UVFIO_DMA_LAYOUT_QEMU;
 	uint64_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
+	uint64_t window = DMA_WINDOW;
+	if (qemu && !write) {
+		maxx = VU_MIN(maxx, QEMU_DMA_PIECE);
+		window = QEMU_DMA_WINDOW;
+	}
 	uint64_t nchunks = (len + maxx - 1) / maxx, sent = 0, done = 0;
 	struct dma_window dw = { .buf = buf };
 	struct dma_slot *w = dw.w;
 	int err = 0;
 	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
-	if (!write) {
+	if (!write && !qemu) {
 		rx->sink = dma_sink;
 		rx->sink_arg = &dw;
 	}
 	uint16_t cmd = write ? UVFIO_CMD_DMA_WRITE : UVFIO_CMD_DMA_READ;
+	static const uint8_t pad[UVFIO_DMA_ACCESS32_PAD];
 	while (done < nchunks) {
-		while (!err && sent < nchunks && sent - done < DMA_WINDOW) {
+		while (!err && sent < nchunks && sent - done < window) {
 			uint64_t off = sent * maxx, n = VU_MIN(maxx, len - off);
+			/* A DMA_READ request is the same in both layouts: QEMU reads
+			 * a 4-byte count and the zero high half as its padding. */
 			struct uvfio_dma_access a = { .addr = iova + off, .count = n };
-			struct iovec iov[2] = { { &a, sizeof(a) }, { buf + off, write ? n : 0 } };
+			struct uvfio_dma_access32 a32 = { .addr = iova + off, .count = (uint32_t)n };
+			struct iovec iov[3] = { { &a, sizeof(a) }, { buf + off, n }, { (void *)pad, 0 } };
+			if (qemu && write) {
+				iov[0] = (struct iovec){ &a32, sizeof(a32) };
+				iov[2].iov_len = sizeof(pad);
+			}
 			int slot = (int)(sent % DMA_WINDOW);
-			int r = vu_srv_request_send(s, cmd, iov, write ? 2 : 1, &w[slot].id);
+			int r = vu_srv_request_send(s, cmd, iov, write ? 3 : 1, &w[slot].id);
 			if (r < 0) {
 				err = r;
 				break;
@@ -244,27 +336,23 @@ static int dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 		}
 		ws->live = false;
 		done++;
-		if (m->hdr.flags & UVFIO_FLAGS_ERROR) {
+		if (m->hdr.flags & UVFIO_FLAGS_ERROR)
 			r = m->hdr.error_no ? -(int)VU_MIN(m->hdr.error_no, 4095u) : -EIO;
-		} else if (write) {
-			/* 16 bytes as common clients send, 12 as the specification
-			 * draws it, or nothing */
+		else if (write) /* 16 bytes as common clients send, 12 as the
+				 * specification draws it, or none (QEMU) */
 			r = (m->len == 16 || m->len == 12 || m->len == 0) ? 0 : -EPROTO;
-		} else {
-			struct uvfio_dma_access ra;
-			if (m->len + m->ext_len != sizeof(ra) + ws->n || m->len < sizeof(ra)) {
-				r = -EPROTO;
-			} else {
-				memcpy(&ra, m->body, sizeof(ra));
-				if (ra.addr != iova + ws->off || ra.count != ws->n)
-					r = -EPROTO;
-				else if (!m->ext) /* else already in place */
-					memcpy(buf + ws->off, m->body + sizeof(ra), ws->n);
-			}
-		}
+		else
+			r = dma_read_reply(s, m, iova + ws->off, buf + ws->off, ws->n, err != 0);
 		vu_msg_free(m);
 		if (r < 0 && !err)
 			err = r;
+	}
+	size_t part = err == -ETIMEDOUT ? rx_partial(rx) : 0;
+	if (part) {
+		/* The rest would be read as the client's next messages. */
+		vu_err(&s->log, "a message from the client was cut off by the DMA timeout after %zu "
+				"bytes; the stream is out of step, closing the connection", part);
+		vu_srv_drop_client(s, -EPROTO);
 	}
 	if (!write && vu_rx_unsink(rx) < 0) {
 		vu_srv_drop_client(s, -ENOMEM);
@@ -403,7 +491,7 @@ static int logging_start(struct uvfio_server *s, const uint8_t *data, size_t len
 	return 0;
 }
 
-static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t len,
+static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t len, size_t room,
 			  struct vu_reply *rep)
 {
 	struct uvfio_dma_logging_report q;
@@ -418,6 +506,8 @@ static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t le
 	uint64_t words = (pages + 63) / 64;
 	if (sizeof(q) + words * 8 > s->mine.max_data_xfer_size)
 		return -E2BIG;
+	if (sizeof(q) + words * 8 > room)
+		return -EINVAL; /* before any bit is cleared */
 	uint8_t *out = vu_reply_buf(rep, sizeof(q) + words * 8);
 	if (!out)
 		return -ENOMEM;
@@ -446,13 +536,14 @@ static int logging_report(struct uvfio_server *s, const uint8_t *data, size_t le
 }
 
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
-		       const uint8_t *data, size_t len, struct vu_reply *rep)
+		       const uint8_t *data, size_t len, size_t room, struct vu_reply *rep)
 {
 	bool get = flags & VFIO_DEVICE_FEATURE_GET, set = flags & VFIO_DEVICE_FEATURE_SET;
 	if (feature == UVFIO_FEATURE_DMA_LOGGING_REPORT) {
 		if (set)
 			return -EINVAL;
-		return (flags & VFIO_DEVICE_FEATURE_PROBE) ? 0 : logging_report(s, data, len, rep);
+		return (flags & VFIO_DEVICE_FEATURE_PROBE) ? 0
+							   : logging_report(s, data, len, room, rep);
 	}
 	if (get)
 		return -EINVAL;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * server_irq.c — interrupts: the types a device has, DEVICE_SET_IRQS with
- * every data type and action, masking with pending bits, and raising an
- * interrupt by signalling the client's eventfd.
+ * every data type and action, masking with pending bits (and the MSI-X
+ * Pending Bit Array in BAR memory), the device's mask/unmask notification,
+ * and raising an interrupt by signalling the client's eventfd.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,16 +84,37 @@ static bool cfg_masked(struct uvfio_server *s, uint32_t index, uint32_t i)
 	return false;
 }
 
+/* The MSI-X PBA byte holding vector i's bit, or NULL when the PBA is not in
+ * library memory (no MSI-X capability, a callback BAR, past the BAR). */
+static uint8_t *pba_byte(struct uvfio_server *s, uint32_t i)
+{
+	if (!s->msix_cap)
+		return NULL;
+	struct vu_srv_region *r = &s->regions[s->msix_bar];
+	uint64_t off = (uint64_t)s->msix_pba + i / 8;
+	bool ours = r->mem && (r->d.flags & VFIO_REGION_INFO_FLAG_WRITE); /* mapped writable */
+	return ours && off < r->d.size ? r->mem + off : NULL;
+}
+
+/* irq_mu held */
+static void set_pending(struct uvfio_server *s, uint32_t index, uint32_t i, bool on)
+{
+	s->irqs[index].pending[i] = on;
+	uint8_t *b = index == VFIO_PCI_MSIX_IRQ_INDEX ? pba_byte(s, i) : NULL;
+	if (b)
+		*b = (uint8_t)(on ? *b | (1u << (i % 8)) : *b & ~(1u << (i % 8)));
+}
+
 static int fire(struct uvfio_server *s, uint32_t index, uint32_t i)
 {
 	struct vu_srv_irq *irq = &s->irqs[index];
 	if (irq->masked[i] || cfg_masked(s, index, i)) {
-		irq->pending[i] = true;
+		set_pending(s, index, i, true);
 		return 0;
 	}
 	if (irq->efd[i] < 0)
 		return -ENOENT;
-	irq->pending[i] = false;
+	set_pending(s, index, i, false);
 	signal_fd(irq->efd[i]);
 	if (irq->info_flags & VFIO_IRQ_INFO_AUTOMASKED)
 		irq->masked[i] = true;
@@ -109,13 +131,22 @@ int uvfio_server_irq_trigger(struct uvfio_server *s, uint32_t index, uint32_t su
 	return r;
 }
 
+int uvfio_server_irq_pending(struct uvfio_server *s, uint32_t index, uint32_t sub)
+{
+	if (!s || index >= VFIO_PCI_NUM_IRQS)
+		return -EINVAL;
+	pthread_mutex_lock(&s->irq_mu);
+	int r = sub < s->irqs[index].count ? s->irqs[index].pending[sub] : -EINVAL;
+	pthread_mutex_unlock(&s->irq_mu);
+	return r;
+}
+
 static void set_mask(struct uvfio_server *s, uint32_t index, uint32_t i, bool masked)
 {
 	struct vu_srv_irq *irq = &s->irqs[index];
 	if (irq->masked[i] == masked)
 		return;
 	irq->masked[i] = masked;
-	signal_fd(masked ? irq->mask_efd[i] : irq->unmask_efd[i]);
 	if (!masked && irq->pending[i])
 		fire(s, index, i);
 }
@@ -124,6 +155,51 @@ static void assign(int *slot, int fd)
 {
 	vu_close(slot);
 	*slot = fd;
+}
+
+/* A mask or unmask eventfd: the loop watches it (the client signals it, a
+ * resample eventfd of KVM's for INTx). */
+static int assign_watched(struct uvfio_server *s, uint32_t index, uint32_t i, bool mask, int fd)
+{
+	int *slot = mask ? &s->irqs[index].mask_efd[i] : &s->irqs[index].unmask_efd[i];
+	int r = vu_watch_irq_fd(s, index, i, mask, *slot, fd);
+	assign(slot, r < 0 ? -1 : fd);
+	if (r < 0)
+		vu_close(&fd);
+	return r;
+}
+
+void vu_srv_irq_eventfd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mask)
+{
+	pthread_mutex_lock(&s->irq_mu);
+	bool ok = index < VFIO_PCI_NUM_IRQS && i < s->irqs[index].count;
+	if (ok)
+		set_mask(s, index, i, mask);
+	pthread_mutex_unlock(&s->irq_mu);
+	if (ok && s->ops.irq_state)
+		s->ops.irq_state(s->opaque, index, i, 1, mask);
+}
+
+/* After a MASK/UNMASK action with DATA_NONE or DATA_BOOL: tell the device,
+ * one call per run of vectors named (outside irq_mu: it may trigger). */
+static void notify_state(struct uvfio_server *s, const struct vfio_irq_set *is,
+			 const uint8_t *bools)
+{
+	bool masked = is->flags & VFIO_IRQ_SET_ACTION_MASK;
+	if (!bools) {
+		s->ops.irq_state(s->opaque, is->index, is->start, is->count, masked);
+		return;
+	}
+	for (uint32_t k = 0; k < is->count;) {
+		if (!bools[k]) {
+			k++;
+			continue;
+		}
+		uint32_t run = k;
+		while (k < is->count && bools[k])
+			k++;
+		s->ops.irq_state(s->opaque, is->index, is->start + run, k - run, masked);
+	}
 }
 
 int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m)
@@ -160,7 +236,7 @@ int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m)
 		} else {
 			for (uint32_t i = 0; i < irq->count; i++) {
 				assign(&irq->efd[i], -1);
-				irq->pending[i] = false;
+				set_pending(s, is.index, i, false);
 			}
 		}
 		goto out;
@@ -175,12 +251,14 @@ int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m)
 			continue;
 		if (dtype == VFIO_IRQ_SET_DATA_EVENTFD) {
 			int fd = m->nfds ? vu_msg_take_fd(m, k) : -1;
-			int *slot = action == VFIO_IRQ_SET_ACTION_TRIGGER ? &irq->efd[i]
-				    : action == VFIO_IRQ_SET_ACTION_MASK  ? &irq->mask_efd[i]
-									  : &irq->unmask_efd[i];
-			assign(slot, fd);
-			if (action == VFIO_IRQ_SET_ACTION_TRIGGER && fd >= 0 && irq->pending[i] &&
-			    !irq->masked[i])
+			if (action != VFIO_IRQ_SET_ACTION_TRIGGER) {
+				int e = assign_watched(s, is.index, i,
+						       action == VFIO_IRQ_SET_ACTION_MASK, fd);
+				r = r ? r : e;
+				continue;
+			}
+			assign(&irq->efd[i], fd);
+			if (fd >= 0 && irq->pending[i] && !irq->masked[i])
 				fire(s, is.index, i);
 		} else if (action == VFIO_IRQ_SET_ACTION_TRIGGER) {
 			fire(s, is.index, i);
@@ -190,6 +268,10 @@ int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m)
 	}
 out:
 	pthread_mutex_unlock(&s->irq_mu);
+	if (r == 0 && s->ops.irq_state && dtype != VFIO_IRQ_SET_DATA_EVENTFD &&
+	    (action & (VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK)))
+		notify_state(s, &is,
+			     dtype == VFIO_IRQ_SET_DATA_BOOL ? m->body + sizeof(is) : NULL);
 	return r;
 }
 
@@ -201,10 +283,10 @@ void vu_srv_irqs_drop(struct uvfio_server *s)
 		struct vu_srv_irq *irq = &s->irqs[t];
 		for (uint32_t i = 0; i < irq->count; i++) {
 			vu_close(&irq->efd[i]);
-			vu_close(&irq->mask_efd[i]);
-			vu_close(&irq->unmask_efd[i]);
+			assign_watched(s, t, i, true, -1);
+			assign_watched(s, t, i, false, -1);
 			irq->masked[i] = false;
-			irq->pending[i] = false;
+			set_pending(s, t, i, false);
 		}
 	}
 	pthread_mutex_unlock(&s->irq_mu);

@@ -128,7 +128,7 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	bool probe = f.flags & VFIO_DEVICE_FEATURE_PROBE;
 	const uint8_t *data = m->body + sizeof(f);
 	size_t len = m->len - sizeof(f);
-	if (f.argsz < sizeof(f) ||
+	if (f.argsz < sizeof(f) || m->len > f.argsz ||
 	    (f.flags & ~(VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_GET |
 			 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE)) ||
 	    (get && set && !probe) || (!get && !set && !probe))
@@ -170,7 +170,7 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	case UVFIO_FEATURE_DMA_LOGGING_START:
 	case UVFIO_FEATURE_DMA_LOGGING_STOP:
 	case UVFIO_FEATURE_DMA_LOGGING_REPORT:
-		r = vu_srv_dma_logging(s, feature, f.flags, data, len, rep);
+		r = vu_srv_dma_logging(s, feature, f.flags, data, len, f.argsz - sizeof(f), rep);
 		if (r < 0)
 			return r;
 		break;
@@ -180,6 +180,10 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	uint32_t total = 0;
 	for (int i = 0; i < rep->n; i++)
 		total += (uint32_t)rep->iov[i].iov_len;
+	/* argsz is the room the client has for the reply, as in VFIO and
+	 * libvfio-user: a reply that does not fit is refused. */
+	if (total > f.argsz)
+		return -EINVAL;
 	hdr->argsz = total;
 	return 0;
 }

@@ -2,10 +2,13 @@
 /*
  * server_region.c — setting up a device's regions: BARs (with their sizing
  * in configuration space), the ROM, VGA and device-specific regions, served
- * by callbacks, plain memory, or memfd-backed memory the client may mmap().
+ * by callbacks, plain memory, or memory the client may mmap(): a memfd of
+ * the library's, or a file the device supplies.
  */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -38,14 +41,41 @@ static int check_desc(uint32_t index, const struct uvfio_region_desc *d)
 	return 0;
 }
 
-int uvfio_server_setup_region(struct uvfio_server *s, uint32_t index,
-			      const struct uvfio_region_desc *d, void **mem)
+/* A descriptor for a mappable region: a new memfd (own < 0), or a duplicate
+ * of the device's file, checked to cover [offset, offset + size). */
+static int region_file(const struct uvfio_region_desc *d, int own, uint64_t offset)
+{
+	if (own < 0) {
+		int fd = memfd_create("uvfio-region", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)d->size) < 0) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		return fd;
+	}
+	struct stat st;
+	if (fstat(own, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || offset % (uint64_t)sysconf(_SC_PAGESIZE) ||
+	    offset > INT64_MAX || vu_range_bad(offset, d->size, (uint64_t)st.st_size))
+		return -EINVAL;
+	int fd = fcntl(own, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+static int setup(struct uvfio_server *s, uint32_t index, const struct uvfio_region_desc *d,
+		 int own, uint64_t offset, void **mem)
 {
 	if (!s)
 		return -EINVAL;
 	int r = check_desc(index, d);
 	if (r < 0)
 		return r;
+	if (own >= 0 && !d->mappable)
+		return -EINVAL;
 	struct vu_srv_region *reg = &s->regions[index];
 	if (reg->present || (index > 0 && index <= VFIO_PCI_BAR5_REGION_INDEX &&
 			     s->regions[index - 1].present &&
@@ -53,29 +83,32 @@ int uvfio_server_setup_region(struct uvfio_server *s, uint32_t index,
 		return -EEXIST;
 	if (d->size > SIZE_MAX)
 		return -ENOMEM;
-	reg->d = *d;
 	if (d->mappable) {
-		int fd = memfd_create("uvfio-region", MFD_CLOEXEC);
+		int fd = region_file(d, own, offset);
 		if (fd < 0)
-			return -errno;
-		void *p = MAP_FAILED;
-		if (ftruncate(fd, (off_t)d->size) == 0)
-			p = mmap(NULL, (size_t)d->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			return fd;
+		/* The device's file may be read-only when the region is. */
+		int prot = own < 0 || (d->flags & VFIO_REGION_INFO_FLAG_WRITE)
+				   ? PROT_READ | PROT_WRITE
+				   : PROT_READ;
+		void *p = mmap(NULL, (size_t)d->size, prot, MAP_SHARED, fd, (off_t)offset);
 		if (p == MAP_FAILED) {
 			r = -errno;
 			close(fd);
 			return r;
 		}
+		reg->d = *d;
 		reg->memfd = fd;
+		reg->fd_offset = offset;
 		reg->mem = p;
 		if (!reg->d.nr_areas) {
 			reg->d.nr_areas = 1;
 			reg->d.areas[0].offset = 0;
 			reg->d.areas[0].size = d->size;
 		}
-	} else if (!d->fn) {
-		reg->mem = calloc(1, (size_t)d->size);
-		if (!reg->mem)
+	} else {
+		reg->d = *d;
+		if (!d->fn && !(reg->mem = calloc(1, (size_t)d->size)))
 			return -ENOMEM;
 	}
 	reg->present = true;
@@ -88,4 +121,19 @@ int uvfio_server_setup_region(struct uvfio_server *s, uint32_t index,
 	if (mem)
 		*mem = reg->mem;
 	return 0;
+}
+
+int uvfio_server_setup_region(struct uvfio_server *s, uint32_t index,
+			      const struct uvfio_region_desc *d, void **mem)
+{
+	return setup(s, index, d, -1, 0, mem);
+}
+
+int uvfio_server_setup_region_fd(struct uvfio_server *s, uint32_t index,
+				 const struct uvfio_region_desc *d, int fd, uint64_t offset,
+				 void **mem)
+{
+	if (fd < 0)
+		return -EBADF;
+	return setup(s, index, d, fd, offset, mem);
 }

@@ -64,9 +64,11 @@ static ssize_t region9(void *opaque, uint32_t region, uint64_t off, void *buf, s
 	return (ssize_t)count;
 }
 
-static int reset(void *opaque)
+static int reset(void *opaque, enum uvfio_reset_type type)
 {
 	struct testdev *d = opaque;
+	if (type == UVFIO_RESET_LOST_CONN)
+		return 0; /* the state stays for the next client */
 	__atomic_fetch_add(&d->resets, 1, __ATOMIC_RELAXED);
 	d->scratch = 0;
 	return 0;

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <dirent.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,7 +87,9 @@ void tu_golden(const char *name, const char *text)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/tests/golden/%s", UVFIO_SOURCE_ROOT, name);
-	if (getenv("UVFIO_UPDATE_GOLDEN") && !getenv("CI")) {
+	if (getenv("UVFIO_UPDATE_GOLDEN")) {
+		if (getenv("CI"))
+			fail_msg("UVFIO_UPDATE_GOLDEN is refused in CI: golden files change by hand");
 		FILE *f = fopen(path, "w");
 		if (!f)
 			fail_msg("cannot write %s", path);
@@ -113,34 +114,77 @@ void tu_golden(const char *name, const char *text)
 
 extern char **environ;
 
-void tu_dev_start(struct tu_dev *d, const char *prog, const char *extra)
+/* Copies of the devices started and not yet stopped (pid 0: free), for
+ * tu_dev_teardown(). */
+static struct tu_dev live[64];
+
+static void forget(int pid)
+{
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i].pid == pid)
+			live[i].pid = 0;
+}
+
+int tu_dev_teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (!live[i].pid)
+			continue;
+		kill(live[i].pid, SIGKILL);
+		waitpid(live[i].pid, NULL, 0);
+		unlink(live[i].sock);
+		live[i].pid = 0;
+	}
+	return 0;
+}
+
+/* The socket file exists only after bind(): a connect() before the
+ * device's listen() is refused, so wait for the listening flag
+ * (__SO_ACCEPTCON) in /proc/net/unix. */
+static bool listening(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512];
+	bool yes = false;
+	size_t pl = strlen(path);
+	while (f && !yes && fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		size_t n = strcspn(line, "\n");
+		line[n] = 0;
+		if (n > pl && !strcmp(line + n - pl, path) && line[n - pl - 1] == ' ' &&
+		    sscanf(line, "%*s %*s %*s %lx", &flags) == 1)
+			yes = flags & 0x10000;
+	}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra)
 {
 	static int seq;
 	snprintf(d->sock, sizeof(d->sock), "/tmp/uvfio-dev-%d-%d.sock", getpid(), seq++);
 	unlink(d->sock);
 	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", UVFIO_BUILD_ROOT, prog);
+	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
 	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
 	pid_t pid;
 	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	d->pid = pid;
-	/* the socket file appears at bind(), before listen(): wait until a
-	 * connection is taken (the device serves the next client after it) */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-	for (int i = 0; i < 500; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (r == 0)
-			return;
+	for (unsigned i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (!live[i].pid) {
+			live[i] = *d;
+			break;
+		}
+	for (int i = 0; i < 500 && !listening(d->sock); i++)
 		usleep(10000);
-	}
-	fail_msg("%s did not listen on %s", prog, d->sock);
+	assert_true(listening(d->sock));
 }
 
 void tu_dev_stop(struct tu_dev *d)
 {
+	forget(d->pid);
 	kill(d->pid, SIGTERM);
 	int st;
 	assert_int_equal(waitpid(d->pid, &st, 0), d->pid);

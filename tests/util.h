@@ -19,22 +19,26 @@ struct json_object *tu_load_vectors(const char *name);
 int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
-/* A sample device (build/PROG) listening on a fresh socket, with one extra
- * argument or NULL; stopped with SIGTERM, it must exit 0 and remove its
- * socket. */
-struct tu_dev {
-	int pid;
-	char sock[108];
-};
-void tu_dev_start(struct tu_dev *d, const char *prog, const char *extra);
-void tu_dev_stop(struct tu_dev *d);
 /* Everything left in f, NUL-terminated (malloc'ed); f is not closed. */
 char *tu_read_all(FILE *f);
 /* Run a command; returns its standard output (malloc'ed), and its exit
  * status in *status when not NULL. */
 char *tu_run(const char *cmd, int *status);
 /* Compare text with tests/golden/NAME; UVFIO_UPDATE_GOLDEN=1 rewrites the file
- * first (never when CI is set, so CI always compares). */
+ * first (refused, failing, when CI is set: CI always compares). */
 void tu_golden(const char *name, const char *text);
+
+/* A sample device (build/uvfio-memdev ...) serving a fresh socket. */
+struct tu_dev {
+	int pid;
+	char sock[108];
+};
+/* Start build_root/prog on a new socket (with one extra argument or NULL)
+ * and wait until it listens. */
+void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra);
+/* SIGTERM: the device must exit with 0 and remove its socket. */
+void tu_dev_stop(struct tu_dev *d);
+/* A cmocka teardown: kill the devices a failed test left running. */
+int tu_dev_teardown(void **state);
 
 #endif

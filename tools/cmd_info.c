@@ -28,7 +28,7 @@ static int cmd_info(struct uvfio_client *c, bool config_only)
 	if (r < 0)
 		return tool_device_error("DEVICE_GET_INFO", r);
 	json_object *js = json_object_new_object();
-	uint64_t bar_sizes[6] = { 0 };
+	uint64_t bar_sizes[TOOL_NR_BAR_SIZES] = { 0 };
 	json_object *regions = json_object_new_array();
 	if (!config_only && !tool_opts.json)
 		printf("Device: %s%s, %u regions, %u interrupt types\n",
@@ -45,7 +45,7 @@ static int cmd_info(struct uvfio_client *c, bool config_only)
 			json_object_put(regions);
 			return tool_device_error("DEVICE_GET_REGION_INFO", r);
 		}
-		if (i < 6)
+		if (i < TOOL_NR_BAR_SIZES)
 			bar_sizes[i] = ri.size;
 		if (i == 7)
 			cfg_size = ri.size;
@@ -64,6 +64,23 @@ static int cmd_info(struct uvfio_client *c, bool config_only)
 			json_object_array_add(ja, a);
 		}
 		json_object_object_add(jr, "mmap_areas", ja);
+		/* Doorbells the server takes through eventfds; a server without
+		 * them (or a region it refuses the question for) shows none. */
+		struct uvfio_io_fds io = { 0 };
+		if (!ri.size || uvfio_client_region_io_fds(c, i, &io) < 0)
+			io.count = 0;
+		json_object *jio = json_object_new_array();
+		for (uint32_t k = 0; k < io.count; k++) {
+			json_object *e = json_object_new_object();
+			json_object_object_add(e, "offset", json_object_new_uint64(io.subs[k].offset));
+			json_object_object_add(e, "size", json_object_new_uint64(io.subs[k].size));
+			json_object_object_add(e, "flags", json_object_new_int64(io.subs[k].flags));
+			if (io.subs[k].flags & UVFIO_IO_FD_FLAG_DATAMATCH)
+				json_object_object_add(e, "datamatch",
+						       json_object_new_uint64(io.subs[k].datamatch));
+			json_object_array_add(jio, e);
+		}
+		json_object_object_add(jr, "ioeventfds", jio);
 		if (ri.has_type) {
 			json_object_object_add(jr, "type", json_object_new_int64(ri.type));
 			json_object_object_add(jr, "subtype", json_object_new_int64(ri.subtype));
@@ -77,8 +94,17 @@ static int cmd_info(struct uvfio_client *c, bool config_only)
 				       ri.areas[k].offset, ri.areas[k].size);
 			if (ri.has_type)
 				printf("  type %u/%u", ri.type, ri.subtype);
+			for (uint32_t k = 0; k < io.count; k++) {
+				printf("%s[%#" PRIx64 "+%" PRIu64 ")", k ? " " : "  ioeventfd ",
+				       io.subs[k].offset, io.subs[k].size);
+				if (io.subs[k].flags & UVFIO_IO_FD_FLAG_DATAMATCH)
+					printf("=%#" PRIx64, io.subs[k].datamatch);
+				if (io.subs[k].flags & UVFIO_IO_FD_FLAG_PIO)
+					printf(" pio");
+			}
 			putchar('\n');
 		}
+		uvfio_io_fds_release(&io);
 		uvfio_region_info_release(&ri);
 	}
 	json_object *irqs = json_object_new_array();
@@ -182,8 +208,8 @@ static int run_config(int argc, char **argv)
 static const struct tool_cmd info_cmd = {
 	.name = "info",
 	.summary = "info SOCKET                       device, regions, interrupts, decoded config space",
-	.help = "uvfio info SOCKET\n  Device flags, every region (size, flags, mmap areas, type),\n"
-		"  every interrupt type, and the decoded configuration space.\n",
+	.help = "uvfio info SOCKET\n  Device flags, every region (size, flags, mmap areas, type,\n"
+		"  ioeventfds), every interrupt type, and the decoded configuration space.\n",
 	.run = run_info,
 	.rank = 10,
 };

@@ -80,11 +80,13 @@ void dec_flags(json_object *o, const char *key, uint64_t v, const char *const *n
  * shows every byte). */
 #define DATA_SHOWN 64u
 
-void dec_data(struct dec *d, json_object *o, size_t off)
+void dec_data(struct dec *d, json_object *o, size_t off, uint64_t len)
 {
 	if (off >= d->plen)
 		return;
 	size_t n = d->plen - off < DATA_SHOWN ? d->plen - off : DATA_SHOWN;
+	if (len < n)
+		n = (size_t)len;
 	char hex[2 * DATA_SHOWN + 1];
 	for (size_t i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", d->p[off + i]);
@@ -226,7 +228,7 @@ json_object *trace_decode(const struct trace_msg *m, const struct trace_req *req
 	    (type == UVFIO_FLAGS_TYPE_COMMAND || d.reply))
 		dec_payload(&d);
 	else if (d.h.msg_size >= UVFIO_HDR_SIZE && d.plen)
-		dec_data(&d, d.args, 0);
+		dec_data(&d, d.args, 0, UINT64_MAX);
 	json_object_object_add(o, "args", d.args);
 	if (d.findings)
 		json_object_object_add(o, "findings", d.findings);

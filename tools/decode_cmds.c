@@ -139,8 +139,9 @@ static void dma_unmap(struct dec *d)
 	GET(4, 4, flags);
 	GET(8, 8, addr);
 	GET(16, 8, size);
+	static const char *const names[] = { "GET_DIRTY_BITMAP", "ALL" };
 	dec_u64(d->args, "argsz", argsz);
-	dec_u64(d->args, "flags", flags);
+	dec_flags(d->args, "flags", flags, names, 2);
 	dec_u64(d->args, "addr", addr);
 	dec_u64(d->args, "size", size);
 	if (d->reply) {
@@ -357,7 +358,7 @@ static void region_access(struct dec *d)
 	dec_u64(d->args, "offset", offset);
 	dec_u64(d->args, "count", count);
 	if (rd == d->reply)
-		dec_data(d, d->args, 16);
+		dec_data(d, d->args, 16, UINT64_MAX);
 	if (!d->reply)
 		return;
 	echo(d, "region", region, 8, 4);
@@ -370,31 +371,48 @@ static void region_access(struct dec *d)
 
 /* ---- DMA_READ, DMA_WRITE (server to client) ---- */
 
+/*
+ * QEMU's layout of DMA data (docs/INTEROP.md): a 4-byte count, the data from
+ * payload byte 12, 4 bytes of padding after it. Taken when the client
+ * proposed 0.0, as the server decides, or when the bytes show it: a low
+ * half that is the data's length under a high half that is not zero.
+ */
+static bool qemu_layout(struct dec *d, uint64_t count)
+{
+	uint64_t data = d->psize >= 16 ? d->psize - 16 : 0;
+	bool shown = count != data && (uint32_t)count == data && count >> 32;
+	if (shown || d->m->qemu_dma)
+		dec_finding(d, "qemu-dma-layout",
+			    "%s in QEMU's layout: 4-byte count, data from message byte 28 (the "
+			    "specification has an 8-byte count, data from byte 32)",
+			    d->h.cmd == UVFIO_CMD_DMA_READ ? "DMA_READ reply" : "DMA_WRITE");
+	return shown || d->m->qemu_dma;
+}
+
+/* The count and data of a DMA_READ reply or DMA_WRITE request; returns the
+ * count as the layout places it. */
+static uint64_t dma_data(struct dec *d, uint64_t count)
+{
+	bool qemu = qemu_layout(d, count);
+	if (qemu)
+		count = (uint32_t)count;
+	dec_u64(d->args, "count", count);
+	dec_expect_size(d, 16 + count);
+	dec_data(d, d->args, qemu ? 12 : 16, count);
+	return count;
+}
+
 static void dma_read(struct dec *d)
 {
 	GET(0, 8, addr);
 	GET(8, 8, count);
 	dec_u64(d->args, "addr", addr);
-	if (!d->reply) {
+	if (!d->reply) { /* the same in both layouts: QEMU reads the low half */
 		dec_u64(d->args, "count", count);
 		dec_expect_size(d, 16);
 		return;
 	}
-	uint64_t data = d->psize >= 16 ? d->psize - 16 : 0;
-	if (count != data && (uint32_t)count == data && count >> 32) {
-		/* QEMU answers with a 4-byte count and the data from byte 12
-		 * of the payload: the high half of our count is data. */
-		dec_finding(d, "qemu-dma-layout",
-			    "DMA_READ reply in QEMU's layout: 4-byte count, data from message "
-			    "byte 28 (the specification has an 8-byte count, data from byte 32)");
-		count = (uint32_t)count;
-		dec_u64(d->args, "count", count);
-		dec_data(d, d->args, 12);
-	} else {
-		dec_u64(d->args, "count", count);
-		dec_expect_size(d, 16 + count);
-		dec_data(d, d->args, 16);
-	}
+	count = dma_data(d, count);
 	echo(d, "addr", addr, 0, 8);
 	echo(d, "count", count, 8, 8);
 }
@@ -402,7 +420,7 @@ static void dma_read(struct dec *d)
 static void dma_write(struct dec *d)
 {
 	if (d->reply && d->psize == 0)
-		return;
+		return; /* QEMU answers with the header alone */
 	GET(0, 8, addr);
 	dec_u64(d->args, "addr", addr);
 	if (d->reply) {
@@ -412,13 +430,13 @@ static void dma_write(struct dec *d)
 		GET(8, d->psize == 16 ? 8 : 4, count);
 		dec_u64(d->args, "count", count);
 		echo(d, "addr", addr, 0, 8);
-		echo(d, "count", count, 8, 8);
+		uint64_t asked;
+		if (req_get(d, 8, 8, &asked) && count != asked && count != (uint32_t)asked)
+			mismatch(d, "count", count, asked); /* (a QEMU request's low half) */
 		return;
 	}
 	GET(8, 8, count);
-	dec_u64(d->args, "count", count);
-	dec_expect_size(d, 16 + count);
-	dec_data(d, d->args, 16);
+	dma_data(d, count);
 }
 
 /* ---- REGION_WRITE_MULTI ---- */
@@ -435,9 +453,10 @@ static void write_multi(struct dec *d)
 				    (unsigned long long)n, (unsigned long long)asked);
 		return;
 	}
-	if (n > UVFIO_WRITE_MULTI_MAX)
-		dec_finding(d, "too-many-writes", "%llu writes; at most %u fit one message",
-			    (unsigned long long)n, UVFIO_WRITE_MULTI_MAX);
+	/* no maximum in the specification (QEMU sends up to 200): the size says */
+	if (n > d->psize / sizeof(struct uvfio_write_multi_entry))
+		dec_finding(d, "size-mismatch", "%llu writes do not fit a %llu-byte payload",
+			    (unsigned long long)n, (unsigned long long)d->psize);
 	else
 		dec_expect_size(d, 8 + n * sizeof(struct uvfio_write_multi_entry));
 	json_object *wrs = json_object_new_array();
@@ -543,7 +562,7 @@ static void feature_data(struct dec *d, uint64_t feature, bool get, bool set)
 		break;
 	default:
 		if (data)
-			dec_data(d, d->args, 8);
+			dec_data(d, d->args, 8, UINT64_MAX);
 	}
 }
 
@@ -589,7 +608,7 @@ static void mig_data(struct dec *d)
 		dec_expect_size(d, 8);
 		return;
 	}
-	dec_data(d, d->args, 8);
+	dec_data(d, d->args, 8, UINT64_MAX);
 	uint64_t asked = 0;
 	bool have = rd && req_get(d, 4, 4, &asked);
 	if (rd && d->psize > 8 + size && argsz == 8 + size &&
@@ -640,7 +659,7 @@ void dec_payload(struct dec *d)
 	if (d->h.cmd < UVFIO_CMD_MAX && decoders[d->h.cmd])
 		decoders[d->h.cmd](d);
 	else if (d->plen)
-		dec_data(d, d->args, 0);
+		dec_data(d, d->args, 0, UINT64_MAX);
 }
 
 unsigned dec_fds_allowed(const struct dec *d)

@@ -18,6 +18,7 @@
 #define EXIT_USAGE 2      /* the command line was wrong */
 #define EXIT_CONNECT 3    /* no server at that socket, or negotiation failed */
 #define EXIT_DEVICE 4     /* the device answered an error */
+#define EXIT_PROGRAM 5    /* a program the command runs is missing or failed */
 
 /* Options every command takes, before or after its name. */
 struct tool_opts {
@@ -63,6 +64,8 @@ struct tool_argspec {
 /*
  * Parse a command's arguments: the common options (-j/--json, -t/--trace,
  * -T/--timeout, -v/--verbose, -h/--help) anywhere, and the command's own.
+ * A short option the command declares itself is the command's (lspci's -v),
+ * the common one then being reached by its long name.
  * Returns -1 to go on with *npos positionals in pos, or the exit status to
  * end with (0 after --help, EXIT_USAGE with a message on stderr).
  */
@@ -85,10 +88,60 @@ int tool_device_error(const char *what, int r);
 /* Print pretty JSON and release it. */
 void tool_print_json(json_object *j);
 
-/* Print config space like lspci -vvv to out, and the same facts into js.
- * bar_sizes are the six BAR region sizes (0: absent). */
-void tool_decode_config(const uint8_t *cfg, size_t len, const uint64_t *bar_sizes, FILE *out,
+/* ---- configuration space (pci_decode.c, pci_names.c, lspci_run.c) ---- */
+
+/* Region sizes of the BARs and the ROM: [0..5] BAR0-BAR5, [6] ROM (0: none). */
+#define TOOL_NR_BAR_SIZES 7
+
+/*
+ * Print the configuration space as `lspci -vvv` prints those of its lines
+ * this decoder knows (each exactly as lspci would, for a device whose BARs
+ * have these sizes), and the same facts into js.
+ */
+void tool_decode_config(const uint8_t *cfg, size_t len, const uint64_t *sizes, FILE *out,
 			json_object *js);
+
+/* A BAR (0-5) or the ROM (6) as the Linux kernel reports it in sysfs. */
+struct tool_resource {
+	uint64_t start, size, flags; /* flags: IORESOURCE_* and the BAR's low bits */
+};
+void tool_bar_resource(const uint8_t *cfg, size_t len, unsigned i, uint64_t size,
+		       struct tool_resource *res);
+
+/* A device's ids and the names pci.ids gives them (NULL: not listed). */
+struct tool_pci_ids {
+	int vendor, device, subsys_vendor, subsys_device; /* subsystem: -1 if none */
+	int base_class, sub_class, prog_if, revision;
+	char *vendor_name, *device_name, *subsys_vendor_name, *subsys_name, *gen_subsys_name,
+		*class_name, *subclass_name, *progif_name;
+};
+/* The ids, from where the kernel reads them for the header type. */
+void tool_pci_ids_from_config(const uint8_t *cfg, size_t len, struct tool_pci_ids *ids);
+/*
+ * The pci.ids used: $UVFIO_PCI_IDS when set (even if missing: then no
+ * names), else the first of the distributions' places; NULL if none.
+ */
+const char *tool_pci_ids_path(void);
+/* Fill in the names; a missing file leaves them NULL. */
+void tool_pci_ids_lookup(struct tool_pci_ids *ids);
+void tool_pci_ids_free(struct tool_pci_ids *ids);
+/* The names as lspci prints them, unknown ids spelled as lspci does. */
+const char *tool_pci_class_str(const struct tool_pci_ids *ids, char *buf, size_t len);
+const char *tool_pci_device_str(const struct tool_pci_ids *ids, char *buf, size_t len);
+const char *tool_pci_subsys_str(const struct tool_pci_ids *ids, char *buf, size_t len);
+/* NULL when lspci prints no name for the programming interface. */
+const char *tool_pci_progif_str(const struct tool_pci_ids *ids, char *buf, size_t len);
+
+/*
+ * Run the system's lspci on one device: its configuration space and region
+ * sizes presented in a private sysfs tree, as a guest's kernel presents
+ * them (see lspci_run.c). args: lspci's options, NULL-terminated; its
+ * output goes to out_fd. Returns lspci's exit status, or -1 with a sentence
+ * in err (lspci missing: which package to install).
+ */
+int tool_lspci_run(const uint8_t *cfg, size_t len, const uint64_t *sizes,
+		   const char *const *args, int out_fd, char *err, size_t errlen);
+
 void tool_hexdump(FILE *out, uint64_t base, const uint8_t *buf, size_t len);
 
 #endif

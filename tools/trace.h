@@ -31,6 +31,9 @@ struct trace_msg {
 	uint8_t dir, channel;
 	bool incomplete;    /* the connection ended within it, or its size broke the framing */
 	uint64_t ts_ns;     /* when its last byte arrived (CLOCK_REALTIME); 0: unknown */
+	/* Set by the session: the client proposed version 0.0, as QEMU does,
+	 * whose DMA_READ/DMA_WRITE carry a 4-byte count (docs/INTEROP.md). */
+	bool qemu_dma;
 };
 
 /* What is kept of a request to decode and check its reply. */
@@ -79,8 +82,8 @@ void dec_named(json_object *o, const char *key, uint64_t v, const char *name);
 /* Flag bits by name ("read|write|0x40"). */
 void dec_flags(json_object *o, const char *key, uint64_t v, const char *const *names,
 	       unsigned nbits);
-/* The first bytes of data at payload offset off as hex ("data"). */
-void dec_data(struct dec *d, json_object *o, size_t off);
+/* The first bytes of the len of data at payload offset off as hex ("data"). */
+void dec_data(struct dec *d, json_object *o, size_t off, uint64_t len);
 /* Compare the payload size with what the command needs. */
 void dec_expect_size(struct dec *d, uint64_t want);
 void dec_expect_min(struct dec *d, uint64_t min);

@@ -25,6 +25,7 @@ struct trace_session {
 	uint64_t messages;
 	uint64_t t0;          /* time of the connection's first message */
 	bool first;           /* the next message starts a connection */
+	bool qemu_dma;        /* its client proposed 0.0: QEMU's DMA layout */
 	bool pcap_failed;
 };
 
@@ -240,12 +241,30 @@ static void add_hex(json_object *o, const struct trace_msg *m)
 	free(hex);
 }
 
-void trace_feed(struct trace_session *t, const struct trace_msg *m)
+/* The layout of DMA messages follows the client's VERSION, as uvfio's
+ * server decides it (docs/INTEROP.md). */
+static void note_version(struct trace_session *t, const struct trace_msg *m)
+{
+	struct uvfio_hdr h;
+	if (m->dir != TRACE_C2S || m->len < UVFIO_HDR_SIZE + 4)
+		return;
+	memcpy(&h, m->buf, sizeof(h));
+	if (h.cmd == UVFIO_CMD_VERSION && !(h.flags & UVFIO_FLAGS_TYPE_MASK))
+		t->qemu_dma = !memcmp(m->buf + UVFIO_HDR_SIZE, "\0\0\0\0", 4);
+}
+
+void trace_feed(struct trace_session *t, const struct trace_msg *msg)
 {
 	bool first = t->first;
 	t->first = false;
-	if (first)
-		t->t0 = m->ts_ns;
+	if (first) {
+		t->t0 = msg->ts_ns;
+		t->qemu_dma = false;
+	}
+	note_version(t, msg);
+	struct trace_msg copy = *msg;
+	copy.qemu_dma = t->qemu_dma;
+	const struct trace_msg *m = &copy;
 	t->messages++;
 	if (t->o.pcap && !t->pcap_failed && pcap_write(t->o.pcap, m, first) < 0) {
 		fprintf(stderr, "uvfio: writing the pcap failed (%s); going on without it\n",

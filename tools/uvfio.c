@@ -46,9 +46,10 @@ static void usage(FILE *f)
 	      "  -j, --json          machine-readable output\n"
 	      "  -t, --trace         print every message header sent and received\n"
 	      "  -T, --timeout MS    message timeout (default 5000)\n"
-	      "  -v, --verbose       log more (repeat for debug)\n"
+	      "  -v, --verbose       log more (repeat for debug); after lspci, lspci's -v\n"
 	      "  -h, --help          this text; COMMAND --help for one command\n\n"
-	      "Exit status: 0 success, 2 usage error, 3 connection failure, 4 device error.\n",
+	      "Exit status: 0 success, 2 usage error, 3 connection failure, 4 device error,\n"
+	      "5 a program the command runs (lspci) is missing or failed.\n",
 	      f);
 }
 
@@ -97,9 +98,11 @@ int tool_args(const struct tool_cmd *cmd, int argc, char **argv, const struct to
 	char shortopts[96];
 	struct option lo[48];
 	size_t n = 0;
-	snprintf(shortopts, sizeof(shortopts), ":%s%s", COMMON_SHORT,
-		 spec && spec->shortopts ? spec->shortopts : "");
-	for (size_t i = 0; i < sizeof(common_long) / sizeof(common_long[0]); i++)
+	const char *own = spec && spec->shortopts ? spec->shortopts : "";
+	/* the command's own letters first: getopt takes a letter's first meaning */
+	snprintf(shortopts, sizeof(shortopts), ":%s%s", own, COMMON_SHORT);
+	const size_t n_common = sizeof(common_long) / sizeof(common_long[0]);
+	for (size_t i = 0; i < n_common; i++)
 		lo[n++] = common_long[i];
 	for (const struct option *o = spec ? spec->longopts : NULL; o && o->name && n < 47; o++)
 		lo[n++] = *o;
@@ -108,7 +111,12 @@ int tool_args(const struct tool_cmd *cmd, int argc, char **argv, const struct to
 	int r, ch;
 	opterr = 0;
 	optind = 0; /* glibc: start afresh */
-	while ((ch = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+	int li = -1;
+	while ((ch = getopt_long(argc, argv, shortopts, lo, &li)) != -1) {
+		/* by its long name, or by a letter the command did not take */
+		bool common = li >= 0 ? (size_t)li < n_common
+				      : strchr(COMMON_SHORT, ch) && !(ch < 256 && strchr(own, ch));
+		li = -1;
 		if (ch == '?') {
 			if (optopt)
 				return tool_fail(EXIT_USAGE, "unknown option -%c for %s", optopt,
@@ -119,7 +127,7 @@ int tool_args(const struct tool_cmd *cmd, int argc, char **argv, const struct to
 		if (ch == ':')
 			return tool_fail(EXIT_USAGE, "option %s of %s needs a value",
 					 argv[optind - 1], cmd->name);
-		if (strchr(COMMON_SHORT, ch)) {
+		if (common) {
 			if ((r = common_opt(ch, optarg, &help)) >= 0)
 				return r;
 		} else if (spec && spec->opt && (r = spec->opt(ch, optarg, spec->ctx)) >= 0) {

@@ -73,7 +73,11 @@ enum uvfio_client_mode {
  *                   must see a posted write at once should not enable this.
  * @version_minor: the minor version to propose; 0 proposes
  *                 UVFIO_PROTO_MINOR (set propose_minor_zero for 0).
- * @propose_minor_zero: propose minor version 0, as QEMU does.
+ * @propose_minor_zero: propose minor version 0, as QEMU does, and speak
+ *                      QEMU's dialect: DMA_READ/DMA_WRITE requests of the
+ *                      server are answered in QEMU's layout (4-byte count),
+ *                      which a uvfio server expects of a 0.0 client and a
+ *                      libvfio-user server does not (docs/INTEROP.md).
  */
 struct uvfio_client_config {
 	struct uvfio_log_config log;

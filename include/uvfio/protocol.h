@@ -102,9 +102,15 @@ struct uvfio_dma_map {
 	uint64_t size;   /* 24 */
 } __attribute__((packed));
 
+/* DMA_UNMAP flags (VFIO's values): the specification defines none; QEMU
+ * sends ALL (address and size 0) to drop every mapping; GET_DIRTY_BITMAP
+ * is VFIO's first dirty-page interface, which libvfio-user still serves. */
+#define UVFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP (1u << 0)
+#define UVFIO_DMA_UNMAP_FLAG_ALL (1u << 1)
+
 struct uvfio_dma_unmap {
 	uint32_t argsz; /* 0: maximum reply payload */
-	uint32_t flags; /* 4: unused, must be 0 */
+	uint32_t flags; /* 4: 0 or UVFIO_DMA_UNMAP_FLAG_ALL */
 	uint64_t addr;  /* 8 */
 	uint64_t size;  /* 16 */
 } __attribute__((packed));
@@ -130,6 +136,9 @@ struct uvfio_device_info {
 #define UVFIO_IO_FD_TYPE_IOEVENTFD 0u
 #define UVFIO_IO_FD_TYPE_IOREGIONFD 1u
 #define UVFIO_IO_FD_TYPE_IOEVENTFD_SHADOW 2u /* libvfio-user extension */
+/* Sub-region flags of an ioeventfd: KVM_IOEVENTFD_FLAG_* of <linux/kvm.h>. */
+#define UVFIO_IO_FD_FLAG_DATAMATCH (1u << 0)
+#define UVFIO_IO_FD_FLAG_PIO (1u << 1)
 
 struct uvfio_region_io_fds_request {
 	uint32_t argsz; /* 0 */
@@ -186,6 +195,21 @@ struct uvfio_dma_access {
 	uint8_t data[]; /* 16: read reply / write request */
 } __attribute__((packed));
 
+/*
+ * The same messages as QEMU's client (vfio-user-pci) speaks them, which is
+ * the specification's layout before May 2021: a 4-byte count, data from
+ * byte 12 of the payload (28 of the message), and a message size of
+ * 32 + count because QEMU's C structure is padded to 8 bytes: 4 bytes of
+ * padding follow the data. Which layout a client speaks cannot be told from
+ * the bytes; see struct uvfio_server_config.dma_layout and docs/INTEROP.md.
+ */
+struct uvfio_dma_access32 {
+	uint64_t addr;  /* 0 */
+	uint32_t count; /* 8 */
+	uint8_t data[]; /* 12: read reply / write request, then the padding */
+} __attribute__((packed));
+#define UVFIO_DMA_ACCESS32_PAD 4u /* bytes after the data */
+
 /* The DMA_WRITE reply as the specification draws it: a 4-byte count. */
 struct uvfio_dma_write_reply {
 	uint64_t addr;  /* 0 */
@@ -195,7 +219,10 @@ struct uvfio_dma_write_reply {
 /* ---- REGION_WRITE_MULTI (15) --------------------------------------------- */
 
 #define UVFIO_WRITE_MULTI_DATA_MAX 8u
-#define UVFIO_WRITE_MULTI_MAX 64u /* most entries one message may carry */
+/* Most entries uvfio's client puts in one message. The specification sets
+ * no maximum (QEMU sends up to 200); uvfio's server takes any number that
+ * fits the message size it accepts. */
+#define UVFIO_WRITE_MULTI_MAX 64u
 
 struct uvfio_write_multi_entry {
 	uint64_t offset; /* 0 */
@@ -380,6 +407,9 @@ UVFIO_CHECK_LAYOUT(struct uvfio_dma_access, 16);
 UVFIO_CHECK_FIELD(struct uvfio_dma_access, addr, 0);
 UVFIO_CHECK_FIELD(struct uvfio_dma_access, count, 8);
 UVFIO_CHECK_FIELD(struct uvfio_dma_access, data, 16);
+UVFIO_CHECK_LAYOUT(struct uvfio_dma_access32, 12);
+UVFIO_CHECK_FIELD(struct uvfio_dma_access32, count, 8);
+UVFIO_CHECK_FIELD(struct uvfio_dma_access32, data, 12);
 UVFIO_CHECK_LAYOUT(struct uvfio_dma_write_reply, 12);
 UVFIO_CHECK_FIELD(struct uvfio_dma_write_reply, count, 8);
 

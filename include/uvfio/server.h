@@ -13,7 +13,8 @@
  * uvfio_server_run() or uvfio_server_dispatch(); device callbacks run on that
  * thread, and the setup calls below must be made before serving starts or
  * from that thread. Exceptions, callable from any thread at any time:
- * uvfio_server_stop() and uvfio_server_irq_trigger().
+ * uvfio_server_stop(), uvfio_server_irq_trigger() and
+ * uvfio_server_irq_pending().
  *
  * Functions return 0 (or a documented non-negative value) or a negative
  * errno.
@@ -36,11 +37,33 @@ extern "C" {
 struct uvfio_server;
 
 /**
+ * enum uvfio_reset_type - why the device's reset callback runs.
+ * @UVFIO_RESET_DEVICE: the client sent DEVICE_RESET. The library has reset
+ *     configuration space (command, status errors, MSI/MSI-X enables) and
+ *     the migration state (RUNNING); the device returns to its initial state.
+ * @UVFIO_RESET_LOST_CONN: the client disconnected (or was dropped). Its DMA
+ *     mappings and interrupt eventfds are already gone; configuration space
+ *     is left as it was, so a device that keeps its state for the next
+ *     client (as the samples do) simply returns 0. client_gone follows.
+ * @UVFIO_RESET_PCI_FLR: the client set Initiate Function Level Reset in the
+ *     PCI Express Device Control register (uvfio_pci_add_cap_exp()
+ *     advertises the capability). Configuration space and migration state
+ *     are reset as for UVFIO_RESET_DEVICE; the error of the callback is only
+ *     logged (a configuration write has no way to report it).
+ */
+enum uvfio_reset_type {
+	UVFIO_RESET_DEVICE = 0,
+	UVFIO_RESET_LOST_CONN = 1,
+	UVFIO_RESET_PCI_FLR = 2,
+};
+
+/**
  * struct uvfio_device_ops - what a device implements; every member may be
  * NULL. Callbacks get the opaque pointer of the config and return 0 or a
- * negative errno that becomes the error reply.
+ * negative errno that becomes the error reply. They run on the thread that
+ * serves the context (see Threads above).
  *
- * @reset: DEVICE_RESET (after the library reset configuration space).
+ * @reset: the device must reset, for the reason @type (see above).
  * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
  *           it is mapped in this process, or NULL when the client gave no
  *           descriptor (use uvfio_server_dma_read/write).
@@ -55,10 +78,25 @@ struct uvfio_server;
  * @mig_read: copy up to @len bytes of migration data into @buf; returns the
  *            number copied (less than @len at the end of the data).
  * @mig_write: consume @len bytes of migration data.
- * @client_gone: the client disconnected (DMA and interrupts already dropped).
+ * @client_gone: the client disconnected (DMA and interrupts already dropped;
+ *               reset(UVFIO_RESET_LOST_CONN) came just before).
+ * @irq_state: the client masked (@masked true) or unmasked interrupts
+ *             [@start, @start+@count) of type @index: a DEVICE_SET_IRQS with
+ *             ACTION_MASK/UNMASK and DATA_NONE or DATA_BOOL (one call per
+ *             run of vectors set to 1; only INTx is MASKABLE, MSI and MSI-X
+ *             are masked in their capability and table, as with VFIO's
+ *             kernel driver), or the client signalling a mask or
+ *             unmask eventfd it registered (a resample eventfd: one call per
+ *             vector). The library has applied the state already: a masked
+ *             vector's triggers are kept pending and fire on unmask. May
+ *             call uvfio_server_irq_trigger().
+ * @config_read: the client reads @len bytes of configuration space at
+ *               @offset; @buf holds the emulated bytes. Overwrite those the
+ *               device computes on read (a read may span several registers,
+ *               or the whole space). A negative errno fails the read.
  */
 struct uvfio_device_ops {
-	int (*reset)(void *opaque);
+	int (*reset)(void *opaque, enum uvfio_reset_type type);
 	int (*dma_map)(void *opaque, uint64_t iova, uint64_t size, uint32_t prot, void *vaddr);
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t size);
 	void (*config_write)(void *opaque, uint32_t offset, uint32_t len);
@@ -67,13 +105,42 @@ struct uvfio_device_ops {
 	ssize_t (*mig_read)(void *opaque, void *buf, size_t len);
 	int (*mig_write)(void *opaque, const void *buf, size_t len);
 	void (*client_gone)(void *opaque);
+	void (*irq_state)(void *opaque, uint32_t index, uint32_t start, uint32_t count,
+			  bool masked);
+	int (*config_read)(void *opaque, uint32_t offset, void *buf, uint32_t len);
+};
+
+/**
+ * enum uvfio_dma_layout - how DMA_READ/DMA_WRITE messages (device DMA to
+ * client memory shared without a descriptor) carry their count and data.
+ * The two layouts have the same size and cannot be told apart by their
+ * bytes, so the server decides once per client; docs/INTEROP.md has the
+ * evidence.
+ * @UVFIO_DMA_LAYOUT_AUTO: QEMU's for a client that proposes version 0.0
+ *   (QEMU's vfio-user-pci, which speaks no other), the specification's for
+ *   any other client.
+ * @UVFIO_DMA_LAYOUT_SPEC: the specification's: 8-byte address, 8-byte count,
+ *   data from byte 32 of the message.
+ * @UVFIO_DMA_LAYOUT_QEMU: QEMU's (the specification's before May 2021):
+ *   8-byte address, 4-byte count, data from byte 28, message size
+ *   32 + count. DMA_READ asks for at most 64 KiB at a time, two requests in
+ *   flight, because QEMU drops the part of a reply its socket buffer cannot
+ *   take at once.
+ * A reply that contradicts the layout in a way the bytes can show fails the
+ * device's DMA call with -EPROTO and a log line naming this setting.
+ */
+enum uvfio_dma_layout {
+	UVFIO_DMA_LAYOUT_AUTO = 0,
+	UVFIO_DMA_LAYOUT_SPEC = 1,
+	UVFIO_DMA_LAYOUT_QEMU = 2,
 };
 
 /**
  * struct uvfio_server_config - options; all-zero is a good default.
  * @log: logging and tracing.
  * @ops, @opaque: the device's callbacks and their argument.
- * @max_msg_fds: descriptors accepted per message (0: 16).
+ * @max_msg_fds: descriptors accepted per message (0: 16). QEMU refuses a
+ *               server that offers more than 16 (docs/INTEROP.md).
  * @max_data_xfer_size: largest read/write count accepted (0: 1 MiB).
  * @max_dma_maps: DMA windows at once (0: 1024).
  * @pgsizes: DMA page sizes supported (0: 4096).
@@ -81,7 +148,14 @@ struct uvfio_device_ops {
  * @no_twin_socket: do not offer twin-socket mode (it is offered otherwise to
  *                  clients that propose it, so that DMA_READ/DMA_WRITE
  *                  requests travel on their own socket).
- * @config_space_size: 256 (PCI) or 4096 (PCI Express); 0 means 256.
+ * @config_space_size: 256 (PCI) or 4096 (PCI Express, with extended
+ *                     capabilities from 0x100); 0 means 256.
+ * @no_direct_read: uvfio_server_run() waits in epoll before each read of a
+ *                  connected client instead of blocking in the read: one
+ *                  more system call per request, and uvfio_server_stop()
+ *                  then leaves the client connected (see there).
+ * @dma_layout: the layout of DMA_READ/DMA_WRITE messages (enum
+ *              uvfio_dma_layout); 0 decides from the client's VERSION.
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -94,6 +168,8 @@ struct uvfio_server_config {
 	bool no_write_multiple;
 	bool no_twin_socket;
 	uint32_t config_space_size;
+	bool no_direct_read;
+	enum uvfio_dma_layout dma_layout;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -145,6 +221,28 @@ UVFIO_EXPORT int uvfio_pci_add_cap_exp(struct uvfio_server *s);
 /** A vendor-specific capability carrying @len bytes of @data. */
 UVFIO_EXPORT int uvfio_pci_add_cap_vendor(struct uvfio_server *s, const void *data, uint8_t len);
 
+/**
+ * uvfio_pci_add_ext_cap() - a PCI Express extended capability (needs
+ * config_space_size 4096): the 4-byte header (@id, @version, next) followed
+ * by @len bytes of @data, at the next 4-byte boundary from 0x100 on,
+ * linked at the end of the extended list. Its bytes are read-only to the
+ * client until uvfio_server_config_set_wmask() says otherwise.
+ * Returns its offset (>= 0x100), -EINVAL for a 256-byte space, a @version
+ * above 15 or NULL @data with @len, -ENOSPC when it does not fit.
+ */
+UVFIO_EXPORT int uvfio_pci_add_ext_cap(struct uvfio_server *s, uint16_t id, uint8_t version,
+				       const void *data, uint32_t len);
+
+/**
+ * uvfio_pci_find_cap() / uvfio_pci_find_ext_cap() - the offset of the first
+ * standard (8-bit @id) or extended (16-bit @id) capability after offset
+ * @after (0: from the start of its list), walking the list as the client
+ * would see it in configuration space. Returns the offset, or -ENOENT (also
+ * for a list that loops or leaves the space, which the walk never follows).
+ */
+UVFIO_EXPORT int uvfio_pci_find_cap(struct uvfio_server *s, uint8_t id, uint32_t after);
+UVFIO_EXPORT int uvfio_pci_find_ext_cap(struct uvfio_server *s, uint16_t id, uint32_t after);
+
 /* ---- Regions ---------------------------------------------------------------- */
 
 /**
@@ -195,22 +293,140 @@ struct uvfio_region_desc {
 UVFIO_EXPORT int uvfio_server_setup_region(struct uvfio_server *s, uint32_t index,
 					   const struct uvfio_region_desc *d, void **mem);
 
+/**
+ * uvfio_server_setup_region_fd() - a mappable region backed by the device's
+ * own file instead of a memfd of the library: @d->size bytes of @fd from
+ * @offset (a memfd, a shared-memory or hugetlbfs file the device already
+ * uses). @d->mappable must be set. The library keeps a duplicate of @fd
+ * (the device keeps and closes its own), maps it for REGION_READ/WRITE (@mem
+ * receives that mapping, read-only for a region without the WRITE flag), hands the duplicate to clients with @offset as
+ * the region's mmap offset, and unmaps and closes it in
+ * uvfio_server_destroy(). The file must stay at least @offset + size long
+ * while the context lives: shrinking it makes accesses fault (SIGBUS), so
+ * seal it (F_SEAL_SHRINK) if anything else can resize it.
+ * Errors: as uvfio_server_setup_region(), and -EBADF for a bad @fd,
+ * -EINVAL for an @offset that is not page-aligned, a file that is not a
+ * regular file (memfd, tmpfs, hugetlbfs) or shorter than @offset + size;
+ * the errno of mmap() (-EACCES for a read-only descriptor of a writable
+ * region).
+ */
+UVFIO_EXPORT int uvfio_server_setup_region_fd(struct uvfio_server *s, uint32_t index,
+					      const struct uvfio_region_desc *d, int fd,
+					      uint64_t offset, void **mem);
+
 /* ---- Interrupts --------------------------------------------------------------- */
 
 /**
  * uvfio_server_setup_irq() - the device has @count interrupts of type
  * @index (VFIO_PCI_INTX_IRQ_INDEX ... VFIO_PCI_REQ_IRQ_INDEX). INTx gets an
- * interrupt pin in configuration space.
+ * interrupt pin in configuration space. INTx, ERR and REQ have a count of
+ * 1. ERR reports an error the device cannot recover from (QEMU stops the
+ * guest); REQ asks the client to release the device (QEMU unplugs it).
+ * QEMU wires ERR and REQ when the device has them and warns when it has no
+ * ERR; libvfio-user's devices have both.
  */
 UVFIO_EXPORT int uvfio_server_setup_irq(struct uvfio_server *s, uint32_t index, uint32_t count);
 
 /**
- * uvfio_server_irq_trigger() - raise interrupt @sub of type @index: signal
- * the client's eventfd, or remember it as pending while masked. Returns 0,
+ * uvfio_server_irq_trigger() - raise interrupt @sub of type @index (ERR and
+ * REQ too): signal the client's eventfd, or remember it as pending while
+ * masked. Returns 0,
  * -ENOENT when the client wired no eventfd, -EINVAL for a bad index.
  * Thread-safe.
  */
 UVFIO_EXPORT int uvfio_server_irq_trigger(struct uvfio_server *s, uint32_t index, uint32_t sub);
+
+/**
+ * uvfio_server_irq_pending() - whether interrupt @sub of type @index is
+ * pending (triggered while masked, not yet delivered). For MSI-X the
+ * library also keeps the Pending Bit Array of the MSI-X capability up to
+ * date in the BAR's memory (REGION_READ and the client's mmap() show it;
+ * a client's write there, undefined by PCI, is kept until the library next
+ * changes that bit); a device whose MSI-X BAR is served by a callback
+ * answers PBA reads itself, from this function. Returns 1, 0, or -EINVAL for a bad index.
+ * Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_irq_pending(struct uvfio_server *s, uint32_t index, uint32_t sub);
+
+/* ---- ioeventfds ------------------------------------------------------------------ */
+
+/**
+ * struct uvfio_ioevent - what an ioeventfd handler is told.
+ * @id: what uvfio_server_add_ioeventfd() returned.
+ * @region, @offset: where the write was (as registered).
+ * @data: the value written, as a little-endian number of the write's size,
+ *        when @has_data: always for a write that came as a message, and for
+ *        a signal of a DATAMATCH ioeventfd (then it is the datamatch).
+ * @has_data: false for a signal of an ioeventfd without DATAMATCH (the
+ *            eventfd does not carry the value).
+ * @count: how many writes this call stands for: the eventfd counts signals,
+ *         and those that came between two reads arrive as one call (a
+ *         doorbell handler looks at the device's state, not at the count).
+ */
+struct uvfio_ioevent {
+	int id;
+	uint32_t region;
+	uint64_t offset;
+	uint64_t data;
+	uint64_t count;
+	bool has_data;
+};
+
+/* Returns 0, or a negative errno: the error reply of a REGION_WRITE that
+ * came as a message; only logged for a signal. */
+typedef int (*uvfio_ioevent_fn)(void *opaque, const struct uvfio_ioevent *ev);
+
+#define UVFIO_IOEVENTFD_DATAMATCH (1u << 0)
+#define UVFIO_SERVER_MAX_IOEVENTFDS 64u
+
+/**
+ * uvfio_server_add_ioeventfd() - a doorbell a client may ring through an
+ * eventfd instead of a REGION_WRITE message (what KVM's ioeventfds do for
+ * a guest's writes): writes of @size bytes (1, 2, 4 or 8; 0: any size) at
+ * @offset of region @region, with @flags UVFIO_IOEVENTFD_DATAMATCH only
+ * those whose value is @datamatch (not with @size 0). @fn runs on the
+ * serving thread with the config's opaque pointer.
+ *
+ * A client gets the eventfds with DEVICE_GET_REGION_IO_FDS: each
+ * registration has its own eventfd (so the handler knows which fired),
+ * created afresh for each client (a client that left cannot ring the next
+ * one's device), the PIO flag set for an I/O BAR. A reply carries at most
+ * as many as the client's max_msg_fds; the others are left out of the
+ * reply and reach the device through messages.
+ *
+ * A REGION_WRITE (or an entry of REGION_WRITE_MULTI) that matches a
+ * registration as KVM would match it (same offset, same size unless @size
+ * is 0, same value for DATAMATCH) goes to @fn with its data, not to the
+ * region's callback or memory: the device sees a doorbell the same way
+ * however it is rung. Other writes at the offset (another size or value)
+ * take the usual path.
+ *
+ * Order: the loop reads the signalled eventfds, then handles every message
+ * the socket holds, then runs the handlers. So a message the client sent
+ * before it signalled an eventfd is handled before that signal's handler;
+ * a message sent after a signal may be handled before it (ioeventfd writes
+ * are posted, as they are with KVM).
+ *
+ * While a client has eventfds, uvfio_server_run() waits in epoll (socket
+ * and eventfds) instead of blocking in a read of the socket.
+ *
+ * Not supported, by decision: removing a registration (a client may have
+ * given the eventfd to KVM, and writes to it would be lost silently);
+ * ioregionfds (never merged into Linux); libvfio-user's shadow ioeventfds
+ * (UVFIO_IO_FD_TYPE_IOEVENTFD_SHADOW need a KVM patch that is not in
+ * Linux, and the value they keep is only useful to a device reading it
+ * from shared memory; no client of ours or QEMU's asks for them).
+ *
+ * Returns the id (>= 0), -EINVAL for an absent, read-only or configuration
+ * space region, a bad @size or @flags, a @datamatch wider than @size, a
+ * range past the region's end or inside one of its mmap-able areas (writes
+ * there never reach the server), NULL @fn; -EEXIST when a registration
+ * already matches the same writes; -ENOSPC past UVFIO_SERVER_MAX_IOEVENTFDS;
+ * -ENOMEM. Call it before serving or from the serving thread.
+ */
+UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t region,
+					    uint64_t offset, uint32_t size, uint32_t flags,
+					    uint64_t datamatch, uvfio_ioevent_fn fn);
 
 /* ---- DMA ---------------------------------------------------------------------- */
 
@@ -251,30 +467,41 @@ UVFIO_EXPORT int uvfio_server_adopt(struct uvfio_server *s, int fd);
 /**
  * uvfio_server_poll_fd() - a descriptor that is readable whenever
  * uvfio_server_dispatch() has work (a client connecting, messages arriving,
- * a stop request). Owned by the server.
+ * an ioeventfd or an interrupt (un)mask eventfd signalled, a stop request).
+ * Owned by the server.
  */
 UVFIO_EXPORT int uvfio_server_poll_fd(struct uvfio_server *s);
 
 /**
- * uvfio_server_dispatch() - accept a waiting client and handle every
- * complete message, without blocking. Returns the number of messages
- * handled, -ESHUTDOWN after uvfio_server_stop(), or -ENOTCONN once the
- * client of an adopted descriptor is gone (also when this call handled its
- * last messages).
+ * uvfio_server_dispatch() - accept a waiting client, handle every complete
+ * message and run the handlers of signalled eventfds, without blocking.
+ * Returns the number of messages and signals handled, -ESHUTDOWN once for
+ * each uvfio_server_stop() (the stop is then consumed: the next call serves
+ * again), or -ENOTCONN once the client of an adopted descriptor is gone
+ * (also when this call handled its last messages).
  */
 UVFIO_EXPORT int uvfio_server_dispatch(struct uvfio_server *s);
 
 /**
  * uvfio_server_run() - dispatch until uvfio_server_stop(). Returns 0 after
- * a stop, or -ENOTCONN when an adopted client disconnected.
+ * a stop, which it consumes: calling run() again serves again (the same
+ * listening socket and the device state; a connected client if the stop
+ * left it connected, see there). Returns -ENOTCONN when an adopted client
+ * disconnected, or is gone at the call.
  */
 UVFIO_EXPORT int uvfio_server_run(struct uvfio_server *s);
 
 /**
- * uvfio_server_stop() - make run() return (and dispatch() return
- * -ESHUTDOWN from then on). A connected client's connection is shut for
- * reading at once, which also ends a run() blocked reading it: the client
- * sees the connection close. Permanent for this context; destroy it next.
+ * uvfio_server_stop() - make run() return 0, or the next dispatch() return
+ * -ESHUTDOWN; a stop that comes while neither runs makes the next one
+ * return at once. A run() blocked reading a connected client's socket (its
+ * default while the client has no eventfds: one blocking read per request,
+ * without a timer) can only be woken by shutting that socket for reading:
+ * that client's connection then ends (it sees it close, and its DMA
+ * mappings and eventfds are dropped). A client is left connected, to be
+ * served by the next run() or dispatch(), when the stop comes while run()
+ * waits in epoll (the client has eventfds, or config no_direct_read) or
+ * while the application dispatches.
  * Thread-safe and async-signal-safe.
  */
 UVFIO_EXPORT void uvfio_server_stop(struct uvfio_server *s);

@@ -25,6 +25,12 @@ static ssize_t bar0(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	return (ssize_t)count;
 }
 
+static int bell(void *opaque, const struct uvfio_ioevent *ev)
+{
+	(void)opaque;
+	return ev->has_data && ev->data == 1 ? -EIO : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1 || size > 60000)
@@ -49,6 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uvfio_server_setup_region(s, 0, &r0, NULL);
 	uvfio_server_setup_region(s, 1, &r1, NULL);
 	uvfio_server_setup_region(s, 3, &r3, NULL);
+	/* doorbells: IO_FDS replies with descriptors, writes that match */
+	uvfio_server_add_ioeventfd(s, 0, 0x10, 4, 0, 0, bell);
+	uvfio_server_add_ioeventfd(s, 0, 0x18, 8, UVFIO_IOEVENTFD_DATAMATCH, 1, bell);
 	uvfio_pci_add_cap_msi(s, 4);
 	uvfio_pci_add_cap_msix(s, 4, 1, 0, 0x800);
 	uvfio_server_setup_irq(s, VFIO_PCI_INTX_IRQ_INDEX, 1);

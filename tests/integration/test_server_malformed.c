@@ -299,7 +299,7 @@ static void test_irq_rules(void **state)
 static void test_dma_rules(void **state)
 {
 	struct rig *r = *state;
-	struct row rows[16];
+	struct row rows[20];
 	size_t n = 0;
 	struct uvfio_dma_map m = { .argsz = 32, .flags = 3, .addr = 0x10000, .size = 0x4000 };
 	rows[n++] = mk("map", UVFIO_CMD_DMA_MAP, &m, sizeof(m), 0, 0);
@@ -329,9 +329,21 @@ static void test_dma_rules(void **state)
 	u.addr = 0x90000;
 	rows[n++] = mk("unmap of what was never mapped", UVFIO_CMD_DMA_UNMAP, &u, sizeof(u), 0,
 		       ENOENT);
-	u = (struct uvfio_dma_unmap){ .argsz = 24, .flags = 1, .addr = 0x10000, .size = 0x4000 };
-	rows[n++] = mk("unmap with the old dirty-bitmap flag", UVFIO_CMD_DMA_UNMAP, &u, sizeof(u),
-		       0, EINVAL);
+	/* VFIO's old dirty-bitmap interface, as libvfio-user's clients send
+	 * it (a struct vfio_bitmap after the structure): not served */
+	uint8_t ub[40] = { 0 };
+	u = (struct uvfio_dma_unmap){ .argsz = 40 + 8, .flags = UVFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
+				      .addr = 0x10000, .size = 0x4000 };
+	uint64_t bm[2] = { 4096, 8 }; /* pgsize, bitmap bytes */
+	memcpy(ub, &u, sizeof(u));
+	memcpy(ub + sizeof(u), bm, sizeof(bm));
+	rows[n++] = mk("unmap with the old dirty-bitmap flag", UVFIO_CMD_DMA_UNMAP, ub, sizeof(ub),
+		       0, ENOTSUP);
+	u = (struct uvfio_dma_unmap){ .argsz = 24, .flags = UVFIO_DMA_UNMAP_FLAG_ALL,
+				      .addr = 0x10000, .size = 0x4000 };
+	rows[n++] = mk("unmap-all with a range", UVFIO_CMD_DMA_UNMAP, &u, sizeof(u), 0, EINVAL);
+	u.flags = 4;
+	rows[n++] = mk("unmap with an unknown flag", UVFIO_CMD_DMA_UNMAP, &u, sizeof(u), 0, EINVAL);
 	u.flags = 0;
 	rows[n++] = mk("unmap", UVFIO_CMD_DMA_UNMAP, &u, sizeof(u), 0, 0);
 	run_rows(r, rows, n);

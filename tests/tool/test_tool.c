@@ -3,8 +3,10 @@
  * The uvfio tool and the sample devices, run as the programs a person runs:
  * golden output of `uvfio info` (text and JSON) for both devices, every
  * command, exit codes, and the devices' behaviour (mmap-able RAM, DMA with
- * and without a shared descriptor, errors, clean exit on SIGTERM).
- * Set UVFIO_UPDATE_GOLDEN=1 to rewrite the golden files (ignored when CI is set).
+ * and without a shared descriptor, errors, clean exit on SIGTERM), migrate
+ * (live, snapshots, refusals) and dirty-test.
+ * Set UVFIO_UPDATE_GOLDEN=1 to rewrite the golden files (never when CI is
+ * set). Names come from tests/data/pci.ids, whatever pci.ids is installed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,19 +16,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "uvfio/client.h"
 #include "util.h"
 
-/* Run the tool; returns its exit status, output in *out (malloc'ed). */
-static int tool(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int tool(char **out, const char *fmt, ...)
+extern char **environ;
+
+/* Run the tool with some environment assignments ("A=1 B=2" or ""); returns
+ * its exit status, output in *out (malloc'ed). */
+static int tool_env(char **out, const char *env, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int vtool(char **out, const char *env, const char *fmt, va_list ap)
 {
 	char args[1024], cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/uvfio %s 2>/dev/null", UVFIO_BUILD_ROOT, args);
+	snprintf(cmd, sizeof(cmd), "%s%s%s%s/uvfio %s 2>/dev/null", *env ? "env " : "", env,
+		 *env ? " " : "", UVFIO_BUILD_ROOT, args);
 	int st;
 	char *buf = tu_run(cmd, &st);
 	if (out)
@@ -34,6 +40,25 @@ static int tool(char **out, const char *fmt, ...)
 	else
 		free(buf);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int tool_env(char **out, const char *env, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vtool(out, env, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int tool(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int tool(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vtool(out, "", fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* Output with the socket path replaced by SOCKET, compared to a golden file. */
@@ -54,7 +79,7 @@ static void test_info_golden(void **state)
 	static const char *progs[] = { "uvfio-memdev", "uvfio-dma-engine" };
 	for (int i = 0; i < 2; i++) {
 		struct tu_dev d;
-		tu_dev_start(&d, progs[i], NULL);
+		tu_dev_start(&d, UVFIO_BUILD_ROOT, progs[i], NULL);
 		char *out, name[64];
 		assert_int_equal(tool(&out, "info %s", d.sock), 0);
 		snprintf(name, sizeof(name), "%s.info.txt", progs[i]);
@@ -72,7 +97,7 @@ static void test_read_write_config_reset(void **state)
 {
 	(void)state;
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "read %s bar0 0", d.sock), 0);
 	assert_non_null(strstr(out, "00000000: 31 4d 45 4d"));
@@ -93,7 +118,7 @@ static void test_read_write_config_reset(void **state)
 	free(out);
 	/* config: decoded and raw */
 	assert_int_equal(tool(&out, "config %s", d.sock), 0);
-	assert_non_null(strstr(out, "Device 1de5:3e30"));
+	assert_non_null(strstr(out, "Eideticom, Inc uvfio memdev (test) (rev 01)"));
 	assert_non_null(strstr(out, "00000000: e5 1d 30 3e"));
 	free(out);
 	assert_int_equal(tool(&out, "--json config %s", d.sock), 0);
@@ -111,7 +136,7 @@ static void test_exit_codes(void **state)
 {
 	(void)state;
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	assert_int_equal(tool(NULL, "frobnicate %s", d.sock), 2);
 	assert_int_equal(tool(NULL, "read %s bar9 0", d.sock), 2);
 	assert_int_equal(tool(NULL, "read %s bar0 banana", d.sock), 2);
@@ -123,9 +148,9 @@ static void test_exit_codes(void **state)
 	assert_int_equal(tool(NULL, "read %s bar0 0x2000 4", d.sock), 4); /* outside */
 	assert_int_equal(tool(NULL, "read %s bar0 1 2", d.sock), 4);      /* device refuses */
 	assert_int_equal(tool(NULL, "irq %s msix", d.sock), 4);           /* has none */
-	static const char *cmds[] = { "info", "read", "write", "config",
-				      "reset", "irq", "dma-test", "trace" };
-	for (int i = 0; i < 8; i++) {
+	static const char *cmds[] = { "info",	  "read",     "write", "config", "reset",
+				      "irq",	  "dma-test", "lspci", "list",	 "trace" };
+	for (int i = 0; i < 10; i++) {
 		char *out;
 		assert_int_equal(tool(&out, "%s --help", cmds[i]), 0);
 		assert_non_null(strstr(out, cmds[i]));
@@ -139,7 +164,7 @@ static void test_irq_command(void **state)
 {
 	(void)state;
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-memdev", "--tick-ms=20");
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", "--tick-ms=20");
 	char *out;
 	assert_int_equal(tool(&out, "irq %s msi --count 3 --wait 10", d.sock), 0);
 	assert_int_equal(strstr(out, "MSI vector 0") != NULL, 1);
@@ -158,7 +183,7 @@ static void test_dma_engine(void **state)
 {
 	(void)state;
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-dma-engine", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "dma-test %s", d.sock), 0);
 	assert_non_null(strstr(out, "verified: identical"));
@@ -182,7 +207,7 @@ static void test_dma_engine(void **state)
 	uvfio_client_close(c);
 	tu_dev_stop(&d);
 	/* the memdev has no engine: the memory is mapped and unmapped */
-	tu_dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	assert_int_equal(tool(&out, "dma-test %s", d.sock), 0);
 	assert_non_null(strstr(out, "no DMA engine"));
 	free(out);
@@ -193,7 +218,7 @@ static void test_memdev_mmap(void **state)
 {
 	(void)state;
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	struct uvfio_client *c;
 	struct uvfio_client_config cfg = { .log = { .level = -1 } };
 	assert_int_equal(uvfio_client_connect(d.sock, &cfg, &c), 0);
@@ -213,15 +238,270 @@ static void test_memdev_mmap(void **state)
 	tu_dev_stop(&d);
 }
 
+/* Run a command line through the shell, stderr with stdout. */
+static int shell(char **out, const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	char *buf = calloc(1, 1 << 16);
+	size_t len = fread(buf, 1, (1 << 16) - 1, p);
+	buf[len] = 0;
+	int st = pclose(p);
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_lspci_command(void **state)
+{
+	(void)state;
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	char *out;
+	assert_int_equal(tool(&out, "lspci -vvv %s", d.sock), 0);
+	assert_non_null(strstr(out, "00:00.0 Memory controller: Eideticom, Inc uvfio memdev (test) "
+				    "(rev 01)\n"));
+	assert_non_null(strstr(out, "\tRegion 0: Memory at <unassigned> (32-bit, "
+				    "non-prefetchable) [disabled] [size=4K]\n"));
+	assert_non_null(strstr(out, "\tRegion 2: Memory at <ignored> (64-bit, prefetchable) "
+				    "[disabled] [size=1M]\n"));
+	assert_non_null(strstr(out, "\t\tLnkCap:\t")); /* lspci's own, not the decoder's */
+	free(out);
+	/* the command's -v is lspci's; the tool's verbosity is --verbose */
+	assert_int_equal(tool(&out, "lspci -v %s", d.sock), 0);
+	assert_non_null(strstr(out, "\n\tFlags: fast devsel\n"));
+	assert_non_null(strstr(out, "\n\tMemory at <unassigned> (32-bit, non-prefetchable) "
+				    "[disabled] [size=4K]\n"));
+	free(out);
+	assert_int_equal(tool(&out, "lspci --verbose %s", d.sock), 0);
+	assert_non_null(strstr(out, "00:00.0 Memory controller"));
+	assert_null(strchr(out, '\t')); /* one line: lspci without -v */
+	free(out);
+	assert_int_equal(tool(&out, "lspci -nn %s", d.sock), 0);
+	assert_non_null(strstr(out, "Memory controller [0580]: Eideticom, Inc uvfio memdev (test) "
+				    "[1de5:3e30] (rev 01)\n"));
+	free(out);
+	assert_int_equal(tool(&out, "lspci -xxx %s", d.sock), 0);
+	assert_non_null(strstr(out, "\n00: e5 1d 30 3e"));
+	free(out);
+	assert_int_equal(tool(NULL, "lspci -vvvv %s", d.sock), 2);
+	assert_int_equal(tool(NULL, "--json lspci %s", d.sock), 2);
+	/* without lspci: which package brings it */
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "env PATH=/nonexistent %s/uvfio lspci %s 2>&1",
+		 UVFIO_BUILD_ROOT, d.sock);
+	assert_int_equal(shell(&out, cmd), 5);
+	assert_non_null(strstr(out, "pciutils"));
+	free(out);
+	tu_dev_stop(&d);
+}
+
+/* Without a pci.ids, ids are spelled as lspci spells unknown ones. */
+static void test_info_without_names(void **state)
+{
+	(void)state;
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	char *out;
+	assert_int_equal(tool_env(&out, "UVFIO_PCI_IDS=/nonexistent", "info %s", d.sock), 0);
+	assert_non_null(strstr(out, "\nClass 0580: Device 1de5:3e30 (rev 01)\n"
+				    "\tSubsystem: Device 1de5:0001\n"));
+	free(out);
+	assert_int_equal(tool_env(&out, "UVFIO_PCI_IDS=/nonexistent", "--json info %s", d.sock), 0);
+	assert_non_null(strstr(out, "\"vendor_name\": null"));
+	free(out);
+	tu_dev_stop(&d);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_list_command(void **state)
+{
+	(void)state;
+	const char *env = "XDG_DATA_DIRS=/nonexistent XDG_CONFIG_HOME=/nonexistent";
+	char *out;
+	assert_int_equal(tool_env(&out, env, "list --dir %s/devices/backends", UVFIO_BUILD_ROOT),
+			 0);
+	assert_non_null(strstr(out, "uvfio-memdev\n  uvfio sample memory device"));
+	assert_non_null(strstr(out, "/bin/uvfio-memdev"));
+	assert_non_null(strstr(out, "  emulates: pci 0x1de5:0x3e30 class 0x058000, memory"));
+	assert_non_null(strstr(out, "--tick-ms=N  raise MSI vector 0"));
+	assert_non_null(strstr(out, "uvfio-dma-engine\n"));
+	free(out);
+	/* a later directory replaces a file of the same name; an empty one hides it */
+	char dir[] = "/tmp/uvfio-list-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "50-uvfio-memdev.json",
+		   "{ \"description\": \"mine\", \"type\": \"pci\", \"binary\": \"/bin/true\" }");
+	write_file(dir, "50-uvfio-dma-engine.json", "");
+	write_file(dir, "60-broken.json", "{ \"description\": 1 }");
+	write_file(dir, "70-other.json",
+		   "{ \"description\": \"another\", \"type\": \"pci\", \"binary\": \"/x\" }");
+	assert_int_equal(tool_env(&out, env, "list --dir %s/devices/backends --dir %s",
+				  UVFIO_BUILD_ROOT, dir),
+			 0);
+	assert_non_null(strstr(out, "uvfio-memdev\n  mine\n  binary:   /bin/true\n"));
+	assert_null(strstr(out, "uvfio-dma-engine"));
+	assert_null(strstr(out, "broken"));
+	assert_non_null(strstr(out, "other\n  another\n  binary:   /x (not installed)\n"));
+	free(out);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "env %s %s/uvfio list --dir %s 2>&1 >/dev/null", env,
+		 UVFIO_BUILD_ROOT, dir);
+	assert_int_equal(shell(&out, cmd), 0);
+	assert_non_null(strstr(out, "60-broken.json: no \"description\" string; skipped"));
+	free(out);
+	assert_int_equal(tool_env(&out, env, "--json list --dir %s", dir), 0);
+	assert_non_null(strstr(out, "\"installed\": true"));
+	assert_non_null(strstr(out, "\"name\": \"other\""));
+	free(out);
+	static const char *const names[] = { "50-uvfio-memdev.json", "50-uvfio-dma-engine.json",
+					     "60-broken.json", "70-other.json" };
+	for (int i = 0; i < 4; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+/* JSON output of the tool, parsed; the caller puts it. */
+static json_object *tool_json(int want, const char *fmt, const char *a, const char *b)
+{
+	char args[512], *out;
+	snprintf(args, sizeof(args), fmt, a, b);
+	assert_int_equal(tool(&out, "--json %s", args), want);
+	json_object *j = json_tokener_parse(out);
+	if (!j)
+		fail_msg("not JSON: %s", out);
+	free(out);
+	return j;
+}
+
+static int64_t jint(json_object *j, const char *key)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(j, key, &v))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(j));
+	return json_object_get_int64(v);
+}
+
+static void test_migrate_command(void **state)
+{
+	(void)state;
+	struct tu_dev a, b, e;
+	tu_dev_start(&a, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	tu_dev_start(&b, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	tu_dev_start(&e, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
+	char *out;
+	assert_int_equal(tool(NULL, "write %s bar2 0x2000 0x12345678", a.sock), 0);
+	assert_int_equal(tool(&out, "migrate %s %s", a.sock, b.sock), 0);
+	assert_non_null(strstr(out, "migrated"));
+	assert_non_null(strstr(out, "pre-copy"));
+	assert_non_null(strstr(out, "downtime"));
+	free(out);
+	assert_int_equal(tool(&out, "read %s bar2 0x2000", b.sock), 0);
+	assert_non_null(strstr(out, "78 56 34 12"));
+	free(out);
+	/* back again, in JSON */
+	json_object *j = tool_json(0, "migrate %s %s", b.sock, a.sock);
+	assert_true(jint(j, "stream_bytes") > (1 << 20));
+	assert_int_equal(jint(j, "stream_bytes"), jint(j, "precopy_bytes") + jint(j, "stopcopy_bytes"));
+	json_object *rounds;
+	assert_true(json_object_object_get_ex(j, "precopy_rounds", &rounds));
+	assert_true(json_object_array_length(rounds) >= 1);
+	assert_true(json_object_get_double(json_object_object_get(j, "downtime_ms")) > 0);
+	json_object_put(j);
+	/* stop-and-copy only */
+	j = tool_json(0, "migrate --precopy-rounds 0 %s %s", a.sock, b.sock);
+	assert_int_equal(jint(j, "precopy_bytes"), 0);
+	assert_true(jint(j, "stopcopy_bytes") > (1 << 20));
+	json_object_put(j);
+	/* not the same kind of device: nothing moves */
+	assert_int_equal(tool(NULL, "migrate %s %s", b.sock, e.sock), 4);
+	assert_int_equal(tool(&out, "--json read %s bar2 0x2000", b.sock), 0);
+	assert_non_null(strstr(out, "\"value\": 305419896"));
+	free(out);
+	/* a snapshot, loaded into another process; refused by another device */
+	char file[] = "/tmp/uvfio-tool-snap-XXXXXX";
+	close(mkstemp(file));
+	assert_int_equal(tool(&out, "migrate --save %s %s", b.sock, file), 0);
+	assert_non_null(strstr(out, "saved"));
+	free(out);
+	assert_int_equal(tool(NULL, "reset %s", a.sock), 0);
+	assert_int_equal(tool(&out, "migrate --load %s %s", file, a.sock), 0);
+	free(out);
+	assert_int_equal(tool(&out, "read %s bar2 0x2000", a.sock), 0);
+	assert_non_null(strstr(out, "78 56 34 12"));
+	free(out);
+	assert_int_equal(tool(NULL, "migrate --load %s %s", file, e.sock), 4);
+	unlink(file);
+	/* usage */
+	assert_int_equal(tool(NULL, "migrate %s", a.sock), 2);
+	assert_int_equal(tool(NULL, "migrate --save --load %s %s", a.sock, b.sock), 2);
+	assert_int_equal(tool(NULL, "migrate --precopy-rounds 99 %s %s", a.sock, b.sock), 2);
+	tu_dev_stop(&a);
+	tu_dev_stop(&b);
+	tu_dev_stop(&e);
+}
+
+static void test_dirty_command(void **state)
+{
+	(void)state;
+	struct tu_dev e, m;
+	tu_dev_start(&e, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
+	tu_dev_start(&m, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	char *out;
+	assert_int_equal(tool(&out, "dirty-test %s", e.sock), 0);
+	assert_non_null(strstr(out, "exact: every page written was reported"));
+	free(out);
+	/* the pages the engine's copies write, through messages as well */
+	static const int want[] = { 0x40, 0x80, 0x81, 0x82, 0xc1, 0xc2, 0xff };
+	for (int no_fd = 0; no_fd < 2; no_fd++) {
+		json_object *j = tool_json(0, "dirty-test %s %s", no_fd ? "--no-fd" : "", e.sock);
+		json_object *w = json_object_object_get(j, "written"),
+			    *r = json_object_object_get(j, "reported");
+		assert_int_equal(json_object_array_length(w), 7);
+		assert_int_equal(json_object_array_length(r), 7);
+		for (int i = 0; i < 7; i++) {
+			assert_int_equal(json_object_get_int(json_object_array_get_idx(w, i)), want[i]);
+			assert_int_equal(json_object_get_int(json_object_array_get_idx(r, i)), want[i]);
+		}
+		assert_int_equal(json_object_array_length(json_object_object_get(j, "second_report")),
+				 0);
+		json_object_put(j);
+	}
+	assert_int_equal(tool(&out, "dirty-test %s", m.sock), 0);
+	assert_non_null(strstr(out, "nothing is asked to write"));
+	free(out);
+	tu_dev_stop(&e);
+	tu_dev_stop(&m);
+}
+
 int main(void)
 {
+	char ids[512];
+	snprintf(ids, sizeof(ids), "%s/tests/data/pci.ids", UVFIO_SOURCE_ROOT);
+	setenv("UVFIO_PCI_IDS", ids, 1);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_info_golden),
-		cmocka_unit_test(test_read_write_config_reset),
-		cmocka_unit_test(test_exit_codes),
-		cmocka_unit_test(test_irq_command),
-		cmocka_unit_test(test_dma_engine),
-		cmocka_unit_test(test_memdev_mmap),
+		cmocka_unit_test_teardown(test_info_golden, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_read_write_config_reset, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_exit_codes, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_irq_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_dma_engine, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_memdev_mmap, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_lspci_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_info_without_names, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_list_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_migrate_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_dirty_command, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
 }

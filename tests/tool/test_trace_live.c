@@ -117,7 +117,8 @@ static void engine_session(struct uvfio_client *c, const struct plan *p, struct 
 	}
 	out->r[k++] = uvfio_client_flush(c);
 	out->r[k++] = uvfio_client_region_read(c, 0, 0, &out->v[6], 24);
-	/* requests the device refuses: their errors come back the same */
+	/* I/O descriptors, migration features, a region that is not there
+	 * (refused: the error comes back the same) */
 	struct uvfio_io_fds io;
 	out->r[k++] = uvfio_client_region_io_fds(c, 0, &io);
 	if (out->r[k - 1] == 0)
@@ -125,6 +126,8 @@ static void engine_session(struct uvfio_client *c, const struct plan *p, struct 
 	uint64_t mig;
 	out->r[k++] = uvfio_client_feature(c, VFIO_DEVICE_FEATURE_GET | UVFIO_FEATURE_MIGRATION,
 					   NULL, 0, &mig, sizeof(mig));
+	uint32_t none;
+	out->r[k++] = uvfio_client_region_read(c, 42, 0, &none, 4); /* no such region */
 	out->r[k++] = uvfio_client_reset(c);
 	munmap(mem, len);
 	close(mfd);
@@ -188,6 +191,20 @@ struct tracer {
 	char sock[108], out[64], pcap[64];
 };
 
+/* Traces started and not yet finished, killed by teardown after a failure. */
+static pid_t running[8];
+
+static int teardown(void **state)
+{
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
+		if (running[i]) {
+			kill(running[i], SIGKILL);
+			waitpid(running[i], NULL, 0);
+			running[i] = 0;
+		}
+	return tu_dev_teardown(state);
+}
+
 static void trace_start_opt(struct tracer *t, const char *server, bool json, const char *opt)
 {
 	static int seq;
@@ -208,6 +225,11 @@ static void trace_start_opt(struct tracer *t, const char *server, bool json, con
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	assert_int_equal(posix_spawn(&t->pid, path, &fa, NULL, argv, environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
+		if (!running[i]) {
+			running[i] = t->pid;
+			break;
+		}
 	struct stat st;
 	for (int i = 0; i < 500 && stat(t->sock, &st) < 0; i++)
 		usleep(10000);
@@ -228,11 +250,21 @@ static char *slurp(const char *path)
 	return text;
 }
 
-/* The session over: the trace exits by itself, with 0, its socket gone. */
-static char *trace_finish(struct tracer *t)
+/* Wait for the trace to exit; returns its wait status. */
+static int trace_wait(struct tracer *t)
 {
 	int st;
 	assert_int_equal(waitpid(t->pid, &st, 0), t->pid);
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++)
+		if (running[i] == t->pid)
+			running[i] = 0;
+	return st;
+}
+
+/* The session over: the trace exits by itself, with 0, its socket gone. */
+static char *trace_finish(struct tracer *t)
+{
+	int st = trace_wait(t);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	struct stat sb;
@@ -309,14 +341,14 @@ static void compare(const struct plan *p)
 	static struct result direct, traced;
 	static struct seen seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	struct tu_dev d;
-	tu_dev_start(&d, prog, NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, prog, NULL);
 	session(d.sock, p, &seen, &direct);
 	tu_dev_stop(&d);
 	for (size_t i = 0; i < seen.n; i++)
 		free(seen.lines[i]);
 	seen.n = 0;
 
-	tu_dev_start(&d, prog, NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, prog, NULL);
 	struct tracer t;
 	trace_start(&t, d.sock, true);
 	session(t.sock, p, &seen, &traced);
@@ -364,7 +396,7 @@ static char *traced_engine(struct tracer *t, bool json)
 	static struct seen seen = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	static struct result res;
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-dma-engine", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-dma-engine", NULL);
 	trace_start(t, d.sock, json);
 	session(t->sock, &(struct plan){ .twin = true, .fd = false }, &seen, &res);
 	char *out = trace_finish(t);
@@ -395,7 +427,9 @@ static void test_text(void **state)
 		"C>S #5 REGION_WRITE region=BAR0 offset=0x0 count=32",
 		"REGION_WRITE_MULTI wr_cnt=3 writes=[{region=BAR0 offset=0x0 count=8 data=1111000000000000}",
 		"S>C #10 DEVICE_GET_REGION_IO_FDS reply argsz=16 flags=0x0 region=BAR0 count=0",
-		"S>C #11 DEVICE_FEATURE reply EOPNOTSUPP(95)", "-- end: 30 messages, 0 unanswered",
+		"S>C #11 DEVICE_FEATURE reply argsz=16 feature=MIGRATION op=get mig_flags=STOP_COPY",
+		"C>S #12 REGION_READ region=REGION42 offset=0x0 count=4",
+		"S>C #12 REGION_READ reply EINVAL(22)", "-- end: 32 messages, 0 unanswered",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!strstr(text, want[i]))
@@ -584,9 +618,7 @@ static void test_cli(void **state)
 	struct uvfio_client *c;
 	struct uvfio_client_config cfg = { .log = { .level = -1 } };
 	assert_true(uvfio_client_connect(t.sock, &cfg, &c) < 0);
-	int st;
-	assert_int_equal(waitpid(t.pid, &st, 0), t.pid);
-	assert_int_equal(WEXITSTATUS(st), 3);
+	assert_int_equal(WEXITSTATUS(trace_wait(&t)), 3);
 	unlink(t.out);
 	unlink(t.pcap);
 	/* SIGTERM while waiting for a client: exit 0, socket removed */
@@ -596,7 +628,7 @@ static void test_cli(void **state)
 	unlink(t.pcap);
 	/* --loop: two clients, two connections in the trace and in the pcap */
 	struct tu_dev d;
-	tu_dev_start(&d, "uvfio-memdev", NULL);
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	trace_start_opt(&t, d.sock, false, "--loop");
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(uvfio_client_connect(t.sock, &cfg, &c), 0);
@@ -627,12 +659,12 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_engine_fd),
-		cmocka_unit_test(test_engine_messages),
-		cmocka_unit_test(test_memdev),
-		cmocka_unit_test(test_text),
-		cmocka_unit_test(test_tshark),
-		cmocka_unit_test(test_cli),
+		cmocka_unit_test_teardown(test_engine_fd, teardown),
+		cmocka_unit_test_teardown(test_engine_messages, teardown),
+		cmocka_unit_test_teardown(test_memdev, teardown),
+		cmocka_unit_test_teardown(test_text, teardown),
+		cmocka_unit_test_teardown(test_tshark, teardown),
+		cmocka_unit_test_teardown(test_cli, teardown),
 	};
 	return cmocka_run_group_tests_name("trace_live", tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "trace.h"
 #include "trace_vec.h"
 #include "util.h"
+#include "vectors.h"
 
 const char *const vec_files[] = {
 	"libvfio-user-gpio-pci-idio-16.json",	  "libvfio-user-server.json",
@@ -27,22 +28,22 @@ static int num(json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_int(v) : 0;
 }
 
-/* One direction's messages, consumed as that direction's chunks arrive. */
+/* One direction's messages, taken as that direction's chunks arrive. */
 struct stream {
-	struct vmsg *m;
-	size_t n, next;  /* messages, the first not yet complete */
-	uint64_t done;   /* bytes of the stream consumed by chunks */
-	uint64_t end;    /* stream position where message next ends */
+	const struct vx_msg **m;
+	size_t n, next; /* messages; the first not yet complete */
+	uint64_t done;  /* bytes of the stream the chunks brought */
+	uint64_t end;   /* stream position where message next ends */
 };
 
 size_t vec_session(const char *name, struct vmsg **out)
 {
 	json_object *root = tu_load_vectors(name);
-	size_t cap = 16, n = 0;
-	struct vmsg *v = calloc(cap, sizeof(*v));
+	size_t n = 0;
+	struct vmsg *v;
 	if (json_object_is_type(root, json_type_array)) {
 		size_t k = json_object_array_length(root);
-		v = realloc(v, 2 * k * sizeof(*v));
+		v = calloc(2 * k, sizeof(*v));
 		for (size_t i = 0; i < k; i++) {
 			json_object *e = json_object_array_get_idx(root, i);
 			v[n] = (struct vmsg){ .dir = TRACE_C2S };
@@ -56,41 +57,35 @@ size_t vec_session(const char *name, struct vmsg **out)
 		*out = v;
 		return n;
 	}
-	json_object *msgs, *chunks;
-	assert_true(json_object_object_get_ex(root, "messages", &msgs));
+	/* messages and their descriptors as vx_load() reads them (tests/vectors.c);
+	 * the order across directions from the chunks */
+	struct vx_session ses;
+	vx_load(name, &ses);
+	json_object *chunks;
 	assert_true(json_object_object_get_ex(root, "chunks", &chunks));
 	struct stream st[2] = { 0 };
-	size_t total = json_object_array_length(msgs);
-	for (int d = 0; d < 2; d++)
-		st[d].m = calloc(total, sizeof(struct vmsg));
-	for (size_t i = 0; i < total; i++) {
-		json_object *e = json_object_array_get_idx(msgs, i);
-		int d = strcmp(str(e, "dir"), "client->server") ? TRACE_S2C : TRACE_C2S;
-		struct vmsg *m = &st[d].m[st[d].n++];
-		m->dir = (uint8_t)d;
-		m->len = tu_unhex(str(e, "hex"), &m->buf);
+	for (int d = 0; d < 2; d++) {
+		st[d].m = calloc(ses.n, sizeof(*st[d].m));
+		for (size_t i = 0; i < ses.n; i++)
+			if (ses.m[i].from_client == (d == TRACE_C2S))
+				st[d].m[st[d].n++] = &ses.m[i];
+		st[d].end = st[d].n ? st[d].m[0]->len : 0;
 	}
-	for (int d = 0; d < 2; d++)
-		st[d].end = st[d].n ? st[d].m[0].len : 0;
-	v = realloc(v, total * sizeof(*v));
+	v = calloc(ses.n, sizeof(*v));
 	for (size_t i = 0; i < json_object_array_length(chunks); i++) {
 		json_object *c = json_object_array_get_idx(chunks, i);
-		int d = strcmp(str(c, "dir"), "client->server") ? TRACE_S2C : TRACE_C2S;
+		struct stream *s = &st[strcmp(str(c, "dir"), "client->server") ? TRACE_S2C : TRACE_C2S];
 		const char *hex = str(c, "hex");
-		uint64_t bytes = hex ? strlen(hex) / 2 : (uint64_t)num(c, "bytes");
-		struct stream *s = &st[d];
-		s->done += bytes;
-		/* descriptors go to the message holding the chunk's last byte */
-		unsigned fds = (unsigned)num(c, "fds");
+		s->done += hex ? strlen(hex) / 2 : (uint64_t)num(c, "bytes");
 		while (s->next < s->n && s->end <= s->done) {
-			if (s->end == s->done)
-				s->m[s->next].nfds += fds, fds = 0;
-			v[n++] = s->m[s->next++];
+			const struct vx_msg *m = s->m[s->next++];
+			v[n] = (struct vmsg){ .buf = malloc(m->len), .len = m->len,
+					      .nfds = (unsigned)m->nfds,
+					      .dir = m->from_client ? TRACE_C2S : TRACE_S2C };
+			memcpy(v[n++].buf, m->bytes, m->len);
 			if (s->next < s->n)
-				s->end += s->m[s->next].len;
+				s->end += s->m[s->next]->len;
 		}
-		if (fds && s->next < s->n)
-			s->m[s->next].nfds += fds;
 	}
 	for (int d = 0; d < 2; d++) {
 		if (st[d].next != st[d].n)
@@ -98,6 +93,7 @@ size_t vec_session(const char *name, struct vmsg **out)
 				 st[d].n - st[d].next);
 		free(st[d].m);
 	}
+	vx_free(&ses);
 	json_object_put(root);
 	*out = v;
 	return n;

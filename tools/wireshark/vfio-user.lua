@@ -121,7 +121,7 @@ local f = {
 }
 p.fields = f
 
-local e_qemu = ProtoExpert.new("vfio_user.qemu_dma_layout", "DMA_READ reply in QEMU's layout",
+local e_qemu = ProtoExpert.new("vfio_user.qemu_dma_layout", "DMA data in QEMU's layout",
 	expert.group.PROTOCOL, expert.severity.WARN)
 local e_padded = ProtoExpert.new("vfio_user.padded_mig_reply",
 	"MIG_DATA_READ reply padded beyond its size (libvfio-user)",
@@ -132,10 +132,12 @@ local e_short = ProtoExpert.new("vfio_user.short", "Message shorter than its com
 	expert.group.MALFORMED, expert.severity.ERROR)
 p.experts = { e_qemu, e_padded, e_unknown, e_short }
 
--- Requests and replies, matched on the first pass: direction and id.
-local pending, req_of, rep_of = {}, {}, {}
+-- Requests and replies, matched on the first pass: direction and id. The
+-- DMA layout of each frame: QEMU's when the connection's client proposed
+-- version 0.0 (docs/INTEROP.md).
+local pending, req_of, rep_of, qemu_of, qemu_conn = {}, {}, {}, {}, false
 function p.init()
-	pending, req_of, rep_of = {}, {}, {}
+	pending, req_of, rep_of, qemu_of, qemu_conn = {}, {}, {}, {}, false
 end
 
 local function u32(t, o) return t(o, 4):le_uint() end
@@ -279,31 +281,40 @@ end
 d[9] = function(b, t, rep) return region_access(b, t, rep, rep) end
 d[10] = function(b, t, rep) return region_access(b, t, rep, not rep) end
 
-d[11] = function(b, t, rep, pinfo, item)
-	if b:len() < 16 then return "" end
-	t:add_le(f.dma_addr, b(0, 8))
+-- The count and data of a DMA_READ reply or DMA_WRITE request, in QEMU's
+-- layout (a 4-byte count, data from payload byte 12) when the connection
+-- uses it or the bytes show it.
+local function dma_data(b, t, pinfo, item)
 	local n = b:len() - 16
-	if rep and u32(b, 8) == n and u32(b, 12) ~= 0 then
-		-- QEMU's layout: a 4-byte count, the data from payload byte 12
+	if qemu_of[pinfo.number] or (u32(b, 8) == n and u32(b, 12) ~= 0) then
 		t:add_le(f.count, b(8, 4))
 		if n > 0 then t:add(f.data, b(12, n)) end
 		item:add_proto_expert_info(e_qemu,
-			"DMA_READ reply in QEMU's layout: 4-byte count, data from message byte 28")
+			"DMA data in QEMU's layout: 4-byte count, data from message byte 28")
 	else
 		t:add_le(f.count, b(8, 8))
-		if rep and n > 0 then t:add(f.data, b(16, n)) end
+		if n > 0 then t:add(f.data, b(16, n)) end
+	end
+end
+
+d[11] = function(b, t, rep, pinfo, item)
+	if b:len() < 16 then return "" end
+	t:add_le(f.dma_addr, b(0, 8))
+	if rep then
+		dma_data(b, t, pinfo, item)
+	else
+		t:add_le(f.count, b(8, 8))
 	end
 	return "addr=" .. hex64(b, 0)
 end
 
-d[12] = function(b, t, rep)
+d[12] = function(b, t, rep, pinfo, item)
 	if b:len() < 12 then return "" end
 	t:add_le(f.dma_addr, b(0, 8))
 	if rep then
 		t:add_le(f.count, b(8, b:len() >= 16 and 8 or 4))
 	elseif b:len() >= 16 then
-		t:add_le(f.count, b(8, 8))
-		if b:len() > 16 then t:add(f.data, b(16, b:len() - 16)) end
+		dma_data(b, t, pinfo, item)
 	end
 	return "addr=" .. hex64(b, 0)
 end
@@ -405,6 +416,11 @@ function p.dissector(tvb, pinfo, tree)
 	-- request and reply, matched by direction and id on the first pass
 	local key = (rep and (1 - dir) or dir) .. ":" .. id
 	if not pinfo.visited then
+		if bit32.btest(tvb(3, 1):uint(), 1) then qemu_conn = false end
+		if cmd == 1 and dir == 0 and not rep and m:len() >= 20 then
+			qemu_conn = m(16, 4):le_uint() == 0
+		end
+		qemu_of[pinfo.number] = qemu_conn
 		if not rep and not bit32.btest(flags, 0x10) then
 			pending[key] = { frame = pinfo.number, time = pinfo.abs_ts }
 		elseif rep and pending[key] then
