@@ -69,8 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	trace_session_free(t);
 	fclose(in);
 	fclose(bo);
-	if (strcmp(live, back))
-		abort(); /* the pcap lost something */
+	if (strcmp(live, back)) { /* the pcap lost something */
+		fprintf(stderr, "traced:\n%s\nread back:\n%s\n", live, back);
+		abort();
+	}
 	free(live);
 	free(back);
 	free(pc);

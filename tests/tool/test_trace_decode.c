@@ -452,6 +452,12 @@ static void test_other_commands(void **state)
 	expect(dec(C, M, 0, &w16, &w), NULL);
 	expect(dec(C, M, 0, &w0, &w), NULL);
 	expect(dec(C, M, 0, &w9, &w), "size-mismatch");
+	/* no data: no "data" (fuzz_decode found it shown from uninitialized bytes) */
+	struct uvfio_dma_access none = { .addr = 0x5000, .count = 0 };
+	struct mk w00 = msg(2, UVFIO_CMD_DMA_WRITE, 0, &none, 16);
+	o = dec(S, M, 0, &w00, NULL);
+	assert_null(at(o, "args.data"));
+	expect(o, NULL);
 	/* REGION_WRITE_MULTI */
 	uint8_t wm[8 + 48] = { 0 };
 	uint64_t n = 2;
