@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -297,9 +298,17 @@ int uvfio_region_map_area(const struct uvfio_region_info *ri, unsigned area, int
 	    !(ri->flags & VFIO_REGION_INFO_FLAG_MMAP))
 		return -EINVAL;
 	const struct uvfio_mmap_area *a = &ri->areas[area];
-	if (ri->offset + a->offset < ri->offset)
+	uint64_t off = ri->offset + a->offset;
+	if (off < ri->offset)
 		return -EINVAL;
-	void *p = mmap(NULL, a->size, prot, MAP_SHARED, ri->fd, (off_t)(ri->offset + a->offset));
+	/* The server's file must hold the area: a mapping past its end faults
+	 * (SIGBUS) on first touch. Only regular files have a size to check. */
+	struct stat st;
+	if (fstat(ri->fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && (off > (uint64_t)st.st_size || a->size > st.st_size - off))
+		return -ENXIO;
+	void *p = mmap(NULL, a->size, prot, MAP_SHARED, ri->fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return -errno;
 	*addr = p;

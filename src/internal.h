@@ -143,6 +143,8 @@ static inline int vu_rx_read(int sock, struct vu_rx *rx, struct vu_msg **out)
 {
 	return vu_rx_read_ex(sock, rx, out, false);
 }
+/* Bytes of a message that started to arrive and is not complete. */
+size_t vu_rx_partial(const struct vu_rx *rx);
 /* More may be waiting: buffered bytes, or the last read filled its room. */
 static inline bool vu_rx_more(const struct vu_rx *rx)
 {
@@ -344,6 +346,10 @@ void vu_client_dma_free(struct uvfio_client *c);
 #include "uvfio/server.h"
 
 #define VU_MAX_REGIONS 16u
+/* Client requests queued while the serving thread awaits a DMA reply on the
+ * main socket (server.h states the bound). */
+#define VU_SRV_QUEUE_MAX 1024u
+#define VU_SRV_QUEUE_BYTES (4u << 20)
 
 struct vu_srv_region {
 	bool present;
@@ -366,11 +372,23 @@ struct vu_srv_irq {
 struct vu_srv_dma_map {
 	uint64_t iova, size;
 	uint32_t prot;
-	int fd;          /* -1 when the client gave none */
-	uint64_t offset; /* of iova in fd */
-	void *vaddr;     /* where iova is mapped here, or NULL */
-	void *map_base;  /* what to munmap */
+	void *vaddr;    /* where iova is mapped here (what to munmap), or NULL */
 	size_t map_len;
+	unsigned pins;  /* copies and uvfio_server_dma_sg_get() using it */
+	bool removed;   /* out of the table: DMA_UNMAP waits for the pins */
+};
+
+/* A DMA_READ/DMA_WRITE request to the client (server_dma_msg.c). */
+enum vu_dma_state { VU_DMA_FREE, VU_DMA_INFLIGHT, VU_DMA_DONE };
+struct vu_dma_req {
+	struct vu_dma_req *next; /* on the list of requests in flight */
+	enum vu_dma_state state;
+	uint16_t id, cmd;
+	uint64_t iova, n;
+	uint8_t *buf;         /* the data to send, or where a read's data goes */
+	bool sinking;         /* a reader receives its data into buf */
+	int result;           /* DONE without a reply: the error */
+	struct vu_msg *reply; /* DONE: the reply */
 };
 
 struct vu_dirty_range {
@@ -404,6 +422,7 @@ struct uvfio_server {
 	int twin; /* server end of the twin socket, or -1 */
 	int epfd;
 	int stopfd;
+	int timeout_ms; /* sends to the client, replies to DMA requests */
 	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
 	/* The client socket, for uvfio_server_stop() to wake a blocked read
 	 * with shutdown(); -1 before it is closed, and closing waits until no
@@ -416,10 +435,11 @@ struct uvfio_server {
 	struct uvfio_caps client;
 	uint16_t next_id;
 	struct vu_msg *queue, *queue_tail; /* requests read while awaiting a DMA reply */
+	unsigned nqueue;                   /* ... bounded by VU_SRV_QUEUE_MAX/_BYTES */
+	size_t queue_bytes;
 	uint8_t *out; /* corked replies (out_buf) */
 	size_t out_len;
 	uint8_t out_buf[16384];
-	bool in_dma_request;
 	int direct; /* atomic: run() may be blocked reading sock (stop() shuts it) */
 	struct vu_watch *watch; /* eventfds the loop watches (server_ioeventfd.c) */
 
@@ -439,11 +459,28 @@ struct uvfio_server {
 	pthread_mutex_t irq_mu;
 	struct vu_srv_irq irqs[VFIO_PCI_NUM_IRQS];
 
-	/* DMA */
+	/* DMA from any thread (server_dma.c, server_dma_msg.c): the map table,
+	 * requests in flight and the connection as DMA sees it, under dma_mu */
 	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
-	struct vu_srv_dma_map *maps; /* sorted by iova */
+	pthread_mutex_t dma_mu;
+	pthread_cond_t dma_cv; /* a reply, a pin or a socket user gone, a role free */
+	struct vu_srv_dma_map **maps; /* sorted by iova */
 	unsigned nmaps, capmaps;
-	bool logging;
+	bool dma_live;   /* a negotiated client: requests may be sent */
+	bool dma_broken; /* vu_srv_dma_break() ended it (and said why) */
+	bool dma_twin;   /* requests and replies travel on the twin socket */
+	bool twin_reading;   /* a waiting thread reads the twin socket */
+	unsigned sock_users; /* threads sending, or reading the twin socket */
+	unsigned qemu_reads; /* DMA_READs in flight in QEMU's layout */
+	struct vu_dma_req *dreqs; /* in flight, of every thread */
+	int dma_efd;     /* wakes a thread polling a socket for DMA replies */
+	pthread_mutex_t send_mu, twin_send_mu; /* one sender per socket */
+	uintptr_t driver;    /* atomic: the driving thread (vu_srv_is_driver) */
+	size_t main_partial; /* atomic: bytes of a message cut mid-way on the main socket */
+	/* dirty-page logging (server_dirty.c): the bitmaps under dirty_rw,
+	 * their words changed atomically */
+	pthread_rwlock_t dirty_rw;
+	bool logging; /* atomic */
 	uint64_t log_page;
 	struct vu_dirty_range *dirty;
 	unsigned ndirty;
@@ -455,11 +492,18 @@ struct uvfio_server {
 /* server.c */
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
 		      const struct iovec *iov, int n, const int *fds, unsigned nfds);
-int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
-			uint16_t *id);
-int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply);
-/* Drop the connected client (the stream cannot continue). */
-void vu_srv_drop_client(struct uvfio_server *s, int why);
+/* Is this the thread driving the context (it reads the main socket)? */
+bool vu_srv_is_driver(struct uvfio_server *s);
+/* Driving thread: send the corked replies; <0 ended the connection. */
+int vu_srv_flush(struct uvfio_server *s);
+/* Driving thread, waiting for DMA replies on the main socket: take one
+ * message (a reply goes to its request, a request to the bounded queue) or
+ * wait for one until deadline. 0 to go on, -ETIMEDOUT, -ESHUTDOWN, or
+ * -ECONNRESET when the connection ended. */
+int vu_srv_pump_main(struct uvfio_server *s, uint64_t deadline);
+/* After a DMA timeout: a message cut mid-way on the main socket ends the
+ * connection. */
+void vu_srv_main_cut_check(struct uvfio_server *s, bool driver);
 /* server_cmds.c */
 void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,
@@ -512,13 +556,44 @@ void vu_watch_free(struct uvfio_server *s);
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);
+/* A copy of the mapped ranges (malloc'ed), for logging them all. */
+int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **out,
+		      unsigned *n);
+void vu_srv_dma_free(struct uvfio_server *s);
+/* server_dma_msg.c */
 /* At VERSION: the DMA_READ/DMA_WRITE layout of this client. */
 void vu_srv_dma_layout_pick(struct uvfio_server *s, uint16_t proposed_minor);
+/* Negotiated: other threads may send requests. */
+void vu_srv_dma_conn_start(struct uvfio_server *s);
+/* Driving thread, ending a connection: no other thread sends or reads any
+ * more, their requests fail. Returns whether vu_srv_dma_break() ended it. */
+bool vu_srv_dma_conn_end(struct uvfio_server *s);
+/* Any thread: the stream cannot go on; log why, shut the sockets (the
+ * driving thread then cleans up), fail the requests in flight. */
+void vu_srv_dma_break(struct uvfio_server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A reply from the client: to its request, or discarded. */
+void vu_srv_dma_reply_in(struct uvfio_server *s, struct vu_msg *m);
+/* Receive DMA_READ reply data straight into the asking thread's buffer
+ * (rx's reader only), and stop doing so. */
+void vu_srv_dma_sink_set(struct uvfio_server *s, struct vu_rx *rx);
+void vu_srv_dma_unsink(struct uvfio_server *s, struct vu_rx *rx);
+/* One piece of DMA through messages, from any thread. */
+int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
+		       bool write);
+/* server_dirty.c */
+/* Log [iova, iova+len) as written, if logging; any thread. */
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);
 /* room: the feature data the client's argsz leaves for the reply. */
 int vu_srv_dma_logging(struct uvfio_server *s, uint32_t feature, uint32_t flags,
 		       const uint8_t *data, size_t len, size_t room, struct vu_reply *rep);
 void vu_dirty_free(struct uvfio_server *s);
+/* dma_guard.c */
+/* Install the SIGBUS handler (once per process); 0 or a negative errno. */
+int vu_guard_install(void);
+/* memcpy whose len bytes at client (dst or src) may fault: -EIO if they
+ * did (the file behind them shrank), else 0. */
+int vu_guarded_copy(void *dst, const void *src, size_t len, const void *client);
 /* server_mig.c */
 int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 int vu_mig_path(struct uvfio_server *s, uint32_t from, uint32_t to, uint32_t *path);
@@ -545,4 +620,14 @@ static inline void *vu_reply_buf(struct vu_reply *rep, size_t len)
 	rep->iov[rep->n].iov_len = len;
 	rep->n++;
 	return p;
+}
+
+/* Append a copy of len bytes to a reply: 0 or -ENOMEM. */
+static inline int vu_reply_add(struct vu_reply *rep, const void *data, size_t len)
+{
+	void *p = vu_reply_buf(rep, len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, data, len);
+	return 0;
 }

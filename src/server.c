@@ -20,7 +20,10 @@
 #include "internal.h"
 
 #define DEFAULT_MAX_DMA_MAPS 1024u
-#define DMA_REQUEST_TIMEOUT_MS 5000
+/* Its address names this thread: the context's driving thread stores it
+ * (uvfio_server_dma_read/write() ask whether they run on that thread). */
+static VU_TLS char tls_me;
+#define DEFAULT_TIMEOUT_MS 5000
 #define VERSION_MAX (64u * 1024u)
 
 int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_server **out)
@@ -38,10 +41,22 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (s->cfg.ops)
 		s->ops = *s->cfg.ops;
 	s->opaque = s->cfg.opaque;
+	s->timeout_ms = s->cfg.timeout_ms ? (int)VU_MIN(s->cfg.timeout_ms, (uint32_t)INT32_MAX)
+					  : DEFAULT_TIMEOUT_MS;
 	vu_log_init(&s->log, &s->cfg.log, "server");
 	s->lsock = s->sock = s->twin = s->epfd = s->stopfd = s->run_sock = -1;
 	s->out = s->out_buf;
 	pthread_mutex_init(&s->irq_mu, NULL);
+	pthread_rwlock_init(&s->dirty_rw, NULL);
+	pthread_mutex_init(&s->dma_mu, NULL);
+	pthread_mutex_init(&s->send_mu, NULL);
+	pthread_mutex_init(&s->twin_send_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* vu_now_ms()'s clock */
+	pthread_cond_init(&s->dma_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s->dma_efd = -1;
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
 		s->regions[i].memfd = -1;
 	s->nregions = VFIO_PCI_NUM_REGIONS;
@@ -60,7 +75,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (r == 0) {
 		s->epfd = epoll_create1(EPOLL_CLOEXEC);
 		s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (s->epfd < 0 || s->stopfd < 0)
+		s->dma_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->epfd < 0 || s->stopfd < 0 || s->dma_efd < 0)
 			r = -errno;
 	}
 	if (r == 0) {
@@ -91,12 +107,17 @@ static void epoll_set(struct uvfio_server *s, int fd, bool on)
 }
 
 /* The client left (or broke the framing): drop what it gave us, keep the
- * device state, get ready for the next one. */
+ * device state, get ready for the next one. why 0: the reason is logged. */
 static void disconnect(struct uvfio_server *s, int why)
 {
 	if (s->sock < 0)
 		return;
-	if (why == -ECONNRESET)
+	/* Other threads out of the sockets, their DMA requests failed. */
+	if (vu_srv_dma_conn_end(s))
+		why = 0; /* vu_srv_dma_break() said why */
+	if (!why)
+		;
+	else if (why == -ECONNRESET)
 		vu_info(&s->log, "client disconnected");
 	else if (why == -ESHUTDOWN)
 		vu_info(&s->log, "closing the client's connection");
@@ -118,6 +139,8 @@ static void disconnect(struct uvfio_server *s, int why)
 		vu_msg_free(m);
 	}
 	s->queue_tail = NULL;
+	s->nqueue = 0;
+	s->queue_bytes = 0;
 	s->negotiated = false;
 	vu_srv_dma_drop_all(s);
 	vu_srv_irqs_drop(s);
@@ -157,12 +180,18 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	}
 	vu_close(&s->epfd);
 	vu_close(&s->stopfd);
+	vu_close(&s->dma_efd);
 	vu_srv_irqs_free(s);
+	vu_srv_dma_free(s);
 	vu_watch_free(s);
-	free(s->maps);
 	unmap_regions(s);
 	vu_cfg_free(s);
 	pthread_mutex_destroy(&s->irq_mu);
+	pthread_rwlock_destroy(&s->dirty_rw);
+	pthread_mutex_destroy(&s->dma_mu);
+	pthread_mutex_destroy(&s->send_mu);
+	pthread_mutex_destroy(&s->twin_send_mu);
+	pthread_cond_destroy(&s->dma_cv);
 	free(s);
 }
 
@@ -276,15 +305,33 @@ int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps)
 
 /* ---- Version negotiation -------------------------------------------------------- */
 
-/* Send the corked replies. */
+/*
+ * A message to the client could not be sent (whole, within timeout_ms):
+ * the client would wait for it forever, or the stream is cut mid-message.
+ * Either way the connection is broken: say why and end it.
+ */
+static void send_failed(struct uvfio_server *s, const char *what, int err)
+{
+	if (s->sock < 0)
+		return;
+	vu_warn(&s->log, "cannot send %s to the client: %s; ending the connection", what,
+		err == -ETIMEDOUT ? "it has not read for the timeout" : uvfio_strerror(err));
+	disconnect(s, 0);
+}
+
+/* Send the corked replies; a failure ends the connection. */
 static int flush_out(struct uvfio_server *s)
 {
 	if (!s->out_len)
 		return 0;
 	struct iovec iov = { s->out, s->out_len };
 	bool some;
-	int r = vu_send(s->sock, NULL, &iov, 1, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
+	pthread_mutex_lock(&s->send_mu); /* other threads send DMA requests */
+	int r = vu_send(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some);
+	pthread_mutex_unlock(&s->send_mu);
 	s->out_len = 0;
+	if (r < 0)
+		send_failed(s, "corked replies", r);
 	return r;
 }
 
@@ -330,12 +377,20 @@ static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *r
 		return 0;
 	int r = sock == s->sock ? flush_out(s) : 0;
 	if (r < 0)
-		return -ECONNRESET;
+		return r;
 	bool some;
-	r = vu_send(sock, &h, iov, n, fds, nfds, DMA_REQUEST_TIMEOUT_MS, &some);
-	if (r == 0)
+	pthread_mutex_lock(&s->send_mu);
+	r = vu_send(sock, &h, iov, n, fds, nfds, s->timeout_ms, &some);
+	pthread_mutex_unlock(&s->send_mu);
+	if (r == 0) {
 		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);
-	return r < 0 && some ? -ECONNRESET : r;
+		return 0;
+	}
+	char what[64];
+	snprintf(what, sizeof(what), "the reply to %s id %u", uvfio_cmd_name(req->cmd),
+		 req->msg_id);
+	send_failed(s, what, r);
+	return r;
 }
 
 /* Returns 0, an errno for an error reply, or -ECONNABORTED when the
@@ -386,12 +441,13 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 		vu_set_nonblock(s->twin, true);
 		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->client.max_data_xfer_size), 0);
 	}
+	vu_srv_dma_conn_start(s);
 	__atomic_store_n(&s->connected, true, __ATOMIC_RELEASE);
 	r = reply_msg(s, s->sock, &m->hdr, 0, iov, 2, reply.twin_socket ? &pair[1] : NULL,
 		      reply.twin_socket ? 1 : 0);
 	vu_close(&pair[1]);
 	if (r < 0)
-		return -ECONNABORTED; /* disconnect() cleans up */
+		return -ECONNABORTED; /* reply_msg() ended the connection */
 	vu_info(&s->log, "negotiated version %u.%u%s%s", v.major, minor,
 		reply.twin_socket ? ", twin socket" : "",
 		reply.write_multiple ? ", write_multiple" : "");
@@ -403,23 +459,18 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 static void handle(struct uvfio_server *s, struct vu_msg *m)
 {
 	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-		vu_warn(&s->log, "discarding a %s reply with id %u that matches no request",
-			uvfio_cmd_name(m->hdr.cmd), m->hdr.msg_id);
-		vu_msg_free(m);
+		vu_srv_dma_reply_in(s, m); /* another thread's DMA, or discarded */
 		return;
 	}
 	if (m->hdr.cmd == UVFIO_CMD_VERSION || !s->negotiated) {
 		int r = m->hdr.cmd == UVFIO_CMD_VERSION ? negotiate(s, m) : -EINVAL;
 		if (r == -ECONNABORTED) {
 			vu_msg_free(m);
-			disconnect(s, -EPROTO);
+			disconnect(s, 0); /* negotiate() said why */
 			return;
 		}
-		if (r < 0 && reply_msg(s, s->sock, &m->hdr, r, NULL, 0, NULL, 0) == -ECONNRESET) {
-			vu_msg_free(m);
-			disconnect(s, -ECONNRESET);
-			return;
-		}
+		if (r < 0)
+			reply_msg(s, s->sock, &m->hdr, r, NULL, 0, NULL, 0); /* ends it on failure */
 		vu_msg_free(m);
 		return;
 	}
@@ -437,6 +488,7 @@ static int serve(struct uvfio_server *s, bool block)
 {
 	if (stopping(s))
 		return -ESHUTDOWN;
+	__atomic_store_n(&s->driver, (uintptr_t)&tls_me, __ATOMIC_RELAXED);
 	if (s->sock < 0 && s->lsock >= 0) {
 		int fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
@@ -454,6 +506,8 @@ static int serve(struct uvfio_server *s, bool block)
 		s->queue = m->next;
 		if (!s->queue)
 			s->queue_tail = NULL;
+		s->nqueue--;
+		s->queue_bytes -= m->hdr.msg_size;
 		handle(s, m);
 		handled++;
 		block = false;
@@ -462,6 +516,8 @@ static int serve(struct uvfio_server *s, bool block)
 		struct vu_msg *m;
 		int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
 		block = false;
+		if (r >= 0) /* for other threads' DMA timeouts (vu_srv_main_cut_check) */
+			__atomic_store_n(&s->main_partial, vu_rx_partial(&s->rx), __ATOMIC_RELAXED);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -477,8 +533,8 @@ static int serve(struct uvfio_server *s, bool block)
 			break;
 	}
 	handled += vu_watch_run(s);
-	if (s->sock >= 0 && flush_out(s) < 0)
-		disconnect(s, -ECONNRESET);
+	if (s->sock >= 0)
+		flush_out(s); /* ends the connection on failure */
 	if (stopping(s))
 		return -ESHUTDOWN;
 	/* An adopted client is gone: say so even if messages were handled
@@ -542,97 +598,99 @@ int uvfio_server_run(struct uvfio_server *s)
 	return ret;
 }
 
-/* ---- Requests to the client ------------------------------------------------------- */
+/* ---- While the driving thread waits for DMA replies ------------------------------------ */
 
 /*
- * Requests to the client (DMA_READ/DMA_WRITE) travel on the twin socket in
- * twin-socket mode, else on the main socket; then client requests that
- * arrive while a reply is awaited are queued and handled afterwards.
+ * Client requests read while a DMA reply is awaited on the main socket are
+ * queued up to a bound (server.h); beyond it the main socket is not read,
+ * and the client's own socket buffer holds the rest.
  */
-int vu_srv_request_send(struct uvfio_server *s, uint16_t cmd, const struct iovec *iov, int iovcnt,
-			uint16_t *id)
+static bool queue_full(const struct uvfio_server *s)
 {
-	if (s->sock < 0 || !s->negotiated)
-		return -ENOTCONN;
-	int sock = s->twin >= 0 ? s->twin : s->sock;
-	struct uvfio_hdr h = { .msg_id = s->next_id++, .cmd = cmd };
-	bool some;
-	/* Corked replies first: the client may be waiting for them. */
-	if (flush_out(s) < 0) {
-		disconnect(s, -ECONNRESET);
+	return s->nqueue >= VU_SRV_QUEUE_MAX || s->queue_bytes >= VU_SRV_QUEUE_BYTES;
+}
+
+bool vu_srv_is_driver(struct uvfio_server *s)
+{
+	return __atomic_load_n(&s->driver, __ATOMIC_RELAXED) == (uintptr_t)&tls_me;
+}
+
+int vu_srv_flush(struct uvfio_server *s)
+{
+	return s->sock >= 0 ? flush_out(s) : 0;
+}
+
+int vu_srv_pump_main(struct uvfio_server *s, uint64_t deadline)
+{
+	if (s->sock < 0)
+		return -ECONNRESET;
+	bool full = queue_full(s);
+	struct vu_msg *m;
+	/* The last read emptied the socket: wait before reading again rather
+	 * than learn that from a read. */
+	int r = vu_rx_more(&s->rx) && !full ? vu_rx_read(s->sock, &s->rx, &m) : 0;
+	if (r < 0) {
+		disconnect(s, stopping(s) ? -ESHUTDOWN : r);
 		return -ECONNRESET;
 	}
-	int r = vu_send(sock, &h, iov, iovcnt, NULL, 0, DMA_REQUEST_TIMEOUT_MS, &some);
-	if (r < 0) {
-		if (some)
-			disconnect(s, -ECONNRESET);
-		return r;
+	__atomic_store_n(&s->main_partial, full ? 0 : vu_rx_partial(&s->rx), __ATOMIC_RELAXED);
+	if (r == 1) {
+		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			vu_srv_dma_reply_in(s, m);
+			return 0;
+		}
+		m->next = NULL; /* handled once the device's request is done */
+		if (s->queue_tail)
+			s->queue_tail->next = m;
+		else
+			s->queue = m;
+		s->queue_tail = m;
+		s->nqueue++;
+		s->queue_bytes += m->hdr.msg_size;
+		return 0;
 	}
-	vu_trace_hdr(&s->log, "->", &h, 0);
-	*id = h.msg_id;
+	uint64_t now = vu_now_ms();
+	if (stopping(s))
+		return -ESHUTDOWN;
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	/* With the queue full only a stop or another thread's news can end
+	 * the wait early. */
+	struct pollfd pf[3] = { { .fd = s->stopfd, .events = POLLIN },
+				{ .fd = s->dma_efd, .events = POLLIN },
+				{ .fd = full ? -1 : s->sock, .events = POLLIN } };
+	int n = poll(pf, 3, (int)VU_MIN(deadline - now, (uint64_t)INT32_MAX));
+	uint64_t v;
+	if (n > 0 && (pf[1].revents & POLLIN) && read(s->dma_efd, &v, sizeof(v)) < 0) {
+		/* drained by another poller */
+	}
+	if (n > 0 && pf[2].revents)
+		s->rx.drained = false;
 	return 0;
 }
 
-/* The next reply from the client (of any outstanding request). */
-int vu_srv_request_reply(struct uvfio_server *s, struct vu_msg **reply)
+void vu_srv_main_cut_check(struct uvfio_server *s, bool driver)
 {
-	*reply = NULL;
-	if (s->sock < 0)
-		return -ECONNRESET;
-	int sock = s->twin >= 0 ? s->twin : s->sock;
-	struct vu_rx *rx = s->twin >= 0 ? &s->twin_rx : &s->rx;
-	uint64_t deadline = vu_now_ms() + DMA_REQUEST_TIMEOUT_MS;
-	for (;;) {
-		struct vu_msg *m;
-		/* The last read emptied the socket: wait before reading again
-		 * rather than learn that from a read. */
-		int r = vu_rx_more(rx) ? vu_rx_read(sock, rx, &m) : 0;
-		if (r < 0) {
-			disconnect(s, r);
-			return -ECONNRESET;
-		}
-		if (r == 0) {
-			uint64_t now = vu_now_ms();
-			if (now >= deadline)
-				return -ETIMEDOUT;
-			struct pollfd pf = { .fd = sock, .events = POLLIN };
-			int n = poll(&pf, 1, (int)(deadline - now));
-			if (n < 0 && errno != EINTR)
-				return -errno;
-			if (n > 0)
-				rx->drained = false;
-			continue;
-		}
-		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
-		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-			*reply = m;
-			return 0;
-		}
-		if (sock == s->sock) {
-			m->next = NULL; /* handled once the device's request is done */
-			if (s->queue_tail)
-				s->queue_tail->next = m;
-			else
-				s->queue = m;
-			s->queue_tail = m;
-			continue;
-		}
-		vu_warn(&s->log, "discarding a %s request on the twin socket",
-			uvfio_cmd_name(m->hdr.cmd));
-		vu_msg_free(m);
+	/* A message cut off in the middle: the rest, if it came, could not be
+	 * told from the client's next messages. Not when the driving thread
+	 * stopped reading because its queue is full. */
+	size_t part = driver ? (queue_full(s) ? 0 : vu_rx_partial(&s->rx))
+			     : __atomic_load_n(&s->main_partial, __ATOMIC_RELAXED);
+	if (!part)
+		return;
+	if (!driver) {
+		vu_srv_dma_break(s, "a message from the client was cut off by the DMA timeout "
+				    "after %zu bytes; the stream is out of step", part);
+		return;
 	}
-}
-
-void vu_srv_drop_client(struct uvfio_server *s, int why)
-{
-	disconnect(s, why);
+	vu_err(&s->log, "a message from the client was cut off by the DMA timeout after %zu "
+			"bytes; the stream is out of step, closing the connection", part);
+	disconnect(s, 0);
 }
 
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,
 		      const struct iovec *iov, int n, const int *fds, unsigned nfds)
 {
-	int r = reply_msg(s, s->sock, req, err, iov, n, fds, nfds);
-	if (r == -ECONNRESET || r == -EPIPE)
-		disconnect(s, -ECONNRESET);
-	return r;
+	return reply_msg(s, s->sock, req, err, iov, n, fds, nfds); /* ends it on failure */
 }

@@ -135,6 +135,8 @@ static int device_get_irq_info(struct uvfio_server *s, struct vu_msg *m, struct 
 	if (in.argsz < sizeof(in) || in.index >= VFIO_PCI_NUM_IRQS)
 		return -EINVAL;
 	struct vfio_irq_info *out = vu_reply_buf(rep, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
 	out->argsz = sizeof(*out);
 	out->index = in.index;
 	out->count = s->irqs[in.index].count;
@@ -228,9 +230,7 @@ static int region_write(struct uvfio_server *s, struct vu_msg *m, struct vu_repl
 	if (a.count != m->len - sizeof(a) || a.count > s->mine.max_data_xfer_size)
 		return -EINVAL;
 	int r = vu_srv_region_access(s, a.region, a.offset, m->body + sizeof(a), a.count, true);
-	if (r == 0)
-		memcpy(vu_reply_buf(rep, sizeof(a)), &a, sizeof(a));
-	return r;
+	return r < 0 ? r : vu_reply_add(rep, &a, sizeof(a));
 }
 
 static int region_write_multi(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
@@ -254,6 +254,8 @@ static int region_write_multi(struct uvfio_server *s, struct vu_msg *m, struct v
 			return r;
 	}
 	struct uvfio_write_multi_reply *out = vu_reply_buf(rep, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
 	out->wr_cnt = wm.wr_cnt;
 	return 0;
 }

@@ -134,6 +134,8 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 	    (get && set && !probe) || (!get && !set && !probe))
 		return -EINVAL;
 	struct uvfio_device_feature *hdr = vu_reply_buf(rep, sizeof(f));
+	if (!hdr)
+		return -ENOMEM;
 	*hdr = f;
 	bool mig = s->ops.migration_flags != NULL;
 	int r;
@@ -144,6 +146,8 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 		if (probe)
 			return 0;
 		struct uvfio_feature_migration *out = vu_reply_buf(rep, sizeof(*out));
+		if (!out)
+			return -ENOMEM;
 		out->flags = s->ops.migration_flags(s->opaque) | UVFIO_MIGRATION_STOP_COPY;
 		break;
 	}
@@ -153,6 +157,10 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 		if (probe)
 			return 0;
 		struct uvfio_feature_mig_state st;
+		/* room for the reply before the state changes */
+		struct uvfio_feature_mig_state *out = vu_reply_buf(rep, sizeof(*out));
+		if (!out)
+			return -ENOMEM;
 		if (set) {
 			if (len != sizeof(st))
 				return -EINVAL;
@@ -162,7 +170,6 @@ int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 		} else if (len) {
 			return -EINVAL;
 		}
-		struct uvfio_feature_mig_state *out = vu_reply_buf(rep, sizeof(*out));
 		out->device_state = s->mig_state;
 		out->data_fd = UINT32_MAX;
 		break;

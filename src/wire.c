@@ -295,6 +295,20 @@ int vu_rx_unsink(struct vu_rx *rx)
 	return 0;
 }
 
+size_t vu_rx_partial(const struct vu_rx *rx)
+{
+	if (rx->big)
+		return UVFIO_HDR_SIZE + rx->big_got;
+	size_t avail = rx->tail - rx->head;
+	if (avail >= UVFIO_HDR_SIZE) {
+		struct uvfio_hdr h;
+		memcpy(&h, rx->buf + rx->head, sizeof(h));
+		if (avail >= h.msg_size)
+			return 0; /* whole, not yet taken */
+	}
+	return avail;
+}
+
 int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 {
 	*out = NULL;

@@ -83,23 +83,29 @@ size_t peer_recv(int fd, struct uvfio_hdr *h, uint8_t *body, size_t cap, int *fd
 }
 
 /* UVFIO_PEER_TAP=FILE appends every write to FILE (u32 length, u8 descriptor
- * count, the bytes): the trace tests replay the suites' hostile streams. */
-static void tap(const void *buf, size_t len, int nfds)
+ * count, the bytes): the trace tests replay the suites' hostile streams. The
+ * file is opened before any test runs, so descriptor counts stay steady. */
+static int tap_fd = -1;
+
+__attribute__((constructor)) static void tap_open(void)
 {
 	const char *path = getenv("UVFIO_PEER_TAP");
-	uint8_t *rec = path ? malloc(len + 5) : NULL;
+	if (path)
+		tap_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static void tap(const void *buf, size_t len, int nfds)
+{
+	uint8_t *rec = tap_fd >= 0 ? malloc(len + 5) : NULL;
 	if (!rec)
 		return;
 	uint32_t n = (uint32_t)len;
 	memcpy(rec, &n, 4);
 	rec[4] = (uint8_t)nfds;
 	memcpy(rec + 5, buf, len);
-	int f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (f >= 0) {
-		if (write(f, rec, len + 5) != (ssize_t)(len + 5)) {
-			/* a test of the trace notices what is missing */
-		}
-		close(f);
+	/* one write with O_APPEND: records of several peer threads do not mix */
+	if (write(tap_fd, rec, len + 5) != (ssize_t)(len + 5)) {
+		/* a test of the trace notices what is missing */
 	}
 	free(rec);
 }

@@ -84,6 +84,11 @@ void raw_reply_close(struct raw_reply *rep)
 
 int raw_connect(struct uvfio_server *s, const char *caps)
 {
+	return raw_connect_twin(s, caps, NULL);
+}
+
+int raw_connect_twin(struct uvfio_server *s, const char *caps, int *twin)
+{
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
@@ -96,6 +101,10 @@ int raw_connect(struct uvfio_server *s, const char *caps)
 	assert_int_equal(raw_call(s, sv[0], UVFIO_CMD_VERSION, body, 4 + (size_t)n + 1, NULL, 0,
 				  &rep),
 			 0);
+	if (twin) {
+		*twin = rep.nfds ? rep.fds[0] : -1;
+		rep.nfds = 0;
+	}
 	raw_reply_close(&rep); /* a twin socket, if the server offered one */
 	return sv[0];
 }

@@ -25,6 +25,9 @@ struct raw_reply {
 /* Adopt one end of a new socketpair in s and negotiate, proposing the
  * capabilities JSON object caps (NULL: none). Returns the test's end. */
 int raw_connect(struct uvfio_server *s, const char *caps);
+/* The same, keeping the twin socket the server may offer in *twin (-1 if
+ * none). */
+int raw_connect_twin(struct uvfio_server *s, const char *caps, int *twin);
 /* Write a request (flags: e.g. UVFIO_FLAGS_NO_REPLY) without serving it. */
 void raw_send(int fd, uint16_t cmd, uint32_t flags, const void *body, size_t len, const int *fds,
 	      int nfds);

@@ -48,6 +48,27 @@ static ssize_t bar0(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	}
 	case TD_IRQ: uvfio_server_irq_trigger(d->srv, VFIO_PCI_MSIX_IRQ_INDEX, (uint32_t)v); break;
 	case TD_SLEEP: usleep((useconds_t)v * 1000); break;
+	case TD_SG_IOVA: {
+		struct uvfio_sg sg;
+		d->sg_ptr = NULL;
+		if (uvfio_server_dma_sg(d->srv, v, 16, UVFIO_DMA_FLAG_WRITE, &sg, 1) == 1) {
+			d->sg_ptr = sg.vaddr;
+			d->sg_iova = v;
+		}
+		break;
+	}
+	case TD_SG_WRITE:
+		if (d->sg_ptr) {
+			memset(d->sg_ptr, (int)v, 16);
+			uvfio_server_dma_mark_dirty(d->srv, d->sg_iova, 16);
+		}
+		break;
+	case TD_MAP_WRITE:
+		if (d->map_vaddr && v + 16 <= d->map_size) {
+			memset(d->map_vaddr + v, 0xd1, 16);
+			uvfio_server_dma_mark_dirty(d->srv, d->map_iova + v, 16);
+		}
+		break;
 	default: break;
 	}
 	return 8;
@@ -76,15 +97,26 @@ static int reset(void *opaque, enum uvfio_reset_type type)
 
 static int dma_map(void *opaque, uint64_t iova, uint64_t size, uint32_t prot, void *vaddr)
 {
-	(void)iova, (void)size, (void)prot, (void)vaddr;
-	__atomic_fetch_add(&((struct testdev *)opaque)->maps, 1, __ATOMIC_RELAXED);
+	struct testdev *d = opaque;
+	(void)prot;
+	if (vaddr) {
+		d->map_vaddr = vaddr;
+		d->map_iova = iova;
+		d->map_size = size;
+	}
+	__atomic_fetch_add(&d->maps, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
 static void dma_unmap(void *opaque, uint64_t iova, uint64_t size)
 {
-	(void)iova, (void)size;
-	__atomic_fetch_add(&((struct testdev *)opaque)->unmaps, 1, __ATOMIC_RELAXED);
+	struct testdev *d = opaque;
+	/* drop every pointer into the range */
+	if (d->map_vaddr && d->map_iova == iova)
+		d->map_vaddr = NULL;
+	if (d->sg_ptr && d->sg_iova >= iova && d->sg_iova - iova < size)
+		d->sg_ptr = NULL;
+	__atomic_fetch_add(&d->unmaps, 1, __ATOMIC_RELAXED);
 }
 
 static uint64_t mig_flags(void *opaque)
@@ -157,6 +189,7 @@ struct testdev *testdev_start(const struct testdev_opts *o)
 		.no_twin_socket = o->no_twin_socket,
 		.no_write_multiple = o->no_write_multiple,
 		.max_dma_maps = o->max_dma_maps,
+		.dma_require_seal = o->dma_require_seal,
 		.log = { .level = UVFIO_LOG_ERR },
 	};
 	if (uvfio_server_create(&cfg, &d->srv) < 0)
@@ -211,4 +244,25 @@ void testdev_stop(struct testdev *d)
 	pthread_join(d->thread, NULL);
 	uvfio_server_destroy(d->srv);
 	free(d);
+}
+
+int testdev_fx_setup(void **state, const struct testdev_opts *o,
+		     const struct uvfio_client_config *cc)
+{
+	struct testdev_fx *f = calloc(1, sizeof(*f));
+	f->dev = testdev_start(o);
+	struct uvfio_client_config def = { .log = { .level = UVFIO_LOG_ERR } };
+	if (uvfio_client_connect(f->dev->path, cc ? cc : &def, &f->c) < 0)
+		abort();
+	*state = f;
+	return 0;
+}
+
+int testdev_fx_teardown(void **state)
+{
+	struct testdev_fx *f = *state;
+	uvfio_client_close(f->c);
+	testdev_stop(f->dev);
+	free(f);
+	return 0;
 }

@@ -9,6 +9,10 @@
  *   0x28 write: copy src->dst in client memory, then raise MSI-X vector 0
  *        (and INTx); reads back the result of the last copy (0 or -errno)
  *   0x30 write N: raise MSI-X vector N      0x38 write: sleep that many ms
+ *   0x40 write: translate [v, v+16) for writing (uvfio_server_dma_sg), keep
+ *        the pointer   0x48 write: store 16 bytes of v there, then mark them
+ *        dirty   0x50 write: store 16 bytes at offset v of the last memory
+ *        the dma_map callback gave a pointer to, then mark them dirty
  * BAR1 (64 KiB, plain memory): MSI-X table at 0, PBA at 0x800
  * BAR1 is 64-bit and takes BAR2's slot in configuration space.
  * BAR3 (16 KiB, mappable): sparse areas [0, 4K) and [8K, 12K)
@@ -24,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "uvfio/client.h"
 #include "uvfio/server.h"
 
 struct testdev {
@@ -37,6 +42,8 @@ struct testdev {
 	uint8_t *bar3;
 	unsigned resets;
 	unsigned maps, unmaps;
+	uint8_t *sg_ptr, *map_vaddr;
+	uint64_t sg_iova, map_iova, map_size;
 	size_t mig_pos;
 	uint8_t resumed[16384];
 	size_t resumed_len;
@@ -48,7 +55,18 @@ struct testdev_opts {
 	bool no_twin_socket;
 	bool no_write_multiple;
 	uint32_t max_dma_maps;
+	bool dma_require_seal;
 };
+
+/* A cmocka fixture: a device and a client connected to it (config cc, or
+ * errors only when NULL). */
+struct testdev_fx {
+	struct testdev *dev;
+	struct uvfio_client *c;
+};
+int testdev_fx_setup(void **state, const struct testdev_opts *o,
+		     const struct uvfio_client_config *cc);
+int testdev_fx_teardown(void **state);
 
 /* Start the device listening on a fresh socket path, served by a thread. */
 struct testdev *testdev_start(const struct testdev_opts *o);
@@ -63,5 +81,8 @@ void testdev_stop(struct testdev *d);
 #define TD_DMA_GO 0x28
 #define TD_IRQ 0x30
 #define TD_SLEEP 0x38
+#define TD_SG_IOVA 0x40
+#define TD_SG_WRITE 0x48
+#define TD_MAP_WRITE 0x50
 
 #endif

@@ -203,6 +203,8 @@ UVFIO_EXPORT void uvfio_region_info_release(struct uvfio_region_info *ri);
  * that loads and stores bypass the socket.
  * @prot: PROT_READ and/or PROT_WRITE.
  * @addr: receives the mapping; undo it with munmap(*addr, area size).
+ * Returns -ENXIO when the server's descriptor is a file too short to hold
+ * the area (touching the mapping past its end would raise SIGBUS here).
  * Thread-safe.
  */
 UVFIO_EXPORT int uvfio_region_map_area(const struct uvfio_region_info *ri, unsigned area, int prot,

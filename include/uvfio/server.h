@@ -13,8 +13,8 @@
  * uvfio_server_run() or uvfio_server_dispatch(); device callbacks run on that
  * thread, and the setup calls below must be made before serving starts or
  * from that thread. Exceptions, callable from any thread at any time:
- * uvfio_server_stop(), uvfio_server_irq_trigger() and
- * uvfio_server_irq_pending().
+ * uvfio_server_stop(), uvfio_server_irq_trigger(), uvfio_server_irq_pending(),
+ * and the DMA calls (uvfio_server_dma_*: see "DMA from any thread" below).
  *
  * Functions return 0 (or a documented non-negative value) or a negative
  * errno.
@@ -66,9 +66,12 @@ enum uvfio_reset_type {
  * @reset: the device must reset, for the reason @type (see above).
  * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
  *           it is mapped in this process, or NULL when the client gave no
- *           descriptor (use uvfio_server_dma_read/write).
- * @dma_unmap: the range is going away; drop every pointer into it before
- *             returning (the library unmaps it afterwards).
+ *           descriptor (use uvfio_server_dma_read/write). Called before
+ *           other threads can reach the range.
+ * @dma_unmap: the range is going away and no new DMA can reach it; drop
+ *             every pointer into it (and release its pins, or have the
+ *             threads holding them release them soon: the library waits
+ *             for them before it unmaps the memory and answers the client).
  * @config_write: after a configuration space write of @len bytes at @offset
  *                was applied (to react to command or BAR changes).
  * @migration_flags: if set, the device supports migration; returns the
@@ -150,6 +153,16 @@ enum uvfio_dma_layout {
  *                  requests travel on their own socket).
  * @config_space_size: 256 (PCI) or 4096 (PCI Express, with extended
  *                     capabilities from 0x100); 0 means 256.
+ * @timeout_ms: how long a message to the client may wait for room in the
+ *              socket, and a DMA_READ/DMA_WRITE request for its reply
+ *              (0: 5000). A message that cannot be sent in time ends the
+ *              connection (logged); a reply that does not come fails the DMA
+ *              with -ETIMEDOUT.
+ * @dma_require_seal: accept DMA_MAP descriptors only if sealed against
+ *                    shrinking (F_SEAL_SHRINK, as QEMU's
+ *                    memory-backend-memfd seals them); refused with -EPERM
+ *                    otherwise. For devices that touch client memory
+ *                    through their own pointers (see "DMA" below).
  * @no_direct_read: uvfio_server_run() waits in epoll before each read of a
  *                  connected client instead of blocking in the read: one
  *                  more system call per request, and uvfio_server_stop()
@@ -169,6 +182,8 @@ struct uvfio_server_config {
 	bool no_twin_socket;
 	uint32_t config_space_size;
 	bool no_direct_read;
+	uint32_t timeout_ms;
+	bool dma_require_seal;
 	enum uvfio_dma_layout dma_layout;
 };
 
@@ -176,7 +191,8 @@ struct uvfio_server_config {
 UVFIO_EXPORT int uvfio_server_create(const struct uvfio_server_config *cfg,
 				     struct uvfio_server **out);
 /** uvfio_server_destroy() - disconnect, remove the socket file created by
- * uvfio_server_listen(), free everything. NULL is allowed. */
+ * uvfio_server_listen(), free everything. NULL is allowed. No other thread
+ * may be using the context any more (DMA calls included). */
 UVFIO_EXPORT void uvfio_server_destroy(struct uvfio_server *s);
 
 /* ---- PCI identity and configuration space ----------------------------------- */
@@ -428,12 +444,67 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
 					    uint64_t offset, uint32_t size, uint32_t flags,
 					    uint64_t datamatch, uvfio_ioevent_fn fn);
 
-/* ---- DMA ---------------------------------------------------------------------- */
+/* ---- DMA ----------------------------------------------------------------------
+ *
+ * Client memory given with a descriptor is mapped into this process. The
+ * client owns the file behind it and may lie about it or shrink it; a touch
+ * past the file's end raises SIGBUS, which would kill the device. So:
+ * - DMA_MAP checks the file: a regular file (memfd, tmpfs, hugetlbfs) must
+ *   hold offset + size, or the map is refused with -ENXIO;
+ * - the library's own copies (uvfio_server_dma_read/write) survive a file
+ *   shrunk later: the fault becomes -EIO for that DMA. They are guarded by a
+ *   SIGBUS handler the library puts in place when a client first maps
+ *   memory with a descriptor (and puts back on top at a later map if the
+ *   application replaced it). It acts only on a fault inside one of its own
+ *   copies, at an address of the client memory being copied; every other
+ *   SIGBUS goes to the handler installed before it, or gets the default
+ *   action. An application that installs a SIGBUS handler of its own later
+ *   should chain to the previous one (sigaction's old action).
+ * - Pointers a device gets (the dma_map callback, uvfio_server_dma_sg()) are
+ *   not guarded: a device that reads or writes through them itself trusts
+ *   the client not to shrink the file, or sets dma_require_seal (memfds
+ *   sealed with F_SEAL_SHRINK cannot shrink).
+ * Sealing alone was not chosen as the rule: QEMU's file-backed memory
+ * (memory-backend-file, hugetlbfs) cannot be sealed.
+ */
+
+/*
+ * DMA from any thread: uvfio_server_dma_read/write(), the sg calls and
+ * uvfio_server_dma_mark_dirty() may be called from any thread, several at
+ * once, while the driving thread serves the socket.
+ * - Through mapped memory: the copy pins the mapping it uses; DMA_UNMAP
+ *   (on the driving thread) takes the range out of reach of new DMA at
+ *   once, calls dma_unmap, then waits until every pin is released before it
+ *   unmaps the memory and replies. The client's memory is never pulled from
+ *   under a copy. (libvfio-user quiesces the whole device instead; here only
+ *   the users of that range are waited for.)
+ * - Through messages: each thread's DMA_READ/DMA_WRITE requests are in
+ *   flight at once with everyone's, and replies are matched by id. Without a
+ *   twin socket the replies arrive on the main socket, which only the
+ *   driving thread reads: it hands each reply to the thread that asked, so
+ *   DMA by messages from other threads needs that thread to keep serving
+ *   (uvfio_server_run(), or dispatch() whenever the poll fd is readable).
+ *   With a twin socket the waiting threads read it themselves.
+ * - Holding pins (uvfio_server_dma_sg_get()) while waiting for anything the
+ *   driving thread does (a DMA reply without a twin socket, a callback)
+ *   would stall a DMA_UNMAP behind it: release pins first. Likewise a
+ *   callback must not wait for another thread's DMA by messages without a
+ *   twin socket (its reply would wait for the callback to return).
+ * - A thread that finds the stream broken (a send that fails, a reply cut
+ *   off) ends the connection with a log line; every request in flight
+ *   fails at once with -ECONNRESET, and DMA without a client with
+ *   -ENOTCONN (through messages) or -EFAULT (its memory is gone).
+ * - Bounds: each DMA call keeps at most 4 requests in flight (in QEMU's
+ *   layout at most 2 DMA_READs for the whole connection); a reply's data
+ *   is received straight into the caller's buffer where it can be.
+ */
 
 struct uvfio_sg {
 	uint64_t iova;
 	uint64_t len;
-	void *vaddr; /* NULL when the range came without a descriptor */
+	void *vaddr;   /* NULL when the range came without a descriptor */
+	uint32_t prot; /* as asked */
+	void *pin;     /* set by uvfio_server_dma_sg_get(), for _put() */
 };
 
 /**
@@ -441,15 +512,58 @@ struct uvfio_sg {
  * mapping it crosses, checking that every byte is mapped with @prot
  * (UVFIO_DMA_FLAG_READ/WRITE). Returns the number of pieces, -EFAULT for an
  * unmapped byte, -EPERM for a permission, -ENOSPC if @max is too small.
- * Pointers stay valid until the client unmaps (the dma_unmap callback).
+ * Pointers stay valid until the dma_unmap callback for their range: a
+ * thread other than the driving one must agree with its dma_unmap callback
+ * on when it stops using them, or use uvfio_server_dma_sg_get(). Nothing is
+ * logged dirty (see uvfio_server_dma_mark_dirty()). Thread-safe.
  */
 UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint64_t len,
 				     uint32_t prot, struct uvfio_sg *sg, unsigned max);
 
 /**
+ * uvfio_server_dma_sg_get() - uvfio_server_dma_sg(), and pin the mapped
+ * pieces: their memory stays mapped until uvfio_server_dma_sg_put(), even
+ * if the client unmaps the range meanwhile (the DMA_UNMAP waits). On error
+ * nothing is pinned. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_sg_get(struct uvfio_server *s, uint64_t iova, uint64_t len,
+					 uint32_t prot, struct uvfio_sg *sg, unsigned max);
+/**
+ * uvfio_server_dma_sg_put() - release the pins of @n pieces from
+ * uvfio_server_dma_sg_get(); pieces got with UVFIO_DMA_FLAG_WRITE are logged
+ * dirty now (put them once written). Thread-safe.
+ */
+UVFIO_EXPORT void uvfio_server_dma_sg_put(struct uvfio_server *s, struct uvfio_sg *sg, unsigned n);
+
+/**
+ * uvfio_server_dma_mark_dirty() - log [iova, iova+len) as written by the
+ * device, for dirty-page logging (migration). A device must call it after
+ * every write it makes itself: through a pointer from the dma_map callback
+ * or from uvfio_server_dma_sg() (uvfio_server_dma_sg_put() does it for
+ * pieces got for writing). Call it when the write is complete (a
+ * report taken before that must not show the page, or the client may copy
+ * the page before the data is there and not again). uvfio_server_dma_write()
+ * logs its own writes as they complete; uvfio_server_dma_sg() logs nothing.
+ * A no-op when the client is not logging. Returns 0, -EINVAL for an empty
+ * or wrapping range. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t iova, uint64_t len);
+
+/**
  * uvfio_server_dma_read() / _write() - copy between client memory and @buf:
  * directly where the client shared a descriptor, otherwise with DMA_READ /
- * DMA_WRITE messages split by the client's max_data_xfer_size.
+ * DMA_WRITE messages split by the client's max_data_xfer_size. Returns 0,
+ * -EFAULT/-EPERM as uvfio_server_dma_sg(), -EIO when the file behind mapped
+ * memory shrank under the copy, or the error of a DMA message (-ETIMEDOUT
+ * when its reply did not come within timeout_ms, -ENOTCONN/-ECONNRESET
+ * without a client). Thread-safe (see "DMA from any thread").
+ *
+ * Memory while the serving thread waits for a reply on the main socket (no
+ * twin socket): client requests that arrive meanwhile are queued and
+ * handled afterwards, at most 1024 of them and 4 MiB of messages (plus the
+ * one being read). Beyond that the server stops reading the socket, so the
+ * client's socket buffer holds the rest; a reply sent behind more requests
+ * than that cannot be reached, and the DMA fails with -ETIMEDOUT.
  */
 UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 				       size_t len);

@@ -10,40 +10,15 @@
 #include "testdev.h"
 #include "util.h"
 
-struct fx {
-	struct testdev *dev;
-	struct uvfio_client *c;
-};
-
-static int setup_opts(void **state, const struct testdev_opts *o,
-		      const struct uvfio_client_config *cc)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	f->dev = testdev_start(o);
-	struct uvfio_client_config def = { .log = { .level = UVFIO_LOG_ERR } };
-	assert_int_equal(uvfio_client_connect(f->dev->path, cc ? cc : &def, &f->c), 0);
-	*state = f;
-	return 0;
-}
-
 static int setup(void **state)
 {
-	return setup_opts(state, NULL, NULL);
+	return testdev_fx_setup(state, NULL, NULL);
 }
 
 static int setup_small_xfer(void **state)
 {
 	struct testdev_opts o = { .max_data_xfer_size = 4096 };
-	return setup_opts(state, &o, NULL);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	uvfio_client_close(f->c);
-	testdev_stop(f->dev);
-	free(f);
-	return 0;
+	return testdev_fx_setup(state, &o, NULL);
 }
 
 static uint64_t rd64(struct uvfio_client *c, uint32_t region, uint64_t off)
@@ -60,7 +35,7 @@ static void wr64(struct uvfio_client *c, uint32_t region, uint64_t off, uint64_t
 
 static void test_negotiation(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct uvfio_caps caps;
 	uint16_t major, minor;
 	assert_int_equal(uvfio_client_server_caps(f->c, &caps, &major, &minor), 0);
@@ -77,7 +52,7 @@ static void test_negotiation(void **state)
 
 static void test_device_and_regions(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct uvfio_device_info di;
 	assert_int_equal(uvfio_client_device_info(f->c, &di), 0);
 	assert_int_equal(di.flags, VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET);
@@ -133,7 +108,7 @@ static void test_device_and_regions(void **state)
 
 static void test_read_write(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	wr64(f->c, 0, TD_SCRATCH, 0x1122334455667788ull);
 	assert_int_equal(rd64(f->c, 0, TD_SCRATCH), 0x1122334455667788ull);
 	/* plain memory BAR1 */
@@ -156,7 +131,7 @@ static void test_read_write(void **state)
 /* The server accepts 4 KiB per message: a 64 KiB read is split into 16. */
 static void test_split_transfers(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct uvfio_caps caps;
 	uvfio_client_server_caps(f->c, &caps, NULL, NULL);
 	assert_int_equal(caps.max_data_xfer_size, 4096);
@@ -178,7 +153,7 @@ static void test_split_transfers(void **state)
 
 static void test_config_space(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	uint8_t cfg[256];
 	assert_int_equal(uvfio_client_region_read(f->c, VFIO_PCI_CONFIG_REGION_INDEX, 0, cfg, 256),
 			 0);
@@ -237,7 +212,7 @@ static bool readable(int fd, int ms)
 
 static void test_irqs(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct vfio_irq_info ii;
 	assert_int_equal(uvfio_client_irq_info(f->c, VFIO_PCI_MSIX_IRQ_INDEX, &ii), 0);
 	assert_int_equal(ii.count, 8);
@@ -327,7 +302,7 @@ static void test_irqs(void **state)
 
 static void test_posted_and_flush(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	uint64_t before = rd64(f->c, 0, TD_WRITES);
 	for (uint64_t i = 0; i < 1000; i++)
 		assert_int_equal(uvfio_client_region_write_posted(f->c, 0, TD_SCRATCH, &i, 8), 0);
@@ -345,12 +320,12 @@ static int setup_coalesce(void **state)
 {
 	struct uvfio_client_config cc = { .coalesce_posted = true,
 					  .log = { .level = UVFIO_LOG_ERR } };
-	return setup_opts(state, NULL, &cc);
+	return testdev_fx_setup(state, NULL, &cc);
 }
 
 static void test_coalesced_posted(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	uint64_t before = rd64(f->c, 0, TD_WRITES);
 	for (uint64_t i = 0; i < 1000; i++)
 		assert_int_equal(uvfio_client_region_write_posted(f->c, 0, TD_SCRATCH, &i, 8), 0);
@@ -372,7 +347,7 @@ static void test_coalesced_posted(void **state)
 
 static void test_features_and_migration(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct uvfio_feature_migration mf;
 	int r = uvfio_client_feature(f->c, VFIO_DEVICE_FEATURE_GET | UVFIO_FEATURE_MIGRATION, NULL,
 				     0, &mf, sizeof(mf));
@@ -423,7 +398,7 @@ static void test_features_and_migration(void **state)
 
 static void test_dma_logging(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	size_t len = 1 << 20;
 	uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct uvfio_dma_region r = { .vaddr = mem, .iova = 0x100000, .size = len,
@@ -469,7 +444,7 @@ static void async_cb(void *opaque, int result, const void *rep, size_t len)
 
 static void test_async(void **state)
 {
-	struct fx *f = *state;
+	struct testdev_fx *f = *state;
 	struct async_res res = { 0 };
 	struct uvfio_region_access a = { .offset = TD_SCRATCH, .region = 0, .count = 8 };
 	wr64(f->c, 0, TD_SCRATCH, 42);
@@ -486,17 +461,17 @@ static void test_async(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_device_and_regions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split_transfers, setup_small_xfer, teardown),
-		cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_irqs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_posted_and_flush, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_coalesced_posted, setup_coalesce, teardown),
-		cmocka_unit_test_setup_teardown(test_features_and_migration, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dma_logging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_async, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negotiation, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_device_and_regions, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_read_write, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_split_transfers, setup_small_xfer, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_config_space, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_irqs, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_posted_and_flush, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_coalesced_posted, setup_coalesce, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_features_and_migration, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_dma_logging, setup, testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_async, setup, testdev_fx_teardown),
 	};
 	return cmocka_run_group_tests_name("client", tests, NULL, NULL);
 }

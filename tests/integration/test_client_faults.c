@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "internal.h"
@@ -353,12 +354,30 @@ static void script_region_info(struct peer *p)
 			ri.flags |= VFIO_REGION_INFO_FLAG_MMAP;
 			ri.argsz = 32;
 			break;
+		case 5: /* mappable, with a file of 4 KiB for 16 KiB */
+			ri.flags |= VFIO_REGION_INFO_FLAG_MMAP;
+			ri.argsz = 32;
+			break;
 		default: /* fine */
 			ri.argsz = 32;
 		}
 		if (len > in.argsz)
 			len = sizeof(ri);
 		memcpy(rep, &ri, sizeof(ri));
+		if (in.index == 5) {
+			int mfd = memfd_create("bar", MFD_CLOEXEC);
+			if (ftruncate(mfd, 4096) < 0)
+				return;
+			struct uvfio_hdr r = { .msg_id = h.msg_id, .cmd = h.cmd,
+					       .msg_size = (uint32_t)(sizeof(r) + len),
+					       .flags = UVFIO_FLAGS_TYPE_REPLY };
+			uint8_t whole[sizeof(r) + sizeof(rep)];
+			memcpy(whole, &r, sizeof(r));
+			memcpy(whole + sizeof(r), rep, len);
+			peer_write(p->fd, whole, sizeof(r) + len, &mfd, 1);
+			close(mfd);
+			continue;
+		}
 		peer_reply(p->fd, &h, rep, len);
 	}
 	p->result = 0;
@@ -376,6 +395,13 @@ static void test_region_info_validation(void **state)
 	assert_int_equal(uvfio_client_region_info(c, 3, &ri), -EPROTO);
 	assert_int_equal(uvfio_client_region_info(c, 4, &ri), 0);
 	assert_int_equal(ri.size, 0x4000);
+	uvfio_region_info_release(&ri);
+	/* a descriptor too short for its area: mapping it would mean SIGBUS */
+	assert_int_equal(uvfio_client_region_info(c, 5, &ri), 0);
+	assert_int_equal(ri.nr_areas, 1);
+	void *addr = NULL;
+	assert_int_equal(uvfio_region_map_area(&ri, 0, PROT_READ, &addr), -ENXIO);
+	assert_null(addr);
 	uvfio_region_info_release(&ri);
 	uvfio_client_close(c);
 	assert_int_equal(peer_join(p), 0);

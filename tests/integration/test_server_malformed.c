@@ -365,6 +365,17 @@ static void test_dma_with_fd(void **state)
 	assert_string_equal((char *)mem + 0x4010, "through the map");
 	assert_int_equal(uvfio_server_dma_sg(r->srv, 0x103ff0, 32, UVFIO_DMA_FLAG_READ, sg, 2),
 			 -EFAULT);
+	/* a file shorter than offset + size: refused, nothing kept */
+	int sfd = memfd_create("short", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(sfd, 0x4000), 0);
+	struct uvfio_dma_map sm = { .argsz = 32, .flags = 3, .offset = 0x1000, .addr = 0x200000,
+				    .size = 0x4000 };
+	int before = tu_count_fds();
+	long heap = heap_live();
+	assert_int_equal(transact(r, UVFIO_CMD_DMA_MAP, 0, &sm, sizeof(sm), &sfd, 1), ENXIO);
+	assert_int_equal(tu_count_fds(), before);
+	assert_int_equal(heap_live(), heap);
+	close(sfd);
 	/* read-only map refuses writes */
 	struct uvfio_dma_map ro = { .argsz = 32, .flags = 1, .addr = 0x104000, .size = 0x1000 };
 	assert_int_equal(transact(r, UVFIO_CMD_DMA_MAP, 0, &ro, sizeof(ro), NULL, 0), 0);
@@ -456,6 +467,52 @@ static void test_requests_before_version(void **state)
 	uvfio_server_destroy(srv);
 }
 
+static void keep_line(void *opaque, int level, const char *line)
+{
+	(void)level;
+	char *buf = opaque;
+	if (strstr(line, "cannot send"))
+		snprintf(buf, 256, "%s", line);
+}
+
+/* A client that stops reading: the reply that cannot be sent within the
+ * timeout ends the connection with a line saying why (it used to be dropped
+ * without a word, leaving the client waiting for it). */
+static void test_reply_send_fails(void **state)
+{
+	(void)state;
+	char line[256] = "";
+	struct uvfio_server *srv;
+	struct uvfio_server_config cfg = { .log = { .fn = keep_line, .opaque = line,
+						    .level = UVFIO_LOG_WARNING },
+					   .timeout_ms = 20 };
+	assert_int_equal(uvfio_server_create(&cfg, &srv), 0);
+	struct uvfio_region_desc bar = { .size = 65536,
+					 .flags = VFIO_REGION_INFO_FLAG_READ |
+						  VFIO_REGION_INFO_FLAG_WRITE };
+	assert_int_equal(uvfio_server_setup_region(srv, 0, &bar, NULL), 0);
+	struct rig r = { .srv = srv };
+	rig_connect(&r);
+	/* far more reply bytes than the socket holds, none of them read */
+	for (int i = 0; i < 64; i++) {
+		uint8_t msg[32];
+		struct uvfio_hdr h = { .msg_id = (uint16_t)(500 + i), .cmd = UVFIO_CMD_REGION_READ,
+				       .msg_size = 32 };
+		struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 65536 };
+		memcpy(msg, &h, 16);
+		memcpy(msg + 16, &a, 16);
+		peer_write(r.fd, msg, 32, NULL, 0);
+	}
+	int n = 0;
+	while (uvfio_server_dispatch(srv) != -ENOTCONN)
+		assert_true(++n < 1000);
+	assert_non_null(strstr(line, "cannot send the reply to REGION_READ"));
+	assert_non_null(strstr(line, "ending the connection"));
+	assert_false(uvfio_server_connected(srv));
+	close(r.fd);
+	uvfio_server_destroy(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +524,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_framing_disconnects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_reply_flag, setup, teardown),
 		cmocka_unit_test(test_requests_before_version),
+		cmocka_unit_test(test_reply_send_fails),
 	};
 	return cmocka_run_group_tests_name("server_malformed", tests, NULL, NULL);
 }
