@@ -2,9 +2,11 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD ?= build
+# Where the Wireshark dissector goes; empty: LIBDIR/wireshark/plugins (see docs/uvfio.1).
+WIRESHARK_PLUGIN_DIR ?=
 # Everything `make`, `make check`, `make demo` and .ci/run need.
 DEPS = meson ninja-build pkg-config gcc libc6-dev libjson-c-dev libcmocka-dev \
-       linux-libc-dev clang libclang-rt-14-dev pciutils pci.ids python3 python3-pytest
+       linux-libc-dev clang libclang-rt-14-dev pciutils pci.ids python3 python3-pytest tshark
 
 .PHONY: all deps check demo install clean bench
 
@@ -26,8 +28,10 @@ demo: all
 bench: all
 	$(BUILD)/uvfio-bench
 
-install: all
-	meson configure $(BUILD) --prefix=$(PREFIX)
+# configure, then build, so that install sees this PREFIX (not the last one)
+install: $(BUILD)/build.ninja
+	meson configure $(BUILD) --prefix=$(PREFIX) -Dwireshark_plugindir=$(WIRESHARK_PLUGIN_DIR)
+	ninja -C $(BUILD)
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild --destdir "$(DESTDIR)"
 
 clean:

@@ -17,6 +17,12 @@ if [ "$(id -u)" = 0 ]; then
 	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mtime -1 2>/dev/null | head -1)" ]; then
 		apt-get update -q >/dev/null || { echo "uvfio: apt-get update failed" >&2; exit 1; }
 	fi
+	# tshark's wireshark-common asks whether non-root users may capture:
+	# answer no without asking (the traces need no capture rights)
+	case " $missing " in *" tshark "*)
+		echo "wireshark-common wireshark-common/install-setuid boolean false" |
+			debconf-set-selections 2>/dev/null ;;
+	esac
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing >/dev/null || {
 		echo "uvfio: apt-get install failed; run: apt-get install -y$missing" >&2

@@ -28,8 +28,16 @@ int vu_client_slots_init(struct uvfio_client *c, uint32_t max_in_flight)
 	unsigned n = 1;
 	while (n < max)
 		n <<= 1;
-	if (!(c->slot = calloc(n, sizeof(*c->slot))))
+	/* one block: the slots, their last ids, the ring of free ones */
+	if (!(c->slot = calloc(n, sizeof(*c->slot) + 2 * sizeof(uint16_t))))
 		return -ENOMEM;
+	c->slot_id = (uint16_t *)(c->slot + n);
+	c->free_slots = c->slot_id + n;
+	for (unsigned i = 0; i < n; i++) {
+		c->slot_id[i] = (uint16_t)(i - n); /* the first id of slot i is i */
+		c->free_slots[i] = (uint16_t)i;
+	}
+	c->nfree_slots = n;
 	c->slot_mask = n - 1;
 	c->max_in_flight = max;
 	return 0;
@@ -37,42 +45,47 @@ int vu_client_slots_init(struct uvfio_client *c, uint32_t max_in_flight)
 
 void vu_client_slots_free(struct uvfio_client *c)
 {
-	for (unsigned i = 0; i < c->nslots_used; i++)
+	for (unsigned i = 0; c->slot && i <= c->slot_mask; i++)
 		free(c->slot[i]);
+	while (c->free_pending) {
+		struct vu_pending *p = c->free_pending;
+		c->free_pending = p->next;
+		free(p);
+	}
 	free(c->slot);
 	c->slot = NULL;
-	c->nslots_used = 0;
+	c->slot_id = c->free_slots = NULL;
 }
 
 /*
  * A record with a fresh id, or NULL when out of memory; the caller made sure
  * that fewer than max_in_flight are in flight, so a slot is free. The low
- * bits of an id are its slot; the high bits count the slot's uses, so that
- * consecutive requests in one slot have different ids. O(1).
+ * bits of an id are its slot, the high bits count the slot's uses; free
+ * slots are taken in the order they were freed, so that ids count up one
+ * by one while requests complete in order. O(1).
  */
 static struct vu_pending *pending_alloc(struct uvfio_client *c)
 {
 	struct vu_pending *p = c->free_pending;
-	uint16_t id;
-	if (p) {
+	if (p)
 		c->free_pending = p->next;
-		id = (uint16_t)(p->id + c->slot_mask + 1);
-	} else {
-		if (!(p = malloc(sizeof(*p))))
-			return NULL;
-		id = (uint16_t)c->nslots_used;
-		c->slot[c->nslots_used++] = p;
-	}
+	else if (!(p = malloc(sizeof(*p))))
+		return NULL;
+	unsigned s = c->free_slots[c->free_head];
+	c->free_head = (c->free_head + 1) & c->slot_mask;
+	c->nfree_slots--;
 	memset(p, 0, sizeof(*p));
-	p->id = id;
-	p->busy = true;
+	p->id = c->slot_id[s] = (uint16_t)(c->slot_id[s] + c->slot_mask + 1);
+	c->slot[s] = p;
 	c->in_flight++;
 	return p;
 }
 
 static void pending_free(struct uvfio_client *c, struct vu_pending *p)
 {
-	p->busy = false;
+	unsigned s = p->id & c->slot_mask;
+	c->slot[s] = NULL;
+	c->free_slots[(c->free_head + c->nfree_slots++) & c->slot_mask] = (uint16_t)s;
 	p->next = c->free_pending;
 	c->free_pending = p;
 	c->in_flight--;
@@ -82,9 +95,8 @@ static void pending_free(struct uvfio_client *c, struct vu_pending *p)
 
 static struct vu_pending *pending_find(struct uvfio_client *c, uint16_t id)
 {
-	unsigned s = id & c->slot_mask;
-	struct vu_pending *p = s < c->nslots_used ? c->slot[s] : NULL;
-	return p && p->busy && p->id == id ? p : NULL;
+	struct vu_pending *p = c->slot[id & c->slot_mask];
+	return p && p->id == id ? p : NULL;
 }
 
 /*
@@ -265,9 +277,9 @@ void vu_client_set_dead(struct uvfio_client *c, int err)
 	if (c->twin >= 0)
 		shutdown(c->twin, SHUT_RDWR);
 	struct vu_pending *async = NULL;
-	for (unsigned i = 0; i < c->nslots_used; i++) {
+	for (unsigned i = 0; c->slot && i <= c->slot_mask; i++) {
 		struct vu_pending *p = c->slot[i];
-		if (!p->busy || p->done)
+		if (!p || p->done)
 			continue;
 		if (p->abandoned) {
 			pending_free(c, p);

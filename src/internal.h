@@ -250,10 +250,10 @@ struct vu_waiter {
 };
 
 /*
- * A request sent and not yet answered. Records live in slots, one per
- * request in flight: the low bits of the id are the slot, so a reply finds
- * its request in O(1), and a slot (hence an id) is not reused before its
- * reply has come or the connection has ended.
+ * A request sent and not yet answered. It holds a slot while in flight: the
+ * low bits of its id are the slot, so a reply finds its request in O(1), and
+ * a slot (hence an id) is not reused before its reply has come or the
+ * connection has ended.
  */
 struct vu_pending {
 	struct vu_pending *next, *prev;       /* unwaited (by deadline), or free list */
@@ -263,7 +263,6 @@ struct vu_pending {
 	uint16_t id;
 	uint16_t cmd;
 	enum vu_kind kind;
-	bool busy;      /* in flight (or abandoned and awaiting its late reply) */
 	bool sending;   /* its sender has not finished: it completes the request */
 	bool done;
 	bool abandoned; /* timed out: the late reply is discarded */
@@ -312,9 +311,12 @@ struct uvfio_client {
 	unsigned delivering[2];
 	const void *sender[2]; /* holds send_mu / twin_send_mu (atomic) */
 
-	struct vu_pending **slot; /* by id & slot_mask; NULL until first used */
-	unsigned slot_mask, nslots_used, in_flight, max_in_flight;
-	struct vu_pending *free_pending;
+	struct vu_pending **slot; /* by id & slot_mask; NULL: free */
+	uint16_t *slot_id;        /* the last id given in each slot */
+	uint16_t *free_slots;     /* ring of free slots, oldest first */
+	unsigned free_head, nfree_slots;
+	unsigned slot_mask, in_flight, max_in_flight;
+	struct vu_pending *free_pending; /* records for reuse */
 	struct vu_pending *unwaited, *unwaited_tail; /* posted, async: by deadline */
 	struct vu_pending *nowait, *nowait_tail;     /* posted writes, by seq */
 	uint64_t timer_at; /* when timerfd fires (ms), 0: disarmed */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make install DESTDIR=...` installs headers, both libraries and uvfio.pc (a
 # program outside the tree builds against them with pkg-config), the Python
-# package and the backend descriptions.
+# package, the backend descriptions and the Wireshark dissector (beside the
+# libraries, under wireshark/plugins).
 set -u
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -42,6 +43,12 @@ result() { # result OK DESCRIPTION
 }
 [ $ok = 1 ] || cat "$stage/log"
 result $ok "install and build against uvfio.pc"
+
+# The Wireshark dissector: LIBDIR/wireshark/plugins, Wireshark's global Lua
+# plugin directory on Debian when the prefix is /usr (docs/uvfio.1).
+ok=0
+[ -f "$libdir/wireshark/plugins/vfio-user.lua" ] && ok=1
+result $ok "the Wireshark dissector installed under LIBDIR/wireshark/plugins"
 
 # The Python package lands where Debian's python3 looks for the prefix, and
 # finds the installed library by itself.

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,8 +84,37 @@ size_t peer_recv(int fd, struct uvfio_hdr *h, uint8_t *body, size_t cap, int *fd
 	return h->msg_size;
 }
 
-void peer_write(int fd, const void *buf, size_t len, const int *fds, int nfds)
+/* UVFIO_PEER_TAP=FILE appends every write to FILE (u32 length, u8 descriptor
+ * count, the bytes): the trace tests replay the suites' hostile streams. The
+ * file is opened before any test runs, so descriptor counts stay steady. */
+static int tap_fd = -1;
+
+__attribute__((constructor)) static void tap_open(void)
 {
+	const char *path = getenv("UVFIO_PEER_TAP");
+	if (path)
+		tap_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static void tap(const void *buf, size_t len, int nfds)
+{
+	uint8_t *rec = tap_fd >= 0 ? malloc(len + 5) : NULL;
+	if (!rec)
+		return;
+	uint32_t n = (uint32_t)len;
+	memcpy(rec, &n, 4);
+	rec[4] = (uint8_t)nfds;
+	memcpy(rec + 5, buf, len);
+	/* one write with O_APPEND: records of several peer threads do not mix */
+	if (write(tap_fd, rec, len + 5) != (ssize_t)(len + 5)) {
+		/* a test of the trace notices what is missing */
+	}
+	free(rec);
+}
+
+bool peer_write(int fd, const void *buf, size_t len, const int *fds, int nfds)
+{
+	tap(buf, len, nfds);
 	char cbuf[CMSG_SPACE(16 * sizeof(int))];
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -97,9 +127,8 @@ void peer_write(int fd, const void *buf, size_t len, const int *fds, int nfds)
 		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
 		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 	}
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)len) {
-		/* the other side may be gone: tests check that */
-	}
+	/* the other side may be gone: tests check that */
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
 void peer_reply(int fd, const struct uvfio_hdr *h, const void *body, size_t len)

@@ -8,6 +8,7 @@
 #define UVFIO_TEST_PEER_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,8 +33,9 @@ int peer_join(struct peer *p);
 
 /* Read one whole message (blocking). Returns its total size, 0 at EOF. */
 size_t peer_recv(int fd, struct uvfio_hdr *h, uint8_t *body, size_t cap, int *fds, int *nfds);
-/* Write bytes exactly as given, optionally with descriptors. */
-void peer_write(int fd, const void *buf, size_t len, const int *fds, int nfds);
+/* Write bytes exactly as given, optionally with descriptors; false if not
+ * all of them went (the other side is gone, or a non-blocking fd is full). */
+bool peer_write(int fd, const void *buf, size_t len, const int *fds, int nfds);
 /* Send a reply to h with the given payload. */
 void peer_reply(int fd, const struct uvfio_hdr *h, const void *body, size_t len);
 /* Answer the client's VERSION with the given JSON (NULL: no capabilities). */

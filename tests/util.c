@@ -58,6 +58,60 @@ int tu_eventfd(void)
 	return fd;
 }
 
+char *tu_read_all(FILE *f)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	FILE *m = open_memstream(&buf, &cap);
+	assert_non_null(m);
+	char b[65536];
+	size_t n;
+	while ((n = fread(b, 1, sizeof(b), f)) > 0)
+		fwrite(b, 1, n, m);
+	fclose(m);
+	return buf;
+}
+
+char *tu_run(const char *cmd, int *status)
+{
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	char *out = tu_read_all(p);
+	int st = pclose(p);
+	if (status)
+		*status = st;
+	return out;
+}
+
+void tu_golden(const char *name, const char *text)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/tests/golden/%s", UVFIO_SOURCE_ROOT, name);
+	if (getenv("UVFIO_UPDATE_GOLDEN")) {
+		if (getenv("CI"))
+			fail_msg("UVFIO_UPDATE_GOLDEN is refused in CI: golden files change by hand");
+		FILE *f = fopen(path, "w");
+		if (!f)
+			fail_msg("cannot write %s", path);
+		fputs(text, f);
+		fclose(f);
+	}
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("no golden file %s (UVFIO_UPDATE_GOLDEN=1 writes it)", path);
+	char *want = tu_read_all(f);
+	fclose(f);
+	if (strcmp(want, text)) {
+		size_t i = 0, line = 1;
+		for (; want[i] && want[i] == text[i]; i++)
+			line += want[i] == '\n';
+		free(want);
+		fail_msg("%s differs from its golden file from line %zu; got:\n%.2000s", name, line,
+			 text + (i > 200 ? i - 200 : 0));
+	}
+	free(want);
+}
+
 extern char **environ;
 
 /* Copies of the devices started and not yet stopped (pid 0: free), for

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -18,6 +19,14 @@ struct json_object *tu_load_vectors(const char *name);
 int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
+/* Everything left in f, NUL-terminated (malloc'ed); f is not closed. */
+char *tu_read_all(FILE *f);
+/* Run a command; returns its standard output (malloc'ed), and its exit
+ * status in *status when not NULL. */
+char *tu_run(const char *cmd, int *status);
+/* Compare text with tests/golden/NAME; UVFIO_UPDATE_GOLDEN=1 rewrites the file
+ * first (refused, failing, when CI is set: CI always compares). */
+void tu_golden(const char *name, const char *text);
 
 /* A sample device (build/uvfio-memdev ...) serving a fresh socket. */
 struct tu_dev {

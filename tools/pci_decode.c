@@ -557,22 +557,3 @@ void tool_decode_config(const uint8_t *cfg, size_t len, const uint64_t *sizes, F
 	decode_bars(&c, sizes, out, js);
 	decode_caps(&c, out, js);
 }
-
-void tool_hexdump(FILE *out, uint64_t base, const uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i += 16) {
-		fprintf(out, "%08llx:", (unsigned long long)(base + i));
-		for (size_t k = 0; k < 16; k++) {
-			if (i + k < len)
-				fprintf(out, " %02x", buf[i + k]);
-			else
-				fputs("   ", out);
-		}
-		fputs("  ", out);
-		for (size_t k = 0; k < 16 && i + k < len; k++) {
-			uint8_t ch = buf[i + k];
-			fputc(ch >= 32 && ch < 127 ? ch : '.', out);
-		}
-		fputc('\n', out);
-	}
-}

@@ -9,7 +9,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tool.h"
 
@@ -17,10 +16,6 @@ struct tool_opts tool_opts = { .timeout_ms = 5000, .log_level = UVFIO_LOG_ERR };
 
 extern const struct tool_cmd *const __start_uvfio_tool_cmds[];
 extern const struct tool_cmd *const __stop_uvfio_tool_cmds[];
-
-static const char *region_names[] = { "BAR0", "BAR1", "BAR2", "BAR3", "BAR4",
-				      "BAR5", "ROM",  "CONFIG", "VGA" };
-static const char *irq_names[] = { "INTX", "MSI", "MSIX", "ERR", "REQ" };
 
 static int by_rank(const void *a, const void *b)
 {
@@ -167,60 +162,6 @@ int tool_fail(int code, const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	return code;
-}
-
-bool tool_parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-')
-		return false;
-	*v = x;
-	return true;
-}
-
-bool tool_parse_region(const char *s, uint32_t *idx)
-{
-	for (uint32_t i = 0; i < 9; i++)
-		if (!strcasecmp(s, region_names[i])) {
-			*idx = i;
-			return true;
-		}
-	uint64_t v;
-	if (tool_parse_u64(s, &v) && v < 1024) {
-		*idx = (uint32_t)v;
-		return true;
-	}
-	return false;
-}
-
-bool tool_parse_irq(const char *s, uint32_t *idx)
-{
-	for (uint32_t i = 0; i < 5; i++)
-		if (!strcasecmp(s, irq_names[i]) || (!strcasecmp(s, "msi-x") && i == 2)) {
-			*idx = i;
-			return true;
-		}
-	uint64_t v;
-	if (tool_parse_u64(s, &v) && v < 64) {
-		*idx = (uint32_t)v;
-		return true;
-	}
-	return false;
-}
-
-const char *tool_region_name(uint32_t i, char *buf, size_t len)
-{
-	if (i < 9)
-		return region_names[i];
-	snprintf(buf, len, "REGION%u", i);
-	return buf;
-}
-
-const char *tool_irq_name(uint32_t i)
-{
-	return i < 5 ? irq_names[i] : "OTHER";
 }
 
 struct uvfio_client *tool_open_client(const char *sock, int *code)

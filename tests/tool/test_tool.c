@@ -9,13 +9,10 @@
  * set). Names come from tests/data/pci.ids, whatever pci.ids is installed.
  */
 #include <errno.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,18 +44,8 @@ static int vtool(char **out, const char *env, const char *fmt, va_list ap)
 	vsnprintf(args, sizeof(args), fmt, ap);
 	snprintf(cmd, sizeof(cmd), "%s%s%s%s/uvfio %s 2>/dev/null", *env ? "env " : "", env,
 		 *env ? " " : "", UVFIO_BUILD_ROOT, args);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	size_t n;
-	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-		len += n;
-		if (cap - len < 1024)
-			buf = realloc(buf, cap *= 2);
-	}
-	buf[len] = 0;
-	int st = pclose(p);
+	int st;
+	char *buf = tu_run(cmd, &st);
 	if (out)
 		*out = buf;
 	else
@@ -94,24 +81,7 @@ static void golden(const char *name, char *out, const char *sock)
 		memcpy(p, "SOCKET", 6);
 		memmove(p + 6, p + sl, strlen(p + sl) + 1);
 	}
-	char path[512];
-	snprintf(path, sizeof(path), "%s/tests/golden/%s", UVFIO_SOURCE_ROOT, name);
-	if (getenv("UVFIO_UPDATE_GOLDEN")) {
-		if (getenv("CI"))
-			fail_msg("UVFIO_UPDATE_GOLDEN is refused in CI: golden files change by hand");
-		FILE *f = fopen(path, "w");
-		fputs(out, f);
-		fclose(f);
-	}
-	FILE *f = fopen(path, "r");
-	if (!f)
-		fail_msg("no golden file %s", path);
-	char want[65536];
-	size_t n = fread(want, 1, sizeof(want) - 1, f);
-	want[n] = 0;
-	fclose(f);
-	if (strcmp(want, out))
-		fail_msg("%s differs from its golden file; got:\n%s", name, out);
+	tu_golden(name, out);
 }
 
 static void test_info_golden(void **state)
@@ -190,8 +160,8 @@ static void test_exit_codes(void **state)
 	assert_int_equal(tool(NULL, "read %s bar0 1 2", d.sock), 4);      /* device refuses */
 	assert_int_equal(tool(NULL, "irq %s msix", d.sock), 4);           /* has none */
 	static const char *cmds[] = { "info",	  "read",     "write", "config", "reset",
-				      "irq",	  "dma-test", "lspci", "list" };
-	for (int i = 0; i < 9; i++) {
+				      "irq",	  "dma-test", "lspci", "list",	 "trace" };
+	for (int i = 0; i < 10; i++) {
 		char *out;
 		assert_int_equal(tool(&out, "%s --help", cmds[i]), 0);
 		assert_non_null(strstr(out, cmds[i]));
