@@ -218,6 +218,31 @@ static int start_client(struct uvfio_server *s, int fd)
 	return 0;
 }
 
+/*
+ * Bind and listen so that the path appears only once connect() can succeed:
+ * bound and listening under a temporary name, then linked to the path (which
+ * fails, like bind(), when the path exists). A path too long for a
+ * temporary name beside it is bound directly.
+ */
+static int bind_listening(int fd, const struct sockaddr_un *sa)
+{
+	struct sockaddr_un tmp = { .sun_family = AF_UNIX };
+	int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", sa->sun_path,
+			 (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp.sun_path)) {
+		if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, 8) < 0)
+			return -errno;
+		return 0;
+	}
+	unlink(tmp.sun_path);
+	int r = 0;
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 8) < 0 ||
+	    link(tmp.sun_path, sa->sun_path) < 0)
+		r = errno == EEXIST ? -EADDRINUSE : -errno;
+	unlink(tmp.sun_path);
+	return r;
+}
+
 int uvfio_server_listen(struct uvfio_server *s, const char *path)
 {
 	if (!s || !path || s->lsock >= 0 || s->sock >= 0)
@@ -229,8 +254,8 @@ int uvfio_server_listen(struct uvfio_server *s, const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
-		int r = -errno;
+	int r = bind_listening(fd, &sa);
+	if (r < 0) {
 		close(fd);
 		return r;
 	}

@@ -572,7 +572,16 @@ UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, c
 
 /* ---- Serving ------------------------------------------------------------------- */
 
-/** uvfio_server_listen() - listen on a new UNIX socket at @path. */
+/**
+ * uvfio_server_listen() - listen on a new UNIX socket at @path.
+ *
+ * The path appears only once the socket listens (it is bound under a
+ * temporary name beside @path, then linked), so a client that sees the file
+ * can connect at once. Returns 0, -EADDRINUSE when @path exists (a stale
+ * socket must be removed first), -ENAMETOOLONG, -EINVAL (NULL, or already
+ * listening or serving), or the errno of socket(), bind() or listen().
+ * Call it before serving, from the thread that owns the context.
+ */
 UVFIO_EXPORT int uvfio_server_listen(struct uvfio_server *s, const char *path);
 /** uvfio_server_adopt() - serve one already connected client on @fd (the
  * server owns it from now on, also on failure). */

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "uvfio/client.h"
@@ -573,6 +575,57 @@ static void test_msix_pba(void **state)
 	dev_free(d);
 }
 
+/* Whoever sees the socket's path can connect at once: the path appears only
+ * once the socket listens. An existing path is refused, not replaced. */
+struct watcher {
+	const char *path;
+	int result; /* 0, or the errno of the first connect once the path exists */
+};
+
+static void *watch_and_connect(void *arg)
+{
+	struct watcher *w = arg;
+	while (access(w->path, F_OK) < 0)
+		;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w->path);
+	w->result = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? errno : 0;
+	close(fd);
+	return NULL;
+}
+
+static void test_listen_path(void **state)
+{
+	(void)state;
+	char path[108];
+	snprintf(path, sizeof(path), "/tmp/uvfio-listen-%d.sock", getpid());
+	unlink(path);
+	for (int i = 0; i < 300; i++) {
+		struct uvfio_server *s;
+		struct uvfio_server_config cfg = { .log = { .level = -1 } };
+		assert_int_equal(uvfio_server_create(&cfg, &s), 0);
+		struct watcher w = { .path = path, .result = -1 };
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, watch_and_connect, &w), 0);
+		assert_int_equal(uvfio_server_listen(s, path), 0);
+		pthread_join(t, NULL);
+		assert_int_equal(w.result, 0);
+		if (i == 0) {
+			struct uvfio_server *other;
+			assert_int_equal(uvfio_server_create(&cfg, &other), 0);
+			assert_int_equal(uvfio_server_listen(other, path), -EADDRINUSE);
+			uvfio_server_destroy(other);
+			assert_int_equal(access(path, F_OK), 0); /* still the first one's */
+		}
+		uvfio_server_destroy(s); /* removes the path */
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid());
+	assert_int_equal(access(tmp, F_OK), -1); /* no temporary name left behind */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_capabilities),
 		cmocka_unit_test(test_stop_and_run_again),
 		cmocka_unit_test(test_msix_pba),
+		cmocka_unit_test(test_listen_path),
 	};
 	return cmocka_run_group_tests_name("device_api", tests, NULL, NULL);
 }
