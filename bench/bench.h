@@ -1,10 +1,29 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* bench.h — what uvfio-bench's files share: a measured row and the report. */
+/*
+ * bench.h — what uvfio-bench's files share: the options, the clock and
+ * statistics (util.c), the bench device (dev.c), the physical references
+ * (refs.c), the families of rows (rows*.c) and the report (report.c).
+ */
 #ifndef UVFIO_BENCH_H
 #define UVFIO_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+
+struct uvfio_client;
+struct uvfio_client_config;
+
+/* ---- Options (main.c) ---------------------------------------------------------- */
+
+extern bool quick;          /* --quick: a smoke pass, a few iterations per row */
+extern bool latency_only;   /* --latency: the synchronous rows only */
+extern bool migration_only; /* --migration: the migration rows only */
+extern int ncpus;
+
+/* ---- Measuring (util.c) -------------------------------------------------------- */
 
 struct stat_ {
 	double ops;    /* per second */
@@ -12,6 +31,56 @@ struct stat_ {
 	double p99;    /* us */
 	double gbps;   /* for bandwidth rows */
 };
+
+uint64_t now_ns(void);
+/* Pin the calling thread (and what it forks) to one CPU. */
+void pin(int cpu);
+/* Rate, median and 99th percentile of n latencies (sorted in place) taken
+ * over total_ns. */
+struct stat_ summarize(uint64_t *lat, size_t n, uint64_t total_ns);
+/* Large buffers are mapped apart from the heap, which would otherwise keep
+ * them (and servers forked later would count them in their RSS). Touched. */
+char *big_alloc(size_t len);
+
+/* ---- The bench device (dev.c) --------------------------------------------------- */
+
+#define BAR_SIZE (1u << 20)
+#define SRV_XFER (64u << 10) /* the bench server's max_data_xfer_size */
+#define DMA_IOVA (1ull << 32)
+#define DMA_REG 0x0 /* BAR2 register: write N to make the device read N bytes */
+#define DMA_MEM (64u << 20)
+struct uvfio_server;
+/* A bench device (a server context) with the given max_data_xfer_size. */
+struct uvfio_server *bench_dev_make(uint32_t xfer);
+/* Fork a server process on cpu serving ndev devices, one per socket in fds;
+ * it exits when its clients leave. */
+pid_t spawn_server(int cpu, int *fds, int ndev, uint32_t xfer);
+/* A bench device process on cpu_srv and a client of it (cfg: NULL for the
+ * bench's defaults). */
+struct uvfio_client *connect_bench(int cpu_srv, pid_t *pid, uint32_t xfer,
+				   const struct uvfio_client_config *cfg);
+void finish(struct uvfio_client *c, pid_t pid);
+long rss_kib(pid_t pid);
+
+/* ---- Physical references (refs.c) ------------------------------------------------ */
+
+/* A raw ping-pong partner: req bytes one way, rep bytes back, no protocol. */
+struct raw {
+	int fd;
+	pid_t pid;
+	size_t req, rep;
+	char *buf;
+};
+
+void raw_start(struct raw *r, int cpu_srv, size_t req, size_t rep);
+void raw_run(struct raw *r, uint64_t *lat, size_t iters);
+void raw_stop(struct raw *r);
+struct stat_ raw_pingpong(int cpu_srv, size_t req, size_t rep, size_t iters);
+double raw_stream_gbps(int cpu_srv, size_t chunk, size_t total, size_t span);
+double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total);
+double memcpy_gbps(size_t len, int reps);
+
+/* ---- The report (report.c) ---------------------------------------------------------- */
 
 /* A goal on a row's ratio: at most (GOAL_LE) or at least (GOAL_GE) limit. */
 struct goal {
@@ -32,5 +101,28 @@ void report_row(const char *name, const char *place, struct stat_ s, const char 
 /* Print what waits for the end (JSON, Markdown), write the SVG chart when
  * svg_path is set. Returns the number of goals missed. */
 int report_finish(const char *svg_path);
+
+/* ---- Rows ---------------------------------------------------------------------------- */
+
+/* rows.c: synchronous, posted, device DMA, threads, many devices */
+struct stat_ sync_rows(struct uvfio_client *c, uint32_t region, uint64_t off, size_t len,
+		       bool write, size_t iters);
+/* A synchronous row and its raw ping-pong reference, measured in turns;
+ * both printed. Returns the measured row. */
+struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *place, const char *name,
+		    uint32_t region, uint64_t off, size_t len, bool write, size_t iters,
+		    struct goal goal);
+struct stat_ posted_rows(struct uvfio_client *c, uint32_t region, uint64_t off, size_t iters);
+struct stat_ thread_rows(struct uvfio_client *c, uint32_t region, uint64_t off, int n,
+			 size_t iters);
+double dma_gbps(struct uvfio_client *c, bool share_fd, size_t len, int reps);
+void many_devices(int cpu_srv, const char *place, size_t iters);
+
+/* rows_mig.c: migration between two uvfio-memdev processes */
+void find_memdev(void);
+void migration_rows(int cpu_srv, const char *place);
+
+/* rows_trace.c: uvfio trace in the path */
+void trace_row(int cpu_srv, const char *place, struct stat_ direct, size_t iters);
 
 #endif

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvfio-bench — uvfio's speed beside the physical limit of this machine.
+ *
+ * Every row is measured next to its own reference in the same run, for two
+ * placements: client and server pinned to the same CPU, and to different
+ * CPUs. References: a raw two-process ping-pong over a UNIX stream socket
+ * with the same message sizes and no protocol logic; memcpy; the raw socket
+ * streaming the same chunk sizes.
+ *
+ *   uvfio-bench [--quick] [--latency | --migration] [--json | --markdown] [--svg F] [--check]
+ *   uvfio-bench --server SOCKET --region N --offset OFF   (client rows only)
+ *
+ * This file: the options and the order of the rows; dev.c the bench device,
+ * refs.c the references, rows*.c the rows, report.c the table and chart.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "migrate.h"
+#include "uvfio/client.h"
+
+bool quick;
+bool latency_only;
+bool migration_only;
+int ncpus;
+
+/* ---- Main ---------------------------------------------------------------------------------- */
+
+static void run_placement(int cpu_srv, const char *place)
+{
+	size_t n = quick ? 200 : 20000;
+	pin(0);
+	pid_t pid;
+	struct uvfio_client *c = connect_bench(cpu_srv, &pid, SRV_XFER, NULL);
+	struct stat_ s = paired(c, cpu_srv, place, "REGION_READ 4 B (sync)", 0, 0, 4, false, n,
+				GOAL_LE(1.25));
+	struct stat_ sw = paired(c, cpu_srv, place, "REGION_WRITE 4 B (sync)", 0, 0, 4, true, n,
+				 NO_GOAL);
+	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NO_GOAL);
+	trace_row(cpu_srv, place, s, n);
+	if (latency_only) {
+		finish(c, pid);
+		return;
+	}
+	size_t nbig = quick ? 5 : 200;
+	s = sync_rows(c, 0, 0, 1 << 20, false, nbig);
+	s.gbps = (double)(1 << 20) * s.ops / 1e9;
+	double stream = raw_stream_gbps(cpu_srv, SRV_XFER + 32, (size_t)(64u << 20), 1u << 20);
+	char ref[64];
+	report_row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
+	    s.gbps / stream, GOAL_GE(0.8));
+	size_t np = quick ? 1000 : 200000;
+	s = posted_rows(c, 0, 0, np);
+	report_row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,
+	    GOAL_GE(5));
+	finish(c, pid);
+
+	/* coalescing needs the option on */
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	pid = spawn_server(cpu_srv, &sv[1], 1, SRV_XFER);
+	close(sv[1]);
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR },
+					  .coalesce_posted = true };
+	if (uvfio_client_adopt(sv[0], &cc, &c) < 0)
+		exit(1);
+	s = posted_rows(c, 0, 0, np);
+	report_row("posted REGION_WRITE 4 B, WRITE_MULTI", place, s, "sync REGION_WRITE 4 B",
+	    s.ops / sw.ops, GOAL_GE(10));
+	finish(c, pid);
+
+	/* device DMA, in messages of the default max_data_xfer_size (1 MiB) */
+	c = connect_bench(cpu_srv, &pid, 0, NULL);
+	size_t dl = quick ? (1u << 20) : (32u << 20);
+	int reps = quick ? 2 : 10;
+	double mc = memcpy_gbps(dl, reps);
+	struct stat_ d = { .gbps = dma_gbps(c, true, dl, reps) };
+	report_row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, GOAL_GE(0.9));
+	d.gbps = dma_gbps(c, false, dl, reps);
+	double st = raw_stream_gbps(cpu_srv, UVFIO_DEFAULT_MAX_DATA_XFER_SIZE + 32, dl * (size_t)reps, dl);
+	snprintf(ref, sizeof(ref), "raw stream 1 MiB chunks");
+	report_row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, GOAL_GE(0.7));
+	finish(c, pid);
+
+	/* threads on one connection */
+	c = connect_bench(cpu_srv, &pid, SRV_XFER, NULL);
+	struct stat_ one = { 0 };
+	for (int t = 1; t <= 8; t *= 2) {
+		s = thread_rows(c, 0, 0, t, quick ? 200 : 20000);
+		if (t == 1)
+			one = s;
+		snprintf(ref, sizeof(ref), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
+		report_row(ref, place, s, "1 thread", s.ops / one.ops, NO_GOAL);
+	}
+	finish(c, pid);
+	many_devices(cpu_srv, place, quick ? 100 : 5000);
+}
+
+static int external(const char *sock, uint32_t region, uint64_t off)
+{
+	struct uvfio_client *c;
+	struct uvfio_client_config cfg = { .log = { .level = UVFIO_LOG_ERR } };
+	int r = uvfio_client_connect(sock, &cfg, &c);
+	if (r < 0) {
+		fprintf(stderr, "uvfio-bench: cannot connect to %s: %s\n", sock, uvfio_strerror(r));
+		return 3;
+	}
+	size_t n = quick ? 200 : 20000;
+	struct stat_ ref = raw_pingpong(1, 32, 36, n);
+	report_row("raw ping-pong 32 B / 36 B", "ext", ref, "-", 1, NO_GOAL);
+	struct stat_ s = sync_rows(c, region, off, 4, false, n);
+	report_row("REGION_READ 4 B (sync)", "ext", s, "raw ping-pong", s.median / ref.median, NO_GOAL);
+	struct stat_ sw = sync_rows(c, region, off, 4, true, n);
+	report_row("REGION_WRITE 4 B (sync)", "ext", sw, "raw ping-pong", sw.median / ref.median, NO_GOAL);
+	s = posted_rows(c, region, off, quick ? 1000 : 100000);
+	report_row("posted REGION_WRITE 4 B + flush", "ext", s, "sync REGION_WRITE", s.ops / sw.ops, NO_GOAL);
+	for (int t = 1; t <= 8; t *= 2) {
+		struct stat_ ts = thread_rows(c, region, off, t, quick ? 200 : 10000);
+		char name[64];
+		snprintf(name, sizeof(name), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
+		report_row(name, "ext", ts, "sync, 1 thread", ts.ops / s.ops, NO_GOAL);
+	}
+	uvfio_client_close(c);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
+		{ "server", required_argument, NULL, 's' }, { "region", required_argument, NULL, 'r' },
+		{ "offset", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ "latency", no_argument, NULL, 'l' },      { "markdown", no_argument, NULL, 'm' },
+		{ "svg", required_argument, NULL, 'g' },    { "check", no_argument, NULL, 'c' },
+		{ "migration", no_argument, NULL, 'M' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *server = NULL, *svg = NULL;
+	uint32_t region = 0;
+	uint64_t off = 0;
+	enum report_format fmt = REPORT_TEXT;
+	bool check = false;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "qjls:r:o:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'q': quick = true; break;
+		case 'j': fmt = REPORT_JSON; break;
+		case 'm': fmt = REPORT_MARKDOWN; break;
+		case 'g': svg = optarg; break;
+		case 'c': check = true; break;
+		case 'l': latency_only = true; break;
+		case 'M': migration_only = true; break;
+		case 's': server = optarg; break;
+		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'o': off = strtoull(optarg, NULL, 0); break;
+		case 'h':
+			puts("uvfio-bench [--quick] [--latency | --migration] [--json | --markdown] "
+			     "[--svg FILE] [--check]\n"
+			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
+			     "  --markdown   the table as Markdown, at the end\n"
+			     "  --svg FILE   draw every row's ratio against its limit\n"
+			     "  --check      exit with 1 when a goal is missed (for people: these\n"
+			     "               machines are too noisy for a CI verdict)");
+			return 0;
+		default: return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	find_memdev();
+	report_start(fmt);
+	int r = 0;
+	if (server) {
+		r = external(server, region, off);
+	} else {
+		if (!migration_only) {
+			run_placement(0, "same");
+			if (ncpus > 1)
+				run_placement(1, "cross");
+		}
+		if (!latency_only) {
+			/* last: the migration tool's malloc settings (migrate.h) */
+			mig_tune_process();
+			migration_rows(0, "same");
+			if (ncpus > 1)
+				migration_rows(1, "cross");
+		}
+	}
+	int missed = report_finish(svg);
+	if (missed < 0)
+		return 1;
+	if (missed)
+		fprintf(stderr, "uvfio-bench: %d goal%s missed\n", missed, missed > 1 ? "s" : "");
+	return r ? r : check && missed ? 1 : 0;
+}
