@@ -112,6 +112,8 @@ struct stat_ sync_rows(struct uvfio_client *c, uint32_t region, uint64_t off, si
 struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *place, const char *name,
 		    uint32_t region, uint64_t off, size_t len, bool write, size_t iters,
 		    struct goal goal);
+/* REGION_READ/WRITE of 1 MiB in pieces, beside the raw stream. */
+void bulk_rows(struct uvfio_client *c, int cpu_srv, const char *place);
 struct stat_ posted_rows(struct uvfio_client *c, uint32_t region, uint64_t off, size_t iters);
 struct stat_ thread_rows(struct uvfio_client *c, uint32_t region, uint64_t off, int n,
 			 size_t iters);

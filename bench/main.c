@@ -47,13 +47,8 @@ static void run_placement(int cpu_srv, const char *place)
 		finish(c, pid);
 		return;
 	}
-	size_t nbig = quick ? 5 : 200;
-	s = sync_rows(c, 0, 0, 1 << 20, false, nbig);
-	s.gbps = (double)(1 << 20) * s.ops / 1e9;
-	double stream = raw_stream_gbps(cpu_srv, SRV_XFER + 32, (size_t)(64u << 20), 1u << 20);
+	bulk_rows(c, cpu_srv, place);
 	char ref[64];
-	report_row("REGION_READ 1 MiB (16 x 64 KiB)", place, s, "raw stream 64 KiB chunks",
-	    s.gbps / stream, GOAL_GE(0.8));
 	size_t np = quick ? 1000 : 200000;
 	s = posted_rows(c, 0, 0, np);
 	report_row("posted REGION_WRITE 4 B + flush", place, s, "sync REGION_WRITE 4 B", s.ops / sw.ops,

@@ -414,6 +414,71 @@ static int send_failed(struct uvfio_client *c, struct vu_pending *p, int r, bool
 	return c->dead ? c->dead : r;
 }
 
+/* The record of a request about to be sent, once there is room under the
+ * limit of requests in flight. mu held. */
+static int req_alloc(struct uvfio_client *c, uint16_t cmd, enum vu_kind kind, uint64_t deadline,
+		     uint64_t now, struct vu_pending **out)
+{
+	vu_client_tick(c, now);
+	int r = c->dead;
+	if (!r && c->in_flight >= c->max_in_flight)
+		r = wait_room(c, deadline, now);
+	struct vu_pending *p = NULL;
+	if (!r && !(p = pending_alloc(c)))
+		r = -ENOMEM;
+	if (r)
+		return r;
+	p->cmd = cmd;
+	p->kind = kind;
+	*out = p;
+	return 0;
+}
+
+/*
+ * The reply of a VU_WAIT request: wait for it (reader: this thread holds the
+ * reader role, released here) and free the record, or leave the record
+ * abandoned when the deadline passes. mu held on entry, not on return.
+ */
+static int collect(struct uvfio_client *c, struct vu_pending *p, uint64_t deadline, bool reader,
+		   struct vu_msg **reply)
+{
+	struct wait_target t = { .p = p };
+	struct vu_waiter w = { .linked = false };
+	int r = 0;
+	if (p->done) {
+		if (reader)
+			vu_reader_release(c);
+	} else {
+		/* Deadline from the start of the call (now: unknown, the read
+		 * took time). Releases the role if this thread has it. */
+		vu_waiter_init(&w, false);
+		r = vu_client_wait(c, &w, &t, deadline, 0, reader);
+	}
+	if (p->done) {
+		r = p->result;
+		if (r == 0 && reply)
+			*reply = p->reply;
+		else
+			vu_msg_free(p->reply);
+		pending_free(c, p);
+	} else {
+		/* Timed out: the record keeps its slot so that its id is not
+		 * reused and the late reply is recognised and discarded. Its
+		 * data no longer goes to the caller's buffer. */
+		p->abandoned = true;
+		p->waiter = NULL;
+		if (p->sink) {
+			p->sink = NULL;
+			if (__atomic_load_n(&c->reader, __ATOMIC_RELAXED) == vu_reader_self())
+				vu_client_unsink(c);
+		}
+		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(p->cmd), p->id);
+	}
+	pthread_mutex_unlock(&c->mu);
+	vu_waiter_fini(&w);
+	return r;
+}
+
 int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
 		      void *opaque, struct vu_msg **reply)
@@ -428,19 +493,12 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	}
 	uint64_t now, deadline = deadline_of(c, &now);
 	pthread_mutex_lock(&c->mu);
-	vu_client_tick(c, now);
-	int r = c->dead;
-	if (!r && c->in_flight >= c->max_in_flight)
-		r = wait_room(c, deadline, now);
-	struct vu_pending *p = NULL;
-	if (!r && !(p = pending_alloc(c)))
-		r = -ENOMEM;
+	struct vu_pending *p;
+	int r = req_alloc(c, cmd, kind, deadline, now, &p);
 	if (r) {
 		pthread_mutex_unlock(&c->mu);
 		return r;
 	}
-	p->cmd = cmd;
-	p->kind = kind;
 	p->fn = fn;
 	p->opaque = opaque;
 	if (kind != VU_WAIT) {
@@ -467,9 +525,9 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
 	bool some;
 	r = vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
-	struct wait_target t = { .p = p };
 	bool locked = false;
 	if (reader && r == 0) {
+		struct wait_target t = { .p = p };
 		int pr = vu_reader_turn(c, &t, VU_TURN_MAIN | VU_TURN_BLOCK, -1, &locked);
 		if (!locked)
 			pthread_mutex_lock(&c->mu);
@@ -494,33 +552,111 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
-	struct vu_waiter w = { .linked = false };
-	if (p->done) {
-		if (reader)
-			vu_reader_release(c);
-	} else {
-		/* Deadline from the start of the call (now: unknown, the read
-		 * took time). Releases the role if this thread has it. */
-		vu_waiter_init(&w, false);
-		r = vu_client_wait(c, &w, &t, deadline, 0, reader);
-	}
-	if (p->done) {
-		r = p->result;
-		if (r == 0 && reply)
-			*reply = p->reply;
-		else
-			vu_msg_free(p->reply);
-		pending_free(c, p);
-	} else {
-		/* Timed out: the record keeps its slot so that its id is not
-		 * reused and the late reply is recognised and discarded. */
-		p->abandoned = true;
-		p->waiter = NULL;
-		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(cmd), p->id);
+	return collect(c, p, deadline, reader, reply);
+}
+
+int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_piece *pc,
+			unsigned n, struct vu_req *rq)
+{
+	struct {
+		struct uvfio_hdr h;
+		uint8_t req[16]; /* a request's fixed part follows its header */
+	} m[VU_BATCH_MAX];
+	struct iovec iov[2 * VU_BATCH_MAX];
+	if (n > VU_BATCH_MAX)
+		n = VU_BATCH_MAX;
+	uint64_t now, deadline = deadline_of(c, &now);
+	pthread_mutex_lock(&c->mu);
+	unsigned k = 0;
+	int r = 0;
+	for (; k < n; k++) {
+		struct vu_pending *p;
+		/* Waits for room only for the first: then it sends what it has. */
+		if (k && c->in_flight >= c->max_in_flight)
+			break;
+		if ((r = req_alloc(c, cmd, VU_WAIT, deadline, now, &p)) < 0)
+			break;
+		p->sink = pc[k].sink;
+		p->sink_len = pc[k].sink_len;
+		p->owner = vu_reader_self();
+		rq[k].p = p;
+		rq[k].deadline = deadline;
 	}
 	pthread_mutex_unlock(&c->mu);
-	vu_waiter_fini(&w);
-	return r;
+	if (!k)
+		return r;
+	int ni = 0;
+	for (unsigned i = 0; i < k; i++) {
+		size_t fixed = VU_MIN(pc[i].req_len, sizeof(m[i].req));
+		m[i].h = (struct uvfio_hdr){
+			.msg_id = rq[i].p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND,
+			.msg_size = (uint32_t)(UVFIO_HDR_SIZE + fixed + pc[i].data_len)
+		};
+		memcpy(m[i].req, pc[i].req, fixed);
+		iov[ni++] = (struct iovec){ &m[i], UVFIO_HDR_SIZE + fixed };
+		if (pc[i].data_len)
+			iov[ni++] = (struct iovec){ (void *)pc[i].data, pc[i].data_len };
+	}
+	bool some;
+	r = vu_client_send(c, c->sock, NULL, iov, ni, NULL, 0, &some);
+	if (r < 0) {
+		pthread_mutex_lock(&c->mu);
+		for (unsigned i = 0; i < k; i++)
+			r = send_failed(c, rq[i].p, r, some);
+		pthread_mutex_unlock(&c->mu);
+		return r;
+	}
+	for (unsigned i = 0; i < k; i++)
+		vu_trace_hdr(&c->log, "->", &m[i].h, 0);
+	return (int)k;
+}
+
+int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg **reply)
+{
+	*reply = NULL;
+	pthread_mutex_lock(&c->mu);
+	return collect(c, rq->p, rq->deadline, false, reply);
+}
+
+/* ---- Replies received into the caller's buffer ------------------------------------- */
+
+/*
+ * The receive sink of the main socket (see struct vu_rx): the data of a
+ * REGION_READ reply of the size asked for lands straight in the buffer of
+ * the request it answers, when the thread reading is the one that asked
+ * (so the buffer is alive: its owner is here, not gone after a timeout).
+ */
+static uint8_t *reply_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
+{
+	struct uvfio_client *c = arg;
+	if ((h->flags & (UVFIO_FLAGS_TYPE_MASK | UVFIO_FLAGS_ERROR)) != UVFIO_FLAGS_TYPE_REPLY ||
+	    h->cmd != UVFIO_CMD_REGION_READ)
+		return NULL;
+	uint8_t *dst = NULL;
+	pthread_mutex_lock(&c->mu);
+	struct vu_pending *p = pending_find(c, h->msg_id);
+	if (p && p->sink && !p->done && p->owner == __atomic_load_n(&c->reader, __ATOMIC_RELAXED) &&
+	    h->msg_size == UVFIO_HDR_SIZE + sizeof(struct uvfio_region_access) + p->sink_len)
+		dst = p->sink;
+	pthread_mutex_unlock(&c->mu);
+	*keep = sizeof(struct uvfio_region_access);
+	return dst;
+}
+
+void vu_client_sink_init(struct uvfio_client *c)
+{
+	c->rx.sink = reply_sink;
+	c->rx.sink_arg = c;
+}
+
+void vu_client_unsink(struct uvfio_client *c)
+{
+	if (!c->rx.big || !c->rx.big->ext)
+		return;
+	int r = vu_rx_unsink(&c->rx);
+	vu_client_sink_init(c);
+	if (r < 0)
+		vu_client_set_dead(c, r);
 }
 
 /* ---- Flush of posted writes --------------------------------------------------------- */

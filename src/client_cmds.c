@@ -383,139 +383,12 @@ out:
 	return r;
 }
 
-/* ---- Region read and write --------------------------------------------------------- */
-
-static uint32_t xfer_max(struct uvfio_client *c)
-{
-	return VU_MIN(c->server.max_data_xfer_size, c->mine.max_data_xfer_size);
-}
-
-int uvfio_client_region_read(struct uvfio_client *c, uint32_t region, uint64_t offset, void *buf,
-			     size_t len)
-{
-	if (!c || (!buf && len) || offset + len < offset)
-		return -EINVAL;
-	uint8_t *p = buf;
-	do {
-		uint32_t n = (uint32_t)VU_MIN(len, (size_t)xfer_max(c));
-		struct uvfio_region_access a = { .offset = offset, .region = region, .count = n };
-		struct iovec iov = { &a, sizeof(a) };
-		struct vu_msg *m;
-		int r = vu_client_request(c, UVFIO_CMD_REGION_READ, &iov, 1, NULL, 0, VU_WAIT, NULL,
-					  NULL, &m);
-		if (r < 0)
-			return r;
-		struct uvfio_region_access ra;
-		if (m->len != sizeof(ra) + n || m->nfds) {
-			vu_msg_free(m);
-			return -EPROTO;
-		}
-		memcpy(&ra, m->body, sizeof(ra));
-		if (ra.offset != offset || ra.region != region || ra.count != n) {
-			vu_msg_free(m);
-			return -EPROTO;
-		}
-		memcpy(p, m->body + sizeof(ra), n);
-		vu_msg_free(m);
-		p += n;
-		offset += n;
-		len -= n;
-	} while (len);
-	return 0;
-}
-
-static int region_write(struct uvfio_client *c, uint32_t region, uint64_t offset,
-			const void *buf, size_t len, enum vu_kind kind)
-{
-	if (!c || (!buf && len) || offset + len < offset)
-		return -EINVAL;
-	const uint8_t *p = buf;
-	do {
-		uint32_t n = (uint32_t)VU_MIN(len, (size_t)xfer_max(c));
-		struct uvfio_region_access a = { .offset = offset, .region = region, .count = n };
-		struct iovec iov[2] = { { &a, sizeof(a) }, { (void *)p, n } };
-		struct vu_msg *m = NULL;
-		int r = vu_client_request(c, UVFIO_CMD_REGION_WRITE, iov, 2, NULL, 0, kind, NULL,
-					  NULL, kind == VU_WAIT ? &m : NULL);
-		if (r < 0)
-			return r;
-		if (m) {
-			struct uvfio_region_access ra;
-			if (m->len == sizeof(ra))
-				memcpy(&ra, m->body, sizeof(ra));
-			r = m->len != sizeof(ra) || m->nfds || ra.count != n ? -EPROTO : 0;
-			vu_msg_free(m);
-			if (r < 0)
-				return r;
-		}
-		p += n;
-		offset += n;
-		len -= n;
-	} while (len);
-	return 0;
-}
-
-int uvfio_client_region_write(struct uvfio_client *c, uint32_t region, uint64_t offset,
-			      const void *buf, size_t len)
-{
-	return region_write(c, region, offset, buf, len, VU_WAIT);
-}
-
-int vu_client_flush_batch(struct uvfio_client *c)
-{
-	struct uvfio_write_multi_entry batch[UVFIO_WRITE_MULTI_MAX];
-	pthread_mutex_lock(&c->mu);
-	unsigned n = c->nbatch;
-	memcpy(batch, c->batch, n * sizeof(batch[0]));
-	__atomic_store_n(&c->nbatch, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&c->mu);
-	if (!n)
-		return 0;
-	struct uvfio_write_multi wm = { .wr_cnt = n };
-	struct iovec iov[2] = { { &wm, sizeof(wm) }, { batch, n * sizeof(batch[0]) } };
-	return vu_client_request(c, UVFIO_CMD_REGION_WRITE_MULTI, iov, 2, NULL, 0, VU_NOWAIT, NULL,
-				 NULL, NULL);
-}
-
-int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, uint64_t offset,
-				     const void *buf, size_t len)
-{
-	if (!c || (!buf && len))
-		return -EINVAL;
-	if (c->cfg.coalesce_posted && c->server.write_multiple && len && len <= 8) {
-		pthread_mutex_lock(&c->mu);
-		int r = c->dead;
-		while (!r && c->nbatch == UVFIO_WRITE_MULTI_MAX) {
-			/* full, and another thread is sending it: make room */
-			pthread_mutex_unlock(&c->mu);
-			r = vu_client_flush_batch(c);
-			pthread_mutex_lock(&c->mu);
-			r = r ? r : c->dead;
-		}
-		if (!r) {
-			struct uvfio_write_multi_entry *e = &c->batch[c->nbatch];
-			__atomic_store_n(&c->nbatch, c->nbatch + 1, __ATOMIC_RELAXED);
-			memset(e, 0, sizeof(*e));
-			e->offset = offset;
-			e->region = region;
-			e->count = (uint32_t)len;
-			memcpy(e->data, buf, len);
-		}
-		bool full = c->nbatch == UVFIO_WRITE_MULTI_MAX;
-		pthread_mutex_unlock(&c->mu);
-		if (r)
-			return r;
-		return full ? vu_client_flush_batch(c) : 0;
-	}
-	return region_write(c, region, offset, buf, len, VU_NOWAIT);
-}
-
 /* ---- Device features and migration --------------------------------------------------- */
 
 int uvfio_client_feature(struct uvfio_client *c, uint32_t flags, const void *in, size_t inlen,
 			 void *out, size_t outlen)
 {
-	if (!c || (inlen && !in) || (outlen && !out) || inlen > xfer_max(c))
+	if (!c || (inlen && !in) || (outlen && !out) || inlen > vu_client_xfer_max(c))
 		return -EINVAL;
 	struct uvfio_device_feature f = {
 		.argsz = (uint32_t)(sizeof(f) + VU_MAX(inlen, outlen)), .flags = flags
@@ -599,7 +472,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova, uint6
 	uint64_t pages = length / page_size + (length % page_size != 0);
 	size_t words = (size_t)((pages + 63) / 64);
 	size_t outlen = sizeof(struct uvfio_dma_logging_report) + words * 8;
-	if (outlen > xfer_max(c))
+	if (outlen > vu_client_xfer_max(c))
 		return -E2BIG;
 	struct uvfio_dma_logging_report req = { .iova = iova, .length = length,
 						.page_size = page_size };
@@ -620,7 +493,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova, uint6
 
 int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len)
 {
-	if (!c || (!buf && len) || len > xfer_max(c))
+	if (!c || (!buf && len) || len > vu_client_xfer_max(c))
 		return -EINVAL;
 	struct uvfio_mig_data req = { .argsz = (uint32_t)(sizeof(req) + len),
 				      .size = (uint32_t)len };
@@ -649,7 +522,7 @@ int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len)
 
 int uvfio_client_mig_data_write(struct uvfio_client *c, const void *buf, size_t len)
 {
-	if (!c || (!buf && len) || len > xfer_max(c))
+	if (!c || (!buf && len) || len > vu_client_xfer_max(c))
 		return -EINVAL;
 	/* argsz covers the data, as in VFIO's structures and as libvfio-user
 	 * requires (the specification calls it the size of a reply that has

@@ -201,6 +201,7 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	pthread_mutex_init(&c->dma_mu, &ma);
 	pthread_mutexattr_destroy(&ma);
 	vu_rx_init(&c->rx, VERSION_REPLY_MAX, c->mine.max_msg_fds);
+	vu_client_sink_init(c);
 	vu_rx_init(&c->twin_rx, VERSION_REPLY_MAX, 0);
 
 	int r = vu_client_slots_init(c, c->cfg.max_in_flight);

@@ -28,6 +28,11 @@
 static VU_TLS char tls_self;
 #define SELF ((const void *)&tls_self)
 
+const void *vu_reader_self(void)
+{
+	return SELF;
+}
+
 static bool is_me(const void *const *who)
 {
 	return __atomic_load_n(who, __ATOMIC_RELAXED) == SELF;
@@ -104,9 +109,13 @@ void vu_reader_hand_over(struct uvfio_client *c)
 	}
 }
 
-/* Leave the role and hand it over. mu held. */
+/* Leave the role and hand it over. mu held. A reply partly received into
+ * this thread's buffer goes on in a record of its own: the next reader is
+ * another thread. */
 void vu_reader_release(struct uvfio_client *c)
 {
+	if (c->rx.big && c->rx.big->ext)
+		vu_client_unsink(c);
 	__atomic_store_n(&c->reader, NULL, __ATOMIC_RELAXED);
 	c->thread_reading = false;
 	vu_reader_hand_over(c);
@@ -483,7 +492,7 @@ int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 	int r = vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds,
 			   __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some, send_wait, &s);
 	__atomic_store_n(&c->sender[i], NULL, __ATOMIC_RELAXED);
-	if (r == 0)
+	if (r == 0 && hdr) /* without one, iov is whole messages: the caller traces */
 		vu_trace_hdr(&c->log, "->", hdr, nfds);
 	pthread_mutex_unlock(smu);
 	deliver_deferred(c);

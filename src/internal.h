@@ -269,6 +269,11 @@ struct vu_pending {
 	int result;
 	struct vu_msg *reply; /* for VU_WAIT, handed to the caller */
 	struct vu_waiter *waiter;
+	/* A REGION_READ's data may be received straight into sink (sink_len
+	 * bytes) while owner, the thread that asked, reads (reply_sink). */
+	uint8_t *sink;
+	size_t sink_len;
+	const void *owner;
 	uvfio_async_fn fn;
 	void *opaque;
 };
@@ -347,11 +352,48 @@ struct wait_target {
 	bool room;            /* room for one more request in flight */
 };
 
+/* The largest REGION_READ/WRITE payload both sides take. */
+static inline uint32_t vu_client_xfer_max(const struct uvfio_client *c)
+{
+	return VU_MIN(c->server.max_data_xfer_size, c->mine.max_data_xfer_size);
+}
+
 /* client.c: requests in flight */
 void vu_client_set_dead(struct uvfio_client *c, int err);
 int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
 		      void *opaque, struct vu_msg **reply);
+/* A VU_WAIT request whose reply its sender collects later: requests in
+ * flight together (the pieces of a large region access). */
+struct vu_req {
+	struct vu_pending *p;
+	uint64_t deadline; /* ms, 0: none */
+};
+/* One of several requests sent together: a fixed part of at most 16 bytes
+ * (req) and data; a REGION_READ's data may land in sink (sink_len bytes,
+ * the reply's data exactly) while this thread reads, and the reply then
+ * carries only its access header in body (ext points at sink). */
+struct vu_piece {
+	const void *req;
+	size_t req_len;
+	const void *data;
+	size_t data_len;
+	uint8_t *sink;
+	size_t sink_len;
+};
+#define VU_BATCH_MAX 8u
+/* Send up to VU_BATCH_MAX requests in one system call (waiting for room
+ * under the limit only for the first). Returns how many were sent, or the
+ * error of the first. */
+int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_piece *pc,
+			unsigned n, struct vu_req *rq);
+/* Wait for its reply: 0 with *reply (the caller frees it), or the error. */
+int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg **reply);
+/* The main socket's receive sink; vu_client_unsink() moves a reply partly
+ * received into a caller's buffer to a record of its own (the reader role's
+ * holder, mu held: when it leaves the role, or its caller leaves). */
+void vu_client_sink_init(struct uvfio_client *c);
+void vu_client_unsink(struct uvfio_client *c);
 int vu_client_send_reply(struct uvfio_client *c, int sock, const struct uvfio_hdr *req,
 			 int err, const struct iovec *iov, int iovcnt);
 int vu_client_flush_batch(struct uvfio_client *c);
@@ -375,6 +417,8 @@ void vu_client_slots_free(struct uvfio_client *c);
 #define VU_TURN_TWIN 2u  /* read the twin socket (the caller owns it) */
 #define VU_TURN_BLOCK 4u /* one blocking read of the main socket (SO_RCVTIMEO) */
 #define VU_TURN_WAKE 8u  /* also wake on wakefd and timerfd (service thread) */
+/* This thread's token (what c->reader holds while it reads). */
+const void *vu_reader_self(void);
 bool vu_reader_acquire(struct uvfio_client *c);
 void vu_reader_release(struct uvfio_client *c);
 void vu_reader_hand_over(struct uvfio_client *c);

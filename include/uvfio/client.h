@@ -293,13 +293,21 @@ UVFIO_EXPORT int uvfio_client_set_irqs(struct uvfio_client *c, uint32_t index, u
 				       uint32_t start, uint32_t count, const void *data);
 
 /**
- * uvfio_client_region_read() - REGION_READ of @len bytes, split into
- * messages of at most the server's max_data_xfer_size.
+ * uvfio_client_region_read() - REGION_READ of @len bytes. More than the
+ * largest transfer both sides take (the server's max_data_xfer_size, and
+ * this client's) goes in pieces of that size, up to 8 of them in flight at
+ * once on the connection (fewer under max_in_flight); a piece's data is
+ * received straight into @buf when the calling thread is the one reading
+ * the connection. Every piece sent is waited for before the call returns,
+ * and nothing is written to @buf after it returns. Returns 0 when every
+ * piece succeeded, else the error of the first piece (in order of offset)
+ * that failed; @buf's contents are then unspecified.
  */
 UVFIO_EXPORT int uvfio_client_region_read(struct uvfio_client *c, uint32_t region,
 					  uint64_t offset, void *buf, size_t len);
-/** uvfio_client_region_write() - REGION_WRITE, split likewise; waits for
- * every reply. */
+/** uvfio_client_region_write() - REGION_WRITE, in pieces likewise; waits
+ * for every reply. On an error, pieces before and after the failing one may
+ * have been written. */
 UVFIO_EXPORT int uvfio_client_region_write(struct uvfio_client *c, uint32_t region,
 					   uint64_t offset, const void *buf, size_t len);
 /**
