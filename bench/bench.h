@@ -49,6 +49,8 @@ char *big_alloc(size_t len);
 #define DMA_IOVA (1ull << 32)
 #define DMA_REG 0x0 /* BAR2 register: write N to make the device read N bytes */
 #define DMA_MEM (64u << 20)
+/* The client's post_delay_us in the rows of buffered posted writes. */
+#define POST_DELAY_US 100u
 struct uvfio_server;
 /* A bench device (a server context) with the given max_data_xfer_size. */
 struct uvfio_server *bench_dev_make(uint32_t xfer);

@@ -161,7 +161,8 @@ static void nowait_unlink(struct uvfio_client *c, struct vu_pending *p)
 /* Off the lists of unwaited requests (posted and async). */
 static void unwaited_drop(struct uvfio_client *c, struct vu_pending *p)
 {
-	unwaited_unlink(c, p);
+	if (!p->buffered) /* not by deadline while in the send buffer */
+		unwaited_unlink(c, p);
 	if (p->kind == VU_NOWAIT)
 		nowait_unlink(c, p);
 }
@@ -485,12 +486,10 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 {
 	if (reply)
 		*reply = NULL;
-	/* Gathered posted writes go first: requests are processed in order. */
-	if (cmd != UVFIO_CMD_REGION_WRITE_MULTI && __atomic_load_n(&c->nbatch, __ATOMIC_RELAXED)) {
-		int r = vu_client_flush_batch(c);
-		if (r < 0)
-			return r;
-	}
+	size_t size = UVFIO_HDR_SIZE;
+	for (int i = 0; i < iovcnt; i++)
+		size += iov[i].iov_len;
+	bool post = kind == VU_NOWAIT && vu_post_buffers(c, size, nfds);
 	uint64_t now, deadline = deadline_of(c, &now);
 	pthread_mutex_lock(&c->mu);
 	struct vu_pending *p;
@@ -501,10 +500,14 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	}
 	p->fn = fn;
 	p->opaque = opaque;
+	/* The request that takes the last room sends the send buffer at once. */
+	bool filled = c->in_flight >= c->max_in_flight;
 	if (kind != VU_WAIT) {
 		p->sending = true;
 		p->deadline = deadline ? deadline : UINT64_MAX;
-		unwaited_link(c, p);
+		p->buffered = post; /* its deadline starts when it leaves */
+		if (!post)
+			unwaited_link(c, p);
 		if (kind == VU_NOWAIT) {
 			p->seq = ++c->post_seq;
 			nowait_link(c, p);
@@ -524,7 +527,8 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
 	bool some;
-	r = vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
+	r = post ? vu_post(c, p->id, filled, &h, iov, iovcnt, &some)
+		 : vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
 	bool locked = false;
 	if (reader && r == 0) {
 		struct wait_target t = { .p = p };
@@ -618,6 +622,36 @@ int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg *
 	return collect(c, rq->p, rq->deadline, false, reply);
 }
 
+/* ---- The send buffer's requests ------------------------------------------------------ */
+
+void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n)
+{
+	int t = __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
+	uint64_t deadline = t < 0 ? UINT64_MAX : vu_now_ms() + (uint64_t)t;
+	for (unsigned i = 0; i < n; i++) {
+		struct vu_pending *p = pending_find(c, ids[i]);
+		if (!p || !p->buffered)
+			continue; /* answered already (and freed, or finishing) */
+		p->buffered = false;
+		p->deadline = deadline;
+		unwaited_link(c, p);
+	}
+	timer_arm(c);
+}
+
+void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, int err)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vu_pending *p = pending_find(c, ids[i]);
+		if (!p || p->done)
+			continue;
+		p->done = true;
+		p->result = err;
+		if (!p->sending) /* else its sender finishes it */
+			finish(c, p);
+	}
+}
+
 /* ---- Replies received into the caller's buffer ------------------------------------- */
 
 /*
@@ -665,9 +699,10 @@ int uvfio_client_flush(struct uvfio_client *c)
 {
 	if (!c)
 		return -EINVAL;
-	int r = vu_client_flush_batch(c);
-	if (r < 0)
-		return r;
+	/* Buffered writes leave first; those that cannot fail with the error
+	 * the wait below reports. */
+	vu_post_push(c);
+	int r;
 	struct vu_waiter w;
 	vu_waiter_init(&w, true);
 	uint64_t now, deadline = deadline_of(c, &now);

@@ -47,6 +47,12 @@ int uvfio_client_dispatch(struct uvfio_client *c)
 	}
 	int n = c->dead ? 0 : vu_client_tick(c, vu_now_ms());
 	int r = c->dead;
+	if (!r && c->post.timer >= 0) { /* posted writes due: their delay is over */
+		pthread_mutex_unlock(&c->mu);
+		vu_post_due(c);
+		pthread_mutex_lock(&c->mu);
+		r = c->dead;
+	}
 	if (!r && !vu_reader_acquire(c))
 		r = -EBUSY; /* the holder delivers what is there */
 	pthread_mutex_unlock(&c->mu);
@@ -177,6 +183,8 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->epfd = -1;
 	c->wakefd = -1;
 	c->timerfd = -1;
+	c->post.timer = -1;
+	c->post.wm = SIZE_MAX;
 	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->minor = c->cfg.propose_minor_zero ? 0
 		   : c->cfg.version_minor   ? c->cfg.version_minor
@@ -206,6 +214,8 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 
 	int r = vu_client_slots_init(c, c->cfg.max_in_flight);
 	if (r == 0)
+		r = vu_post_init(c);
+	if (r == 0)
 		r = vu_set_nonblock(fd, true);
 	if (r == 0)
 		r = negotiate(c);
@@ -216,9 +226,9 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 		if (c->epfd < 0 || c->wakefd < 0 || c->timerfd < 0)
 			r = -errno;
 	}
-	/* poll_fd: input, a wake-up (shutdown), a deadline. */
-	int watch[4] = { c->sock, c->twin, c->wakefd, c->timerfd };
-	for (int i = 0; r == 0 && i < 4; i++) {
+	/* poll_fd: input, a wake-up (shutdown), a deadline, posted writes due. */
+	int watch[5] = { c->sock, c->twin, c->wakefd, c->timerfd, c->post.timer };
+	for (int i = 0; r == 0 && i < 5; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = watch[i] };
 		if (watch[i] >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, watch[i], &ev) < 0)
 			r = -errno;
@@ -284,6 +294,7 @@ void uvfio_client_close(struct uvfio_client *c)
 		}
 	}
 	vu_client_slots_free(c);
+	vu_post_free(c);
 	vu_rx_reset(&c->rx);
 	vu_rx_reset(&c->twin_rx);
 	vu_client_dma_free(c);

@@ -232,14 +232,17 @@ int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned
 		return r < 0 ? r : n + r;
 	}
 	bool wake = how & VU_TURN_WAKE;
-	struct pollfd pf[4] = {
+	struct pollfd pf[5] = {
 		{ .fd = main_ ? c->sock : -1, .events = POLLIN },
 		{ .fd = twin ? c->twin : -1, .events = POLLIN },
 		{ .fd = wake ? c->wakefd : -1, .events = POLLIN },
 		{ .fd = wake ? c->timerfd : -1, .events = POLLIN }, /* read by vu_client_tick */
+		{ .fd = wake ? c->post.timer : -1, .events = POLLIN },
 	};
-	if (poll(pf, 4, timeout_ms) < 0)
+	if (poll(pf, 5, timeout_ms) < 0)
 		return errno == EINTR ? n : -errno;
+	if (pf[4].revents & POLLIN)
+		vu_post_due(c); /* posted writes waited their delay */
 	if (pf[2].revents & POLLIN) {
 		uint64_t v;
 		if (read(c->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -404,11 +407,6 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 
 /* ---- Sending ----------------------------------------------------------------------- */
 
-struct send_ctx {
-	struct uvfio_client *c;
-	bool took; /* the role was taken for this send */
-};
-
 /*
  * The socket is full. The server may be blocked sending to us (replies to
  * earlier posted writes, DMA requests) and so not reading: read what it
@@ -417,7 +415,7 @@ struct send_ctx {
  */
 static int send_wait(void *arg, int sock, int timeout_ms)
 {
-	struct send_ctx *s = arg;
+	struct vu_send_ctx *s = arg;
 	struct uvfio_client *c = s->c;
 	/* pf[1]: the main socket (to read with the role), or the twin if this
 	 * thread owns it */
@@ -479,28 +477,50 @@ static void deliver_deferred(struct uvfio_client *c)
 	}
 }
 
-/* Send one message on sock (main or twin); *some tells whether any byte
- * went out. */
-int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
-		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
+void vu_client_send_begin(struct uvfio_client *c, int i, struct vu_send_ctx *s)
 {
-	int i = c->twin >= 0 && sock == c->twin;
-	pthread_mutex_t *smu = i ? &c->twin_send_mu : &c->send_mu;
-	struct send_ctx s = { c, false };
-	pthread_mutex_lock(smu);
+	s->c = c;
+	s->took = false;
+	pthread_mutex_lock(i ? &c->twin_send_mu : &c->send_mu);
 	__atomic_store_n(&c->sender[i], SELF, __ATOMIC_RELAXED);
+}
+
+int vu_client_send_locked(struct uvfio_client *c, struct vu_send_ctx *s, int sock,
+			  struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
+			  const int *fds, unsigned nfds, bool *some)
+{
 	int r = vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds,
-			   __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some, send_wait, &s);
-	__atomic_store_n(&c->sender[i], NULL, __ATOMIC_RELAXED);
+			   __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some, send_wait, s);
 	if (r == 0 && hdr) /* without one, iov is whole messages: the caller traces */
 		vu_trace_hdr(&c->log, "->", hdr, nfds);
-	pthread_mutex_unlock(smu);
+	return r;
+}
+
+void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s)
+{
+	__atomic_store_n(&c->sender[i], NULL, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(i ? &c->twin_send_mu : &c->send_mu);
 	deliver_deferred(c);
-	if (s.took) {
+	if (s->took) {
 		pthread_mutex_lock(&c->mu);
 		vu_reader_release(c);
 		pthread_mutex_unlock(&c->mu);
 	}
+}
+
+/* Send one message on sock (main or twin); *some tells whether any byte
+ * went out. On the main socket, posted writes waiting in the send buffer
+ * go first. */
+int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
+		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
+{
+	int i = c->twin >= 0 && sock == c->twin;
+	struct vu_send_ctx s;
+	vu_client_send_begin(c, i, &s);
+	int r = !i && c->post.len
+			? vu_post_send(c, &s, hdr, iov, iovcnt, fds, nfds, some)
+			: vu_client_send_locked(c, &s, sock, hdr, iov, iovcnt, fds, nfds, some);
+	vu_client_send_end(c, i, &s);
 	return r;
 }
 

@@ -160,54 +160,23 @@ static int write_posted(struct uvfio_client *c, uint32_t region, uint64_t offset
 	return 0;
 }
 
-int vu_client_flush_batch(struct uvfio_client *c)
-{
-	struct uvfio_write_multi_entry batch[UVFIO_WRITE_MULTI_MAX];
-	pthread_mutex_lock(&c->mu);
-	unsigned n = c->nbatch;
-	memcpy(batch, c->batch, n * sizeof(batch[0]));
-	__atomic_store_n(&c->nbatch, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&c->mu);
-	if (!n)
-		return 0;
-	struct uvfio_write_multi wm = { .wr_cnt = n };
-	struct iovec iov[2] = { { &wm, sizeof(wm) }, { batch, n * sizeof(batch[0]) } };
-	return vu_client_request(c, UVFIO_CMD_REGION_WRITE_MULTI, iov, 2, NULL, 0, VU_NOWAIT, NULL,
-				 NULL, NULL);
-}
-
 int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, uint64_t offset,
 				     const void *buf, size_t len)
 {
-	if (!c || (!buf && len))
+	if (!c || (!buf && len) || offset + len < offset)
 		return -EINVAL;
 	if (c->cfg.coalesce_posted && c->server.write_multiple && len && len <= 8) {
-		pthread_mutex_lock(&c->mu);
-		int r = c->dead;
-		while (!r && c->nbatch == UVFIO_WRITE_MULTI_MAX) {
-			/* full, and another thread is sending it: make room */
-			pthread_mutex_unlock(&c->mu);
-			r = vu_client_flush_batch(c);
-			pthread_mutex_lock(&c->mu);
-			r = r ? r : c->dead;
-		}
-		if (!r) {
-			struct uvfio_write_multi_entry *e = &c->batch[c->nbatch];
-			__atomic_store_n(&c->nbatch, c->nbatch + 1, __ATOMIC_RELAXED);
-			memset(e, 0, sizeof(*e));
-			e->offset = offset;
-			e->region = region;
-			e->count = (uint32_t)len;
-			memcpy(e->data, buf, len);
-		}
-		bool full = c->nbatch == UVFIO_WRITE_MULTI_MAX;
-		pthread_mutex_unlock(&c->mu);
+		/* Into the open REGION_WRITE_MULTI, or one opened for it. */
+		int r = vu_post_gather(c, region, offset, buf, (uint32_t)len);
 		if (r)
-			return r;
-		return full ? vu_client_flush_batch(c) : 0;
+			return r < 0 ? r : 0;
+		struct uvfio_write_multi wm = { .wr_cnt = 1 };
+		struct uvfio_write_multi_entry e = { .offset = offset, .region = region,
+						     .count = (uint32_t)len };
+		memcpy(e.data, buf, len);
+		struct iovec iov[2] = { { &wm, sizeof(wm) }, { &e, sizeof(e) } };
+		return vu_client_request(c, UVFIO_CMD_REGION_WRITE_MULTI, iov, 2, NULL, 0, VU_NOWAIT,
+					 NULL, NULL, NULL);
 	}
-	if (offset + len < offset)
-		return -EINVAL;
 	return write_posted(c, region, offset, buf, len);
 }
-

@@ -264,6 +264,7 @@ struct vu_pending {
 	uint16_t cmd;
 	enum vu_kind kind;
 	bool sending;   /* its sender has not finished: it completes the request */
+	bool buffered;  /* posted, in the send buffer: no deadline until it leaves */
 	bool done;
 	bool abandoned; /* timed out: the late reply is discarded */
 	int result;
@@ -276,6 +277,24 @@ struct vu_pending {
 	const void *owner;
 	uvfio_async_fn fn;
 	void *opaque;
+};
+
+/*
+ * The send buffer (client_post.c): posted writes waiting to leave together,
+ * in front of every other message on the main socket; the open
+ * REGION_WRITE_MULTI that gathers small ones (coalesce_posted). Under
+ * send_mu; len also read atomically.
+ */
+#define VU_POST_BUF 16384u
+#define VU_POST_MSGS (VU_POST_BUF / 32u) /* a posted message has 33 bytes at least */
+struct vu_post {
+	uint8_t *buf; /* VU_POST_BUF bytes; NULL: neither option, all leave at once */
+	size_t len;
+	size_t wm;    /* offset of the open REGION_WRITE_MULTI in buf, or SIZE_MAX */
+	uint64_t delay_ns; /* post_delay_us; 0: no waiting for more */
+	int timer;    /* timerfd of the delay, or -1 */
+	unsigned nids;
+	uint16_t ids[VU_POST_MSGS]; /* the requests of the messages in buf */
 };
 
 struct vu_dma_reg {
@@ -331,9 +350,7 @@ struct uvfio_client {
 	uint64_t post_seq;
 	int post_error; /* first posted-write error since the last flush */
 
-	/* Gathered posted writes (coalesce_posted). */
-	struct uvfio_write_multi_entry batch[UVFIO_WRITE_MULTI_MAX];
-	unsigned nbatch;
+	struct vu_post post; /* the send buffer of posted writes (client_post.c) */
 
 	pthread_mutex_t send_mu; /* one sender per socket at a time */
 	pthread_mutex_t twin_send_mu;
@@ -396,7 +413,10 @@ void vu_client_sink_init(struct uvfio_client *c);
 void vu_client_unsink(struct uvfio_client *c);
 int vu_client_send_reply(struct uvfio_client *c, int sock, const struct uvfio_hdr *req,
 			 int err, const struct iovec *iov, int iovcnt);
-int vu_client_flush_batch(struct uvfio_client *c);
+/* Messages of the send buffer left (deadlines start now), or could not be
+ * sent at all (their requests fail with err). mu held. */
+void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n);
+void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, int err);
 /* A reply arrived: complete its request. mu held; takes m. */
 void vu_client_complete(struct uvfio_client *c, struct vu_msg *m);
 bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t);
@@ -438,6 +458,44 @@ void vu_client_wake_any(struct uvfio_client *c);
 void vu_client_kick(struct uvfio_client *c);
 int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
+/* The pieces of vu_client_send(): take the send lock of socket i (0: main,
+ * 1: twin), send while holding it (without hdr, iov is whole messages),
+ * leave it (then deliver what was read meanwhile). */
+struct vu_send_ctx {
+	struct uvfio_client *c;
+	bool took; /* the reader role was taken while the socket was full */
+};
+void vu_client_send_begin(struct uvfio_client *c, int i, struct vu_send_ctx *s);
+int vu_client_send_locked(struct uvfio_client *c, struct vu_send_ctx *s, int sock,
+			  struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
+			  const int *fds, unsigned nfds, bool *some);
+void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s);
+
+/* client_post.c: the send buffer of posted writes */
+int vu_post_init(struct uvfio_client *c);
+void vu_post_free(struct uvfio_client *c);
+/* A posted message of request id: into the buffer, or sent at once.
+ * filled: its request took the last room under max_in_flight (the buffer
+ * leaves at once: a thread waiting for room waits only for sent requests). */
+int vu_post(struct uvfio_client *c, uint16_t id, bool filled, struct uvfio_hdr *hdr,
+	    const struct iovec *iov, int iovcnt, bool *some);
+/* Send mu held (s): what the buffer holds, then this message (hdr NULL:
+ * only the buffer), in one system call when they fit in one. */
+int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr *hdr,
+		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
+/* Send what the buffer holds now (flush, the delay, close). */
+int vu_post_push(struct uvfio_client *c);
+/* A small write into the open REGION_WRITE_MULTI: 1 when gathered there, 0
+ * when none is open (the caller opens one). */
+int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, const void *buf,
+		   uint32_t len);
+/* The delay's timer fired (service thread, dispatch): read it, push. */
+void vu_post_due(struct uvfio_client *c);
+static inline bool vu_post_buffers(const struct uvfio_client *c, size_t msg_size,
+				   unsigned nfds)
+{
+	return c->post.buf && !nfds && msg_size <= VU_POST_BUF / 2;
+}
 void vu_client_service_loop(struct uvfio_client *c);
 
 /* client_dma.c */

@@ -77,11 +77,15 @@ enum uvfio_client_mode {
  *               it, a caller that waits in event-loop mode must watch both
  *               sockets (one poll() more per request).
  * @no_write_multiple: do not propose REGION_WRITE_MULTI.
- * @coalesce_posted: gather consecutive posted writes of up to 8 bytes into
- *                   REGION_WRITE_MULTI messages when the server supports it.
- *                   Gathered writes are sent when 64 are gathered, before any
- *                   other request, and by uvfio_client_flush(): a device that
- *                   must see a posted write at once should not enable this.
+ * @coalesce_posted: gather posted writes of up to 8 bytes into
+ *                   REGION_WRITE_MULTI messages when the server supports it
+ *                   (from any thread, in the order posted). The open message
+ *                   waits in the send buffer (see @post_delay_us) and leaves
+ *                   once 64 writes are gathered (with @post_delay_us: when
+ *                   the buffer leaves), before any other message the client
+ *                   sends, at uvfio_client_flush(), and when a request takes
+ *                   the last room under @max_in_flight: a device that must
+ *                   see a posted write at once should not enable this alone.
  * @version_minor: the minor version to propose; 0 proposes
  *                 UVFIO_PROTO_MINOR (set propose_minor_zero for 0).
  * @propose_minor_zero: propose minor version 0, as QEMU does, and speak
@@ -94,6 +98,24 @@ enum uvfio_client_mode {
  *                 stays reserved); 0 means 1024; at most 32768 (larger
  *                 values are taken as 32768). A request beyond it waits for
  *                 room, then fails with -EAGAIN (see above).
+ * @post_delay_us: posted writes wait in the client's send buffer (16 KiB)
+ *                 and leave together, several in one system call (one
+ *                 wake-up of the server): when the buffer is full, before
+ *                 any other message the client sends on the connection (a
+ *                 request of any thread, an answer to a DMA request), at
+ *                 uvfio_client_flush() and uvfio_client_close(), when a
+ *                 request takes the last room under @max_in_flight, and at
+ *                 the latest @post_delay_us after the first of them was
+ *                 posted: the service thread sends them then, or in
+ *                 event-loop mode poll_fd turns readable and
+ *                 uvfio_client_dispatch() sends them (an application that
+ *                 does neither sends them with its next call). Order is
+ *                 kept: they leave in the order posted and before anything
+ *                 sent after them, so a thread's posted writes reach the
+ *                 server before its later requests. A write's timeout counts
+ *                 from when it leaves. 0 (the default): each posted write is
+ *                 sent at once. At most 1000000 (1 s; larger values are taken
+ *                 as that).
  */
 struct uvfio_client_config {
 	struct uvfio_log_config log;
@@ -107,6 +129,7 @@ struct uvfio_client_config {
 	uint16_t version_minor;
 	bool propose_minor_zero;
 	uint32_t max_in_flight;
+	uint32_t post_delay_us;
 };
 
 /**
@@ -314,16 +337,19 @@ UVFIO_EXPORT int uvfio_client_region_write(struct uvfio_client *c, uint32_t regi
  * uvfio_client_region_write_posted() - REGION_WRITE that does not wait for
  * its reply. Replies are checked when they arrive; the first error is
  * returned by the next uvfio_client_flush(), -ETIMEDOUT for a write not
- * acknowledged within the message timeout (counted from this call).
- * Returns 0 once sent; at the max_in_flight limit it first waits for room
- * (reading the connection itself if no other thread does), then -EAGAIN.
+ * acknowledged within the message timeout (counted from when it left the
+ * client), or the error that kept it from leaving the send buffer.
+ * Returns 0 once sent, or in the send buffer (config post_delay_us,
+ * coalesce_posted: it leaves before anything sent after it); at the
+ * max_in_flight limit it first waits for room (reading the connection
+ * itself if no other thread does), then -EAGAIN.
  */
 UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region,
 						  uint64_t offset, const void *buf, size_t len);
 /**
- * uvfio_client_flush() - send gathered posted writes and wait until every
- * posted write issued before this call has been acknowledged or has timed
- * out. Returns the first error a posted write got since the previous flush
+ * uvfio_client_flush() - send the posted writes waiting in the send buffer
+ * and wait until every posted write issued before this call has been
+ * acknowledged or has timed out. Returns the first error a posted write got since the previous flush
  * (-ETIMEDOUT for one never acknowledged), or 0; -ETIMEDOUT also when this
  * call's own message timeout passes first.
  */

@@ -26,7 +26,8 @@ class ClientConfig(Structure):
                 ("max_data_xfer_size", c_uint32), ("max_msg_fds", c_uint32),
                 ("twin_socket", c_int), ("no_write_multiple", c_bool),
                 ("coalesce_posted", c_bool), ("version_minor", c_uint16),
-                ("propose_minor_zero", c_bool), ("_room_to_grow", c_uint8 * 256)]
+                ("propose_minor_zero", c_bool), ("max_in_flight", c_uint32),
+                ("post_delay_us", c_uint32), ("_room_to_grow", c_uint8 * 256)]
 
 
 class Caps(Structure):

@@ -191,10 +191,13 @@ class Client:
     library answers the server's DMA_READ/DMA_WRITE requests on a thread of
     its own whenever you are not in a call; without it call dispatch() when
     poll_fd() is readable. timeout_ms: message timeout (None: 5000; <0: none).
+    post_delay_us: posted writes wait up to this long in the client's send
+    buffer and leave together (client.h; 0: each at once).
     """
 
     def __init__(self, path, *, timeout_ms=None, service_thread=True, twin_socket=None,
-                 trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False):
+                 trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False,
+                 post_delay_us=0):
         cfg = ClientConfig()
         cfg.mode = SERVICE_THREAD if service_thread else EVENT_LOOP
         cfg.timeout_ms = 0 if timeout_ms is None else int(timeout_ms)
@@ -204,6 +207,7 @@ class Client:
         cfg.log.level = int(log_level) if log_level is not None else 8 if trace else -1
         cfg.max_data_xfer_size = max_data_xfer_size
         cfg.coalesce_posted = coalesce_posted
+        cfg.post_delay_us = post_delay_us
         self._c = ctypes.c_void_p()
         self._dma = {}
         if isinstance(path, int):

@@ -51,7 +51,7 @@ static int setup_window1(void **state)
 
 static void check_roundtrips(struct uvfio_client *c)
 {
-	static uint8_t out[MEM_LEN], in[MEM_LEN + 1];
+	static uint8_t out[MEM_LEN + 8], in[MEM_LEN + 8];
 	/* whole, then odd pieces: a last piece below the receive buffer's size
 	 * (copied), one above (received in place), a single piece */
 	static const struct {
@@ -86,14 +86,14 @@ static void test_window_of_one(void **state)
 
 struct reader_arg {
 	struct uvfio_client *c;
-	volatile int stop;
+	int stop; /* atomic */
 	int failures;
 };
 
 static void *small_reads(void *arg)
 {
 	struct reader_arg *a = arg;
-	while (!a->stop) {
+	while (!__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
 		uint64_t v;
 		if (uvfio_client_region_read(a->c, 0, TD_SCRATCH, &v, 8) < 0)
 			a->failures++;
@@ -116,7 +116,7 @@ static void test_another_thread_reads(void **state)
 		assert_int_equal(uvfio_client_region_read(f->c, 1, MEM_OFF, in, MEM_LEN), 0);
 		assert_memory_equal(in, out, MEM_LEN);
 	}
-	a.stop = 1;
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	assert_int_equal(a.failures, 0);
 }

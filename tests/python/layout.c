@@ -33,6 +33,8 @@ int main(void)
 	FIELD(uvfio_client_config, coalesce_posted);
 	FIELD(uvfio_client_config, version_minor);
 	FIELD(uvfio_client_config, propose_minor_zero);
+	FIELD(uvfio_client_config, max_in_flight);
+	FIELD(uvfio_client_config, post_delay_us);
 	STRUCT(uvfio_caps);
 	FIELD(uvfio_caps, max_msg_fds);
 	FIELD(uvfio_caps, max_data_xfer_size);
