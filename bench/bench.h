@@ -51,6 +51,22 @@ char *big_alloc(size_t len);
 #define DMA_MEM (64u << 20)
 /* The client's post_delay_us in the rows of buffered posted writes. */
 #define POST_DELAY_US 100u
+/* BAR2 register whose 4-byte writes of DOORBELL_VAL are the device's
+ * doorbell: an ioeventfd, also rung by a REGION_WRITE that matches it. */
+#define DOORBELL_OFF 0x100
+#define DOORBELL_VAL 0x1u
+/* What the device's doorbell handler saw, in memory shared with the bench
+ * device processes (made before they are forked): rings counted, the time
+ * of the last call; doorbell_done is signalled at each call. */
+struct doorbell_log {
+	uint64_t rings;
+	uint64_t t_ns;
+};
+extern volatile struct doorbell_log *doorbell;
+extern int doorbell_done;
+/* Before forking any device: the doorbell log. */
+void bench_dev_init(void);
+
 struct uvfio_server;
 /* A bench device (a server context) with the given max_data_xfer_size. */
 struct uvfio_server *bench_dev_make(uint32_t xfer);
@@ -81,6 +97,9 @@ struct stat_ raw_pingpong(int cpu_srv, size_t req, size_t rep, size_t iters);
 double raw_stream_gbps(int cpu_srv, size_t chunk, size_t total, size_t span);
 double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total);
 double memcpy_gbps(size_t len, int reps);
+/* Signals of an eventfd to a process waiting in epoll: rate of n, latency
+ * of nl one at a time (the bound of a doorbell rung through an eventfd). */
+struct stat_ raw_eventfd(int cpu_srv, size_t n, size_t nl);
 
 /* ---- The report (report.c) ---------------------------------------------------------- */
 
@@ -121,6 +140,9 @@ struct stat_ thread_rows(struct uvfio_client *c, uint32_t region, uint64_t off, 
 			 size_t iters);
 double dma_gbps(struct uvfio_client *c, bool share_fd, size_t len, int reps);
 void many_devices(int cpu_srv, const char *place, size_t iters);
+
+/* rows_doorbell.c: doorbells through an ioeventfd against posted writes */
+void doorbell_rows(int cpu_srv, const char *place);
 
 /* rows_mig.c: migration between two uvfio-memdev processes */
 void find_memdev(void);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,32 @@
 #include "bench.h"
 #include "uvfio/client.h"
 #include "uvfio/server.h"
+
+volatile struct doorbell_log *doorbell;
+int doorbell_done = -1;
+
+void bench_dev_init(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || (doorbell_done = eventfd(0, EFD_CLOEXEC)) < 0) {
+		perror("uvfio-bench: doorbell log");
+		exit(1);
+	}
+	doorbell = p;
+}
+
+/* The device's doorbell handler: rung through its ioeventfd, or by a
+ * REGION_WRITE that matches it. */
+static int doorbell_fn(void *opaque, const struct uvfio_ioevent *ev)
+{
+	(void)opaque;
+	doorbell->t_ns = now_ns();
+	__atomic_add_fetch(&doorbell->rings, ev->count, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (write(doorbell_done, &one, sizeof(one)) != sizeof(one))
+		return -errno;
+	return 0;
+}
 
 struct bench_dev {
 	struct uvfio_server *srv;
@@ -53,6 +81,8 @@ static struct uvfio_server *make_dev(struct bench_dev *d, uint32_t xfer)
 					  .fn = dma_reg };
 	uvfio_server_setup_region(d->srv, 0, &bar0, NULL);
 	uvfio_server_setup_region(d->srv, 2, &bar2, NULL);
+	uvfio_server_add_ioeventfd(d->srv, 2, DOORBELL_OFF, 4, UVFIO_IOEVENTFD_DATAMATCH,
+				   DOORBELL_VAL, doorbell_fn);
 	return d->srv;
 }
 

@@ -71,6 +71,8 @@ static void run_placement(int cpu_srv, const char *place)
 		   s.ops / sw.ops, GOAL_GE(10));
 	finish(c, pid);
 
+	doorbell_rows(cpu_srv, place);
+
 	/* device DMA, in messages of the default max_data_xfer_size (1 MiB) */
 	c = connect_bench(cpu_srv, &pid, 0, NULL);
 	size_t dl = quick ? (1u << 20) : (32u << 20);
@@ -170,6 +172,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	find_memdev();
+	bench_dev_init();
 	report_start(fmt);
 	int r = 0;
 	if (server) {

@@ -7,6 +7,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -204,4 +206,63 @@ double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total)
 	waitpid(pd, NULL, 0);
 	munmap(buf, chunk);
 	return (double)total / sec / 1e9;
+}
+
+/*
+ * The bound of a doorbell rung through an eventfd: this process signals an
+ * eventfd, a process on cpu_srv waits for it in epoll, reads it and logs
+ * the count and its time (as the bench device's handler does, through the
+ * same doorbell log). Latency of one signal at a time, then the rate of n
+ * signals back to back until the reader has counted them all.
+ */
+struct stat_ raw_eventfd(int cpu_srv, size_t n, size_t nl)
+{
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), stop = eventfd(0, EFD_CLOEXEC);
+	pid_t pid = fork();
+	if (!pid) {
+		pin(cpu_srv);
+		int ep = epoll_create1(0);
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = efd };
+		struct epoll_event es = { .events = EPOLLIN, .data.fd = stop };
+		epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+		epoll_ctl(ep, EPOLL_CTL_ADD, stop, &es);
+		for (;;) {
+			struct epoll_event e;
+			if (epoll_wait(ep, &e, 1, -1) == 1 && e.data.fd == stop)
+				_exit(0);
+			uint64_t v, one = 1;
+			if (read(efd, &v, sizeof(v)) != sizeof(v))
+				continue;
+			doorbell->t_ns = now_ns();
+			__atomic_add_fetch(&doorbell->rings, v, __ATOMIC_RELEASE);
+			if (write(doorbell_done, &one, sizeof(one)) != sizeof(one))
+				_exit(1);
+		}
+	}
+	uint64_t *lat = malloc(nl * sizeof(*lat)), one = 1, v, t_all = now_ns();
+	for (size_t i = 0; i < nl; i++) {
+		uint64_t base = __atomic_load_n(&doorbell->rings, __ATOMIC_ACQUIRE), t0 = now_ns();
+		if (write(efd, &one, sizeof(one)) != sizeof(one))
+			exit(1);
+		while (__atomic_load_n(&doorbell->rings, __ATOMIC_ACQUIRE) < base + 1)
+			if (read(doorbell_done, &v, sizeof(v)) < 0)
+				exit(1);
+		lat[i] = doorbell->t_ns - t0;
+	}
+	struct stat_ s = summarize(lat, nl, now_ns() - t_all);
+	uint64_t base = __atomic_load_n(&doorbell->rings, __ATOMIC_ACQUIRE), t0 = now_ns();
+	for (size_t i = 0; i < n; i++)
+		if (write(efd, &one, sizeof(one)) != sizeof(one))
+			exit(1);
+	while (__atomic_load_n(&doorbell->rings, __ATOMIC_ACQUIRE) < base + n)
+		if (read(doorbell_done, &v, sizeof(v)) < 0)
+			exit(1);
+	s.ops = (double)n * 1e9 / (double)(now_ns() - t0);
+	if (write(stop, &one, sizeof(one)) != sizeof(one))
+		exit(1);
+	waitpid(pid, NULL, 0);
+	close(efd);
+	close(stop);
+	free(lat);
+	return s;
 }

@@ -272,7 +272,7 @@ void vu_client_set_dead(struct uvfio_client *c, int err)
 		vu_err(&c->log, "connection failed: %s", uvfio_strerror(err));
 		err = -ECONNRESET; /* what every caller sees, whatever the cause */
 	}
-	c->dead = err;
+	__atomic_store_n(&c->dead, err, __ATOMIC_RELEASE); /* also read without mu */
 	/* Ends blocked reads and sends of other threads at once. */
 	shutdown(c->sock, SHUT_RDWR);
 	if (c->twin >= 0)

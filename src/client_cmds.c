@@ -335,19 +335,32 @@ int uvfio_client_region_io_fds(struct uvfio_client *c, uint32_t index, struct uv
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	uint32_t argsz = 16 + 64 * sizeof(struct uvfio_sub_region_ioeventfd);
-	struct uvfio_region_io_fds_request req = { .argsz = argsz, .index = index };
-	struct iovec iov = { &req, sizeof(req) };
-	struct vu_msg *m;
-	int r = vu_client_request(c, UVFIO_CMD_DEVICE_GET_REGION_IO_FDS, &iov, 1, NULL, 0, VU_WAIT,
-				  NULL, NULL, &m);
-	if (r < 0)
-		return r;
 	struct uvfio_region_io_fds_reply rep;
+	struct vu_msg *m;
+	int r;
+	for (int tries = 0;; tries++) {
+		struct uvfio_region_io_fds_request req = { .argsz = argsz, .index = index };
+		struct iovec iov = { &req, sizeof(req) };
+		r = vu_client_request(c, UVFIO_CMD_DEVICE_GET_REGION_IO_FDS, &iov, 1, NULL, 0,
+				      VU_WAIT, NULL, NULL, &m);
+		if (r < 0)
+			return r;
+		if (m->len < sizeof(rep)) {
+			vu_msg_free(m);
+			return -EPROTO;
+		}
+		memcpy(&rep, m->body, sizeof(rep));
+		if (rep.argsz <= argsz)
+			break;
+		/* The server needs a larger buffer (it sent the size, no
+		 * list): retry, as region info does, a few times, bounded. */
+		vu_msg_free(m);
+		if (tries + 1 >= REGION_INFO_MAX_TRIES || rep.argsz > REGION_INFO_MAX_ARGSZ)
+			return -EPROTO;
+		argsz = rep.argsz;
+	}
 	r = -EPROTO;
-	if (m->len < sizeof(rep))
-		goto out;
-	memcpy(&rep, m->body, sizeof(rep));
-	if (rep.index != index || rep.argsz > argsz || rep.argsz > m->len)
+	if (rep.index != index || rep.argsz > m->len)
 		goto out;
 	size_t esz = sizeof(struct uvfio_sub_region_ioeventfd);
 	if (rep.count) {

@@ -233,6 +233,8 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 		if (watch[i] >= 0 && epoll_ctl(c->epfd, EPOLL_CTL_ADD, watch[i], &ev) < 0)
 			r = -errno;
 	}
+	if (r == 0 && c->cfg.use_ioeventfds)
+		r = vu_bells_init(c);
 	if (r == 0 && c->cfg.mode == UVFIO_CLIENT_SERVICE_THREAD) {
 		r = -pthread_create(&c->thread, NULL, service_thread, c);
 		c->has_thread = r == 0;
@@ -295,6 +297,7 @@ void uvfio_client_close(struct uvfio_client *c)
 	}
 	vu_client_slots_free(c);
 	vu_post_free(c);
+	vu_bells_free(c);
 	vu_rx_reset(&c->rx);
 	vu_rx_reset(&c->twin_rx);
 	vu_client_dma_free(c);

@@ -71,10 +71,41 @@ static void trace_buf(struct uvfio_client *c)
 	}
 }
 
+/* The doorbells rung while the buffer waited: each eventfd gets the number
+ * of its rings at once (the handler is told how many). Not when what was
+ * posted before them could not be sent (err): they fail with it. */
+static void ring_pending(struct uvfio_client *c, int err)
+{
+	struct vu_post *b = &c->post;
+	for (unsigned i = 0; b->npend && i < c->nbells; i++) {
+		struct vu_bell *bl = &c->bells[i];
+		if (!bl->pending)
+			continue;
+		uint64_t n = bl->pending;
+		bl->pending = 0;
+		__atomic_store_n(&b->npend, b->npend - 1, __ATOMIC_RELAXED);
+		if (!err && write(bl->fd, &n, sizeof(n)) != sizeof(n))
+			err = -errno; /* a counter full after 2^64 rings */
+		if (err) {
+			pthread_mutex_lock(&c->mu);
+			if (!c->post_error)
+				c->post_error = err;
+			pthread_mutex_unlock(&c->mu);
+		}
+	}
+}
+
 int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr *hdr,
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
 {
 	struct vu_post *b = &c->post;
+	if (!b->len) { /* only doorbells wait */
+		ring_pending(c, 0);
+		if (some)
+			*some = false;
+		return hdr ? vu_client_send_locked(c, s, c->sock, hdr, iov, iovcnt, fds, nfds, some)
+			   : 0;
+	}
 	struct iovec v[16];
 	int n = 0;
 	v[n++] = (struct iovec){ b->buf, b->len };
@@ -109,6 +140,7 @@ int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr
 	else
 		vu_client_unsent(c, ids, nids, r);
 	pthread_mutex_unlock(&c->mu);
+	ring_pending(c, r);
 	if (some)
 		*some = sb;
 	if (r < 0 || !hdr)
@@ -122,11 +154,12 @@ int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr
 
 int vu_post_push(struct uvfio_client *c)
 {
-	if (!__atomic_load_n(&c->post.len, __ATOMIC_RELAXED))
+	if (!vu_post_waiting(c))
 		return 0;
 	struct vu_send_ctx s;
 	vu_client_send_begin(c, 0, &s);
-	int r = c->post.len ? vu_post_send(c, &s, NULL, NULL, 0, NULL, 0, NULL) : 0;
+	int r = c->post.len || c->post.npend ? vu_post_send(c, &s, NULL, NULL, 0, NULL, 0, NULL)
+					     : 0;
 	vu_client_send_end(c, 0, &s);
 	return r;
 }
@@ -171,7 +204,7 @@ int vu_post(struct uvfio_client *c, uint16_t id, bool filled, struct uvfio_hdr *
 	if (b->len + total > VU_POST_BUF || b->nids == VU_POST_MSGS)
 		r = vu_post_send(c, &s, NULL, NULL, 0, NULL, 0, NULL); /* full: make room */
 	if (r == 0) { /* else this message was not sent either: the caller's error */
-		if (!b->len && b->delay_ns)
+		if (!b->len && !b->npend && b->delay_ns)
 			arm(c);
 		b->wm = open ? b->len : SIZE_MAX;
 		memcpy(b->buf + b->len, hdr, UVFIO_HDR_SIZE);
@@ -218,6 +251,34 @@ int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, con
 			if (!b->delay_ns)
 				vu_post_send(c, &s, NULL, NULL, 0, NULL, 0, NULL);
 		}
+	}
+	vu_client_send_end(c, 0, &s);
+	return r;
+}
+
+int vu_post_ring(struct uvfio_client *c, struct vu_bell *bl)
+{
+	struct vu_post *b = &c->post;
+	int r = __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+	if (r)
+		return r;
+	uint64_t one = 1;
+	if (!b->buf) /* no buffer: nothing posted before it can be waiting */
+		return write(bl->fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+	struct vu_send_ctx s;
+	vu_client_send_begin(c, 0, &s);
+	if (b->delay_ns) {
+		/* Rings wait with the buffer, summed; they are signalled when
+		 * it leaves, after the messages posted before them. */
+		if (!b->len && !b->npend)
+			arm(c);
+		if (!bl->pending++)
+			__atomic_store_n(&b->npend, b->npend + 1, __ATOMIC_RELAXED);
+	} else {
+		if (b->len || b->npend)
+			r = vu_post_send(c, &s, NULL, NULL, 0, NULL, 0, NULL);
+		if (r == 0 && write(bl->fd, &one, sizeof(one)) != sizeof(one))
+			r = -errno;
 	}
 	vu_client_send_end(c, 0, &s);
 	return r;

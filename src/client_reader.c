@@ -517,7 +517,7 @@ int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 	int i = c->twin >= 0 && sock == c->twin;
 	struct vu_send_ctx s;
 	vu_client_send_begin(c, i, &s);
-	int r = !i && c->post.len
+	int r = !i && (c->post.len || c->post.npend)
 			? vu_post_send(c, &s, hdr, iov, iovcnt, fds, nfds, some)
 			: vu_client_send_locked(c, &s, sock, hdr, iov, iovcnt, fds, nfds, some);
 	vu_client_send_end(c, i, &s);

@@ -165,6 +165,9 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, ui
 {
 	if (!c || (!buf && len) || offset + len < offset)
 		return -EINVAL;
+	struct vu_bell *b = c->nbells ? vu_bell_match(c, region, offset, buf, len) : NULL;
+	if (b)
+		return vu_post_ring(c, b);
 	if (c->cfg.coalesce_posted && c->server.write_multiple && len && len <= 8) {
 		/* Into the open REGION_WRITE_MULTI, or one opened for it. */
 		int r = vu_post_gather(c, region, offset, buf, (uint32_t)len);

@@ -295,7 +295,20 @@ struct vu_post {
 	int timer;    /* timerfd of the delay, or -1 */
 	unsigned nids;
 	uint16_t ids[VU_POST_MSGS]; /* the requests of the messages in buf */
+	unsigned npend;             /* doorbells with rings waiting (atomic read) */
 };
+
+/* A doorbell the server offered (DEVICE_GET_REGION_IO_FDS, use_ioeventfds):
+ * a posted write that matches it signals the eventfd instead. */
+struct vu_bell {
+	uint32_t region;
+	uint32_t size; /* 0: any */
+	uint64_t offset, data;
+	bool datamatch;
+	int fd;
+	uint64_t pending; /* rings waiting in the send buffer (send_mu) */
+};
+#define VU_MAX_BELLS 256u
 
 struct vu_dma_reg {
 	struct uvfio_dma_region r;
@@ -351,6 +364,8 @@ struct uvfio_client {
 	int post_error; /* first posted-write error since the last flush */
 
 	struct vu_post post; /* the send buffer of posted writes (client_post.c) */
+	struct vu_bell *bells; /* doorbells (client_doorbell.c), fixed after connecting */
+	unsigned nbells;
 
 	pthread_mutex_t send_mu; /* one sender per socket at a time */
 	pthread_mutex_t twin_send_mu;
@@ -491,6 +506,20 @@ int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, con
 		   uint32_t len);
 /* The delay's timer fired (service thread, dispatch): read it, push. */
 void vu_post_due(struct uvfio_client *c);
+/* A posted write that matched doorbell b: its eventfd signalled once what
+ * was posted before it has left (at once, or when the buffer leaves). */
+int vu_post_ring(struct uvfio_client *c, struct vu_bell *b);
+static inline bool vu_post_waiting(const struct uvfio_client *c)
+{
+	return __atomic_load_n(&c->post.len, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&c->post.npend, __ATOMIC_RELAXED);
+}
+
+/* client_doorbell.c */
+int vu_bells_init(struct uvfio_client *c);
+void vu_bells_free(struct uvfio_client *c);
+struct vu_bell *vu_bell_match(struct uvfio_client *c, uint32_t region, uint64_t offset,
+			      const void *buf, size_t len);
 static inline bool vu_post_buffers(const struct uvfio_client *c, size_t msg_size,
 				   unsigned nfds)
 {

@@ -116,6 +116,15 @@ enum uvfio_client_mode {
  *                 from when it leaves. 0 (the default): each posted write is
  *                 sent at once. At most 1000000 (1 s; larger values are taken
  *                 as that).
+ * @use_ioeventfds: ring the server's doorbells through its ioeventfds: at
+ *                  connection the client asks DEVICE_GET_REGION_IO_FDS for
+ *                  every region (DEVICE_GET_INFO, then one request per
+ *                  region); from then on a posted write that matches one as
+ *                  KVM would match it (same region and offset, the same
+ *                  size unless it has none, the same value for DATAMATCH;
+ *                  1, 2, 4 or 8 bytes) signals its eventfd instead of
+ *                  sending a REGION_WRITE. See
+ *                  uvfio_client_region_write_posted() for the order rules.
  */
 struct uvfio_client_config {
 	struct uvfio_log_config log;
@@ -130,6 +139,7 @@ struct uvfio_client_config {
 	bool propose_minor_zero;
 	uint32_t max_in_flight;
 	uint32_t post_delay_us;
+	bool use_ioeventfds;
 };
 
 /**
@@ -293,9 +303,10 @@ struct uvfio_io_fds {
 };
 
 /**
- * uvfio_client_region_io_fds() - DEVICE_GET_REGION_IO_FDS. Every fd_index is
- * checked against the descriptors received. Release with
- * uvfio_io_fds_release().
+ * uvfio_client_region_io_fds() - DEVICE_GET_REGION_IO_FDS, with the
+ * larger-argsz retry (bounded, as uvfio_client_region_info()). Every
+ * fd_index is checked against the descriptors received. Release with
+ * uvfio_io_fds_release(). Returns -EPROTO for an inconsistent reply.
  */
 UVFIO_EXPORT int uvfio_client_region_io_fds(struct uvfio_client *c, uint32_t index,
 					    struct uvfio_io_fds *out);
@@ -343,6 +354,16 @@ UVFIO_EXPORT int uvfio_client_region_write(struct uvfio_client *c, uint32_t regi
  * coalesce_posted: it leaves before anything sent after it); at the
  * max_in_flight limit it first waits for room (reading the connection
  * itself if no other thread does), then -EAGAIN.
+ *
+ * A doorbell (config use_ioeventfds) is rung by signalling its eventfd:
+ * after what this client posted before it has been sent (at once, or with
+ * post_delay_us when the send buffer leaves: rings of one doorbell waiting
+ * together are signalled as one, the server's handler is told how many).
+ * The server handles every message sent before the signal before the
+ * doorbell's handler runs; a message sent after it may be handled before it
+ * (as with KVM's ioeventfds). A rung doorbell is complete once signalled:
+ * flush does not wait for its handler and cannot report its errors (the
+ * server logs them). Synchronous writes always go as messages.
  */
 UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region,
 						  uint64_t offset, const void *buf, size_t len);

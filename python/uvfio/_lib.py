@@ -27,7 +27,8 @@ class ClientConfig(Structure):
                 ("twin_socket", c_int), ("no_write_multiple", c_bool),
                 ("coalesce_posted", c_bool), ("version_minor", c_uint16),
                 ("propose_minor_zero", c_bool), ("max_in_flight", c_uint32),
-                ("post_delay_us", c_uint32), ("_room_to_grow", c_uint8 * 256)]
+                ("post_delay_us", c_uint32), ("use_ioeventfds", c_bool),
+                ("_room_to_grow", c_uint8 * 256)]
 
 
 class Caps(Structure):

@@ -192,12 +192,13 @@ class Client:
     its own whenever you are not in a call; without it call dispatch() when
     poll_fd() is readable. timeout_ms: message timeout (None: 5000; <0: none).
     post_delay_us: posted writes wait up to this long in the client's send
-    buffer and leave together (client.h; 0: each at once).
+    buffer and leave together (client.h; 0: each at once). use_ioeventfds:
+    posted writes that match a doorbell of the server signal its eventfd.
     """
 
     def __init__(self, path, *, timeout_ms=None, service_thread=True, twin_socket=None,
                  trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False,
-                 post_delay_us=0):
+                 post_delay_us=0, use_ioeventfds=False):
         cfg = ClientConfig()
         cfg.mode = SERVICE_THREAD if service_thread else EVENT_LOOP
         cfg.timeout_ms = 0 if timeout_ms is None else int(timeout_ms)
@@ -208,6 +209,7 @@ class Client:
         cfg.max_data_xfer_size = max_data_xfer_size
         cfg.coalesce_posted = coalesce_posted
         cfg.post_delay_us = post_delay_us
+        cfg.use_ioeventfds = use_ioeventfds
         self._c = ctypes.c_void_p()
         self._dma = {}
         if isinstance(path, int):

@@ -35,6 +35,7 @@ int main(void)
 	FIELD(uvfio_client_config, propose_minor_zero);
 	FIELD(uvfio_client_config, max_in_flight);
 	FIELD(uvfio_client_config, post_delay_us);
+	FIELD(uvfio_client_config, use_ioeventfds);
 	STRUCT(uvfio_caps);
 	FIELD(uvfio_caps, max_msg_fds);
 	FIELD(uvfio_caps, max_data_xfer_size);
