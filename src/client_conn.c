@@ -295,6 +295,11 @@ void uvfio_client_close(struct uvfio_client *c)
 			vu_msg_free(m);
 		}
 	}
+	while (c->answers) {
+		struct vu_msg *m = c->answers;
+		c->answers = m->next;
+		vu_msg_free(m);
+	}
 	vu_client_slots_free(c);
 	vu_post_free(c);
 	vu_bells_free(c);

@@ -142,6 +142,8 @@ static struct vu_msg *undefer(struct uvfio_client *c, int i)
 	return m;
 }
 
+static void answer(struct uvfio_client *c, struct vu_msg *m);
+
 /*
  * Deliver from socket i, which this thread reads: first what was deferred,
  * then every complete message buffered, then, with rd, what the socket has
@@ -180,7 +182,10 @@ static int pump(struct uvfio_client *c, int i, const struct wait_target *t, bool
 		n++;
 		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_REPLY) {
 			c->delivering[i]++;
-			vu_client_handle_request(c, sock, m);
+			if (i == 0)
+				answer(c, m);
+			else /* only this thread sends on the twin socket */
+				vu_client_handle_request(c, sock, m);
 			c->delivering[i]--;
 			continue;
 		}
@@ -496,7 +501,9 @@ int vu_client_send_locked(struct uvfio_client *c, struct vu_send_ctx *s, int soc
 	return r;
 }
 
-void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s)
+/* Leave the send lock: deliver what was read meanwhile, leave the reader
+ * role if the send took it. */
+static void send_release(struct uvfio_client *c, int i, struct vu_send_ctx *s)
 {
 	__atomic_store_n(&c->sender[i], NULL, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(i ? &c->twin_send_mu : &c->send_mu);
@@ -508,6 +515,84 @@ void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s)
 	}
 }
 
+/* ---- Answering the server -------------------------------------------------------------- */
+
+/*
+ * A server request read on the main socket is answered by the thread that
+ * read it when the send lock is free. When it is not, another thread's send
+ * may be waiting for a server that is itself blocked writing to us: the
+ * request is queued, in order (those after it join the queue), the reader
+ * goes on reading, and whoever leaves the send lock answers the queue.
+ */
+
+/* With the send lock (answering set): answer the queue until it is empty. */
+static void answer_queue(struct uvfio_client *c)
+{
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		struct vu_msg *m = c->answers;
+		if (m) {
+			if (!(c->answers = m->next))
+				c->answers_tail = NULL;
+			__atomic_store_n(&c->nanswers, c->nanswers - 1, __ATOMIC_RELAXED);
+		} else {
+			c->answering = false;
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (!m)
+			return;
+		m->next = NULL;
+		vu_client_handle_request(c, c->sock, m);
+	}
+}
+
+/* Queue m (if not NULL), then answer the queue if the send lock is free
+ * and nobody answers it. Returns whether this thread answered. */
+static bool answer_try(struct uvfio_client *c, struct vu_msg *m)
+{
+	pthread_mutex_lock(&c->mu);
+	if (m) {
+		m->next = NULL;
+		if (c->answers_tail)
+			c->answers_tail->next = m;
+		else
+			c->answers = m;
+		c->answers_tail = m;
+		__atomic_store_n(&c->nanswers, c->nanswers + 1, __ATOMIC_RELAXED);
+	}
+	bool go = c->answers && !c->answering && pthread_mutex_trylock(&c->send_mu) == 0;
+	if (go)
+		c->answering = true;
+	pthread_mutex_unlock(&c->mu);
+	if (!go)
+		return false;
+	struct vu_send_ctx s = { c, false };
+	__atomic_store_n(&c->sender[0], SELF, __ATOMIC_RELAXED);
+	c->answer_ctx = &s;
+	answer_queue(c);
+	c->answer_ctx = NULL;
+	send_release(c, 0, &s);
+	return true;
+}
+
+static void answer(struct uvfio_client *c, struct vu_msg *m)
+{
+	/* Answered requests leave the lock free: what was queued meanwhile
+	 * (by this thread, the one reader) is answered too. */
+	if (answer_try(c, m))
+		while (__atomic_load_n(&c->nanswers, __ATOMIC_RELAXED) && answer_try(c, NULL))
+			;
+}
+
+void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s)
+{
+	send_release(c, i, s);
+	/* The reader may have queued server requests while this thread held
+	 * the lock: answer them. */
+	while (!i && __atomic_load_n(&c->nanswers, __ATOMIC_RELAXED) && answer_try(c, NULL))
+		;
+}
+
 /* Send one message on sock (main or twin); *some tells whether any byte
  * went out. On the main socket, posted writes waiting in the send buffer
  * go first. */
@@ -515,12 +600,18 @@ int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
 {
 	int i = c->twin >= 0 && sock == c->twin;
-	struct vu_send_ctx s;
-	vu_client_send_begin(c, i, &s);
+	struct vu_send_ctx s, *sp = &s;
+	/* Answering the queue of server requests, this thread holds the lock. */
+	bool held = !i && is_me(&c->sender[0]);
+	if (held)
+		sp = c->answer_ctx;
+	else
+		vu_client_send_begin(c, i, &s);
 	int r = !i && (c->post.len || c->post.npend)
-			? vu_post_send(c, &s, hdr, iov, iovcnt, fds, nfds, some)
-			: vu_client_send_locked(c, &s, sock, hdr, iov, iovcnt, fds, nfds, some);
-	vu_client_send_end(c, i, &s);
+			? vu_post_send(c, sp, hdr, iov, iovcnt, fds, nfds, some)
+			: vu_client_send_locked(c, sp, sock, hdr, iov, iovcnt, fds, nfds, some);
+	if (!held)
+		vu_client_send_end(c, i, &s);
 	return r;
 }
 

@@ -310,6 +310,12 @@ struct vu_bell {
 };
 #define VU_MAX_BELLS 256u
 
+/* A send in progress (client_reader.c). */
+struct vu_send_ctx {
+	struct uvfio_client *c;
+	bool took; /* the reader role was taken while the socket was full */
+};
+
 struct vu_dma_reg {
 	struct uvfio_dma_region r;
 };
@@ -347,6 +353,12 @@ struct uvfio_client {
 	struct vu_msg *deferred[2], *deferred_tail[2];
 	unsigned delivering[2];
 	const void *sender[2]; /* holds send_mu / twin_send_mu (atomic) */
+	/* Server requests read on the main socket while another thread held
+	 * send_mu: answered in order by whoever leaves it (client_reader.c). */
+	struct vu_msg *answers, *answers_tail;
+	unsigned nanswers; /* atomic read */
+	bool answering;    /* a thread holds send_mu to answer them */
+	struct vu_send_ctx *answer_ctx; /* its send, while it does */
 
 	struct vu_pending **slot; /* by id & slot_mask; NULL: free */
 	uint16_t *slot_id;        /* the last id given in each slot */
@@ -476,10 +488,6 @@ int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 /* The pieces of vu_client_send(): take the send lock of socket i (0: main,
  * 1: twin), send while holding it (without hdr, iov is whole messages),
  * leave it (then deliver what was read meanwhile). */
-struct vu_send_ctx {
-	struct uvfio_client *c;
-	bool took; /* the reader role was taken while the socket was full */
-};
 void vu_client_send_begin(struct uvfio_client *c, int i, struct vu_send_ctx *s);
 int vu_client_send_locked(struct uvfio_client *c, struct vu_send_ctx *s, int sock,
 			  struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,

@@ -13,7 +13,9 @@
  * completions of posted and asynchronous requests, and the server's
  * DMA_READ/DMA_WRITE requests, which are answered from registered memory on
  * whichever thread reads them (a caller waiting for its reply, the event
- * loop through uvfio_client_dispatch(), or the service thread).
+ * loop through uvfio_client_dispatch(), or the service thread), or, while
+ * another thread is sending on the connection, in order by that thread
+ * once its send is over (the reader does not wait for it).
  * uvfio_client_shutdown() may be called from any thread at any time;
  * uvfio_client_close() only once no other call on that client is in
  * progress.

@@ -579,6 +579,139 @@ static void test_dispatch_busy(void **state)
 	close(g.go);
 }
 
+/*
+ * A reader that cannot take the send lock must not wait for it. Thread R
+ * waits for its reply and reads; the main thread sends 1 MiB, which the
+ * server stops reading after the header; the server sends a DMA_READ, then
+ * a DMA_WRITE of 512 KiB it cannot finish writing until the client reads.
+ * On the library before the answer queue, R blocked on the send lock to
+ * answer the DMA_READ, the sender waited for a server blocked writing to
+ * us: nothing moved until the send timeout, and the connection died. Now R
+ * queues the answers and reads on; the sender answers them once its send
+ * is over.
+ */
+#define STALL_IOVA (1ull << 20)
+#define STALL_DMA (512u << 10)
+
+struct stall {
+	int got_r; /* eventfd: R's request arrived */
+	uint8_t *read_back; /* what the DMA_READ reply carried */
+};
+
+static void dma_pattern(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(i * 7 + seed);
+}
+
+static void script_stall(struct peer *p)
+{
+	struct stall *s = p->arg;
+	peer_version(p->fd, 1, "{\"capabilities\":{\"max_data_xfer_size\":1048576}}");
+	struct uvfio_hdr h, hr, hs;
+	static uint8_t body[(1 << 20) + 64];
+	uint8_t req_r[64];
+	/* the client's DMA_MAP, then R's read */
+	if (!peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL))
+		return;
+	peer_reply(p->fd, &h, NULL, 0);
+	if (!peer_recv(p->fd, &hr, req_r, sizeof(req_r), NULL, NULL))
+		return;
+	efd_signal(s->got_r);
+	/* the sender's header only: it holds the send lock from now on */
+	if (read(p->fd, &hs, sizeof(hs)) != sizeof(hs))
+		return;
+	/* a DMA_READ, then a DMA_WRITE the client must read for it to end */
+	struct {
+		struct uvfio_hdr h;
+		struct uvfio_dma_access a;
+	} dr = { { .msg_id = 1, .cmd = UVFIO_CMD_DMA_READ, .msg_size = 32,
+		   .flags = UVFIO_FLAGS_TYPE_COMMAND },
+		 { .addr = STALL_IOVA, .count = 4096 } };
+	peer_write(p->fd, &dr, sizeof(dr), NULL, 0);
+	static uint8_t dw[32 + STALL_DMA];
+	struct uvfio_hdr dwh = { .msg_id = 2, .cmd = UVFIO_CMD_DMA_WRITE, .msg_size = sizeof(dw),
+				 .flags = UVFIO_FLAGS_TYPE_COMMAND };
+	struct uvfio_dma_access dwa = { .addr = STALL_IOVA + 8192, .count = STALL_DMA };
+	memcpy(dw, &dwh, 16);
+	memcpy(dw + 16, &dwa, 16);
+	dma_pattern(dw + 32, STALL_DMA, 3);
+	if (!peer_write(p->fd, dw, sizeof(dw), NULL, 0))
+		return;
+	/* the rest of the sender's message, then the two answers */
+	size_t left = hs.msg_size - sizeof(hs);
+	for (size_t got = 0; got < left;) {
+		ssize_t n = read(p->fd, body, VU_MIN(left - got, sizeof(body)));
+		if (n <= 0)
+			return;
+		got += (size_t)n;
+	}
+	for (int k = 0; k < 2; k++) {
+		if (!peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL))
+			return;
+		if (h.cmd == UVFIO_CMD_DMA_READ && h.msg_size == 32 + 4096 &&
+		    !(h.flags & UVFIO_FLAGS_ERROR))
+			memcpy(s->read_back, body + 16, 4096);
+		else if (h.cmd != UVFIO_CMD_DMA_WRITE || (h.flags & UVFIO_FLAGS_ERROR))
+			return;
+	}
+	struct uvfio_region_access wa = { .count = 1u << 20 };
+	peer_reply(p->fd, &hs, &wa, sizeof(wa));
+	uint8_t rep[64];
+	peer_write(p->fd, rep, peer_read_reply(&hr, req_r, 0x600d, rep), NULL, 0);
+	p->result = 0;
+	until_eof(p->fd);
+}
+
+struct reader_r {
+	struct uvfio_client *c;
+	int result;
+	uint32_t v;
+};
+
+static void *run_r(void *arg)
+{
+	struct reader_r *r = arg;
+	r->result = uvfio_client_region_read(r->c, 0, 0, &r->v, 4);
+	return NULL;
+}
+
+static void test_reader_does_not_wait_for_send_lock(void **state)
+{
+	(void)state;
+	struct stall s = { .got_r = eventfd(0, EFD_CLOEXEC), .read_back = calloc(1, 4096) };
+	struct peer *p = peer_start(script_stall, &s);
+	/* a stall shows as the send timing out: a hang bound, not speed */
+	struct uvfio_client_config cfg = { .log = { .level = -1 }, .timeout_ms = 5000,
+					   .twin_socket = UVFIO_TWIN_OFF };
+	struct uvfio_client *c = peer_client(p, &cfg);
+	size_t len = 1u << 20;
+	uint8_t *mem = calloc(1, len), *big = calloc(1, len);
+	dma_pattern(mem, 4096, 1);
+	struct uvfio_dma_region dr = { .vaddr = mem, .iova = STALL_IOVA, .size = len,
+				       .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE, .fd = -1 };
+	assert_int_equal(uvfio_client_dma_map(c, &dr), 0);
+	struct reader_r r = { .c = c };
+	pthread_t t;
+	pthread_create(&t, NULL, run_r, &r);
+	efd_wait(s.got_r);
+	assert_int_equal(uvfio_client_region_write(c, 0, 0, big, len), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(r.result, 0);
+	assert_int_equal(r.v, 0x600d);
+	assert_memory_equal(s.read_back, mem, 4096);
+	uint8_t *want = malloc(STALL_DMA);
+	dma_pattern(want, STALL_DMA, 3);
+	assert_memory_equal(mem + 8192, want, STALL_DMA);
+	uvfio_client_close(c);
+	assert_int_equal(peer_join(p), 0);
+	close(s.got_r);
+	free(s.read_back);
+	free(mem);
+	free(big);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_shutdown_unblocks_everything),
 		cmocka_unit_test(test_shutdown_fails_async),
 		cmocka_unit_test(test_dispatch_busy),
+		cmocka_unit_test(test_reader_does_not_wait_for_send_lock),
 	};
 	return cmocka_run_group_tests_name("client_core", tests, NULL, NULL);
 }
