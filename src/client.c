@@ -489,7 +489,8 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	size_t size = UVFIO_HDR_SIZE;
 	for (int i = 0; i < iovcnt; i++)
 		size += iov[i].iov_len;
-	bool post = kind == VU_NOWAIT && vu_post_buffers(c, size, nfds);
+	/* posted: into the send buffer, when there is one and it fits */
+	bool post = kind == VU_NOWAIT && c->post.buf && !nfds && size <= VU_POST_BUF / 2;
 	uint64_t now, deadline = deadline_of(c, &now);
 	pthread_mutex_lock(&c->mu);
 	struct vu_pending *p;

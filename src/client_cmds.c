@@ -401,7 +401,7 @@ out:
 int uvfio_client_feature(struct uvfio_client *c, uint32_t flags, const void *in, size_t inlen,
 			 void *out, size_t outlen)
 {
-	if (!c || (inlen && !in) || (outlen && !out) || inlen > vu_client_xfer_max(c))
+	if (!c || (inlen && !in) || (outlen && !out) || inlen > VU_XFER_MAX(c))
 		return -EINVAL;
 	struct uvfio_device_feature f = {
 		.argsz = (uint32_t)(sizeof(f) + VU_MAX(inlen, outlen)), .flags = flags
@@ -485,7 +485,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova, uint6
 	uint64_t pages = length / page_size + (length % page_size != 0);
 	size_t words = (size_t)((pages + 63) / 64);
 	size_t outlen = sizeof(struct uvfio_dma_logging_report) + words * 8;
-	if (outlen > vu_client_xfer_max(c))
+	if (outlen > VU_XFER_MAX(c))
 		return -E2BIG;
 	struct uvfio_dma_logging_report req = { .iova = iova, .length = length,
 						.page_size = page_size };
@@ -506,7 +506,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova, uint6
 
 int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len)
 {
-	if (!c || (!buf && len) || len > vu_client_xfer_max(c))
+	if (!c || (!buf && len) || len > VU_XFER_MAX(c))
 		return -EINVAL;
 	struct uvfio_mig_data req = { .argsz = (uint32_t)(sizeof(req) + len),
 				      .size = (uint32_t)len };
@@ -535,7 +535,7 @@ int uvfio_client_mig_data_read(struct uvfio_client *c, void *buf, size_t len)
 
 int uvfio_client_mig_data_write(struct uvfio_client *c, const void *buf, size_t len)
 {
-	if (!c || (!buf && len) || len > vu_client_xfer_max(c))
+	if (!c || (!buf && len) || len > VU_XFER_MAX(c))
 		return -EINVAL;
 	/* argsz covers the data, as in VFIO's structures and as libvfio-user
 	 * requires (the specification calls it the size of a reply that has

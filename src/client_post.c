@@ -25,6 +25,12 @@
 
 #define MAX_DELAY_US 1000000u
 
+static bool waiting(const struct uvfio_client *c)
+{
+	return __atomic_load_n(&c->post.len, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&c->post.npend, __ATOMIC_RELAXED);
+}
+
 int vu_post_init(struct uvfio_client *c)
 {
 	struct vu_post *b = &c->post;
@@ -154,7 +160,7 @@ int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr
 
 int vu_post_push(struct uvfio_client *c)
 {
-	if (!vu_post_waiting(c))
+	if (!waiting(c))
 		return 0;
 	struct vu_send_ctx s;
 	vu_client_send_begin(c, 0, &s);

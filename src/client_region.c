@@ -48,7 +48,7 @@ static int piece_done(struct vu_msg *m, uint32_t region, uint64_t offset, uint8_
 static int xfer(struct uvfio_client *c, uint32_t region, uint64_t offset, uint8_t *dst,
 		const uint8_t *src, size_t len)
 {
-	uint32_t piece = vu_client_xfer_max(c);
+	uint32_t piece = VU_XFER_MAX(c);
 	size_t npieces = len ? (len - 1) / piece + 1 : 1;
 	unsigned window = VU_MIN(XFER_WINDOW, c->max_in_flight);
 	unsigned refill = VU_MIN(XFER_REFILL, window);
@@ -70,9 +70,11 @@ static int xfer(struct uvfio_client *c, uint32_t region, uint64_t offset, uint8_
 				uint32_t cnt = (uint32_t)VU_MIN((size_t)piece, len - at);
 				a[k] = (struct uvfio_region_access){ .offset = offset + at,
 								     .region = region, .count = cnt };
-				pc[k] = (struct vu_piece){ &a[k], sizeof(a[k]), src ? src + at : NULL,
-							   src ? cnt : 0, dst ? dst + at : NULL,
-							   dst ? cnt : 0 };
+				pc[k] = (struct vu_piece){ .req = &a[k], .req_len = sizeof(a[k]),
+							   .data = src ? src + at : NULL,
+							   .data_len = src ? cnt : 0,
+							   .sink = dst ? dst + at : NULL,
+							   .sink_len = dst ? cnt : 0 };
 			}
 			int r = vu_client_send_reqs(c, cmd, pc, (unsigned)n, &rq[sent % window]);
 			if (r > 0) {
@@ -107,7 +109,7 @@ int uvfio_client_region_read(struct uvfio_client *c, uint32_t region, uint64_t o
 		return -EINVAL;
 	/* Large: in pieces, the data received into buf (a reply larger than the
 	 * receive buffer); small: one request on the synchronous fast path. */
-	if (len > vu_client_xfer_max(c) ||
+	if (len > VU_XFER_MAX(c) ||
 	    len + UVFIO_HDR_SIZE + sizeof(struct uvfio_region_access) > VU_RX_BUF)
 		return xfer(c, region, offset, buf, NULL, len);
 	struct uvfio_region_access a = { .offset = offset, .region = region,
@@ -127,7 +129,7 @@ int uvfio_client_region_write(struct uvfio_client *c, uint32_t region, uint64_t 
 {
 	if (!c || (!buf && len) || offset + len < offset)
 		return -EINVAL;
-	if (len > vu_client_xfer_max(c))
+	if (len > VU_XFER_MAX(c))
 		return xfer(c, region, offset, NULL, buf, len);
 	struct uvfio_region_access a = { .offset = offset, .region = region,
 					  .count = (uint32_t)len };
@@ -146,7 +148,7 @@ static int write_posted(struct uvfio_client *c, uint32_t region, uint64_t offset
 			const uint8_t *p, size_t len)
 {
 	do {
-		uint32_t n = (uint32_t)VU_MIN(len, (size_t)vu_client_xfer_max(c));
+		uint32_t n = (uint32_t)VU_MIN(len, (size_t)VU_XFER_MAX(c));
 		struct uvfio_region_access a = { .offset = offset, .region = region, .count = n };
 		struct iovec iov[2] = { { &a, sizeof(a) }, { (void *)p, n } };
 		int r = vu_client_request(c, UVFIO_CMD_REGION_WRITE, iov, 2, NULL, 0, VU_NOWAIT,

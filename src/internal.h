@@ -270,50 +270,40 @@ struct vu_pending {
 	int result;
 	struct vu_msg *reply; /* for VU_WAIT, handed to the caller */
 	struct vu_waiter *waiter;
-	/* A REGION_READ's data may be received straight into sink (sink_len
-	 * bytes) while owner, the thread that asked, reads (reply_sink). */
-	uint8_t *sink;
+	uint8_t *sink; /* a REGION_READ's data may land here while owner reads */
 	size_t sink_len;
 	const void *owner;
 	uvfio_async_fn fn;
 	void *opaque;
 };
 
-/*
- * The send buffer (client_post.c): posted writes waiting to leave together,
- * in front of every other message on the main socket; the open
- * REGION_WRITE_MULTI that gathers small ones (coalesce_posted). Under
- * send_mu; len also read atomically.
- */
+/* The send buffer (client_post.c), under send_mu (len, npend also read
+ * atomically): posted messages (ids: their requests) and the open
+ * REGION_WRITE_MULTI (wm: its offset, or SIZE_MAX), NULL without options. */
 #define VU_POST_BUF 16384u
 #define VU_POST_MSGS (VU_POST_BUF / 32u) /* a posted message has 33 bytes at least */
 struct vu_post {
-	uint8_t *buf; /* VU_POST_BUF bytes; NULL: neither option, all leave at once */
-	size_t len;
-	size_t wm;    /* offset of the open REGION_WRITE_MULTI in buf, or SIZE_MAX */
-	uint64_t delay_ns; /* post_delay_us; 0: no waiting for more */
-	int timer;    /* timerfd of the delay, or -1 */
-	unsigned nids;
-	uint16_t ids[VU_POST_MSGS]; /* the requests of the messages in buf */
-	unsigned npend;             /* doorbells with rings waiting (atomic read) */
+	uint8_t *buf;
+	size_t len, wm;
+	uint64_t delay_ns; /* post_delay_us */
+	int timer;         /* timerfd of the delay, or -1 */
+	unsigned nids, npend; /* npend: doorbells with rings waiting */
+	uint16_t ids[VU_POST_MSGS];
 };
 
-/* A doorbell the server offered (DEVICE_GET_REGION_IO_FDS, use_ioeventfds):
- * a posted write that matches it signals the eventfd instead. */
+/* A doorbell the server offered (client_doorbell.c). */
+#define VU_MAX_BELLS 256u
 struct vu_bell {
-	uint32_t region;
-	uint32_t size; /* 0: any */
+	uint32_t region, size; /* size 0: any */
 	uint64_t offset, data;
 	bool datamatch;
 	int fd;
 	uint64_t pending; /* rings waiting in the send buffer (send_mu) */
 };
-#define VU_MAX_BELLS 256u
 
-/* A send in progress (client_reader.c). */
-struct vu_send_ctx {
+struct vu_send_ctx { /* a send; took: it took the reader role (client_reader.c) */
 	struct uvfio_client *c;
-	bool took; /* the reader role was taken while the socket was full */
+	bool took;
 };
 
 struct vu_dma_reg {
@@ -353,12 +343,12 @@ struct uvfio_client {
 	struct vu_msg *deferred[2], *deferred_tail[2];
 	unsigned delivering[2];
 	const void *sender[2]; /* holds send_mu / twin_send_mu (atomic) */
-	/* Server requests read on the main socket while another thread held
-	 * send_mu: answered in order by whoever leaves it (client_reader.c). */
+	/* Server requests read while another thread held send_mu, answered in
+	 * order by the one leaving it (client_reader.c; nanswers read atomically). */
 	struct vu_msg *answers, *answers_tail;
-	unsigned nanswers; /* atomic read */
-	bool answering;    /* a thread holds send_mu to answer them */
-	struct vu_send_ctx *answer_ctx; /* its send, while it does */
+	unsigned nanswers;
+	bool answering; /* a thread holds send_mu to answer them, in answer_ctx */
+	struct vu_send_ctx *answer_ctx;
 
 	struct vu_pending **slot; /* by id & slot_mask; NULL: free */
 	uint16_t *slot_id;        /* the last id given in each slot */
@@ -375,8 +365,8 @@ struct uvfio_client {
 	uint64_t post_seq;
 	int post_error; /* first posted-write error since the last flush */
 
-	struct vu_post post; /* the send buffer of posted writes (client_post.c) */
-	struct vu_bell *bells; /* doorbells (client_doorbell.c), fixed after connecting */
+	struct vu_post post;
+	struct vu_bell *bells; /* fixed after connecting */
 	unsigned nbells;
 
 	pthread_mutex_t send_mu; /* one sender per socket at a time */
@@ -397,51 +387,42 @@ struct wait_target {
 };
 
 /* The largest REGION_READ/WRITE payload both sides take. */
-static inline uint32_t vu_client_xfer_max(const struct uvfio_client *c)
-{
-	return VU_MIN(c->server.max_data_xfer_size, c->mine.max_data_xfer_size);
-}
+#define VU_XFER_MAX(c) VU_MIN((c)->server.max_data_xfer_size, (c)->mine.max_data_xfer_size)
 
 /* client.c: requests in flight */
 void vu_client_set_dead(struct uvfio_client *c, int err);
 int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *iov, int iovcnt,
 		      const int *fds, unsigned nfds, enum vu_kind kind, uvfio_async_fn fn,
 		      void *opaque, struct vu_msg **reply);
-/* A VU_WAIT request whose reply its sender collects later: requests in
- * flight together (the pieces of a large region access). */
+/* VU_WAIT requests sent together, collected later (a large region access):
+ * each a fixed part of at most 16 bytes (req) and data; a REGION_READ's data
+ * may land in sink (sink_len: the reply's data exactly) while this thread
+ * reads, the reply then keeps its access header alone (ext: sink). */
 struct vu_req {
 	struct vu_pending *p;
 	uint64_t deadline; /* ms, 0: none */
 };
-/* One of several requests sent together: a fixed part of at most 16 bytes
- * (req) and data; a REGION_READ's data may land in sink (sink_len bytes,
- * the reply's data exactly) while this thread reads, and the reply then
- * carries only its access header in body (ext points at sink). */
 struct vu_piece {
-	const void *req;
-	size_t req_len;
-	const void *data;
-	size_t data_len;
+	const void *req, *data;
+	size_t req_len, data_len;
 	uint8_t *sink;
 	size_t sink_len;
 };
 #define VU_BATCH_MAX 8u
-/* Send up to VU_BATCH_MAX requests in one system call (waiting for room
- * under the limit only for the first). Returns how many were sent, or the
- * error of the first. */
+/* Up to VU_BATCH_MAX in one system call, waiting for room for the first
+ * only: how many were sent, or the first's error. */
 int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_piece *pc,
 			unsigned n, struct vu_req *rq);
-/* Wait for its reply: 0 with *reply (the caller frees it), or the error. */
+/* 0 with *reply (the caller frees it), or the error. */
 int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg **reply);
-/* The main socket's receive sink; vu_client_unsink() moves a reply partly
- * received into a caller's buffer to a record of its own (the reader role's
- * holder, mu held: when it leaves the role, or its caller leaves). */
+/* The main socket's receive sink; unsink moves a reply partly received into
+ * a caller's buffer to a record of its own (mu held, by the role's holder). */
 void vu_client_sink_init(struct uvfio_client *c);
 void vu_client_unsink(struct uvfio_client *c);
 int vu_client_send_reply(struct uvfio_client *c, int sock, const struct uvfio_hdr *req,
 			 int err, const struct iovec *iov, int iovcnt);
-/* Messages of the send buffer left (deadlines start now), or could not be
- * sent at all (their requests fail with err). mu held. */
+/* The send buffer's messages left (deadlines start), or could not (their
+ * requests fail with err). mu held. */
 void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n);
 void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, int err);
 /* A reply arrived: complete its request. mu held; takes m. */
@@ -464,8 +445,7 @@ void vu_client_slots_free(struct uvfio_client *c);
 #define VU_TURN_TWIN 2u  /* read the twin socket (the caller owns it) */
 #define VU_TURN_BLOCK 4u /* one blocking read of the main socket (SO_RCVTIMEO) */
 #define VU_TURN_WAKE 8u  /* also wake on wakefd and timerfd (service thread) */
-/* This thread's token (what c->reader holds while it reads). */
-const void *vu_reader_self(void);
+const void *vu_reader_self(void); /* this thread's token (c->reader) */
 bool vu_reader_acquire(struct uvfio_client *c);
 void vu_reader_release(struct uvfio_client *c);
 void vu_reader_hand_over(struct uvfio_client *c);
@@ -485,54 +465,37 @@ void vu_client_wake_any(struct uvfio_client *c);
 void vu_client_kick(struct uvfio_client *c);
 int vu_client_send(struct uvfio_client *c, int sock, struct uvfio_hdr *hdr,
 		   const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
-/* The pieces of vu_client_send(): take the send lock of socket i (0: main,
- * 1: twin), send while holding it (without hdr, iov is whole messages),
- * leave it (then deliver what was read meanwhile). */
+/* vu_client_send() in pieces: the send lock of socket i (0: main, 1: twin),
+ * a send holding it (without hdr, iov is whole messages), leaving it. */
 void vu_client_send_begin(struct uvfio_client *c, int i, struct vu_send_ctx *s);
 int vu_client_send_locked(struct uvfio_client *c, struct vu_send_ctx *s, int sock,
 			  struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
 			  const int *fds, unsigned nfds, bool *some);
 void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s);
 
-/* client_post.c: the send buffer of posted writes */
+/* client_post.c: the send buffer */
 int vu_post_init(struct uvfio_client *c);
 void vu_post_free(struct uvfio_client *c);
-/* A posted message of request id: into the buffer, or sent at once.
- * filled: its request took the last room under max_in_flight (the buffer
- * leaves at once: a thread waiting for room waits only for sent requests). */
+/* A posted message of request id: into the buffer or sent; filled: it took
+ * the last room under max_in_flight (the buffer leaves: a thread waiting for
+ * room waits for sent requests only). */
 int vu_post(struct uvfio_client *c, uint16_t id, bool filled, struct uvfio_hdr *hdr,
 	    const struct iovec *iov, int iovcnt, bool *some);
-/* Send mu held (s): what the buffer holds, then this message (hdr NULL:
- * only the buffer), in one system call when they fit in one. */
+/* send_mu held: the buffer, then this message (hdr NULL: none). */
 int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr *hdr,
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
-/* Send what the buffer holds now (flush, the delay, close). */
-int vu_post_push(struct uvfio_client *c);
-/* A small write into the open REGION_WRITE_MULTI: 1 when gathered there, 0
- * when none is open (the caller opens one). */
+int vu_post_push(struct uvfio_client *c); /* what waits leaves now */
+/* Into the open REGION_WRITE_MULTI: 1, or 0 when none is open. */
 int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, const void *buf,
 		   uint32_t len);
-/* The delay's timer fired (service thread, dispatch): read it, push. */
-void vu_post_due(struct uvfio_client *c);
-/* A posted write that matched doorbell b: its eventfd signalled once what
- * was posted before it has left (at once, or when the buffer leaves). */
+void vu_post_due(struct uvfio_client *c); /* the delay's timer fired */
+/* Ring doorbell b once what was posted before has left (client_doorbell.c:
+ * finding the doorbells, matching a write). */
 int vu_post_ring(struct uvfio_client *c, struct vu_bell *b);
-static inline bool vu_post_waiting(const struct uvfio_client *c)
-{
-	return __atomic_load_n(&c->post.len, __ATOMIC_RELAXED) ||
-	       __atomic_load_n(&c->post.npend, __ATOMIC_RELAXED);
-}
-
-/* client_doorbell.c */
 int vu_bells_init(struct uvfio_client *c);
 void vu_bells_free(struct uvfio_client *c);
 struct vu_bell *vu_bell_match(struct uvfio_client *c, uint32_t region, uint64_t offset,
 			      const void *buf, size_t len);
-static inline bool vu_post_buffers(const struct uvfio_client *c, size_t msg_size,
-				   unsigned nfds)
-{
-	return c->post.buf && !nfds && msg_size <= VU_POST_BUF / 2;
-}
 void vu_client_service_loop(struct uvfio_client *c);
 
 /* client_dma.c */
