@@ -26,7 +26,8 @@ class ClientConfig(Structure):
                 ("max_data_xfer_size", c_uint32), ("max_msg_fds", c_uint32),
                 ("twin_socket", c_int), ("no_write_multiple", c_bool),
                 ("coalesce_posted", c_bool), ("version_minor", c_uint16),
-                ("propose_minor_zero", c_bool), ("_room_to_grow", c_uint8 * 256)]
+                ("propose_minor_zero", c_bool), ("max_in_flight", c_uint32),
+                ("_room_to_grow", c_uint8 * 256)]
 
 
 class Caps(Structure):
@@ -94,6 +95,7 @@ FUNCTIONS = {
     "uvfio_client_connect": (c_int, [c_char_p, POINTER(ClientConfig), POINTER(client_p)]),
     "uvfio_client_adopt": (c_int, [c_int, POINTER(ClientConfig), POINTER(client_p)]),
     "uvfio_client_close": (None, [client_p]),
+    "uvfio_client_shutdown": (c_int, [client_p]),
     "uvfio_client_server_caps": (c_int, [client_p, POINTER(Caps), POINTER(c_uint16),
                                          POINTER(c_uint16)]),
     "uvfio_client_twin_socket": (c_bool, [client_p]),

@@ -191,10 +191,12 @@ class Client:
     library answers the server's DMA_READ/DMA_WRITE requests on a thread of
     its own whenever you are not in a call; without it call dispatch() when
     poll_fd() is readable. timeout_ms: message timeout (None: 5000; <0: none).
+    max_in_flight: requests in flight at most (0: the library's default, 1024).
     """
 
     def __init__(self, path, *, timeout_ms=None, service_thread=True, twin_socket=None,
-                 trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False):
+                 trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False,
+                 max_in_flight=0):
         cfg = ClientConfig()
         cfg.mode = SERVICE_THREAD if service_thread else EVENT_LOOP
         cfg.timeout_ms = 0 if timeout_ms is None else int(timeout_ms)
@@ -204,6 +206,7 @@ class Client:
         cfg.log.level = int(log_level) if log_level is not None else 8 if trace else -1
         cfg.max_data_xfer_size = max_data_xfer_size
         cfg.coalesce_posted = coalesce_posted
+        cfg.max_in_flight = max_in_flight
         self._c = ctypes.c_void_p()
         self._dma = {}
         if isinstance(path, int):
@@ -232,6 +235,11 @@ class Client:
         for r in self._dma.values():
             r._release()
         self._dma.clear()
+
+    def shutdown(self):
+        """Stop the client from any thread: every call in progress and every
+        later one raises an Error with errno ESHUTDOWN; close() stays safe."""
+        check(lib.uvfio_client_shutdown(self._h()), "shutting down")
 
     def __enter__(self):
         return self

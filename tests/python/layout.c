@@ -13,6 +13,11 @@ static int first;
 #define STRUCT(name) (printf("%s\"%s\": {\"size\": %zu, \"fields\": {", first++ ? "}}, " : "", #name, sizeof(struct name)), sep = "")
 #define FIELD(name, f) (printf("%s\"%s\": %zu", sep, #f, offsetof(struct name, f)), sep = ", ")
 
+/* A tripwire: a field added to the client's config must be added to
+ * ClientConfig in python/uvfio/_lib.py and to the FIELD() lines below. */
+_Static_assert(sizeof(struct uvfio_client_config) == 56,
+	       "struct uvfio_client_config changed: update python/uvfio/_lib.py and layout.c");
+
 int main(void)
 {
 	const char *sep;
@@ -33,6 +38,7 @@ int main(void)
 	FIELD(uvfio_client_config, coalesce_posted);
 	FIELD(uvfio_client_config, version_minor);
 	FIELD(uvfio_client_config, propose_minor_zero);
+	FIELD(uvfio_client_config, max_in_flight);
 	STRUCT(uvfio_caps);
 	FIELD(uvfio_caps, max_msg_fds);
 	FIELD(uvfio_caps, max_data_xfer_size);
