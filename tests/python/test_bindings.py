@@ -249,8 +249,8 @@ def test_shutdown_from_another_thread():
     r.join(0.2)
     assert r.is_alive()  # no timeout: it would wait forever
     c.shutdown()
-    r.join()
-    assert result["errno"] == errno.ESHUTDOWN
+    r.join(30)
+    assert not r.is_alive() and result["errno"] == errno.ESHUTDOWN
     with pytest.raises(uvfio.Error) as e:
         c.device_info()
     assert e.value.errno == errno.ESHUTDOWN
