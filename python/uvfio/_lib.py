@@ -96,6 +96,7 @@ FUNCTIONS = {
     "uvfio_client_connect": (c_int, [c_char_p, POINTER(ClientConfig), POINTER(client_p)]),
     "uvfio_client_adopt": (c_int, [c_int, POINTER(ClientConfig), POINTER(client_p)]),
     "uvfio_client_close": (None, [client_p]),
+    "uvfio_client_shutdown": (c_int, [client_p]),
     "uvfio_client_server_caps": (c_int, [client_p, POINTER(Caps), POINTER(c_uint16),
                                          POINTER(c_uint16)]),
     "uvfio_client_twin_socket": (c_bool, [client_p]),

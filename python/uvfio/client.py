@@ -191,6 +191,7 @@ class Client:
     library answers the server's DMA_READ/DMA_WRITE requests on a thread of
     its own whenever you are not in a call; without it call dispatch() when
     poll_fd() is readable. timeout_ms: message timeout (None: 5000; <0: none).
+    max_in_flight: requests in flight at most (0: the library's default, 1024).
     post_delay_us: posted writes wait up to this long in the client's send
     buffer and leave together (client.h; 0: each at once). use_ioeventfds:
     posted writes that match a doorbell of the server signal its eventfd.
@@ -198,7 +199,7 @@ class Client:
 
     def __init__(self, path, *, timeout_ms=None, service_thread=True, twin_socket=None,
                  trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False,
-                 post_delay_us=0, use_ioeventfds=False):
+                 max_in_flight=0, post_delay_us=0, use_ioeventfds=False):
         cfg = ClientConfig()
         cfg.mode = SERVICE_THREAD if service_thread else EVENT_LOOP
         cfg.timeout_ms = 0 if timeout_ms is None else int(timeout_ms)
@@ -208,6 +209,7 @@ class Client:
         cfg.log.level = int(log_level) if log_level is not None else 8 if trace else -1
         cfg.max_data_xfer_size = max_data_xfer_size
         cfg.coalesce_posted = coalesce_posted
+        cfg.max_in_flight = max_in_flight
         cfg.post_delay_us = post_delay_us
         cfg.use_ioeventfds = use_ioeventfds
         self._c = ctypes.c_void_p()
@@ -238,6 +240,11 @@ class Client:
         for r in self._dma.values():
             r._release()
         self._dma.clear()
+
+    def shutdown(self):
+        """Stop the client from any thread: every call in progress and every
+        later one raises an Error with errno ESHUTDOWN; close() stays safe."""
+        check(lib.uvfio_client_shutdown(self._h()), "shutting down")
 
     def __enter__(self):
         return self

@@ -13,6 +13,11 @@ static int first;
 #define STRUCT(name) (printf("%s\"%s\": {\"size\": %zu, \"fields\": {", first++ ? "}}, " : "", #name, sizeof(struct name)), sep = "")
 #define FIELD(name, f) (printf("%s\"%s\": %zu", sep, #f, offsetof(struct name, f)), sep = ", ")
 
+/* A tripwire: a field added to the client's config must be added to
+ * ClientConfig in python/uvfio/_lib.py and to the FIELD() lines below. */
+_Static_assert(sizeof(struct uvfio_client_config) == 64,
+	       "struct uvfio_client_config changed: update python/uvfio/_lib.py and layout.c");
+
 int main(void)
 {
 	const char *sep;

@@ -214,3 +214,45 @@ def test_nothing_leaks(dma_engine):
             dma_copy(c, share_fd=share)
             c.dma_map(0x10000, 4096)  # left for close() to free
     assert open_fds() == before
+
+
+def test_shutdown_from_another_thread():
+    """A call blocked on a server that never answers returns ESHUTDOWN as
+    soon as another thread shuts the client down; later calls too."""
+    import struct
+    import threading
+    a, b = socket.socketpair()
+
+    def silent_server():
+        hdr = b.recv(16, socket.MSG_WAITALL)
+        msg_id, cmd, size = struct.unpack("<HHI", hdr[:8])
+        b.recv(size - 16, socket.MSG_WAITALL)
+        caps = b'{"capabilities":{"max_msg_fds":8}}\0'
+        b.sendall(struct.pack("<HHIII", msg_id, cmd, 16 + 4 + len(caps), 1, 0) +
+                  struct.pack("<HH", 0, 0) + caps)
+        b.recv(64)  # the request it will never answer
+
+    t = threading.Thread(target=silent_server)
+    t.start()
+    c = uvfio.Client(a.detach(), timeout_ms=-1, service_thread=False)
+    result = {}
+
+    def blocked_read():
+        try:
+            c.region_read(uvfio.REGION_BAR0, 0, 4)
+        except uvfio.Error as e:
+            result["errno"] = e.errno
+
+    r = threading.Thread(target=blocked_read)
+    r.start()
+    t.join()  # the server has the request and will never answer it
+    r.join(0.2)
+    assert r.is_alive()  # no timeout: it would wait forever
+    c.shutdown()
+    r.join(30)
+    assert not r.is_alive() and result["errno"] == errno.ESHUTDOWN
+    with pytest.raises(uvfio.Error) as e:
+        c.device_info()
+    assert e.value.errno == errno.ESHUTDOWN
+    c.close()
+    b.close()

@@ -569,6 +569,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest){ .name = "random spaces", .test_func = test_random_spaces };
 	for (size_t i = 0; i < 2; i++)
 		tests[n++] = (struct CMUnitTest){ .name = devices[i], .test_func = test_device,
+						  .teardown_func = tu_dev_teardown,
 						  .initial_state = (void *)devices[i] };
 	for (size_t i = 0; i < nspaces; i++)
 		tests[n++] = (struct CMUnitTest){ .name = spaces[i].name, .test_func = test_space,

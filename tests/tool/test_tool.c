@@ -7,6 +7,8 @@
  * (live, snapshots, refusals) and dirty-test.
  * Set UVFIO_UPDATE_GOLDEN=1 to rewrite the golden files (never when CI is
  * set). Names come from tests/data/pci.ids, whatever pci.ids is installed.
+ * `uvfio lspci` is held to a Linux guest's own lspci of the same devices
+ * (tests/data/guest-lspci/, the rules in lspci_guest.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 
 #include <json-c/json.h>
 
+#include "lspci_guest.h"
 #include "uvfio/client.h"
 #include "util.h"
 
@@ -348,6 +351,95 @@ static void test_lspci_command(void **state)
 	tu_dev_stop(&d);
 }
 
+/* The rules of lspci_guest.c take out what a guest assigns, and nothing else. */
+static void test_lspci_guest_rules(void **state)
+{
+	(void)state;
+	static const char dev[] =
+		"00:00.0 Memory controller: X (rev 01)\n"
+		"\tFlags: fast devsel\n"
+		"\tControl: I/O- Mem- BusMaster+ SERR-\n"
+		"\tInterrupt: pin A routed to IRQ 0\n"
+		"\tRegion 0: Memory at <unassigned> (32-bit, non-prefetchable) [disabled] [size=4K]\n"
+		"\tRegion 4: I/O ports at <unassigned> [disabled] [size=32]\n"
+		"\n"
+		"00: e5 1d 30 3e 04 00 10 00 01 00 80 05 00 00 00 00\n"
+		"30: 00 00 00 00 40 00 00 00 00 00 00 00 00 01 00 00\n";
+	static const char guest[] =
+		"01:00.0 Memory controller: X (rev 01)\n"
+		"\tPhysical Slot: 0\n"
+		"\tFlags: fast devsel, IRQ 10\n"
+		"\tControl: I/O+ Mem+ BusMaster+ SERR+\n"
+		"\tInterrupt: pin A routed to IRQ 10\n"
+		"\tRegion 0: Memory at fe600000 (32-bit, non-prefetchable) [size=4K]\n"
+		"\tRegion 4: I/O ports at c000 [size=32]\n"
+		"\tKernel driver in use: uvfio_test\n"
+		"\n"
+		"00: e5 1d 30 3e 07 01 10 00 01 00 80 05 00 00 00 00\n"
+		"30: 00 00 00 00 40 00 00 00 00 00 00 00 0a 01 00 00\n";
+	assert_null(lg_compare(dev, guest));
+	/* one change each, that no rule allows */
+	static const char *const from[] = { "BusMaster+ SERR+", "[size=4K]",  "c000 [size=32]",
+					    "pin A routed",	"07 01 10 00", "0a 01 00",
+					    "(rev 01)",		"\n\n" };
+	static const char *const to[] = { "BusMaster- SERR+", "[size=8K]",  "c000 [size=64]",
+					  "pin B routed",     "03 01 10 00", "0a 02 00",
+					  "(rev 02)",	      "\n" };
+	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+		char changed[sizeof(guest)], *at, *diff;
+		snprintf(changed, sizeof(changed), "%s", guest);
+		assert_non_null(at = strstr(changed, from[i]));
+		memmove(at + strlen(to[i]), at + strlen(from[i]), strlen(at + strlen(from[i])) + 1);
+		memcpy(at, to[i], strlen(to[i]));
+		if (!(diff = lg_compare(dev, changed)))
+			fail_msg("no difference found after changing \"%s\" to \"%s\"", from[i],
+				 to[i]);
+		free(diff);
+	}
+}
+
+/* `uvfio lspci` on a fresh device against lspci inside a guest of QEMU
+ * (tests/data/guest-lspci/README.md): the same lines but for what the guest
+ * assigned, with every lspci option the fixtures were recorded with. */
+static void test_lspci_matches_guest(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *prog, *name;
+	} devs[] = { { "uvfio-memdev", "memdev" }, { "uvfio-dma-engine", "dma-engine" } };
+	static const struct {
+		const char *opts, *file;
+	} runs[] = { { "", "plain" }, { "-nn", "nn" }, { "-v", "v" }, { "-vv", "vv" },
+		     { "-vvv", "vvv" }, { "-vvv -nn", "vvv-nn" }, { "-xxx", "xxx" } };
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+		struct tu_dev d;
+		tu_dev_start(&d, UVFIO_BUILD_ROOT, devs[i].prog, NULL);
+		for (size_t j = 0; j < sizeof(runs) / sizeof(runs[0]); j++) {
+			char path[512], *out;
+			snprintf(path, sizeof(path), "%s/tests/data/guest-lspci/%s-%s.txt",
+				 UVFIO_SOURCE_ROOT, devs[i].name, runs[j].file);
+			FILE *f = fopen(path, "r");
+			if (!f)
+				fail_msg("cannot open %s", path);
+			char *guest = tu_read_all(f);
+			fclose(f);
+			assert_int_equal(tool(&out, "lspci %s %s", runs[j].opts, d.sock), 0);
+			char *diff = lg_compare(out, guest);
+			if (diff) {
+				char *version = tu_run("lspci --version", NULL);
+				fprintf(stderr, "uvfio lspci %s:\n%s\nguest (%s):\n%s", runs[j].opts,
+					out, path, guest);
+				fail_msg("%s, lspci %s: %s\n(recorded with lspci version 3.9.0; "
+					 "here: %s)",
+					 devs[i].prog, runs[j].opts, diff, strtok(version, "\n"));
+			}
+			free(out);
+			free(guest);
+		}
+		tu_dev_stop(&d);
+	}
+}
+
 /* Without a pci.ids, ids are spelled as lspci spells unknown ones. */
 static void test_info_without_names(void **state)
 {
@@ -552,6 +644,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_dma_engine_short_file, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_memdev_mmap, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_lspci_command, tu_dev_teardown),
+		cmocka_unit_test(test_lspci_guest_rules),
+		cmocka_unit_test_teardown(test_lspci_matches_guest, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_info_without_names, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_list_command, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_migrate_command, tu_dev_teardown),
