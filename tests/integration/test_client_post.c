@@ -376,20 +376,34 @@ static struct uvfio_client *arrivals_client(struct peer **p, struct arrivals *a,
 	return peer_client(*p, &cfg);
 }
 
+/* A client that posted one write, not sent yet with a delay. */
+static struct uvfio_client *lone_write(struct peer **p, struct arrivals *a, uint32_t delay,
+				       int mode)
+{
+	struct uvfio_client *c = arrivals_client(p, a, delay, mode);
+	uint32_t v = 1;
+	assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	return c;
+}
+
+/* The end of an arrivals test: everything acknowledged, nothing left. */
+static void arrivals_end(struct uvfio_client *c, struct peer *p, struct arrivals *a)
+{
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	assert_int_equal(peer_join(p), 0);
+	close(a->efd);
+}
+
 /* A lone write leaves by its delay: sent by the service thread. */
 static void test_delay_service_thread(void **state)
 {
 	(void)state;
 	struct arrivals a = { 0 };
 	struct peer *p;
-	struct uvfio_client *c = arrivals_client(&p, &a, 1000, UVFIO_CLIENT_SERVICE_THREAD);
-	uint32_t v = 1;
-	assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	struct uvfio_client *c = lone_write(&p, &a, 1000, UVFIO_CLIENT_SERVICE_THREAD);
 	assert_true(efd_wait(a.efd, HANG_MS));
-	assert_int_equal(uvfio_client_flush(c), 0);
-	uvfio_client_close(c);
-	assert_int_equal(peer_join(p), 0);
-	close(a.efd);
+	arrivals_end(c, p, &a);
 }
 
 /* ... or by the event loop: poll_fd turns readable, dispatch sends it. */
@@ -398,9 +412,7 @@ static void test_delay_event_loop(void **state)
 	(void)state;
 	struct arrivals a = { 0 };
 	struct peer *p;
-	struct uvfio_client *c = arrivals_client(&p, &a, 1000, UVFIO_CLIENT_EVENT_LOOP);
-	uint32_t v = 1;
-	assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	struct uvfio_client *c = lone_write(&p, &a, 1000, UVFIO_CLIENT_EVENT_LOOP);
 	struct pollfd pf[2] = { { .fd = uvfio_client_poll_fd(c), .events = POLLIN },
 				{ .fd = a.efd, .events = POLLIN } };
 	bool arrived = false;
@@ -411,10 +423,7 @@ static void test_delay_event_loop(void **state)
 		arrived = pf[1].revents;
 	}
 	assert_true(arrived);
-	assert_int_equal(uvfio_client_flush(c), 0);
-	uvfio_client_close(c);
-	assert_int_equal(peer_join(p), 0);
-	close(a.efd);
+	arrivals_end(c, p, &a);
 }
 
 /* A long delay: the write leaves with the next request, before it. */
@@ -423,17 +432,13 @@ static void test_leaves_before_next_request(void **state)
 	(void)state;
 	struct arrivals a = { 0 };
 	struct peer *p;
-	struct uvfio_client *c = arrivals_client(&p, &a, 1000000, UVFIO_CLIENT_EVENT_LOOP);
-	uint32_t v = 1;
-	assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	struct uvfio_client *c = lone_write(&p, &a, 1000000, UVFIO_CLIENT_EVENT_LOOP);
 	assert_int_equal(__atomic_load_n(&a.writes, __ATOMIC_SEQ_CST), 0);
+	uint32_t v;
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), 0);
 	assert_false(a.read_first);
 	assert_int_equal(__atomic_load_n(&a.writes, __ATOMIC_SEQ_CST), 1);
-	assert_int_equal(uvfio_client_flush(c), 0);
-	uvfio_client_close(c);
-	assert_int_equal(peer_join(p), 0);
-	close(a.efd);
+	arrivals_end(c, p, &a);
 }
 
 /* ... and when the buffer is full, without any other call (the server
@@ -454,9 +459,7 @@ static void test_leaves_when_full(void **state)
 	efd_signal(a.release);
 	assert_int_equal(uvfio_client_flush(c), 0);
 	assert_int_equal(__atomic_load_n(&a.writes, __ATOMIC_SEQ_CST), 1000);
-	uvfio_client_close(c);
-	assert_int_equal(peer_join(p), 0);
-	close(a.efd);
+	arrivals_end(c, p, &a);
 	close(a.release);
 }
 
