@@ -105,11 +105,12 @@ int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some)
 {
 	struct vu_post *b = &c->post;
+	bool msg = hdr || iovcnt > 0; /* without hdr, iov holds whole messages */
 	if (!b->len) { /* only doorbells wait */
 		ring_pending(c, 0);
 		if (some)
 			*some = false;
-		return hdr ? vu_client_send_locked(c, s, c->sock, hdr, iov, iovcnt, fds, nfds, some)
+		return msg ? vu_client_send_locked(c, s, c->sock, hdr, iov, iovcnt, fds, nfds, some)
 			   : 0;
 	}
 	struct iovec v[16];
@@ -118,15 +119,17 @@ int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr
 	/* The message joins the buffer's system call unless it carries
 	 * descriptors: they would travel with the buffer's first bytes and
 	 * belong to the wrong message. */
-	bool join = hdr && !nfds && iovcnt + 2 <= 16;
+	bool join = msg && !nfds && iovcnt + (hdr ? 2 : 1) <= 16;
 	if (join) {
-		size_t total = UVFIO_HDR_SIZE;
-		v[n++] = (struct iovec){ hdr, UVFIO_HDR_SIZE };
+		size_t total = hdr ? UVFIO_HDR_SIZE : 0;
+		if (hdr)
+			v[n++] = (struct iovec){ hdr, UVFIO_HDR_SIZE };
 		for (int i = 0; i < iovcnt; i++) {
 			total += iov[i].iov_len;
 			v[n++] = iov[i];
 		}
-		hdr->msg_size = (uint32_t)total;
+		if (hdr)
+			hdr->msg_size = (uint32_t)total;
 	}
 	bool sb;
 	int r = vu_client_send_locked(c, s, c->sock, NULL, v, n, NULL, 0, &sb);
@@ -149,10 +152,11 @@ int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr
 	ring_pending(c, r);
 	if (some)
 		*some = sb;
-	if (r < 0 || !hdr)
+	if (r < 0 || !msg)
 		return r;
 	if (join) {
-		vu_trace_hdr(&c->log, "->", hdr, 0);
+		if (hdr)
+			vu_trace_hdr(&c->log, "->", hdr, 0);
 		return 0;
 	}
 	return vu_client_send_locked(c, s, c->sock, hdr, iov, iovcnt, fds, nfds, some);

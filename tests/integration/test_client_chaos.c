@@ -6,7 +6,8 @@
  * unexpected ones on replies and on server requests). Several threads send
  * synchronous, asynchronous and posted requests while the server sends
  * DMA_WRITE/DMA_READ requests of its own, in each mode: event loop (a thread
- * asleep on poll_fd) and service thread, twin socket off and on. Every
+ * asleep on poll_fd) and service thread, twin socket off and on, posted
+ * writes sent at once and through the send buffer. Every
  * request must complete with the right result, every server request must be
  * answered, no descriptor may leak. Seeds are fixed; thread interleavings
  * are what they are. Run under ThreadSanitizer in CI.
@@ -566,7 +567,7 @@ static void wait_until(struct srv *s, unsigned *a, unsigned *b)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void run(int service, int twin)
+static void run(int service, int twin, uint32_t post_delay_us)
 {
 	int fds_before = tu_count_fds();
 	struct srv *s = calloc(1, sizeof(*s));
@@ -587,6 +588,7 @@ static void run(int service, int twin)
 		.timeout_ms = HANG_MS,
 		.mode = service ? UVFIO_CLIENT_SERVICE_THREAD : UVFIO_CLIENT_EVENT_LOOP,
 		.twin_socket = twin ? UVFIO_TWIN_ON : UVFIO_TWIN_OFF,
+		.post_delay_us = post_delay_us,
 	};
 	struct shared sh = { 0 };
 	assert_int_equal(uvfio_client_adopt(sv[1], &cfg, &sh.c), 0);
@@ -685,25 +687,38 @@ static void run(int service, int twin)
 static void test_event_loop(void **state)
 {
 	(void)state;
-	run(0, 0);
+	run(0, 0, 0);
 }
 
 static void test_event_loop_twin(void **state)
 {
 	(void)state;
-	run(0, 1);
+	run(0, 1, 0);
 }
 
 static void test_service_thread(void **state)
 {
 	(void)state;
-	run(1, 0);
+	run(1, 0, 0);
 }
 
 static void test_service_thread_twin(void **state)
 {
 	(void)state;
-	run(1, 1);
+	run(1, 1, 0);
+}
+
+/* Posted writes through the send buffer (post_delay_us). */
+static void test_event_loop_send_buffer(void **state)
+{
+	(void)state;
+	run(0, 0, 200);
+}
+
+static void test_service_thread_twin_send_buffer(void **state)
+{
+	(void)state;
+	run(1, 1, 200);
 }
 
 int main(void)
@@ -713,6 +728,8 @@ int main(void)
 		cmocka_unit_test(test_event_loop_twin),
 		cmocka_unit_test(test_service_thread),
 		cmocka_unit_test(test_service_thread_twin),
+		cmocka_unit_test(test_event_loop_send_buffer),
+		cmocka_unit_test(test_service_thread_twin_send_buffer),
 	};
 	return cmocka_run_group_tests_name("client_chaos", tests, NULL, NULL);
 }

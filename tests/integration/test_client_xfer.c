@@ -45,6 +45,16 @@ static int setup_window1(void **state)
 	return testdev_fx_setup(state, &o, &cc);
 }
 
+/* With a send buffer whose delay never comes: what waits there leaves in
+ * front of the pieces' requests. */
+static int setup_buffered(void **state)
+{
+	struct testdev_opts o = { .max_data_xfer_size = PIECE };
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 5000,
+					  .post_delay_us = 1000000 };
+	return testdev_fx_setup(state, &o, &cc);
+}
+
 /* BAR1 past its MSI-X table and PBA: 60 KiB of plain memory. */
 #define MEM_OFF 4096u
 #define MEM_LEN (61440u)
@@ -82,6 +92,25 @@ static void test_window_of_one(void **state)
 {
 	struct testdev_fx *f = *state;
 	check_roundtrips(f->c);
+}
+
+/* A posted write waiting in the send buffer, then a read in pieces: the
+ * pieces' requests (whole messages sent together) leave after it. They
+ * were dropped once (the read timed out, never sent). */
+static void test_pieces_after_buffered_write(void **state)
+{
+	struct testdev_fx *f = *state;
+	static uint8_t in[3 * PIECE];
+	uint32_t v = 0xfeedf00d;
+	for (int k = 0; k < 3; k++) {
+		v += (uint32_t)k;
+		assert_int_equal(uvfio_client_region_write_posted(f->c, 1, MEM_OFF + 100, &v, 4), 0);
+		assert_int_equal(uvfio_client_region_read(f->c, 1, MEM_OFF, in, sizeof(in)), 0);
+		uint32_t got;
+		memcpy(&got, in + 100, 4);
+		assert_int_equal(got, v);
+	}
+	assert_int_equal(uvfio_client_flush(f->c), 0);
 }
 
 struct reader_arg {
@@ -355,6 +384,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_window_of_one, setup_window1,
 						testdev_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_another_thread_reads, setup,
+						testdev_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pieces_after_buffered_write, setup_buffered,
 						testdev_fx_teardown),
 		cmocka_unit_test(test_out_of_order_and_cut),
 		cmocka_unit_test(test_first_failing_piece),
