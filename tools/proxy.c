@@ -5,7 +5,7 @@
  *
  * Bytes are passed on as they arrive (a message is never held back whole,
  * so large transfers stream). Descriptors travel as the peers' own library
- * reads them (docs/ARCHITECTURE.md): those of one read belong to the message
+ * reads them (docs/INTERNALS.md, "Receiving"): those of one read belong to the message
  * holding its last byte, so they are sent again with the bytes from that
  * message's start in the read to the read's end, in one sendmsg() that
  * starts there. The twin socket, when the server enables it in its VERSION
