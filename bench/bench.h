@@ -35,6 +35,8 @@ struct stat_ {
 uint64_t now_ns(void);
 /* Pin the calling thread (and what it forks) to one CPU. */
 void pin(int cpu);
+/* The median of n values (sorted in place). */
+double median_of(double *v, size_t n);
 /* Rate, median and 99th percentile of n latencies (sorted in place) taken
  * over total_ns. */
 struct stat_ summarize(uint64_t *lat, size_t n, uint64_t total_ns);
