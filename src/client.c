@@ -627,14 +627,13 @@ int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg *
 
 void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n)
 {
-	int t = __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
-	uint64_t deadline = t < 0 ? UINT64_MAX : vu_now_ms() + (uint64_t)t;
+	uint64_t now, deadline = deadline_of(c, &now);
 	for (unsigned i = 0; i < n; i++) {
 		struct vu_pending *p = pending_find(c, ids[i]);
 		if (!p || !p->buffered)
 			continue; /* answered already (and freed, or finishing) */
 		p->buffered = false;
-		p->deadline = deadline;
+		p->deadline = deadline ? deadline : UINT64_MAX;
 		unwaited_link(c, p);
 	}
 	timer_arm(c);
