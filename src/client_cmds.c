@@ -218,6 +218,41 @@ static int parse_region_caps(struct uvfio_region_info *ri, const uint8_t *buf, u
 	return 0;
 }
 
+/*
+ * A request whose argsz (the first field of the request and of the reply,
+ * as in VFIO's structures) may be too small: the server then answers with
+ * the size it needs (no data) and the request is asked again with that, a
+ * few times and never past a sane bound. The reply has rep_min bytes at
+ * least; with fits, no more than *argsz and one descriptor at most. Returns
+ * 0 with *out (the caller frees it) and *argsz the size asked with.
+ */
+static int call_sized(struct uvfio_client *c, uint16_t cmd, void *req, size_t req_len,
+		      size_t rep_min, uint32_t *argsz, bool fits, struct vu_msg **out)
+{
+	for (int tries = 0;; tries++) {
+		memcpy(req, argsz, sizeof(*argsz));
+		struct iovec iov = { req, req_len };
+		struct vu_msg *m;
+		int r = vu_client_request(c, cmd, &iov, 1, NULL, 0, VU_WAIT, NULL, NULL, &m);
+		if (r < 0)
+			return r;
+		uint32_t need;
+		if (m->len < rep_min || (fits && (m->len > *argsz || m->nfds > 1))) {
+			vu_msg_free(m);
+			return -EPROTO;
+		}
+		memcpy(&need, m->body, sizeof(need));
+		if (need <= *argsz) {
+			*out = m;
+			return 0;
+		}
+		vu_msg_free(m);
+		if (tries + 1 >= REGION_INFO_MAX_TRIES || need > REGION_INFO_MAX_ARGSZ)
+			return -EPROTO;
+		*argsz = need;
+	}
+}
+
 int uvfio_client_region_info(struct uvfio_client *c, uint32_t index, struct uvfio_region_info *ri)
 {
 	if (!c || !ri)
@@ -226,70 +261,52 @@ int uvfio_client_region_info(struct uvfio_client *c, uint32_t index, struct uvfi
 	ri->fd = -1;
 	/* Start with the bare structure, as QEMU does; the server says when it
 	 * needs more (capabilities) and the request is retried. */
-	uint32_t argsz = sizeof(struct vfio_region_info);
-	for (int tries = 0;; tries++) {
-		struct vfio_region_info req = { .argsz = argsz, .index = index };
-		struct iovec iov = { &req, sizeof(req) };
-		struct vu_msg *m;
-		int r = vu_client_request(c, UVFIO_CMD_DEVICE_GET_REGION_INFO, &iov, 1, NULL, 0,
-					  VU_WAIT, NULL, NULL, &m);
-		if (r < 0)
-			return r;
-		struct vfio_region_info rep;
-		if (m->len < sizeof(rep) || m->len > argsz || m->nfds > 1) {
-			vu_msg_free(m);
-			return -EPROTO;
-		}
-		memcpy(&rep, m->body, sizeof(rep));
-		if (rep.argsz > argsz) {
-			/* The server needs a larger buffer: retry, but only a
-			 * few times and never past a sane bound. */
-			vu_msg_free(m);
-			if (tries + 1 >= REGION_INFO_MAX_TRIES || rep.argsz > REGION_INFO_MAX_ARGSZ)
-				return -EPROTO;
-			argsz = rep.argsz;
-			continue;
-		}
-		ri->index = rep.index;
-		ri->flags = rep.flags;
-		ri->size = rep.size;
-		ri->offset = rep.offset;
-		r = 0;
-		uint32_t len = (uint32_t)VU_MIN((size_t)rep.argsz, m->len);
-		if (rep.index != index || len < sizeof(rep))
+	struct vfio_region_info req = { .index = index }, rep;
+	uint32_t argsz = sizeof(req);
+	struct vu_msg *m;
+	int r = call_sized(c, UVFIO_CMD_DEVICE_GET_REGION_INFO, &req, sizeof(req), sizeof(rep),
+			   &argsz, true, &m);
+	if (r < 0)
+		return r;
+	memcpy(&rep, m->body, sizeof(rep));
+	ri->index = rep.index;
+	ri->flags = rep.flags;
+	ri->size = rep.size;
+	ri->offset = rep.offset;
+	uint32_t len = (uint32_t)VU_MIN((size_t)rep.argsz, m->len);
+	if (rep.index != index || len < sizeof(rep))
+		r = -EPROTO;
+	if (r == 0 && (rep.flags & VFIO_REGION_INFO_FLAG_CAPS) && rep.cap_offset)
+		r = parse_region_caps(ri, m->body, len, rep.cap_offset);
+	if (r == 0 && len > sizeof(rep)) {
+		ri->caps_len = len - (uint32_t)sizeof(rep);
+		ri->caps = malloc(ri->caps_len);
+		if (!ri->caps)
+			r = -ENOMEM;
+		else
+			memcpy(ri->caps, m->body + sizeof(rep), ri->caps_len);
+	}
+	if (r == 0 && m->nfds)
+		ri->fd = vu_msg_take_fd(m, 0);
+	if (r == 0 && (rep.flags & VFIO_REGION_INFO_FLAG_MMAP)) {
+		if (ri->fd < 0) {
+			vu_warn(&c->log, "region %u is mappable but came without a descriptor",
+				index);
 			r = -EPROTO;
-		if (r == 0 && (rep.flags & VFIO_REGION_INFO_FLAG_CAPS) && rep.cap_offset)
-			r = parse_region_caps(ri, m->body, len, rep.cap_offset);
-		if (r == 0 && len > sizeof(rep)) {
-			ri->caps_len = len - (uint32_t)sizeof(rep);
-			ri->caps = malloc(ri->caps_len);
-			if (!ri->caps)
+		} else if (!ri->areas) {
+			ri->areas = calloc(1, sizeof(*ri->areas));
+			if (!ri->areas)
 				r = -ENOMEM;
-			else
-				memcpy(ri->caps, m->body + sizeof(rep), ri->caps_len);
-		}
-		if (r == 0 && m->nfds)
-			ri->fd = vu_msg_take_fd(m, 0);
-		if (r == 0 && (rep.flags & VFIO_REGION_INFO_FLAG_MMAP)) {
-			if (ri->fd < 0) {
-				vu_warn(&c->log, "region %u is mappable but came without a descriptor",
-					index);
-				r = -EPROTO;
-			} else if (!ri->areas) {
-				ri->areas = calloc(1, sizeof(*ri->areas));
-				if (!ri->areas)
-					r = -ENOMEM;
-				else {
-					ri->areas[0].size = ri->size;
-					ri->nr_areas = ri->size ? 1 : 0;
-				}
+			else {
+				ri->areas[0].size = ri->size;
+				ri->nr_areas = ri->size ? 1 : 0;
 			}
 		}
-		vu_msg_free(m);
-		if (r < 0)
-			uvfio_region_info_release(ri);
-		return r;
 	}
+	vu_msg_free(m);
+	if (r < 0)
+		uvfio_region_info_release(ri);
+	return r;
 }
 
 int uvfio_region_map_area(const struct uvfio_region_info *ri, unsigned area, int prot, void **addr)
@@ -335,30 +352,14 @@ int uvfio_client_region_io_fds(struct uvfio_client *c, uint32_t index, struct uv
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	uint32_t argsz = 16 + 64 * sizeof(struct uvfio_sub_region_ioeventfd);
+	struct uvfio_region_io_fds_request req = { .index = index };
 	struct uvfio_region_io_fds_reply rep;
 	struct vu_msg *m;
-	int r;
-	for (int tries = 0;; tries++) {
-		struct uvfio_region_io_fds_request req = { .argsz = argsz, .index = index };
-		struct iovec iov = { &req, sizeof(req) };
-		r = vu_client_request(c, UVFIO_CMD_DEVICE_GET_REGION_IO_FDS, &iov, 1, NULL, 0,
-				      VU_WAIT, NULL, NULL, &m);
-		if (r < 0)
-			return r;
-		if (m->len < sizeof(rep)) {
-			vu_msg_free(m);
-			return -EPROTO;
-		}
-		memcpy(&rep, m->body, sizeof(rep));
-		if (rep.argsz <= argsz)
-			break;
-		/* The server needs a larger buffer (it sent the size, no
-		 * list): retry, as region info does, a few times, bounded. */
-		vu_msg_free(m);
-		if (tries + 1 >= REGION_INFO_MAX_TRIES || rep.argsz > REGION_INFO_MAX_ARGSZ)
-			return -EPROTO;
-		argsz = rep.argsz;
-	}
+	int r = call_sized(c, UVFIO_CMD_DEVICE_GET_REGION_IO_FDS, &req, sizeof(req), sizeof(rep),
+			   &argsz, false, &m);
+	if (r < 0)
+		return r;
+	memcpy(&rep, m->body, sizeof(rep));
 	r = -EPROTO;
 	if (rep.index != index || rep.argsz > m->len)
 		goto out;
