@@ -738,10 +738,6 @@ void vu_srv_dma_break(struct uvfio_server *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* A reply from the client: to its request, or discarded. */
 void vu_srv_dma_reply_in(struct uvfio_server *s, struct vu_msg *m);
-/* Receive DMA_READ reply data straight into the asking thread's buffer
- * (rx's reader only), and stop doing so. */
-void vu_srv_dma_sink_set(struct uvfio_server *s, struct vu_rx *rx);
-void vu_srv_dma_unsink(struct uvfio_server *s, struct vu_rx *rx);
 /* One piece of DMA through messages, from any thread. */
 int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
 		       bool write);

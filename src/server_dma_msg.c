@@ -184,7 +184,9 @@ static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 	return dst;
 }
 
-void vu_srv_dma_sink_set(struct uvfio_server *s, struct vu_rx *rx)
+/* Receive DMA_READ reply data straight into the asking thread's buffer
+ * (rx's reader only). */
+static void sink_set(struct uvfio_server *s, struct vu_rx *rx)
 {
 	if (s->dma_layout != UVFIO_DMA_LAYOUT_QEMU) {
 		rx->sink = dma_sink;
@@ -194,10 +196,10 @@ void vu_srv_dma_sink_set(struct uvfio_server *s, struct vu_rx *rx)
 
 /* Stop receiving into buffers: a message partly received into one moves
  * to a record of its own, and its request's owner may leave. */
-void vu_srv_dma_unsink(struct uvfio_server *s, struct vu_rx *rx)
+static void unsink(struct uvfio_server *s, struct vu_rx *rx)
 {
-	uint16_t id = rx->big && rx->big->ext ? rx->big->hdr.msg_id : 0;
 	bool moved = rx->big && rx->big->ext;
+	uint16_t id = moved ? rx->big->hdr.msg_id : 0;
 	int r = vu_rx_unsink(rx);
 	if (!moved)
 		return;
@@ -250,7 +252,7 @@ static void read_twin(struct uvfio_server *s, struct dma_call *c, uint64_t deadl
 	s->sock_users++;
 	int fd = s->twin;
 	struct vu_rx *rx = &s->twin_rx;
-	vu_srv_dma_sink_set(s, rx);
+	sink_set(s, rx);
 	while (s->dma_live && !call_done(c) && !(want_slot && s->qemu_reads < QEMU_DMA_WINDOW)) {
 		pthread_mutex_unlock(&s->dma_mu);
 		struct vu_msg *m;
@@ -287,7 +289,7 @@ static void read_twin(struct uvfio_server *s, struct dma_call *c, uint64_t deadl
 		pthread_mutex_lock(&s->dma_mu);
 	}
 	pthread_mutex_unlock(&s->dma_mu);
-	vu_srv_dma_unsink(s, rx);
+	unsink(s, rx);
 	pthread_mutex_lock(&s->dma_mu);
 	s->twin_reading = false;
 	s->sock_users--;
@@ -478,7 +480,7 @@ int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 	}
 	bool sink = c.driver && !twin && !write;
 	if (sink)
-		vu_srv_dma_sink_set(s, &s->rx);
+		sink_set(s, &s->rx);
 	uint64_t nchunks = (len + maxx - 1) / maxx, sent = 0, done = 0;
 	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
 	int err = 0;
@@ -550,7 +552,7 @@ int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 	}
 	if (sink) { /* this thread's reads no longer land in buffers */
 		pthread_mutex_unlock(&s->dma_mu);
-		vu_srv_dma_unsink(s, &s->rx);
+		unsink(s, &s->rx);
 		pthread_mutex_lock(&s->dma_mu);
 	}
 	abandon(s, &c);
