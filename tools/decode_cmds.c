@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate.h"
 #include "tool.h"
 #include "trace.h"
 
@@ -495,14 +496,6 @@ static const char *feature_name(uint64_t f)
 	case UVFIO_FEATURE_DMA_LOGGING_REPORT: return "DMA_LOGGING_REPORT";
 	}
 	return "UNKNOWN";
-}
-
-static const char *mig_state_name(uint64_t s)
-{
-	static const char *const n[] = { "ERROR",     "STOP",	     "RUNNING",
-					 "STOP_COPY", "RESUMING",    "RUNNING_P2P",
-					 "PRE_COPY",  "PRE_COPY_P2P" };
-	return s < 8 ? n[s] : "UNKNOWN";
 }
 
 static void feature_data(struct dec *d, uint64_t feature, bool get, bool set)
