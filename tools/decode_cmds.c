@@ -470,11 +470,11 @@ static void write_multi(struct dec *d)
 		region_field(w, reg);
 		dec_u64(w, "offset", off);
 		dec_u64(w, "count", cnt);
-		char hex[17];
-		size_t k = 0;
-		for (uint64_t v; k < cnt && k < 8 && dec_get(d, b + 16 + k, 1, &v); k++)
-			snprintf(hex + 2 * k, 3, "%02x", (unsigned)v);
-		hex[2 * k] = 0;
+		/* the data bytes captured, at most 8 and at most count */
+		char hex[2 * UVFIO_WRITE_MULTI_DATA_MAX + 1] = "";
+		uint64_t at = b + 16, k = cnt < 8 ? cnt : 8;
+		if (at < d->plen)
+			tool_hex(hex, d->p + at, d->plen - at < k ? d->plen - at : k);
 		json_object_object_add(w, "data", json_object_new_string(hex));
 		json_object_array_add(wrs, w);
 		if (cnt == 0 || cnt > UVFIO_WRITE_MULTI_DATA_MAX)
