@@ -41,10 +41,7 @@ static int cmd_read(struct uvfio_client *c, uint32_t region, uint64_t off, uint6
 	}
 	if (tool_opts.json) {
 		json_object *j = json_object_new_object();
-		char *hex = malloc(2 * len + 1);
-		for (uint64_t i = 0; i < len; i++)
-			sprintf(hex + 2 * i, "%02x", buf[i]);
-		hex[2 * len] = 0;
+		char *hex = tool_hex(malloc(2 * len + 1), buf, len);
 		json_object_object_add(j, "region", json_object_new_int64(region));
 		json_object_object_add(j, "offset", json_object_new_uint64(off));
 		json_object_object_add(j, "length", json_object_new_uint64(len));

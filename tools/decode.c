@@ -90,10 +90,7 @@ void dec_data(struct dec *d, json_object *o, size_t off, uint64_t len)
 	if (!n)
 		return;
 	char hex[2 * DATA_SHOWN + 1];
-	hex[0] = 0;
-	for (size_t i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d->p[off + i]);
-	json_object_object_add(o, "data", json_object_new_string(hex));
+	json_object_object_add(o, "data", json_object_new_string(tool_hex(hex, d->p + off, n)));
 }
 
 void dec_expect_size(struct dec *d, uint64_t want)

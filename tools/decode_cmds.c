@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate.h"
 #include "tool.h"
 #include "trace.h"
 
@@ -469,11 +470,11 @@ static void write_multi(struct dec *d)
 		region_field(w, reg);
 		dec_u64(w, "offset", off);
 		dec_u64(w, "count", cnt);
-		char hex[17];
-		size_t k = 0;
-		for (uint64_t v; k < cnt && k < 8 && dec_get(d, b + 16 + k, 1, &v); k++)
-			snprintf(hex + 2 * k, 3, "%02x", (unsigned)v);
-		hex[2 * k] = 0;
+		/* the data bytes captured, at most 8 and at most count */
+		char hex[2 * UVFIO_WRITE_MULTI_DATA_MAX + 1] = "";
+		uint64_t at = b + 16, k = cnt < 8 ? cnt : 8;
+		if (at < d->plen)
+			tool_hex(hex, d->p + at, d->plen - at < k ? d->plen - at : k);
 		json_object_object_add(w, "data", json_object_new_string(hex));
 		json_object_array_add(wrs, w);
 		if (cnt == 0 || cnt > UVFIO_WRITE_MULTI_DATA_MAX)
@@ -495,14 +496,6 @@ static const char *feature_name(uint64_t f)
 	case UVFIO_FEATURE_DMA_LOGGING_REPORT: return "DMA_LOGGING_REPORT";
 	}
 	return "UNKNOWN";
-}
-
-static const char *mig_state_name(uint64_t s)
-{
-	static const char *const n[] = { "ERROR",     "STOP",	     "RUNNING",
-					 "STOP_COPY", "RESUMING",    "RUNNING_P2P",
-					 "PRE_COPY",  "PRE_COPY_P2P" };
-	return s < 8 ? n[s] : "UNKNOWN";
 }
 
 static void feature_data(struct dec *d, uint64_t feature, bool get, bool set)

@@ -37,13 +37,6 @@ void mig_tune_process(void)
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
-const char *mig_state_name(uint32_t s)
-{
-	static const char *names[] = { "ERROR",    "STOP",        "RUNNING",  "STOP_COPY",
-				       "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P" };
-	return s < 8 ? names[s] : "UNKNOWN";
-}
-
 /* ---- The writer thread ------------------------------------------------------------- */
 
 struct mover {

@@ -109,7 +109,13 @@ int mig_load(int fd, struct uvfio_client *dst, const struct mig_opts *o, struct 
  */
 void mig_tune_process(void);
 
-/* "RUNNING", "STOP_COPY" ... */
-const char *mig_state_name(uint32_t state);
+/* "RUNNING", "STOP_COPY" ... ("UNKNOWN" past the last state). Inline: the
+ * trace decoder names states too, and links none of migrate.c. */
+static inline const char *mig_state_name(uint64_t state)
+{
+	static const char *const names[] = { "ERROR",	 "STOP",	"RUNNING",  "STOP_COPY",
+					     "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P" };
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "UNKNOWN";
+}
 
 #endif

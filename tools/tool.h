@@ -143,5 +143,7 @@ int tool_lspci_run(const uint8_t *cfg, size_t len, const uint64_t *sizes,
 		   const char *const *args, int out_fd, char *err, size_t errlen);
 
 void tool_hexdump(FILE *out, uint64_t base, const uint8_t *buf, size_t len);
+/* buf as lowercase hex digits into out (room for 2 * len + 1); returns out. */
+char *tool_hex(char *out, const uint8_t *buf, size_t len);
 
 #endif

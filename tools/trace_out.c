@@ -234,10 +234,7 @@ static void add_hex(json_object *o, const struct trace_msg *m)
 	char *hex = malloc(2 * m->len + 1);
 	if (!hex)
 		return;
-	for (size_t i = 0; i < m->len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", m->buf[i]);
-	hex[2 * m->len] = 0;
-	json_object_object_add(o, "hex", json_object_new_string(hex));
+	json_object_object_add(o, "hex", json_object_new_string(tool_hex(hex, m->buf, m->len)));
 	free(hex);
 }
 

@@ -68,6 +68,17 @@ const char *tool_irq_name(uint32_t i)
 	return i < 5 ? irq_names[i] : "OTHER";
 }
 
+char *tool_hex(char *out, const uint8_t *buf, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[buf[i] >> 4];
+		out[2 * i + 1] = digits[buf[i] & 15];
+	}
+	out[2 * len] = 0;
+	return out;
+}
+
 void tool_hexdump(FILE *out, uint64_t base, const uint8_t *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i += 16) {
