@@ -91,11 +91,7 @@ static struct uvfio_client *replay_client(struct peer *p)
 					   .max_msg_fds = 8,
 					   .twin_socket = UVFIO_TWIN_OFF,
 					   .no_write_multiple = true };
-	struct uvfio_client *c = NULL;
-	int fd = p->other;
-	p->other = -1;
-	assert_int_equal(uvfio_client_adopt(fd, &cfg, &c), 0);
-	return c;
+	return peer_client(p, &cfg);
 }
 
 /* The opening shared by both sample devices, then each file's checks. */
@@ -257,11 +253,7 @@ static struct uvfio_client *session_client(struct peer *p)
 {
 	/* what the recording's client proposed: twin socket, 16 descriptors */
 	struct uvfio_client_config cfg = { .log = { .level = -1 }, .twin_socket = UVFIO_TWIN_ON };
-	struct uvfio_client *c = NULL;
-	int fd = p->other;
-	p->other = -1;
-	assert_int_equal(uvfio_client_adopt(fd, &cfg, &c), 0);
-	return c;
+	return peer_client(p, &cfg);
 }
 
 static void session_end(struct session_replay *sr, struct peer *p, struct uvfio_client *c)
