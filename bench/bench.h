@@ -19,8 +19,6 @@ struct uvfio_client_config;
 /* ---- Options (main.c) ---------------------------------------------------------- */
 
 extern bool quick;          /* --quick: a smoke pass, a few iterations per row */
-extern bool latency_only;   /* --latency: the synchronous rows only */
-extern bool migration_only; /* --migration: the migration rows only */
 extern int ncpus;
 
 /* ---- Measuring (util.c) -------------------------------------------------------- */

@@ -8,7 +8,8 @@
  * with the same message sizes and no protocol logic; memcpy; the raw socket
  * streaming the same chunk sizes.
  *
- *   uvfio-bench [--quick] [--latency | --migration] [--json | --markdown] [--svg F] [--check]
+ *   uvfio-bench [--quick] [--latency | --migration | --rows LIST] [--placement P]
+ *               [--json | --markdown] [--svg F] [--check]
  *   uvfio-bench --server SOCKET --region N --offset OFF   (client rows only)
  *
  * This file: the options and the order of the rows; dev.c the bench device,
@@ -17,6 +18,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,9 +27,48 @@
 #include "uvfio/client.h"
 
 bool quick;
-bool latency_only;
-bool migration_only;
 int ncpus;
+
+/* The groups of rows (--rows), in the order they run */
+enum {
+	ROWS_SYNC = 1 << 0,
+	ROWS_TRACE = 1 << 1,
+	ROWS_BULK = 1 << 2,
+	ROWS_POSTED = 1 << 3,
+	ROWS_DOORBELL = 1 << 4,
+	ROWS_DMA = 1 << 5,
+	ROWS_THREADS = 1 << 6,
+	ROWS_DEVICES = 1 << 7,
+	ROWS_MIGRATION = 1 << 8,
+	ROWS_ALL = (1 << 9) - 1,
+};
+static const char *const row_groups[] = { "sync",	"trace",   "bulk",    "posted",	  "doorbell",
+					  "dma",	"threads", "devices", "migration" };
+static unsigned rows = ROWS_ALL;
+static unsigned places = 3; /* --placement: 1 same CPU, 2 cross */
+
+/* Parse --rows: names of row_groups separated by commas. */
+static int parse_rows(const char *list)
+{
+	unsigned m = 0;
+	char *dup = strdup(list), *save = NULL;
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		size_t i = 0;
+		while (i < sizeof(row_groups) / sizeof(row_groups[0]) && strcmp(t, row_groups[i]))
+			i++;
+		if (i == sizeof(row_groups) / sizeof(row_groups[0])) {
+			fprintf(stderr, "uvfio-bench: no group of rows is called '%s'\n", t);
+			free(dup);
+			return -1;
+		}
+		m |= 1u << i;
+	}
+	free(dup);
+	if (!m)
+		return -1;
+	rows = m;
+	return 0;
+}
 
 /* ---- Main ---------------------------------------------------------------------------------- */
 
@@ -49,68 +90,85 @@ static void run_placement(int cpu_srv, const char *place)
 	pin(0);
 	pid_t pid;
 	struct uvfio_client *c = connect_bench(cpu_srv, &pid, SRV_XFER, NULL);
-	struct stat_ s = paired(c, cpu_srv, place, "REGION_READ 4 B (sync)", 0, 0, 4, false, n,
-				GOAL_LE(1.25));
-	struct stat_ sw = paired(c, cpu_srv, place, "REGION_WRITE 4 B (sync)", 0, 0, 4, true, n,
-				 NO_GOAL);
-	paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n, NO_GOAL);
-	trace_row(cpu_srv, place, s, n);
-	if (latency_only) {
-		finish(c, pid);
-		return;
+	struct stat_ s, sw = { 0 };
+	/* the posted rows are ratios to the synchronous write: it runs with them */
+	if (rows & (ROWS_SYNC | ROWS_TRACE | ROWS_POSTED)) {
+		s = paired(c, cpu_srv, place, "REGION_READ 4 B (sync)", 0, 0, 4, false, n,
+			   GOAL_LE(1.25));
+		sw = paired(c, cpu_srv, place, "REGION_WRITE 4 B (sync)", 0, 0, 4, true, n, NO_GOAL);
+		if (rows & ROWS_SYNC)
+			paired(c, cpu_srv, place, "REGION_READ 4 KiB (sync)", 0, 0, 4096, false, n,
+			       NO_GOAL);
+		if (rows & ROWS_TRACE)
+			trace_row(cpu_srv, place, s, n);
 	}
-	bulk_rows(c, cpu_srv, place);
+	if (rows & ROWS_BULK)
+		bulk_rows(c, cpu_srv, place);
 	char ref[64];
 	size_t np = quick ? 1000 : 200000;
-	s = posted_rows(c, 0, 0, np);
-	report_row("posted REGION_WRITE 4 B, at once", place, s, "sync REGION_WRITE 4 B",
-		   s.ops / sw.ops, NO_GOAL);
-	finish(c, pid);
-
-	/* the send buffer, then coalescing into it: options of the client */
-	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 30000,
-					  .post_delay_us = POST_DELAY_US };
-	posted_option_row(cpu_srv, place, &cc, "posted REGION_WRITE 4 B, send buffer", sw, np,
-			  GOAL_GE(5));
-	cc.post_delay_us = 0;
-	cc.coalesce_posted = true;
-	posted_option_row(cpu_srv, place, &cc, "posted REGION_WRITE 4 B, WRITE_MULTI", sw, np,
-			  GOAL_GE(10));
-
-	doorbell_rows(cpu_srv, place);
-
-	/* device DMA, in messages of the default max_data_xfer_size (1 MiB) */
-	c = connect_bench(cpu_srv, &pid, 0, NULL);
-	size_t dl = quick ? (1u << 20) : (32u << 20);
-	int reps = quick ? 2 : 10;
-	/* measured in turns with memcpy, one copy each, medians compared: a
-	 * single memcpy figure taken apart moved the ratio by 30 % */
-	double mcs[16], dms[16];
-	for (int k = 0; k < reps; k++) {
-		mcs[k] = memcpy_gbps(dl, 1);
-		dms[k] = dma_gbps(c, true, dl, 1);
-	}
-	double mc = median_of(mcs, (size_t)reps);
-	struct stat_ d = { .gbps = median_of(dms, (size_t)reps) };
-	report_row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc, GOAL_GE(0.9));
-	d.gbps = dma_gbps(c, false, dl, reps);
-	double st = raw_stream_gbps(cpu_srv, UVFIO_DEFAULT_MAX_DATA_XFER_SIZE + 32, dl * (size_t)reps, dl);
-	snprintf(ref, sizeof(ref), "raw stream 1 MiB chunks");
-	report_row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st, GOAL_GE(0.7));
-	finish(c, pid);
-
-	/* threads on one connection */
-	c = connect_bench(cpu_srv, &pid, SRV_XFER, NULL);
-	struct stat_ one = { 0 };
-	for (int t = 1; t <= 8; t *= 2) {
-		s = thread_rows(c, 0, 0, t, quick ? 200 : 20000);
-		if (t == 1)
-			one = s;
-		snprintf(ref, sizeof(ref), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
-		report_row(ref, place, s, "1 thread", s.ops / one.ops, NO_GOAL);
+	if (rows & ROWS_POSTED) {
+		s = posted_rows(c, 0, 0, np);
+		report_row("posted REGION_WRITE 4 B, at once", place, s, "sync REGION_WRITE 4 B",
+			   s.ops / sw.ops, NO_GOAL);
 	}
 	finish(c, pid);
-	many_devices(cpu_srv, place, quick ? 100 : 5000);
+
+	if (rows & ROWS_POSTED) {
+		/* the send buffer, then coalescing into it: options of the client */
+		struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR },
+						  .timeout_ms = 30000,
+						  .post_delay_us = POST_DELAY_US };
+		posted_option_row(cpu_srv, place, &cc, "posted REGION_WRITE 4 B, send buffer", sw,
+				  np, GOAL_GE(5));
+		cc.post_delay_us = 0;
+		cc.coalesce_posted = true;
+		posted_option_row(cpu_srv, place, &cc, "posted REGION_WRITE 4 B, WRITE_MULTI", sw,
+				  np, GOAL_GE(10));
+	}
+
+	if (rows & ROWS_DOORBELL)
+		doorbell_rows(cpu_srv, place);
+
+	if (rows & ROWS_DMA) {
+		/* device DMA, in messages of the default max_data_xfer_size (1 MiB) */
+		c = connect_bench(cpu_srv, &pid, 0, NULL);
+		size_t dl = quick ? (1u << 20) : (32u << 20);
+		int reps = quick ? 2 : 10;
+		/* measured in turns with memcpy, one copy each, medians compared: a
+		 * single memcpy figure taken apart moved the ratio by 30 % */
+		double mcs[16], dms[16];
+		for (int k = 0; k < reps; k++) {
+			mcs[k] = memcpy_gbps(dl, 1);
+			dms[k] = dma_gbps(c, true, dl, 1);
+		}
+		double mc = median_of(mcs, (size_t)reps);
+		struct stat_ d = { .gbps = median_of(dms, (size_t)reps) };
+		report_row("device DMA, mapped memory", place, d, "memcpy", d.gbps / mc,
+			   GOAL_GE(0.9));
+		d.gbps = dma_gbps(c, false, dl, reps);
+		double st = raw_stream_gbps(cpu_srv, UVFIO_DEFAULT_MAX_DATA_XFER_SIZE + 32,
+					    dl * (size_t)reps, dl);
+		snprintf(ref, sizeof(ref), "raw stream 1 MiB chunks");
+		report_row("device DMA, DMA_READ messages", place, d, ref, d.gbps / st,
+			   GOAL_GE(0.7));
+		finish(c, pid);
+	}
+
+	if (rows & ROWS_THREADS) {
+		/* threads on one connection */
+		c = connect_bench(cpu_srv, &pid, SRV_XFER, NULL);
+		struct stat_ one = { 0 };
+		for (int t = 1; t <= 8; t *= 2) {
+			s = thread_rows(c, 0, 0, t, quick ? 200 : 20000);
+			if (t == 1)
+				one = s;
+			snprintf(ref, sizeof(ref), "%d thread%s, aggregate", t, t > 1 ? "s" : "");
+			report_row(ref, place, s, "1 thread", s.ops / one.ops, NO_GOAL);
+		}
+		finish(c, pid);
+	}
+	if (rows & ROWS_DEVICES)
+		many_devices(cpu_srv, place, quick ? 100 : 5000);
 }
 
 static int external(const char *sock, uint32_t region, uint64_t off)
@@ -149,7 +207,8 @@ int main(int argc, char **argv)
 		{ "offset", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
 		{ "latency", no_argument, NULL, 'l' },      { "markdown", no_argument, NULL, 'm' },
 		{ "svg", required_argument, NULL, 'g' },    { "check", no_argument, NULL, 'c' },
-		{ "migration", no_argument, NULL, 'M' },
+		{ "migration", no_argument, NULL, 'M' },    { "rows", required_argument, NULL, 'R' },
+		{ "placement", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = NULL, *svg = NULL;
@@ -165,15 +224,32 @@ int main(int argc, char **argv)
 		case 'm': fmt = REPORT_MARKDOWN; break;
 		case 'g': svg = optarg; break;
 		case 'c': check = true; break;
-		case 'l': latency_only = true; break;
-		case 'M': migration_only = true; break;
+		case 'l': rows = ROWS_SYNC; break;
+		case 'M': rows = ROWS_MIGRATION; break;
+		case 'P':
+			places = !strcmp(optarg, "same") ? 1 : !strcmp(optarg, "cross") ? 2 : 0;
+			if (!places) {
+				fprintf(stderr, "uvfio-bench: --placement is same or cross\n");
+				return 2;
+			}
+			break;
+		case 'R':
+			if (parse_rows(optarg) < 0)
+				return 2;
+			break;
 		case 's': server = optarg; break;
 		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'o': off = strtoull(optarg, NULL, 0); break;
 		case 'h':
-			puts("uvfio-bench [--quick] [--latency | --migration] [--json | --markdown] "
-			     "[--svg FILE] [--check]\n"
+			puts("uvfio-bench [--quick] [--latency | --migration | --rows LIST] "
+			     "[--placement P] [--json | --markdown] [--svg FILE] [--check]\n"
 			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
+			     "  --latency    the synchronous rows only (--rows sync)\n"
+			     "  --migration  the migration rows only (--rows migration)\n"
+			     "  --rows LIST  only these groups of rows, separated by commas: sync,\n"
+			     "               trace, bulk, posted, doorbell, dma, threads, devices,\n"
+			     "               migration (the rows' references run with them)\n"
+			     "  --placement same|cross   one placement only\n"
 			     "  --markdown   the table as Markdown, at the end\n"
 			     "  --svg FILE   draw every row's ratio against its limit\n"
 			     "  --check      exit with 1 when a goal is missed (for people: these\n"
@@ -191,16 +267,18 @@ int main(int argc, char **argv)
 	if (server) {
 		r = external(server, region, off);
 	} else {
-		if (!migration_only) {
-			run_placement(0, "same");
-			if (ncpus > 1)
+		if (rows & ~ROWS_MIGRATION) {
+			if (places & 1)
+				run_placement(0, "same");
+			if (ncpus > 1 && places & 2)
 				run_placement(1, "cross");
 		}
-		if (!latency_only) {
+		if (rows & ROWS_MIGRATION) {
 			/* last: the migration tool's malloc settings (migrate.h) */
 			mig_tune_process();
-			migration_rows(0, "same");
-			if (ncpus > 1)
+			if (places & 1)
+				migration_rows(0, "same");
+			if (ncpus > 1 && places & 2)
 				migration_rows(1, "cross");
 		}
 	}
