@@ -103,10 +103,25 @@ struct vu_msg {
  * the whole body in the message.
  */
 typedef uint8_t *(*vu_rx_sink_fn)(void *arg, const struct uvfio_hdr *hdr, size_t *keep);
+/*
+ * It may also guess the next message from the id of the last reply
+ * (last_id; have_last: there was one): given *hdr as it expects it, the sink
+ * says where the body goes, and the next read receives the header and that
+ * body in one system call. Bytes of another message that landed there are
+ * copied out (the spill) and read from there; the sink's memory must
+ * therefore be the reader's to scribble on until its own message arrives.
+ */
+typedef bool (*vu_rx_guess_fn)(void *arg, uint16_t last_id, bool have_last,
+			       struct uvfio_hdr *hdr);
 
 struct vu_rx {
 	vu_rx_sink_fn sink; /* optional; set and cleared by the reader */
+	vu_rx_guess_fn guess; /* optional, with sink */
 	void *sink_arg;
+	uint16_t last_id;      /* msg_id of the last reply returned */
+	bool have_last;
+	uint8_t *spill;        /* bytes of a wrong guess, next in the stream */
+	size_t spill_at, spill_len;
 	uint32_t max_msg_size; /* largest msg_size accepted */
 	unsigned max_fds;      /* most descriptors accepted per message */
 	bool drained;          /* the last read found the socket emptied */
@@ -148,13 +163,15 @@ size_t vu_rx_partial(const struct vu_rx *rx);
 /* More may be waiting: buffered bytes, or the last read filled its room. */
 static inline bool vu_rx_more(const struct vu_rx *rx)
 {
-	return rx->tail > rx->head || rx->big || !rx->drained;
+	return rx->tail > rx->head || rx->big || rx->spill || !rx->drained;
 }
-/* A complete message (or a header that breaks the framing) is buffered:
- * the next vu_rx_read() returns without reading the socket. */
+/* A complete message (or a header that breaks the framing) is buffered, or
+ * spilled bytes: the next vu_rx_read() returns without waiting. */
 bool vu_rx_ready_hdr(const struct vu_rx *rx);
 static inline bool vu_rx_ready(const struct vu_rx *rx)
 {
+	if (rx->spill)
+		return true;
 	if (rx->big)
 		return rx->big_got == rx->big->len + rx->big->ext_len;
 	return rx->tail - rx->head >= UVFIO_HDR_SIZE && vu_rx_ready_hdr(rx);
@@ -180,9 +197,16 @@ int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt
 /* Called while the socket is full: return 0 to try again, or a negative
  * errno (-ETIMEDOUT after timeout_ms). */
 typedef int (*vu_wait_fn)(void *arg, int sock, int timeout_ms);
+/*
+ * vu_send() with a wait of the caller's, or (block) for a socket in blocking
+ * mode whose SO_SNDTIMEO is timeout_ms: the first send waits in the kernel
+ * while the socket is full (one system call where a non-blocking send, a
+ * poll() and a second send would be three); what a send that returns early
+ * leaves goes the non-blocking way, within the same deadline.
+ */
 int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
-	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, vu_wait_fn wait,
-	       void *arg);
+	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, bool block,
+	       vu_wait_fn wait, void *arg);
 uint64_t vu_now_ms(void);
 
 int vu_set_nonblock(int fd, bool on);
@@ -587,6 +611,7 @@ struct uvfio_server {
 	int epfd;
 	int stopfd;
 	int timeout_ms; /* sends to the client, replies to DMA requests */
+	bool send_block; /* sock has SO_SNDTIMEO = timeout_ms: replies wait in send() */
 	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
 	/* The client socket, for uvfio_server_stop() to wake a blocked read
 	 * with shutdown(); -1 before it is closed, and closing waits until no

@@ -119,7 +119,11 @@ int vu_msg_take_fd(struct vu_msg *msg, unsigned i)
 void vu_rx_init(struct vu_rx *rx, uint32_t max_msg_size, unsigned max_fds)
 {
 	rx->sink = NULL;
+	rx->guess = NULL;
 	rx->sink_arg = NULL;
+	rx->have_last = false;
+	rx->spill = NULL;
+	rx->spill_at = rx->spill_len = 0;
 	rx->max_msg_size = max_msg_size;
 	rx->max_fds = VU_MIN(max_fds, UVFIO_MAX_FDS_LIMIT);
 	rx->drained = true;
@@ -140,6 +144,8 @@ void vu_rx_reset(struct vu_rx *rx)
 	rx->big = NULL;
 	rx->big_got = 0;
 	rx->head = rx->tail = 0;
+	free(rx->spill);
+	rx->spill = NULL;
 	rx->drained = true;
 }
 
@@ -236,22 +242,24 @@ static uint8_t *body_at(struct vu_msg *m, size_t i, size_t *room)
 	return m->ext + (i - m->len);
 }
 
-/* One recvmsg() of at most len bytes into dst. Returns bytes read, 0 for
- * would block (or timed out), or a fatal negative errno. */
-static ssize_t read_some(int sock, struct vu_rx *rx, void *dst, size_t len, uint64_t at,
-			 bool block)
+/* One recvmsg() of at most the iovecs' length (stream offset at). Returns
+ * bytes read, 0 for would block (or timed out), or a fatal negative errno. */
+static ssize_t read_iov(int sock, struct vu_rx *rx, struct iovec *iov, int niov, uint64_t at,
+			bool block)
 {
 	union {
 		char buf[CMSG_SPACE(VU_CMSG_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = dst, .iov_len = len };
 	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+		.msg_iov = iov,
+		.msg_iovlen = (size_t)niov,
 		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf),
 	};
+	size_t len = 0;
+	for (int i = 0; i < niov; i++)
+		len += iov[i].iov_len;
 	ssize_t n;
 	do {
 		n = recvmsg(sock, &mh, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
@@ -274,9 +282,83 @@ static ssize_t read_some(int sock, struct vu_rx *rx, void *dst, size_t len, uint
 	return n;
 }
 
+/* At most len bytes into dst: spilled ones first, else one recvmsg(). */
+static ssize_t read_some(int sock, struct vu_rx *rx, void *dst, size_t len, uint64_t at,
+			 bool block)
+{
+	if (rx->spill) {
+		size_t n = VU_MIN(len, rx->spill_len - rx->spill_at);
+		memcpy(dst, rx->spill + rx->spill_at, n);
+		if ((rx->spill_at += n) == rx->spill_len) {
+			free(rx->spill);
+			rx->spill = NULL;
+		}
+		return (ssize_t)n;
+	}
+	struct iovec iov = { .iov_base = dst, .iov_len = len };
+	return read_iov(sock, rx, &iov, 1, at, block);
+}
+
+/*
+ * The buffer is empty and the receiver guesses the next message (see
+ * vu_rx_guess_fn): receive its header and the body bytes it keeps into the
+ * buffer, the rest straight into the sink's memory, in one recvmsg().
+ * Returns 0 when there is no guess to try; else 1, with *got what the read
+ * gave (bytes, 0: would block, or a fatal negative errno).
+ */
+static int read_guessed(int sock, struct vu_rx *rx, bool block, ssize_t *got)
+{
+	struct uvfio_hdr g;
+	size_t keep = 0;
+	uint8_t *ext;
+	if (!rx->guess(rx->sink_arg, rx->last_id, rx->have_last, &g) ||
+	    g.msg_size <= VU_RX_BUF || g.msg_size > rx->max_msg_size ||
+	    !(ext = rx->sink(rx->sink_arg, &g, &keep)) ||
+	    keep > g.msg_size - UVFIO_HDR_SIZE || UVFIO_HDR_SIZE + keep > VU_RX_BUF)
+		return 0;
+	size_t head = UVFIO_HDR_SIZE + keep, body = g.msg_size - head;
+	struct iovec iov[2] = { { rx->buf, head }, { ext, body } };
+	rx->head = rx->tail = 0;
+	ssize_t n = read_iov(sock, rx, iov, 2, rx->off, block);
+	*got = n;
+	if (n <= 0)
+		return 1;
+	if ((size_t)n <= head) {
+		rx->tail = (size_t)n;
+		return 1;
+	}
+	size_t more = (size_t)n - head;
+	struct uvfio_hdr h;
+	memcpy(&h, rx->buf, sizeof(h));
+	size_t k = 0;
+	if (!memcmp(&h, &g, sizeof(h)) && rx->sink(rx->sink_arg, &h, &k) == ext && k == keep) {
+		/* as guessed: the message goes on being read into ext */
+		struct vu_msg *m = msg_alloc(&h, keep, ext);
+		if (!m) {
+			*got = -ENOMEM;
+			return 1;
+		}
+		memcpy(m->body, rx->buf + UVFIO_HDR_SIZE, keep);
+		rx->big = m;
+		rx->big_got = keep + more;
+		return 1;
+	}
+	/* Another message: what landed in ext comes next in the stream. */
+	rx->tail = head;
+	if (!(rx->spill = malloc(more))) {
+		*got = -ENOMEM;
+		return 1;
+	}
+	memcpy(rx->spill, ext, more);
+	rx->spill_at = 0;
+	rx->spill_len = more;
+	return 1;
+}
+
 int vu_rx_unsink(struct vu_rx *rx)
 {
 	rx->sink = NULL;
+	rx->guess = NULL;
 	rx->sink_arg = NULL;
 	struct vu_msg *m = rx->big;
 	if (!m || !m->ext)
@@ -306,6 +388,8 @@ bool vu_rx_ready_hdr(const struct vu_rx *rx)
 
 size_t vu_rx_partial(const struct vu_rx *rx)
 {
+	if (rx->spill) /* only after a guess, which servers do not make */
+		return rx->tail - rx->head + rx->spill_len - rx->spill_at;
 	if (rx->big)
 		return UVFIO_HDR_SIZE + rx->big_got;
 	size_t avail = rx->tail - rx->head;
@@ -318,6 +402,19 @@ size_t vu_rx_partial(const struct vu_rx *rx)
 	return avail;
 }
 
+/* Hand complete message m (at stream offset off) out. */
+static int deliver(struct vu_rx *rx, struct vu_msg *m, struct vu_msg **out)
+{
+	give_fds(rx, m, rx->off);
+	rx->off += m->hdr.msg_size;
+	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+		rx->last_id = m->hdr.msg_id;
+		rx->have_last = true;
+	}
+	*out = m;
+	return 1;
+}
+
 int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 {
 	*out = NULL;
@@ -325,11 +422,8 @@ int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 		if (rx->big) {
 			struct vu_msg *m = rx->big;
 			if (rx->big_got == m->len + m->ext_len) {
-				give_fds(rx, m, rx->off);
-				rx->off += m->hdr.msg_size;
 				rx->big = NULL;
-				*out = m;
-				return 1;
+				return deliver(rx, m, out);
 			}
 			uint64_t at = rx->off + UVFIO_HDR_SIZE + rx->big_got;
 			size_t room;
@@ -374,11 +468,15 @@ int vu_rx_read_ex(int sock, struct vu_rx *rx, struct vu_msg **out, bool block)
 					rx->big_got = have;
 					continue;
 				}
-				give_fds(rx, m, rx->off);
-				rx->off += h.msg_size;
-				*out = m;
-				return 1;
+				return deliver(rx, m, out);
 			}
+		}
+		ssize_t got;
+		if (!avail && rx->guess && rx->sink && !rx->spill && read_guessed(sock, rx, block, &got)) {
+			if (got <= 0)
+				return (int)got;
+			block = false;
+			continue;
 		}
 		/* Need more bytes: make room at the end of the buffer. */
 		if (rx->head && rx->tail == VU_RX_BUF) {
@@ -414,16 +512,19 @@ static int wait_writable(void *arg, int sock, int timeout_ms)
 int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
 	    unsigned nfds, int timeout_ms, bool *sent_some)
 {
-	return vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds, timeout_ms, sent_some, NULL, NULL);
+	return vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds, timeout_ms, sent_some, false, NULL,
+			  NULL);
 }
 
 int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
-	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, vu_wait_fn wait,
-	       void *arg)
+	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, bool block,
+	       vu_wait_fn wait, void *arg)
 {
 	if (!wait)
 		wait = wait_writable;
 	uint64_t deadline = 0; /* taken when the socket is first full */
+	if (block && timeout_ms >= 0)
+		deadline = vu_now_ms() + (uint64_t)timeout_ms; /* what SO_SNDTIMEO also bounds */
 	struct iovec v[1 + 16];
 	if (iovcnt < 0 || iovcnt > 16 || nfds > VU_CMSG_FDS)
 		return -EINVAL;
@@ -477,11 +578,15 @@ int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iov
 		mh.msg_iovlen = 1;
 	}
 	size_t done = 0;
+	int flags = MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT);
 	while (done < total) {
 		ssize_t w = mh.msg_controllen || mh.msg_iovlen != 1
-				    ? sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)
-				    : send(sock, mh.msg_iov->iov_base, mh.msg_iov->iov_len,
-					   MSG_NOSIGNAL | MSG_DONTWAIT);
+				    ? sendmsg(sock, &mh, flags)
+				    : send(sock, mh.msg_iov->iov_base, mh.msg_iov->iov_len, flags);
+		/* A blocking send that returns early (SO_SNDTIMEO, a signal):
+		 * the rest goes the non-blocking way. */
+		if (!(flags & MSG_DONTWAIT) && (w < 0 || (size_t)w < total - done))
+			flags |= MSG_DONTWAIT;
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;

@@ -188,3 +188,9 @@ void tu_dev_stop(struct tu_dev *d)
 	struct stat sb;
 	assert_int_equal(stat(d->sock, &sb), -1);
 }
+
+void tu_pattern(uint8_t *b, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)((i * 2654435761u + seed) >> 13);
+}

@@ -19,6 +19,8 @@ struct json_object *tu_load_vectors(const char *name);
 int tu_count_fds(void);
 /* A new eventfd (for descriptor passing tests). */
 int tu_eventfd(void);
+/* Fill b with bytes that depend on their position and seed. */
+void tu_pattern(uint8_t *b, size_t len, uint32_t seed);
 /* Everything left in f, NUL-terminated (malloc'ed); f is not closed. */
 char *tu_read_all(FILE *f);
 /* Run a command; returns its standard output (malloc'ed), and its exit

@@ -24,12 +24,6 @@
 static const struct uvfio_client_config quiet = { .log = { .level = -1 }, .timeout_ms = 5000 };
 static const char *caps16k = "{\"capabilities\":{\"max_data_xfer_size\":16384}}";
 
-static void pattern(uint8_t *b, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		b[i] = (uint8_t)((i * 2654435761u + seed) >> 13);
-}
-
 /* ---- Against our server ----------------------------------------------------------- */
 
 static int setup(void **state)
@@ -70,7 +64,7 @@ static void check_roundtrips(struct uvfio_client *c)
 		      { 0, PIECE + 1 } };
 	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		uint32_t off = MEM_OFF + cases[k].off, len = cases[k].len;
-		pattern(out, len, k);
+		tu_pattern(out, len, k);
 		memset(in, 0xee, sizeof(in));
 		assert_int_equal(uvfio_client_region_write(c, 1, off, out, len), 0);
 		assert_int_equal(uvfio_client_region_read(c, 1, off, in, len), 0);
@@ -140,7 +134,7 @@ static void test_another_thread_reads(void **state)
 	pthread_create(&t, NULL, small_reads, &a);
 	static uint8_t out[MEM_LEN], in[MEM_LEN];
 	for (uint32_t k = 0; k < 40; k++) {
-		pattern(out, MEM_LEN, k);
+		tu_pattern(out, MEM_LEN, k);
 		assert_int_equal(uvfio_client_region_write(f->c, 1, MEM_OFF, out, MEM_LEN), 0);
 		assert_int_equal(uvfio_client_region_read(f->c, 1, MEM_OFF, in, MEM_LEN), 0);
 		assert_memory_equal(in, out, MEM_LEN);
@@ -164,7 +158,7 @@ struct script {
 /* The data of piece i: its bytes tell where they belong. */
 static void piece_data(uint8_t *b, unsigned i, uint32_t n)
 {
-	pattern(b, n, 1000 + i);
+	tu_pattern(b, n, 1000 + i);
 }
 
 static size_t read_reply(uint8_t *out, const struct uvfio_hdr *h, const uint8_t *req, int err,

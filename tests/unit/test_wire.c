@@ -292,6 +292,298 @@ static void test_send_timeout(void **state)
 	free(big);
 }
 
+/* ---- The receiver's guess (vu_rx_guess_fn) ------------------------------------------ */
+
+#define GUESS_DATA 65536u
+#define GUESS_SIZE (UVFIO_HDR_SIZE + 16u + GUESS_DATA)
+
+/* The test's receiver: the reply to the request after the last reply is a
+ * REGION_READ of GUESS_DATA bytes, received into sink_mem. */
+static uint8_t sink_mem[GUESS_DATA];
+static unsigned guesses;
+
+static bool test_guess(void *arg, uint16_t last, bool have, struct uvfio_hdr *h)
+{
+	(void)arg;
+	if (!have)
+		return false;
+	guesses++;
+	*h = (struct uvfio_hdr){ .msg_id = (uint16_t)(last + 1), .cmd = UVFIO_CMD_REGION_READ,
+				 .msg_size = GUESS_SIZE, .flags = UVFIO_FLAGS_TYPE_REPLY };
+	return true;
+}
+
+static uint16_t sink_id; /* the one reply whose data goes to sink_mem */
+
+static uint8_t *test_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
+{
+	(void)arg;
+	*keep = 16;
+	return h->msg_id == sink_id && h->cmd == UVFIO_CMD_REGION_READ &&
+			       h->msg_size == GUESS_SIZE && h->flags == UVFIO_FLAGS_TYPE_REPLY
+		       ? sink_mem
+		       : NULL;
+}
+
+/* A reply of body bytes: 16 of header-ish bytes, then tu_pattern(seed). */
+static size_t make_reply(uint8_t *out, uint16_t id, uint16_t cmd, size_t body, unsigned seed)
+{
+	struct uvfio_hdr h = { .msg_id = id, .cmd = cmd,
+			       .msg_size = (uint32_t)(UVFIO_HDR_SIZE + body),
+			       .flags = UVFIO_FLAGS_TYPE_REPLY };
+	memcpy(out, &h, sizeof(h));
+	tu_pattern(out + sizeof(h), body, seed);
+	return sizeof(h) + body;
+}
+
+static void rx_guessing(struct vu_rx *rx)
+{
+	vu_rx_init(rx, 1u << 20, 4);
+	rx->sink = test_sink;
+	rx->guess = test_guess;
+	rx->sink_arg = NULL;
+	memset(sink_mem, 0, sizeof(sink_mem));
+	guesses = 0;
+}
+
+static struct vu_msg *read_one(int fd, struct vu_rx *rx)
+{
+	struct vu_msg *m = NULL;
+	int r;
+	for (int tries = 0; (r = vu_rx_read(fd, rx, &m)) == 0 && tries < 2000; tries++)
+		usleep(500);
+	assert_int_equal(r, 1);
+	return m;
+}
+
+/* Check that m is the reply make_reply(id, body, seed) built; sunk: its data
+ * (after the first 16 body bytes) is in sink_mem. */
+static void check_reply(struct vu_msg *m, uint16_t id, size_t body, unsigned seed, bool sunk)
+{
+	static uint8_t want[GUESS_SIZE];
+	tu_pattern(want, body, seed);
+	assert_int_equal(m->hdr.msg_id, id);
+	assert_int_equal(m->hdr.msg_size, UVFIO_HDR_SIZE + body);
+	if (sunk) {
+		assert_ptr_equal(m->ext, sink_mem);
+		assert_int_equal(m->len, 16);
+		assert_memory_equal(m->body, want, 16);
+		assert_memory_equal(sink_mem, want + 16, body - 16);
+	} else {
+		assert_null(m->ext);
+		assert_int_equal(m->len, body);
+		assert_memory_equal(m->body, want, body);
+	}
+}
+
+/* Guessed right: header and data arrive with one read, the data in place. */
+static void test_guess_right(void **state)
+{
+	struct pair *p = *state;
+	struct vu_rx rx;
+	rx_guessing(&rx);
+	static uint8_t out[2 * GUESS_SIZE];
+	size_t n = make_reply(out, 5, UVFIO_CMD_REGION_READ, 20, 1), first = n;
+	sink_id = 6;
+	n += make_reply(out + n, 6, UVFIO_CMD_REGION_READ, 16 + GUESS_DATA, 2);
+	assert_int_equal(write(p->a, out, first), (ssize_t)first);
+	struct vu_msg *m = read_one(p->b, &rx);
+	check_reply(m, 5, 20, 1, false);
+	vu_msg_free(m);
+	assert_int_equal(guesses, 0); /* no reply before the first */
+	assert_int_equal(write(p->a, out + first, n - first), (ssize_t)(n - first));
+	m = read_one(p->b, &rx);
+	check_reply(m, 6, 16 + GUESS_DATA, 2, true);
+	vu_msg_free(m);
+	assert_int_equal(guesses, 1);
+	assert_int_equal(rx.tail, rx.head);
+	vu_rx_reset(&rx);
+}
+
+/*
+ * Guessed wrong: a large reply of another id, small messages with
+ * descriptors, then the guessed one, cut at seeded random places (several
+ * messages per write, a message over several writes, the reader reading
+ * in between). Every message comes out whole and in order, descriptors
+ * with the message they came with, nothing leaks.
+ */
+static void test_guess_wrong(void **state)
+{
+	struct pair *p = *state;
+	int before = tu_count_fds();
+	unsigned spills = 0; /* reads that left spilled bytes */
+	for (unsigned seed = 1; seed <= 20; seed++) {
+		struct vu_rx rx;
+		rx_guessing(&rx);
+		srand(seed);
+		static uint8_t out[4 * GUESS_SIZE];
+		size_t n = make_reply(out, 5, UVFIO_CMD_REGION_READ, 20, 1), first = n;
+		size_t big = 9000 + (size_t)rand() % 30000;
+		sink_id = 6;
+		n += make_reply(out + n, 7, UVFIO_CMD_REGION_READ, big, 3); /* not the guess */
+		size_t small_at[40];
+		for (unsigned i = 0; i < 40; i++) {
+			small_at[i] = n;
+			n += make_reply(out + n, (uint16_t)(100 + i), UVFIO_CMD_DEVICE_GET_INFO,
+					8 + i, 10 + i);
+		}
+		n += make_reply(out + n, 6, UVFIO_CMD_REGION_READ, 16 + GUESS_DATA, 2);
+		/* the first reply alone: then the guess is made with the buffer empty */
+		assert_int_equal(write(p->a, out, first), (ssize_t)first);
+		struct vu_msg *m = read_one(p->b, &rx);
+		vu_msg_free(m);
+		/* the rest: every fifth small message with a descriptor, the
+		 * other bytes in writes cut at random */
+		size_t at = first;
+		unsigned next = 0, got = 0;
+		uint16_t expect_id[42];
+		size_t expect_body[42];
+		unsigned expect_seed[42];
+		bool expect_fd[42];
+		expect_id[0] = 7, expect_body[0] = big, expect_seed[0] = 3, expect_fd[0] = false;
+		for (unsigned i = 0; i < 40; i++) {
+			expect_id[1 + i] = (uint16_t)(100 + i);
+			expect_body[1 + i] = 8 + i;
+			expect_seed[1 + i] = 10 + i;
+			expect_fd[1 + i] = i % 5 == 0;
+		}
+		expect_id[41] = 6, expect_body[41] = 16 + GUESS_DATA, expect_seed[41] = 2;
+		expect_fd[41] = false;
+		while (at < n) {
+			size_t end = at + 1 + (size_t)rand() % 20000;
+			if (end > n)
+				end = n;
+			/* a descriptor goes with a whole small message of its own */
+			while (next < 40 && small_at[next] < at)
+				next++;
+			if (next < 40 && next % 5 == 0 && small_at[next] == at) {
+				size_t len = 16 + 8 + next;
+				int efd = tu_eventfd();
+				send_with_fd(p->a, out + at, len, efd);
+				close(efd);
+				at += len;
+				next++;
+				continue;
+			}
+			for (unsigned i = next; i < 40; i++)
+				if (i % 5 == 0 && small_at[i] > at && small_at[i] < end) {
+					end = small_at[i]; /* stop before it */
+					break;
+				}
+			assert_int_equal(write(p->a, out + at, end - at), (ssize_t)(end - at));
+			at = end;
+			/* read what is complete, sometimes */
+			while (rand() % 2 && got < 42) {
+				int r = vu_rx_read(p->b, &rx, &m);
+				assert_true(r >= 0);
+				spills += rx.spill != NULL;
+				if (!r)
+					break;
+				check_reply(m, expect_id[got], expect_body[got], expect_seed[got],
+					    got == 41);
+				assert_int_equal(m->nfds, expect_fd[got] ? 1 : 0);
+				vu_msg_free(m);
+				got++;
+			}
+		}
+		while (got < 42) {
+			m = read_one(p->b, &rx);
+			check_reply(m, expect_id[got], expect_body[got], expect_seed[got], got == 41);
+			assert_int_equal(m->nfds, expect_fd[got] ? 1 : 0);
+			vu_msg_free(m);
+			got++;
+		}
+		assert_true(guesses >= 1);
+		assert_null(rx.spill);
+		vu_rx_reset(&rx);
+		assert_int_equal(tu_count_fds(), before);
+	}
+	assert_true(spills > 0); /* the wrong guesses were exercised */
+}
+
+/* A wrong guess whose spilled bytes end in the middle of a message, then the
+ * peer hangs up: the partial message is reported, and reset frees it all. */
+static void test_guess_wrong_then_eof(void **state)
+{
+	struct pair *p = *state;
+	struct vu_rx rx;
+	rx_guessing(&rx);
+	static uint8_t out[2 * GUESS_SIZE];
+	size_t n = make_reply(out, 5, UVFIO_CMD_REGION_READ, 20, 1), first = n;
+	sink_id = 6;
+	n += make_reply(out + n, 9, UVFIO_CMD_REGION_READ, 30000, 4);
+	assert_int_equal(write(p->a, out, first), (ssize_t)first);
+	struct vu_msg *m = read_one(p->b, &rx);
+	vu_msg_free(m);
+	assert_int_equal(write(p->a, out + first, 20000), 20000);
+	assert_int_equal(vu_rx_read(p->b, &rx, &m), 0);
+	assert_int_equal(vu_rx_partial(&rx), 20000);
+	vu_close(&p->a);
+	int r;
+	while ((r = vu_rx_read(p->b, &rx, &m)) == 0)
+		;
+	assert_int_equal(r, -ECONNRESET);
+	vu_rx_reset(&rx);
+	assert_null(rx.spill);
+}
+
+/* ---- Sends that wait in the kernel ------------------------------------------------- */
+
+/* A blocking send (SO_SNDTIMEO) into a socket nobody reads: it gives up
+ * within the timeout, having sent part, as the non-blocking way does. */
+static void test_send_block_timeout(void **state)
+{
+	struct pair *p = *state;
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 50000 };
+	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	size_t len = 8u << 20;
+	uint8_t *big = calloc(1, len);
+	struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
+	struct iovec iov = { big, len };
+	bool some;
+	uint64_t t0 = vu_now_ms();
+	assert_int_equal(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 50, &some, true, NULL, NULL),
+			 -ETIMEDOUT);
+	assert_true(some);
+	/* one timeout in all, not one per call: generous for a loaded machine */
+	assert_true(vu_now_ms() - t0 < 5000);
+	free(big);
+}
+
+/* A blocking send larger than the socket buffer, with a reader draining it
+ * slowly: it finishes whole. */
+static void test_send_block_large(void **state)
+{
+	struct pair *p = *state;
+	struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	size_t len = 4u << 20;
+	uint8_t *big = malloc(len);
+	tu_pattern(big, len, 77);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
+		struct iovec iov = { big, len };
+		_exit(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 5000, NULL, true, NULL, NULL) == 0
+			      ? 0
+			      : 1);
+	}
+	struct vu_rx rx;
+	vu_rx_init(&rx, (uint32_t)len + 16, 1);
+	struct vu_msg *m = NULL;
+	int r;
+	while ((r = vu_rx_read(p->b, &rx, &m)) == 0)
+		usleep(100);
+	assert_int_equal(r, 1);
+	assert_int_equal(m->len, len);
+	assert_memory_equal(m->body, big, len);
+	vu_msg_free(m);
+	int st;
+	waitpid(pid, &st, 0);
+	assert_int_equal(st, 0);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +598,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_large_nonblocking, setup_pair,
 						teardown_pair),
 		cmocka_unit_test_setup_teardown(test_send_timeout, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_guess_right, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_guess_wrong, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_guess_wrong_then_eof, setup_pair,
+						teardown_pair),
+		cmocka_unit_test_setup_teardown(test_send_block_timeout, setup_pair,
+						teardown_pair),
+		cmocka_unit_test_setup_teardown(test_send_block_large, setup_pair, teardown_pair),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
