@@ -107,10 +107,14 @@ struct stat_ raw_eventfd(int cpu_srv, size_t n, size_t nl);
 struct goal {
 	char op; /* 0: none, '<': ratio <= limit, '>': ratio >= limit */
 	double limit;
+	/* > 0: the same ratio taken by the physical-limit reference in this
+	 * run, printed with a MISSED verdict when it misses the goal too */
+	double bound;
 };
-#define NO_GOAL ((struct goal){ 0, 0 })
-#define GOAL_LE(x) ((struct goal){ '<', (x) })
-#define GOAL_GE(x) ((struct goal){ '>', (x) })
+#define NO_GOAL ((struct goal){ 0, 0, 0 })
+#define GOAL_LE(x) ((struct goal){ '<', (x), 0 })
+#define GOAL_GE(x) ((struct goal){ '>', (x), 0 })
+#define GOAL_GE_BOUND(x, b) ((struct goal){ '>', (x), (b) })
 
 enum report_format { REPORT_TEXT, REPORT_JSON, REPORT_MARKDOWN };
 

@@ -28,13 +28,18 @@ static bool goal_met(struct goal g, double ratio)
 	return g.op == '<' ? ratio <= g.limit : ratio >= g.limit;
 }
 
-/* "goal <= 1.25x: met" */
+/* "goal <= 1.25x: met"; a goal that even the physical limit misses:
+ * "goal >= 5x: MISSED (the bound: 4.06x)" */
 static const char *verdict(const struct row *r, char *buf, size_t len)
 {
 	if (!r->goal.op)
 		return "";
-	snprintf(buf, len, "goal %s %gx: %s", r->goal.op == '<' ? "<=" : ">=", r->goal.limit,
-		 goal_met(r->goal, r->ratio) ? "met" : "MISSED");
+	bool met = goal_met(r->goal, r->ratio);
+	int n = snprintf(buf, len, "goal %s %gx: %s", r->goal.op == '<' ? "<=" : ">=",
+			 r->goal.limit, met ? "met" : "MISSED");
+	if (!met && r->goal.bound > 0 && !goal_met(r->goal, r->goal.bound) && n > 0 &&
+	    (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " (the bound: %.2fx)", r->goal.bound);
 	return buf;
 }
 
@@ -99,6 +104,8 @@ static void print_json(void)
 		if (r->goal.op)
 			printf(",\"goal\":\"%s %g\",\"goal_met\":%s", r->goal.op == '<' ? "<=" : ">=",
 			       r->goal.limit, goal_met(r->goal, r->ratio) ? "true" : "false");
+		if (r->goal.bound > 0)
+			printf(",\"goal_bound\":%.4f", r->goal.bound);
 		printf("}");
 	}
 	printf("%s]\n", nrows ? "\n" : "");

@@ -95,8 +95,11 @@ void doorbell_rows(int cpu_srv, const char *place)
 	finish(c, pid);
 	report_row("raw eventfd signal", place, raw, "-", 1, NO_GOAL);
 	report_row("posted REGION_WRITE to a doorbell", place, msg, "-", 1, NO_GOAL);
+	/* a ring at once is one signal: the raw signal's rate is its bound */
+	report_row("raw eventfd signal", place, raw, "posted REGION_WRITE above", raw.ops / msg.ops,
+		   NO_GOAL);
 	report_row("doorbell via ioeventfd", place, bell, "posted REGION_WRITE above",
-		   bell.ops / msg.ops, GOAL_GE(5));
+		   bell.ops / msg.ops, GOAL_GE_BOUND(5, raw.ops / msg.ops));
 	report_row("doorbell via ioeventfd", place, bell, "raw eventfd signal", bell.ops / raw.ops,
 		   NO_GOAL);
 	/* from the send buffer, as posted writes wait there */

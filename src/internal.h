@@ -734,8 +734,12 @@ int vu_watch_irq_fd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mas
 		    int fd);
 /* Does the loop watch any eventfd (run() must then wait in epoll)? */
 bool vu_watch_live(const struct uvfio_server *s);
-/* Read the signalled eventfds; their handlers run in vu_watch_run(). */
-void vu_watch_collect(struct uvfio_server *s);
+/* Read the signalled eventfds among n events of the server's epoll set
+ * (ev NULL: asks it without waiting); their handlers run in vu_watch_run().
+ * Returns false when the events say the client socket has nothing new. */
+#define VU_WATCH_BATCH 64u /* events taken in one pass */
+struct epoll_event;
+bool vu_watch_collect(struct uvfio_server *s, const struct epoll_event *ev, int n);
 /* Run the handlers of what vu_watch_collect() read; returns how many. */
 int vu_watch_run(struct uvfio_server *s);
 /* The client left: close its ioeventfds, forget signals not yet handled. */

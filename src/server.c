@@ -80,7 +80,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 			r = -errno;
 	}
 	if (r == 0) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s->stopfd };
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)s->stopfd };
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stopfd, &ev) < 0)
 			r = -errno;
 	}
@@ -101,7 +101,8 @@ static void epoll_set(struct uvfio_server *s, int fd, bool on)
 {
 	if (fd < 0)
 		return;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	/* the whole tag: the upper half tells eventfds apart (server_ioeventfd.c) */
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)fd };
 	if (epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
 		vu_warn(&s->log, "epoll_ctl: %s", uvfio_strerror(-errno));
 }
@@ -515,8 +516,10 @@ static bool stopping(struct uvfio_server *s)
 }
 
 /* Handle what has arrived; with block, the first read may wait (until
- * uvfio_server_stop()) when nothing is buffered. */
-static int serve(struct uvfio_server *s, bool block)
+ * uvfio_server_stop()) when nothing is buffered. ev: the n events the
+ * server's epoll set just gave, or NULL (then they are asked for when
+ * eventfds are watched). */
+static int serve(struct uvfio_server *s, bool block, const struct epoll_event *ev, int n)
 {
 	if (stopping(s))
 		return -ESHUTDOWN;
@@ -532,7 +535,8 @@ static int serve(struct uvfio_server *s, bool block)
 	if (s->sock < 0)
 		return s->adopted ? -ENOTCONN : 0;
 	int handled = 0;
-	vu_watch_collect(s); /* before the messages: see the order rule in server.h */
+	/* before the messages: see the order rule in server.h */
+	bool sock_ready = vu_watch_collect(s, ev, n);
 	while (s->queue && s->sock >= 0) {
 		struct vu_msg *m = s->queue;
 		s->queue = m->next;
@@ -544,7 +548,9 @@ static int serve(struct uvfio_server *s, bool block)
 		handled++;
 		block = false;
 	}
-	while (s->sock >= 0 && !stopping(s)) {
+	/* Only eventfds were signalled, and the last read emptied the socket:
+	 * no read to learn that it is still empty. */
+	while (s->sock >= 0 && !stopping(s) && (sock_ready || block || vu_rx_more(&s->rx))) {
 		struct vu_msg *m;
 		int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
 		block = false;
@@ -580,7 +586,7 @@ int uvfio_server_dispatch(struct uvfio_server *s)
 {
 	if (!s)
 		return -EINVAL;
-	int r = serve(s, false);
+	int r = serve(s, false, NULL, 0);
 	if (r == -ESHUTDOWN)
 		consume_stop(s);
 	return r;
@@ -597,13 +603,16 @@ int uvfio_server_run(struct uvfio_server *s)
 	if (!s)
 		return -EINVAL;
 	int ret;
+	struct epoll_event ev[VU_WATCH_BATCH];
+	int nev = -1; /* the events of the last wait, -1: none */
 	for (;;) {
 		bool direct = s->sock >= 0 && !s->cfg.no_direct_read && !vu_watch_live(s);
 		/* Set before serve() checks for a stop, and held between reads:
 		 * a stop while run() serves a client directly shuts its socket
 		 * (see stop()), so that client is then always dropped. */
 		__atomic_store_n(&s->direct, direct, __ATOMIC_SEQ_CST);
-		int r = serve(s, direct);
+		int r = serve(s, direct, nev >= 0 ? ev : NULL, nev);
+		nev = -1;
 		if (r == -ESHUTDOWN) {
 			if (direct)
 				disconnect(s, -ESHUTDOWN);
@@ -619,9 +628,9 @@ int uvfio_server_run(struct uvfio_server *s)
 			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
 		if (direct && s->sock >= 0 && !vu_watch_live(s))
 			continue;
-		struct epoll_event ev[4];
-		int n = epoll_wait(s->epfd, ev, 4, -1);
-		if (n < 0 && errno != EINTR) {
+		/* serve() takes the eventfds signalled from these events */
+		nev = epoll_wait(s->epfd, ev, VU_WATCH_BATCH, -1);
+		if (nev < 0 && errno != EINTR) {
 			ret = -errno;
 			break;
 		}

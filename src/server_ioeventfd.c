@@ -35,19 +35,19 @@ struct vu_irq_signal {
 	bool mask;
 };
 
-/* epoll tags: an ioeventfd's number, or an interrupt eventfd with its
- * vector and descriptor packed in (TAG_IRQ). */
+/* Tags in the server's epoll set (beside its own descriptors, tagged with
+ * their number): an ioeventfd's number, or an interrupt eventfd with its
+ * vector and descriptor packed in (TAG_IRQ), all with TAG_WATCH. */
 #define TAG_IRQ (1ull << 63)
 #define TAG_MASK (1ull << 62)
-#define WATCH_BATCH 64u /* events read in one pass */
+#define TAG_WATCH (1ull << 61)
 
 struct vu_watch {
-	int epfd;      /* the eventfds below; itself watched by the server's epfd */
-	unsigned live; /* descriptors in epfd */
+	unsigned live; /* descriptors in the server's epoll set */
 	unsigned n;    /* ioeventfds registered */
 	struct vu_ioeventfd io[UVFIO_SERVER_MAX_IOEVENTFDS];
 	unsigned nsig;
-	struct vu_irq_signal sig[WATCH_BATCH];
+	struct vu_irq_signal sig[VU_WATCH_BATCH];
 };
 
 static int watch_get(struct uvfio_server *s, struct vu_watch **out)
@@ -56,35 +56,27 @@ static int watch_get(struct uvfio_server *s, struct vu_watch **out)
 		struct vu_watch *w = calloc(1, sizeof(*w));
 		if (!w)
 			return -ENOMEM;
-		w->epfd = epoll_create1(EPOLL_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = w->epfd };
-		if (w->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, w->epfd, &ev) < 0) {
-			int r = -errno;
-			vu_close(&w->epfd);
-			free(w);
-			return r;
-		}
 		s->watch = w;
 	}
 	*out = s->watch;
 	return 0;
 }
 
-static int watch_add(struct vu_watch *w, int fd, uint64_t tag)
+static int watch_add(struct uvfio_server *s, int fd, uint64_t tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_WATCH | tag };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	w->live++;
+	s->watch->live++;
 	return 0;
 }
 
 /* Before the descriptor is closed: the client holds the same eventfd, so
  * closing ours would not take it out of the epoll set. */
-static void watch_del(struct vu_watch *w, int fd)
+static void watch_del(struct uvfio_server *s, int fd)
 {
-	if (epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
-		w->live--;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
+		s->watch->live--;
 }
 
 /* Would writes matching a also match b (or the reverse)? KVM's rule. */
@@ -165,15 +157,15 @@ int vu_srv_ioevent_write(struct uvfio_server *s, uint32_t region, uint64_t offse
 }
 
 /* This client's eventfd for ioeventfd i, made on first request. */
-static int ioeventfd_open(struct vu_watch *w, unsigned i)
+static int ioeventfd_open(struct uvfio_server *s, unsigned i)
 {
-	struct vu_ioeventfd *e = &w->io[i];
+	struct vu_ioeventfd *e = &s->watch->io[i];
 	if (e->efd >= 0)
 		return 0;
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	int r = watch_add(w, fd, i);
+	int r = watch_add(s, fd, i);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -216,7 +208,7 @@ int vu_srv_io_fds(struct uvfio_server *s, uint32_t index, uint32_t argsz, struct
 		   (s->regions[index].d.bar_flags & UVFIO_BAR_IO);
 	for (unsigned k = 0; k < n; k++) {
 		const struct vu_ioeventfd *e = &w->io[pick[k]];
-		int r = ioeventfd_open(w, pick[k]);
+		int r = ioeventfd_open(s, pick[k]);
 		if (r < 0)
 			return r;
 		sub[k] = (struct uvfio_sub_region_ioeventfd){
@@ -237,14 +229,14 @@ int vu_watch_irq_fd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mas
 		    int fd)
 {
 	if (old >= 0 && s->watch)
-		watch_del(s->watch, old);
+		watch_del(s, old);
 	if (fd < 0)
 		return 0;
 	struct vu_watch *w;
 	int r = watch_get(s, &w);
 	if (r < 0)
 		return r;
-	return watch_add(w, fd, TAG_IRQ | (mask ? TAG_MASK : 0) | ((uint64_t)index << 48) |
+	return watch_add(s, fd, TAG_IRQ | (mask ? TAG_MASK : 0) | ((uint64_t)index << 48) |
 					((uint64_t)i << 32) | (uint32_t)fd);
 }
 
@@ -253,28 +245,41 @@ bool vu_watch_live(const struct uvfio_server *s)
 	return s->watch && s->watch->live;
 }
 
-void vu_watch_collect(struct uvfio_server *s)
+bool vu_watch_collect(struct uvfio_server *s, const struct epoll_event *ev, int n)
 {
 	struct vu_watch *w = s->watch;
 	if (!w || !w->live)
-		return;
-	struct epoll_event ev[WATCH_BATCH];
-	int n = epoll_wait(w->epfd, ev, WATCH_BATCH, 0);
+		return true;
+	struct epoll_event mine[VU_WATCH_BATCH];
+	if (!ev) {
+		n = epoll_wait(s->epfd, mine, VU_WATCH_BATCH, 0);
+		ev = mine;
+	}
+	/* A full batch may have left the socket's event out. */
+	bool sock = n < 0 || n == VU_WATCH_BATCH;
 	for (int k = 0; k < n; k++) {
 		uint64_t tag = ev[k].data.u64;
+		if (!(tag & TAG_WATCH)) {
+			sock |= s->sock >= 0 && tag == (uint64_t)s->sock;
+			continue;
+		}
+		tag &= ~TAG_WATCH;
+		if (!(tag & TAG_IRQ) && tag >= w->n)
+			continue;
 		int fd = tag & TAG_IRQ ? (int)(uint32_t)tag : w->io[tag].efd;
 		uint64_t v;
 		if (read(fd, &v, sizeof(v)) != sizeof(v))
 			continue;
 		if (!(tag & TAG_IRQ))
 			w->io[tag].count += v;
-		else if (w->nsig < WATCH_BATCH) /* at most WATCH_BATCH per pass */
+		else if (w->nsig < VU_WATCH_BATCH) /* at most VU_WATCH_BATCH per pass */
 			w->sig[w->nsig++] = (struct vu_irq_signal){
 				.index = (uint32_t)(tag >> 48) & 0xff,
 				.vector = (uint32_t)(tag >> 32) & 0xffff,
 				.mask = tag & TAG_MASK,
 			};
 	}
+	return sock;
 }
 
 int vu_watch_run(struct uvfio_server *s)
@@ -310,7 +315,7 @@ void vu_watch_drop(struct uvfio_server *s)
 	for (unsigned i = 0; i < w->n; i++) {
 		struct vu_ioeventfd *e = &w->io[i];
 		if (e->efd >= 0)
-			watch_del(w, e->efd);
+			watch_del(s, e->efd);
 		vu_close(&e->efd);
 		e->count = 0;
 	}
@@ -321,7 +326,6 @@ void vu_watch_free(struct uvfio_server *s)
 {
 	vu_watch_drop(s);
 	if (s->watch) {
-		vu_close(&s->watch->epfd);
 		free(s->watch);
 		s->watch = NULL;
 	}
