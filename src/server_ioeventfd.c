@@ -8,6 +8,7 @@
  * waiting, then acts on the signals (vu_watch_run): see the order rule in
  * server.h.
  */
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -232,6 +233,13 @@ int vu_watch_irq_fd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mas
 		watch_del(s, old);
 	if (fd < 0)
 		return 0;
+	/* The client holds the same eventfd and could empty it between our
+	 * epoll_wait() and read(): a blocking one would then hang the loop.
+	 * The flag is the open file's, so the client's copy turns
+	 * non-blocking too, which only changes reads it has no reason to do. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		return -errno;
 	struct vu_watch *w;
 	int r = watch_get(s, &w);
 	if (r < 0)

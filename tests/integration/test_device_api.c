@@ -197,7 +197,11 @@ static void test_irq_state(void **state)
 
 	int trig = tu_eventfd(), resample = tu_eventfd();
 	assert_int_equal(set_irqs(d, fd, TRIGGER_EVENTFD, intx, 0, 1, NULL, 0, &trig, 1), 0);
+	assert_false(fcntl(resample, F_GETFL) & O_NONBLOCK);
 	assert_int_equal(set_irqs(d, fd, UNMASK_EVENTFD, intx, 0, 1, NULL, 0, &resample, 1), 0);
+	/* watched non-blocking: a client that empties it after the server's
+	 * epoll_wait() cannot make the server's read() wait */
+	assert_true(fcntl(resample, F_GETFL) & O_NONBLOCK);
 	assert_int_equal(set_irqs(d, fd, MASK_NONE, intx, 0, 1, NULL, 0, NULL, 0), 0);
 	assert_int_equal(set_irqs(d, fd, UNMASK_NONE, intx, 0, 1, NULL, 0, NULL, 0), 0);
 	assert_false(readable(resample)); /* the client's to signal, not ours */
