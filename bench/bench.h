@@ -96,7 +96,9 @@ void raw_stop(struct raw *r);
 struct stat_ raw_pingpong(int cpu_srv, size_t req, size_t rep, size_t iters);
 double raw_stream_gbps(int cpu_srv, size_t chunk, size_t total, size_t span);
 double raw_relay_gbps(int cpu_srv, size_t chunk, size_t total);
-double memcpy_gbps(size_t len, int reps);
+/* memcpy of len bytes from a shared memfd mapping (the memory a device
+ * reads by DMA) into the heap, reps times, on cpu (then back on CPU 0) */
+double memcpy_gbps(int cpu, size_t len, int reps);
 /* Signals of an eventfd to a process waiting in epoll: rate of n, latency
  * of nl one at a time (the bound of a doorbell rung through an eventfd). */
 struct stat_ raw_eventfd(int cpu_srv, size_t n, size_t nl);
