@@ -207,11 +207,10 @@ static int start_client(struct uvfio_server *s, int fd)
 		close(fd);
 		return r;
 	}
-	/* Replies from the thread that drives the server wait for room in
-	 * send() itself, within the timeout (vu_send_ex). */
-	struct timeval tv = { .tv_sec = s->timeout_ms / 1000,
-			      .tv_usec = (s->timeout_ms % 1000) * 1000 };
-	s->send_block = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0;
+	/* Replies from the thread that drives the server, up to a REGION_READ's
+	 * largest, wait for room in send() itself, within the timeout. */
+	s->send_block_ms = vu_send_block_setup(fd, s->timeout_ms,
+					       vu_max_msg_size(s->mine.max_data_xfer_size));
 	s->sock = fd;
 	__atomic_store_n(&s->run_sock, fd, __ATOMIC_SEQ_CST);
 	/* Before VERSION, only a small message is acceptable. */
@@ -358,7 +357,7 @@ static int flush_out(struct uvfio_server *s)
 	struct iovec iov = { s->out, s->out_len };
 	bool some;
 	pthread_mutex_lock(&s->send_mu); /* other threads send DMA requests */
-	int r = vu_send_ex(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some, s->send_block,
+	int r = vu_send_ex(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some, s->send_block_ms,
 			   NULL, NULL);
 	pthread_mutex_unlock(&s->send_mu);
 	s->out_len = 0;
@@ -413,7 +412,7 @@ static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *r
 	bool some;
 	pthread_mutex_lock(&s->send_mu);
 	r = vu_send_ex(sock, &h, iov, n, fds, nfds, s->timeout_ms, &some,
-		       sock == s->sock && s->send_block, NULL, NULL);
+		       sock == s->sock ? s->send_block_ms : 0, NULL, NULL);
 	pthread_mutex_unlock(&s->send_mu);
 	if (r == 0) {
 		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);

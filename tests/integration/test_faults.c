@@ -366,6 +366,58 @@ static void test_dma_reply_stalls_mid_data(void **state)
 	uvfio_server_destroy(s);
 }
 
+/*
+ * A client that reads a 1 MiB REGION_READ reply 8 KiB every 20 ms: each step
+ * within any wait for room the kernel allows, the whole far beyond the
+ * server's timeout_ms (1 s). The server gives up on the reply at its timeout
+ * and ends the connection (ROBUSTNESS.md): the client never gets the reply
+ * whole. A blocking send with SO_SNDTIMEO = timeout_ms waited up to that for
+ * each ~32 KiB piece of the reply, and sent it all.
+ */
+#define TRICKLE_LEN (1u << 20)
+
+static void test_reply_to_slow_reader(void **state)
+{
+	(void)state;
+	struct uvfio_server *s;
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .timeout_ms = 1000 };
+	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
+	struct uvfio_region_desc bar0 = { .size = TRICKLE_LEN,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE };
+	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	int sndbuf = 128 << 10; /* whatever the system's default, less than the reply */
+	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, run_server, s), 0);
+	int fd = sv[0];
+	send_version(fd);
+	struct uvfio_hdr h;
+	read_reply(fd, &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = TRICKLE_LEN };
+	send_msg(fd, 2, UVFIO_CMD_REGION_READ, 0, &a, sizeof(a));
+	size_t whole = 32 + TRICKLE_LEN, got = 0;
+	static uint8_t buf[8192];
+	while (got < whole) {
+		usleep(20000);
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n < 0)
+			assert_int_equal(errno, EAGAIN);
+		else
+			got += (size_t)n;
+	}
+	close(fd); /* run() returns: the adopted client is gone */
+	pthread_join(t, NULL);
+	assert_true(got < whole);
+	uvfio_server_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_client_killed_mid_message),
 		cmocka_unit_test(test_descriptor_exhaustion),
 		cmocka_unit_test(test_dma_reply_stalls_mid_data),
+		cmocka_unit_test(test_reply_to_slow_reader),
 		cmocka_unit_test(test_soak),
 	};
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
