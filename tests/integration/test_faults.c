@@ -418,6 +418,94 @@ static void test_reply_to_slow_reader(void **state)
 	uvfio_server_destroy(s);
 }
 
+/*
+ * Client requests that arrive while the device's handler waits for a DMA
+ * reply of its own (no twin socket): the one before the DMA reply is queued,
+ * the one after it stays in the receive buffer, all in one write, so the
+ * socket is empty once the DMA is done. With run() waiting in epoll
+ * (no_direct_read, or a client with eventfds) both are answered, in the
+ * order sent. They were answered 3, 5, and 4 never (until the client's next
+ * message): the queue was served only at the start of a pass.
+ */
+static struct uvfio_server *queued_srv;
+
+static ssize_t queued_dma(void *opaque, uint32_t region, uint64_t off, void *data, size_t count,
+			  bool is_write)
+{
+	(void)opaque, (void)region, (void)off;
+	static uint8_t buf[64];
+	if (is_write)
+		uvfio_server_dma_read(queued_srv, STALL_IOVA, buf, sizeof(buf));
+	else
+		memset(data, 0x5a, count);
+	return (ssize_t)count;
+}
+
+static void test_request_queued_during_dma(void **state)
+{
+	(void)state;
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .no_direct_read = true };
+	assert_int_equal(uvfio_server_create(&cfg, &queued_srv), 0);
+	struct uvfio_region_desc bar0 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE,
+					  .fn = queued_dma };
+	assert_int_equal(uvfio_server_setup_region(queued_srv, 0, &bar0, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(queued_srv, sv[1]), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, run_server, queued_srv), 0);
+	int fd = sv[0];
+	struct timeval tv = { .tv_sec = 10 }; /* only a failure waits this long */
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	send_version(fd);
+	struct uvfio_hdr h;
+	read_reply(fd, &h);
+	struct uvfio_dma_map map = { .argsz = sizeof(map),
+				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				     .addr = STALL_IOVA, .size = 4096 };
+	send_msg(fd, 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
+	read_reply(fd, &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	uint8_t w[20] = { 0 };
+	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
+	memcpy(w, &a, 16);
+	send_msg(fd, 3, UVFIO_CMD_REGION_WRITE, 0, w, sizeof(w));
+	uint8_t req[64];
+	assert_true(peer_recv(fd, &h, req, sizeof(req), NULL, NULL) > 0);
+	assert_int_equal(h.cmd, UVFIO_CMD_DMA_READ);
+	/* a REGION_READ, the DMA reply, another REGION_READ, in one write */
+	uint8_t out[32 + 32 + 64 + 32];
+	struct uvfio_hdr rq = { .msg_id = 4, .cmd = UVFIO_CMD_REGION_READ, .msg_size = 32 };
+	struct uvfio_region_access ra = { .offset = 0, .region = 0, .count = 4 };
+	memcpy(out, &rq, 16);
+	memcpy(out + 16, &ra, 16);
+	struct uvfio_hdr rh = { .msg_id = h.msg_id, .cmd = UVFIO_CMD_DMA_READ,
+				.flags = UVFIO_FLAGS_TYPE_REPLY, .msg_size = 32 + 64 };
+	struct uvfio_dma_access da = { .addr = STALL_IOVA, .count = 64 };
+	memcpy(out + 32, &rh, 16);
+	memcpy(out + 48, &da, 16);
+	memset(out + 64, 0x55, 64);
+	rq.msg_id = 5;
+	memcpy(out + 128, &rq, 16);
+	memcpy(out + 144, &ra, 16);
+	peer_write(fd, out, sizeof(out), NULL, 0);
+	uint16_t ids[3] = { 0 };
+	for (int i = 0; i < 3; i++) {
+		uint8_t body[64];
+		if (!peer_recv(fd, &h, body, sizeof(body), NULL, NULL))
+			break; /* only a failure waits for SO_RCVTIMEO */
+		ids[i] = h.flags & UVFIO_FLAGS_ERROR ? 0 : h.msg_id;
+	}
+	close(fd);
+	pthread_join(t, NULL);
+	uvfio_server_destroy(queued_srv);
+	assert_int_equal(ids[0], 3);
+	assert_int_equal(ids[1], 4);
+	assert_int_equal(ids[2], 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_descriptor_exhaustion),
 		cmocka_unit_test(test_dma_reply_stalls_mid_data),
 		cmocka_unit_test(test_reply_to_slow_reader),
+		cmocka_unit_test(test_request_queued_during_dma),
 		cmocka_unit_test(test_soak),
 	};
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
