@@ -307,6 +307,32 @@ static void send_msg(int fd, uint16_t id, uint16_t cmd, uint16_t flags, const vo
 	peer_write(fd, buf, 16 + len, NULL, 0);
 }
 
+/* Serve s, with region 0 (4096 bytes) through fn, from a run() thread *t
+ * to a scripted client that has negotiated and mapped [STALL_IOVA, +len)
+ * without a descriptor (DMA by messages); returns the client's end. */
+static int dma_client(struct uvfio_server *s, uvfio_region_fn fn, uint64_t len, pthread_t *t)
+{
+	struct uvfio_region_desc bar0 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE,
+					  .fn = fn };
+	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	assert_int_equal(pthread_create(t, NULL, run_server, s), 0);
+	send_version(sv[0]);
+	struct uvfio_hdr h;
+	read_reply(sv[0], &h);
+	struct uvfio_dma_map map = { .argsz = sizeof(map),
+				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				     .addr = STALL_IOVA, .size = len };
+	send_msg(sv[0], 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
+	read_reply(sv[0], &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	return sv[0];
+}
+
 static void test_dma_reply_stalls_mid_data(void **state)
 {
 	(void)state;
@@ -314,26 +340,9 @@ static void test_dma_reply_stalls_mid_data(void **state)
 	struct uvfio_server_config cfg = { .log = { .fn = stall_log_fn, .level = UVFIO_LOG_ERR },
 					   .opaque = &s };
 	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
-	struct uvfio_region_desc bar0 = { .size = 4096,
-					  .flags = VFIO_REGION_INFO_FLAG_READ |
-						   VFIO_REGION_INFO_FLAG_WRITE,
-					  .fn = stall_dma };
-	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, run_server, s), 0);
-	int fd = sv[0];
-	send_version(fd);
+	int fd = dma_client(s, stall_dma, STALL_LEN, &t);
 	struct uvfio_hdr h;
-	read_reply(fd, &h);
-	struct uvfio_dma_map map = { .argsz = sizeof(map),
-				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				     .addr = STALL_IOVA, .size = STALL_LEN };
-	send_msg(fd, 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
-	read_reply(fd, &h);
-	assert_false(h.flags & UVFIO_FLAGS_ERROR);
 	/* the write that makes the device read STALL_LEN bytes by DMA */
 	uint8_t w[20] = { 0 };
 	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
@@ -446,28 +455,11 @@ static void test_request_queued_during_dma(void **state)
 	(void)state;
 	struct uvfio_server_config cfg = { .log = { .level = -1 }, .no_direct_read = true };
 	assert_int_equal(uvfio_server_create(&cfg, &queued_srv), 0);
-	struct uvfio_region_desc bar0 = { .size = 4096,
-					  .flags = VFIO_REGION_INFO_FLAG_READ |
-						   VFIO_REGION_INFO_FLAG_WRITE,
-					  .fn = queued_dma };
-	assert_int_equal(uvfio_server_setup_region(queued_srv, 0, &bar0, NULL), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(uvfio_server_adopt(queued_srv, sv[1]), 0);
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, run_server, queued_srv), 0);
-	int fd = sv[0];
+	int fd = dma_client(queued_srv, queued_dma, 4096, &t);
 	struct timeval tv = { .tv_sec = 10 }; /* only a failure waits this long */
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	send_version(fd);
 	struct uvfio_hdr h;
-	read_reply(fd, &h);
-	struct uvfio_dma_map map = { .argsz = sizeof(map),
-				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				     .addr = STALL_IOVA, .size = 4096 };
-	send_msg(fd, 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
-	read_reply(fd, &h);
-	assert_false(h.flags & UVFIO_FLAGS_ERROR);
 	uint8_t w[20] = { 0 };
 	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
 	memcpy(w, &a, 16);
