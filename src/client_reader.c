@@ -495,8 +495,7 @@ int vu_client_send_locked(struct uvfio_client *c, struct vu_send_ctx *s, int soc
 			  const int *fds, unsigned nfds, bool *some)
 {
 	int r = vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds,
-			   __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some, false, send_wait,
-			   s);
+			   __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED), some, 0, send_wait, s);
 	if (r == 0 && hdr) /* without one, iov is whole messages: the caller traces */
 		vu_trace_hdr(&c->log, "->", hdr, nfds);
 	return r;

@@ -198,15 +198,17 @@ int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt
  * errno (-ETIMEDOUT after timeout_ms). */
 typedef int (*vu_wait_fn)(void *arg, int sock, int timeout_ms);
 /*
- * vu_send() with a wait of the caller's, or (block) for a socket in blocking
- * mode whose SO_SNDTIMEO is timeout_ms: the first send waits in the kernel
- * while the socket is full (one system call where a non-blocking send, a
- * poll() and a second send would be three); what a send that returns early
- * leaves goes the non-blocking way, within the same deadline.
+ * vu_send() with a wait of the caller's, or, on a blocking socket whose
+ * SO_SNDTIMEO is block_ms (0: none), the first send waits in the kernel (one
+ * system call for a send, poll() and a second send) if that cannot outlast
+ * timeout_ms; what it leaves goes the non-blocking way, same deadline.
  */
 int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
-	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, bool block,
+	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, int block_ms,
 	       vu_wait_fn wait, void *arg);
+/* SO_SNDTIMEO on blocking Unix stream socket sock for sends of up to len
+ * bytes within timeout_ms; returns the block_ms to pass (0: none). */
+int vu_send_block_setup(int sock, int timeout_ms, size_t len);
 uint64_t vu_now_ms(void);
 
 int vu_set_nonblock(int fd, bool on);
@@ -611,7 +613,7 @@ struct uvfio_server {
 	int epfd;
 	int stopfd;
 	int timeout_ms; /* sends to the client, replies to DMA requests */
-	bool send_block; /* sock has SO_SNDTIMEO = timeout_ms: replies wait in send() */
+	int send_block_ms; /* sock's SO_SNDTIMEO (0: none): replies wait in send() */
 	int stopping; /* atomic: set by uvfio_server_stop() from any thread */
 	/* The client socket, for uvfio_server_stop() to wake a blocked read
 	 * with shutdown(); -1 before it is closed, and closing waits until no

@@ -207,11 +207,10 @@ static int start_client(struct uvfio_server *s, int fd)
 		close(fd);
 		return r;
 	}
-	/* Replies from the thread that drives the server wait for room in
-	 * send() itself, within the timeout (vu_send_ex). */
-	struct timeval tv = { .tv_sec = s->timeout_ms / 1000,
-			      .tv_usec = (s->timeout_ms % 1000) * 1000 };
-	s->send_block = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0;
+	/* Replies from the thread that drives the server, up to a REGION_READ's
+	 * largest, wait for room in send() itself, within the timeout. */
+	s->send_block_ms = vu_send_block_setup(fd, s->timeout_ms,
+					       vu_max_msg_size(s->mine.max_data_xfer_size));
 	s->sock = fd;
 	__atomic_store_n(&s->run_sock, fd, __ATOMIC_SEQ_CST);
 	/* Before VERSION, only a small message is acceptable. */
@@ -358,7 +357,7 @@ static int flush_out(struct uvfio_server *s)
 	struct iovec iov = { s->out, s->out_len };
 	bool some;
 	pthread_mutex_lock(&s->send_mu); /* other threads send DMA requests */
-	int r = vu_send_ex(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some, s->send_block,
+	int r = vu_send_ex(s->sock, NULL, &iov, 1, NULL, 0, s->timeout_ms, &some, s->send_block_ms,
 			   NULL, NULL);
 	pthread_mutex_unlock(&s->send_mu);
 	s->out_len = 0;
@@ -413,7 +412,7 @@ static int reply_msg(struct uvfio_server *s, int sock, const struct uvfio_hdr *r
 	bool some;
 	pthread_mutex_lock(&s->send_mu);
 	r = vu_send_ex(sock, &h, iov, n, fds, nfds, s->timeout_ms, &some,
-		       sock == s->sock && s->send_block, NULL, NULL);
+		       sock == s->sock ? s->send_block_ms : 0, NULL, NULL);
 	pthread_mutex_unlock(&s->send_mu);
 	if (r == 0) {
 		vu_trace_hdr(&s->log, "->", &h, err ? 0 : nfds);
@@ -537,40 +536,46 @@ static int serve(struct uvfio_server *s, bool block, const struct epoll_event *e
 	int handled = 0;
 	/* before the messages: see the order rule in server.h */
 	bool sock_ready = vu_watch_collect(s, ev, n);
-	while (s->queue && s->sock >= 0) {
-		struct vu_msg *m = s->queue;
-		s->queue = m->next;
-		if (!s->queue)
-			s->queue_tail = NULL;
-		s->nqueue--;
-		s->queue_bytes -= m->hdr.msg_size;
-		handle(s, m);
-		handled++;
-		block = false;
-	}
-	/* Only eventfds were signalled, and the last read emptied the socket:
-	 * no read to learn that it is still empty. */
-	while (s->sock >= 0 && !stopping(s) && (sock_ready || block || vu_rx_more(&s->rx))) {
-		struct vu_msg *m;
-		int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
-		block = false;
-		if (r >= 0) /* for other threads' DMA timeouts (vu_srv_main_cut_check) */
-			__atomic_store_n(&s->main_partial, vu_rx_partial(&s->rx), __ATOMIC_RELAXED);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			disconnect(s, stopping(s) ? -ESHUTDOWN : r);
-			break;
+	do {
+		for (;;) {
+			/* Requests queued while the device waited for DMA of
+			 * its own came before anything still to be read. */
+			while (s->queue && s->sock >= 0) {
+				struct vu_msg *m = s->queue;
+				s->queue = m->next;
+				if (!s->queue)
+					s->queue_tail = NULL;
+				s->nqueue--;
+				s->queue_bytes -= m->hdr.msg_size;
+				handle(s, m);
+				handled++;
+				block = false;
+			}
+			/* Only eventfds were signalled, and the last read
+			 * emptied the socket: no read to learn that it is
+			 * still empty (the poll fd is level-triggered). */
+			if (s->sock < 0 || stopping(s) || !(sock_ready || block || vu_rx_more(&s->rx)))
+				break;
+			struct vu_msg *m;
+			int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
+			block = sock_ready = false;
+			if (r >= 0) /* for other threads' DMA timeouts (vu_srv_main_cut_check) */
+				__atomic_store_n(&s->main_partial, vu_rx_partial(&s->rx),
+						 __ATOMIC_RELAXED);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				disconnect(s, stopping(s) ? -ESHUTDOWN : r);
+				break;
+			}
+			vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+			handle(s, m);
+			handled++;
 		}
-		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
-		handle(s, m);
-		handled++;
-		/* The socket was emptied by the last read: no need to find
-		 * that out with another one (the poll fd is level-triggered). */
-		if (s->sock >= 0 && !vu_rx_more(&s->rx))
-			break;
-	}
-	handled += vu_watch_run(s);
+		handled += vu_watch_run(s);
+		/* A handler's DMA may have queued requests, or left whole ones
+		 * in the buffer with the socket emptied: no event would come. */
+	} while (s->sock >= 0 && !stopping(s) && (s->queue || vu_rx_ready(&s->rx)));
 	if (s->sock >= 0)
 		flush_out(s); /* ends the connection on failure */
 	if (stopping(s))

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "internal.h"
@@ -512,19 +513,49 @@ static int wait_writable(void *arg, int sock, int timeout_ms)
 int vu_send(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt, const int *fds,
 	    unsigned nfds, int timeout_ms, bool *sent_some)
 {
-	return vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds, timeout_ms, sent_some, false, NULL,
-			  NULL);
+	return vu_send_ex(sock, hdr, iov, iovcnt, fds, nfds, timeout_ms, sent_some, 0, NULL, NULL);
+}
+
+/*
+ * A Unix stream socket sends a message in pieces (of at least SEND_PIECE
+ * bytes when its send buffer holds two), and a blocking send waits up to
+ * SO_SNDTIMEO for room for each piece, not for the whole: a client taking a
+ * piece just before each timeout would hold one send for as many timeouts
+ * as the message has pieces. A send blocks only when its pieces' waits stay
+ * within the timeout together, each wait rounded up to a clock tick (at
+ * most SEND_TICK_MS) and late by up to an eighth (the kernel's timers).
+ */
+#define SEND_PIECE (32u << 10)
+#define SEND_TICK_MS 10
+
+/* The longest SO_SNDTIMEO for a blocking send of len bytes within
+ * timeout_ms (0: none). */
+static int block_ms_for(int timeout_ms, size_t len)
+{
+	if (timeout_ms <= 0)
+		return 0;
+	int64_t ms = (int64_t)((uint64_t)timeout_ms / (len / SEND_PIECE + 1)) * 7 / 8 - SEND_TICK_MS;
+	return ms > 0 ? (int)ms : 0;
+}
+
+int vu_send_block_setup(int sock, int timeout_ms, size_t len)
+{
+	int ms = block_ms_for(timeout_ms, len), sndbuf;
+	socklen_t sl = sizeof(sndbuf);
+	if (!ms || getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0 ||
+	    sndbuf < 2 * (int)(SEND_PIECE + 64)) /* the kernel's pieces: half the buffer, less 64 */
+		return 0;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	return setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 ? ms : 0;
 }
 
 int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iovcnt,
-	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, bool block,
+	       const int *fds, unsigned nfds, int timeout_ms, bool *sent_some, int block_ms,
 	       vu_wait_fn wait, void *arg)
 {
 	if (!wait)
 		wait = wait_writable;
 	uint64_t deadline = 0; /* taken when the socket is first full */
-	if (block && timeout_ms >= 0)
-		deadline = vu_now_ms() + (uint64_t)timeout_ms; /* what SO_SNDTIMEO also bounds */
 	struct iovec v[1 + 16];
 	if (iovcnt < 0 || iovcnt > 16 || nfds > VU_CMSG_FDS)
 		return -EINVAL;
@@ -543,6 +574,9 @@ int vu_send_ex(int sock, struct uvfio_hdr *hdr, const struct iovec *iov, int iov
 		return -EMSGSIZE;
 	if (hdr)
 		hdr->msg_size = (uint32_t)total;
+	bool block = block_ms > 0 && block_ms <= block_ms_for(timeout_ms, total);
+	if (block) /* the kernel's waits count from now */
+		deadline = vu_now_ms() + (uint64_t)timeout_ms;
 
 	union {
 		char buf[CMSG_SPACE(VU_CMSG_FDS * sizeof(int))];

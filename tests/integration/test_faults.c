@@ -307,6 +307,32 @@ static void send_msg(int fd, uint16_t id, uint16_t cmd, uint16_t flags, const vo
 	peer_write(fd, buf, 16 + len, NULL, 0);
 }
 
+/* Serve s, with region 0 (4096 bytes) through fn, from a run() thread *t
+ * to a scripted client that has negotiated and mapped [STALL_IOVA, +len)
+ * without a descriptor (DMA by messages); returns the client's end. */
+static int dma_client(struct uvfio_server *s, uvfio_region_fn fn, uint64_t len, pthread_t *t)
+{
+	struct uvfio_region_desc bar0 = { .size = 4096,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE,
+					  .fn = fn };
+	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	assert_int_equal(pthread_create(t, NULL, run_server, s), 0);
+	send_version(sv[0]);
+	struct uvfio_hdr h;
+	read_reply(sv[0], &h);
+	struct uvfio_dma_map map = { .argsz = sizeof(map),
+				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+				     .addr = STALL_IOVA, .size = len };
+	send_msg(sv[0], 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
+	read_reply(sv[0], &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	return sv[0];
+}
+
 static void test_dma_reply_stalls_mid_data(void **state)
 {
 	(void)state;
@@ -314,26 +340,9 @@ static void test_dma_reply_stalls_mid_data(void **state)
 	struct uvfio_server_config cfg = { .log = { .fn = stall_log_fn, .level = UVFIO_LOG_ERR },
 					   .opaque = &s };
 	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
-	struct uvfio_region_desc bar0 = { .size = 4096,
-					  .flags = VFIO_REGION_INFO_FLAG_READ |
-						   VFIO_REGION_INFO_FLAG_WRITE,
-					  .fn = stall_dma };
-	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, run_server, s), 0);
-	int fd = sv[0];
-	send_version(fd);
+	int fd = dma_client(s, stall_dma, STALL_LEN, &t);
 	struct uvfio_hdr h;
-	read_reply(fd, &h);
-	struct uvfio_dma_map map = { .argsz = sizeof(map),
-				     .flags = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
-				     .addr = STALL_IOVA, .size = STALL_LEN };
-	send_msg(fd, 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
-	read_reply(fd, &h);
-	assert_false(h.flags & UVFIO_FLAGS_ERROR);
 	/* the write that makes the device read STALL_LEN bytes by DMA */
 	uint8_t w[20] = { 0 };
 	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
@@ -366,6 +375,129 @@ static void test_dma_reply_stalls_mid_data(void **state)
 	uvfio_server_destroy(s);
 }
 
+/*
+ * A client that reads a 1 MiB REGION_READ reply 8 KiB every 20 ms: each step
+ * within any wait for room the kernel allows, the whole far beyond the
+ * server's timeout_ms (1 s). The server gives up on the reply at its timeout
+ * and ends the connection (ROBUSTNESS.md): the client never gets the reply
+ * whole. A blocking send with SO_SNDTIMEO = timeout_ms waited up to that for
+ * each ~32 KiB piece of the reply, and sent it all.
+ */
+#define TRICKLE_LEN (1u << 20)
+
+static void test_reply_to_slow_reader(void **state)
+{
+	(void)state;
+	struct uvfio_server *s;
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .timeout_ms = 1000 };
+	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
+	struct uvfio_region_desc bar0 = { .size = TRICKLE_LEN,
+					  .flags = VFIO_REGION_INFO_FLAG_READ |
+						   VFIO_REGION_INFO_FLAG_WRITE };
+	assert_int_equal(uvfio_server_setup_region(s, 0, &bar0, NULL), 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	int sndbuf = 128 << 10; /* whatever the system's default, less than the reply */
+	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	assert_int_equal(uvfio_server_adopt(s, sv[1]), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, run_server, s), 0);
+	int fd = sv[0];
+	send_version(fd);
+	struct uvfio_hdr h;
+	read_reply(fd, &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = TRICKLE_LEN };
+	send_msg(fd, 2, UVFIO_CMD_REGION_READ, 0, &a, sizeof(a));
+	size_t whole = 32 + TRICKLE_LEN, got = 0;
+	static uint8_t buf[8192];
+	while (got < whole) {
+		usleep(20000);
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n < 0)
+			assert_int_equal(errno, EAGAIN);
+		else
+			got += (size_t)n;
+	}
+	close(fd); /* run() returns: the adopted client is gone */
+	pthread_join(t, NULL);
+	assert_true(got < whole);
+	uvfio_server_destroy(s);
+}
+
+/*
+ * Client requests that arrive while the device's handler waits for a DMA
+ * reply of its own (no twin socket): the one before the DMA reply is queued,
+ * the one after it stays in the receive buffer, all in one write, so the
+ * socket is empty once the DMA is done. With run() waiting in epoll
+ * (no_direct_read, or a client with eventfds) both are answered, in the
+ * order sent. They were answered 3, 5, and 4 never (until the client's next
+ * message): the queue was served only at the start of a pass.
+ */
+static struct uvfio_server *queued_srv;
+
+static ssize_t queued_dma(void *opaque, uint32_t region, uint64_t off, void *data, size_t count,
+			  bool is_write)
+{
+	(void)opaque, (void)region, (void)off;
+	static uint8_t buf[64];
+	if (is_write)
+		uvfio_server_dma_read(queued_srv, STALL_IOVA, buf, sizeof(buf));
+	else
+		memset(data, 0x5a, count);
+	return (ssize_t)count;
+}
+
+static void test_request_queued_during_dma(void **state)
+{
+	(void)state;
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .no_direct_read = true };
+	assert_int_equal(uvfio_server_create(&cfg, &queued_srv), 0);
+	pthread_t t;
+	int fd = dma_client(queued_srv, queued_dma, 4096, &t);
+	struct timeval tv = { .tv_sec = 10 }; /* only a failure waits this long */
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	struct uvfio_hdr h;
+	uint8_t w[20] = { 0 };
+	struct uvfio_region_access a = { .offset = 0, .region = 0, .count = 4 };
+	memcpy(w, &a, 16);
+	send_msg(fd, 3, UVFIO_CMD_REGION_WRITE, 0, w, sizeof(w));
+	uint8_t req[64];
+	assert_true(peer_recv(fd, &h, req, sizeof(req), NULL, NULL) > 0);
+	assert_int_equal(h.cmd, UVFIO_CMD_DMA_READ);
+	/* a REGION_READ, the DMA reply, another REGION_READ, in one write */
+	uint8_t out[32 + 32 + 64 + 32];
+	struct uvfio_hdr rq = { .msg_id = 4, .cmd = UVFIO_CMD_REGION_READ, .msg_size = 32 };
+	struct uvfio_region_access ra = { .offset = 0, .region = 0, .count = 4 };
+	memcpy(out, &rq, 16);
+	memcpy(out + 16, &ra, 16);
+	struct uvfio_hdr rh = { .msg_id = h.msg_id, .cmd = UVFIO_CMD_DMA_READ,
+				.flags = UVFIO_FLAGS_TYPE_REPLY, .msg_size = 32 + 64 };
+	struct uvfio_dma_access da = { .addr = STALL_IOVA, .count = 64 };
+	memcpy(out + 32, &rh, 16);
+	memcpy(out + 48, &da, 16);
+	memset(out + 64, 0x55, 64);
+	rq.msg_id = 5;
+	memcpy(out + 128, &rq, 16);
+	memcpy(out + 144, &ra, 16);
+	peer_write(fd, out, sizeof(out), NULL, 0);
+	uint16_t ids[3] = { 0 };
+	for (int i = 0; i < 3; i++) {
+		uint8_t body[64];
+		if (!peer_recv(fd, &h, body, sizeof(body), NULL, NULL))
+			break; /* only a failure waits for SO_RCVTIMEO */
+		ids[i] = h.flags & UVFIO_FLAGS_ERROR ? 0 : h.msg_id;
+	}
+	close(fd);
+	pthread_join(t, NULL);
+	uvfio_server_destroy(queued_srv);
+	assert_int_equal(ids[0], 3);
+	assert_int_equal(ids[1], 4);
+	assert_int_equal(ids[2], 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +505,8 @@ int main(void)
 		cmocka_unit_test(test_client_killed_mid_message),
 		cmocka_unit_test(test_descriptor_exhaustion),
 		cmocka_unit_test(test_dma_reply_stalls_mid_data),
+		cmocka_unit_test(test_reply_to_slow_reader),
+		cmocka_unit_test(test_request_queued_during_dma),
 		cmocka_unit_test(test_soak),
 	};
 	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);

@@ -534,15 +534,17 @@ static void test_guess_wrong_then_eof(void **state)
 static void test_send_block_timeout(void **state)
 {
 	struct pair *p = *state;
-	struct timeval tv = { .tv_sec = 0, .tv_usec = 50000 };
-	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
-	size_t len = 8u << 20;
+	size_t len = 1u << 20;
+	int sndbuf = 128 << 10; /* whatever the system's default, less than len */
+	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	int ms = vu_send_block_setup(p->a, 500, len + 16); /* short enough to block */
+	assert_true(ms > 0);
 	uint8_t *big = calloc(1, len);
 	struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
 	struct iovec iov = { big, len };
 	bool some;
 	uint64_t t0 = vu_now_ms();
-	assert_int_equal(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 50, &some, true, NULL, NULL),
+	assert_int_equal(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 500, &some, ms, NULL, NULL),
 			 -ETIMEDOUT);
 	assert_true(some);
 	/* one timeout in all, not one per call: generous for a loaded machine */
@@ -555,16 +557,16 @@ static void test_send_block_timeout(void **state)
 static void test_send_block_large(void **state)
 {
 	struct pair *p = *state;
-	struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
-	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
 	size_t len = 4u << 20;
+	int ms = vu_send_block_setup(p->a, 5000, len + 16);
+	assert_true(ms > 0);
 	uint8_t *big = malloc(len);
 	tu_pattern(big, len, 77);
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
 		struct iovec iov = { big, len };
-		_exit(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 5000, NULL, true, NULL, NULL) == 0
+		_exit(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 5000, NULL, ms, NULL, NULL) == 0
 			      ? 0
 			      : 1);
 	}
@@ -580,6 +582,48 @@ static void test_send_block_large(void **state)
 	vu_msg_free(m);
 	int st;
 	waitpid(pid, &st, 0);
+	assert_int_equal(st, 0);
+	free(big);
+}
+
+/*
+ * A blocking send to a reader that takes 16 KiB every 20 ms, each step well
+ * within SO_SNDTIMEO: the kernel waits up to SO_SNDTIMEO for room for each
+ * piece of a message (about 32 KiB), not for the whole, so a message of
+ * many pieces could take many timeouts. The send still ends at timeout_ms,
+ * as the non-blocking way does: 1 MiB at that pace needs far longer.
+ */
+static void test_send_block_trickle(void **state)
+{
+	struct pair *p = *state;
+	int sndbuf = 128 << 10; /* whatever the system's default, less than 1 MiB */
+	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	assert_int_equal(setsockopt(p->a, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p->a);
+		static uint8_t buf[16384];
+		for (;;) {
+			usleep(20000);
+			ssize_t n = recv(p->b, buf, sizeof(buf), 0);
+			if (n == 0)
+				_exit(0);
+			if (n < 0 && errno != EAGAIN)
+				_exit(1);
+		}
+	}
+	size_t len = 1u << 20;
+	uint8_t *big = calloc(1, len);
+	struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
+	struct iovec iov = { big, len };
+	bool some;
+	int r = vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 300, &some, 200, NULL, NULL);
+	vu_close(&p->a); /* the reader sees the end */
+	int st;
+	waitpid(pid, &st, 0);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(some);
 	assert_int_equal(st, 0);
 	free(big);
 }
@@ -605,6 +649,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_block_timeout, setup_pair,
 						teardown_pair),
 		cmocka_unit_test_setup_teardown(test_send_block_large, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_send_block_trickle, setup_pair,
+						teardown_pair),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
