@@ -33,6 +33,11 @@ static int keep(struct uvfio_client *c, const struct uvfio_io_fds *io)
 				(unsigned long long)e->size);
 			continue;
 		}
+		if (!vu_is_eventfd(io->fds[e->fd_index])) { /* a socket would raise SIGPIPE */
+			vu_warn(&c->log, "region %u: the server's ioeventfd at %#llx is not an eventfd: "
+				"not used", io->index, (unsigned long long)e->offset);
+			continue;
+		}
 		int fd = fcntl(io->fds[e->fd_index], F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;

@@ -213,6 +213,9 @@ uint64_t vu_now_ms(void);
 
 int vu_set_nonblock(int fd, bool on);
 void vu_close(int *fd);
+/* Is fd an eventfd? Writing one never raises SIGPIPE, reading one never
+ * returns 0: the peer's "eventfds" are checked before they are used. */
+bool vu_is_eventfd(int fd);
 
 /* ---- Capabilities and version negotiation (caps.c) ------------------------- */
 

@@ -8,7 +8,6 @@
  * waiting, then acts on the signals (vu_watch_run): see the order rule in
  * server.h.
  */
-#include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -237,12 +236,9 @@ int vu_watch_irq_fd(struct uvfio_server *s, uint32_t index, uint32_t i, bool mas
 	 * epoll_wait() and read(): a blocking one would then hang the loop.
 	 * The flag is the open file's, so the client's copy turns
 	 * non-blocking too, which only changes reads it has no reason to do. */
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
-		return -errno;
 	struct vu_watch *w;
-	int r = watch_get(s, &w);
-	if (r < 0)
+	int r = vu_set_nonblock(fd, true);
+	if (r < 0 || (r = watch_get(s, &w)) < 0)
 		return r;
 	return watch_add(s, fd, TAG_IRQ | (mask ? TAG_MASK : 0) | ((uint64_t)index << 48) |
 					((uint64_t)i << 32) | (uint32_t)fd);
@@ -276,7 +272,7 @@ bool vu_watch_collect(struct uvfio_server *s, const struct epoll_event *ev, int 
 			continue;
 		int fd = tag & TAG_IRQ ? (int)(uint32_t)tag : w->io[tag].efd;
 		uint64_t v;
-		if (read(fd, &v, sizeof(v)) != sizeof(v))
+		if (read(fd, &v, sizeof(v)) != sizeof(v)) /* eventfds only: SET_IRQS checks */
 			continue;
 		if (!(tag & TAG_IRQ))
 			w->io[tag].count += v;

@@ -221,6 +221,13 @@ int vu_srv_set_irqs(struct uvfio_server *s, struct vu_msg *m)
 	if (dtype == VFIO_IRQ_SET_DATA_EVENTFD ? (m->nfds != is.count && m->nfds != 0)
 					       : m->nfds != 0)
 		return -EINVAL;
+	/* A socket passed as an eventfd would raise SIGPIPE in the server
+	 * when signalled, and a closed one would read 0 for ever. */
+	for (unsigned k = 0; k < m->nfds; k++)
+		if (!vu_is_eventfd(m->fds[k])) {
+			vu_warn(&s->log, "SET_IRQS: descriptor %u is not an eventfd", k);
+			return -EINVAL;
+		}
 	if ((action & (VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK)) &&
 	    dtype != VFIO_IRQ_SET_DATA_EVENTFD && !(irq->info_flags & VFIO_IRQ_INFO_MASKABLE))
 		return -EINVAL;

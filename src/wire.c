@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -48,6 +49,19 @@ int vu_set_nonblock(int fd, bool on)
 		return -errno;
 	fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
 	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+bool vu_is_eventfd(int fd)
+{
+	char path[32], link[32];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) { /* no /proc: an anonymous inode at least, not a socket or pipe */
+		struct stat st;
+		return fstat(fd, &st) == 0 && !(st.st_mode & S_IFMT);
+	}
+	link[n] = 0;
+	return !strcmp(link, "anon_inode:[eventfd]");
 }
 
 void vu_msg_close_fds(struct vu_msg *msg)
@@ -390,7 +404,8 @@ bool vu_rx_ready_hdr(const struct vu_rx *rx)
 size_t vu_rx_partial(const struct vu_rx *rx)
 {
 	if (rx->spill) /* only after a guess, which servers do not make */
-		return rx->tail - rx->head + rx->spill_len - rx->spill_at;
+		return (rx->big ? UVFIO_HDR_SIZE + rx->big_got : rx->tail - rx->head) +
+		       rx->spill_len - rx->spill_at;
 	if (rx->big)
 		return UVFIO_HDR_SIZE + rx->big_got;
 	size_t avail = rx->tail - rx->head;

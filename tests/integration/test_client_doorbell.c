@@ -328,6 +328,69 @@ static void test_io_fds_larger_argsz(void **state)
 	assert_int_equal(peer_join(p), 0);
 }
 
+/* ---- A server's "ioeventfd" that is not one ----------------------------------------- */
+
+/*
+ * The server offers, as the ioeventfd of BAR0 offset 0x10, one end of a
+ * socket pair whose other end is closed: written, it would raise SIGPIPE in
+ * the client. The client must not use it: the write goes as a message,
+ * which this peer checks and answers.
+ */
+static void script_socket_bell(struct peer *p)
+{
+	peer_version(p->fd, 1, NULL);
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return;
+	close(sp[1]);
+	struct uvfio_hdr h;
+	uint8_t body[256];
+	while (peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL)) {
+		if (h.cmd == UVFIO_CMD_DEVICE_GET_INFO) {
+			struct uvfio_device_info di = { .argsz = sizeof(di), .num_regions = 1 };
+			peer_reply(p->fd, &h, &di, sizeof(di));
+		} else if (h.cmd == UVFIO_CMD_DEVICE_GET_REGION_IO_FDS) {
+			enum { ESZ = sizeof(struct uvfio_sub_region_ioeventfd) };
+			uint8_t rep[16 + ESZ] = { 0 };
+			struct uvfio_region_io_fds_reply r = { .argsz = sizeof(rep), .count = 1 };
+			struct uvfio_sub_region_ioeventfd e = { .offset = 0x10, .size = 4,
+								.type = UVFIO_IO_FD_TYPE_IOEVENTFD };
+			memcpy(rep, &r, sizeof(r));
+			memcpy(rep + 16, &e, sizeof(e));
+			uint8_t out[16 + sizeof(rep)];
+			struct uvfio_hdr rh = { .msg_id = h.msg_id, .cmd = h.cmd,
+						.msg_size = sizeof(out),
+						.flags = UVFIO_FLAGS_TYPE_REPLY };
+			memcpy(out, &rh, 16);
+			memcpy(out + 16, rep, sizeof(rep));
+			peer_write(p->fd, out, sizeof(out), &sp[0], 1);
+		} else if (h.cmd == UVFIO_CMD_REGION_WRITE) {
+			struct uvfio_region_access a;
+			memcpy(&a, body, sizeof(a));
+			uint32_t v;
+			memcpy(&v, body + sizeof(a), 4);
+			if (a.offset == 0x10 && a.count == 4 && v == 1)
+				p->result = 0; /* the doorbell, as a message */
+			peer_reply(p->fd, &h, &a, sizeof(a));
+		} else {
+			peer_reply(p->fd, &h, NULL, 0);
+		}
+	}
+	close(sp[0]);
+}
+
+static void test_bell_not_an_eventfd(void **state)
+{
+	(void)state;
+	struct peer *p = peer_start(script_socket_bell, NULL);
+	struct uvfio_client *c = peer_client(p, &with);
+	assert_int_equal(c->nbells, 0);
+	post32(c, 0x10, 1); /* a write to the socket would end this process */
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	assert_int_equal(peer_join(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_order_buffered),
 		cmocka_unit_test(test_not_used),
 		cmocka_unit_test(test_io_fds_larger_argsz),
+		cmocka_unit_test(test_bell_not_an_eventfd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

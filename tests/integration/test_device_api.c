@@ -195,6 +195,16 @@ static void test_irq_state(void **state)
 			 EINVAL);
 	assert_int_equal(d->nst, 2);
 
+	/* Only eventfds: a socket signalled by the server would raise SIGPIPE
+	 * in it once its peer is gone, and would read 0 for ever. */
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	close(sp[1]);
+	assert_int_equal(set_irqs(d, fd, TRIGGER_EVENTFD, intx, 0, 1, NULL, 0, &sp[0], 1), EINVAL);
+	assert_int_equal(set_irqs(d, fd, UNMASK_EVENTFD, intx, 0, 1, NULL, 0, &sp[0], 1), EINVAL);
+	close(sp[0]);
+	assert_int_equal(d->nst, 2); /* refused: the device was not told */
+
 	int trig = tu_eventfd(), resample = tu_eventfd();
 	assert_int_equal(set_irqs(d, fd, TRIGGER_EVENTFD, intx, 0, 1, NULL, 0, &trig, 1), 0);
 	assert_false(fcntl(resample, F_GETFL) & O_NONBLOCK);

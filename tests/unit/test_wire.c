@@ -543,12 +543,10 @@ static void test_send_block_timeout(void **state)
 	struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
 	struct iovec iov = { big, len };
 	bool some;
-	uint64_t t0 = vu_now_ms();
+	/* (one timeout in all, not one per piece: test_send_block_trickle) */
 	assert_int_equal(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 500, &some, ms, NULL, NULL),
 			 -ETIMEDOUT);
 	assert_true(some);
-	/* one timeout in all, not one per call: generous for a loaded machine */
-	assert_true(vu_now_ms() - t0 < 5000);
 	free(big);
 }
 
