@@ -245,27 +245,26 @@ static void test_partial_header_then_eof(void **state)
 	close(efd);
 }
 
-static void test_send_large_nonblocking(void **state)
+/* Send len bytes (larger than the socket buffer) from a child process,
+ * blocking in the kernel with block_ms or else non-blocking with poll(),
+ * while this one reads them in pieces: the message arrives whole. */
+static void send_large(int a, int b, size_t len, int block_ms)
 {
-	struct pair *p = *state;
-	/* Larger than the socket buffer: vu_send must finish it while the
-	 * reader drains in pieces. */
-	size_t len = 4u << 20;
 	uint8_t *big = malloc(len);
-	for (size_t i = 0; i < len; i++)
-		big[i] = (uint8_t)(i * 7);
-	assert_int_equal(vu_set_nonblock(p->a, true), 0);
+	tu_pattern(big, len, 77);
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
 		struct iovec iov = { big, len };
-		_exit(vu_send(p->a, &h, &iov, 1, NULL, 0, 5000, NULL) == 0 ? 0 : 1);
+		_exit(vu_send_ex(a, &h, &iov, 1, NULL, 0, 5000, NULL, block_ms, NULL, NULL) == 0
+			      ? 0
+			      : 1);
 	}
 	struct vu_rx rx;
 	vu_rx_init(&rx, (uint32_t)len + 16, 1);
 	struct vu_msg *m = NULL;
 	int r;
-	while ((r = vu_rx_read(p->b, &rx, &m)) == 0)
+	while ((r = vu_rx_read(b, &rx, &m)) == 0)
 		usleep(100);
 	assert_int_equal(r, 1);
 	assert_int_equal(m->len, len);
@@ -275,6 +274,14 @@ static void test_send_large_nonblocking(void **state)
 	waitpid(pid, &st, 0);
 	assert_int_equal(st, 0);
 	free(big);
+}
+
+static void test_send_large_nonblocking(void **state)
+{
+	struct pair *p = *state;
+	/* vu_send must finish it while the reader drains in pieces */
+	assert_int_equal(vu_set_nonblock(p->a, true), 0);
+	send_large(p->a, p->b, 4u << 20, 0);
 }
 
 static void test_send_timeout(void **state)
@@ -558,30 +565,7 @@ static void test_send_block_large(void **state)
 	size_t len = 4u << 20;
 	int ms = vu_send_block_setup(p->a, 5000, len + 16);
 	assert_true(ms > 0);
-	uint8_t *big = malloc(len);
-	tu_pattern(big, len, 77);
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct uvfio_hdr h = { .cmd = UVFIO_CMD_REGION_WRITE };
-		struct iovec iov = { big, len };
-		_exit(vu_send_ex(p->a, &h, &iov, 1, NULL, 0, 5000, NULL, ms, NULL, NULL) == 0
-			      ? 0
-			      : 1);
-	}
-	struct vu_rx rx;
-	vu_rx_init(&rx, (uint32_t)len + 16, 1);
-	struct vu_msg *m = NULL;
-	int r;
-	while ((r = vu_rx_read(p->b, &rx, &m)) == 0)
-		usleep(100);
-	assert_int_equal(r, 1);
-	assert_int_equal(m->len, len);
-	assert_memory_equal(m->body, big, len);
-	vu_msg_free(m);
-	int st;
-	waitpid(pid, &st, 0);
-	assert_int_equal(st, 0);
-	free(big);
+	send_large(p->a, p->b, len, ms);
 }
 
 /*
