@@ -383,23 +383,32 @@ static void check_reply(struct vu_msg *m, uint16_t id, size_t body, unsigned see
 	}
 }
 
+/* A guessing receiver that has had a first reply (id 5, alone in the
+ * socket: no guess, as no reply came before it); its next read guesses
+ * reply 6, whose data goes to sink_mem. */
+static void rx_after_first(int a, int b, struct vu_rx *rx)
+{
+	rx_guessing(rx);
+	uint8_t first[UVFIO_HDR_SIZE + 20];
+	size_t n = make_reply(first, 5, UVFIO_CMD_REGION_READ, 20, 1);
+	assert_int_equal(write(a, first, n), (ssize_t)n);
+	struct vu_msg *m = read_one(b, rx);
+	check_reply(m, 5, 20, 1, false);
+	vu_msg_free(m);
+	assert_int_equal(guesses, 0); /* no reply before the first */
+	sink_id = 6;
+}
+
 /* Guessed right: header and data arrive with one read, the data in place. */
 static void test_guess_right(void **state)
 {
 	struct pair *p = *state;
 	struct vu_rx rx;
-	rx_guessing(&rx);
-	static uint8_t out[2 * GUESS_SIZE];
-	size_t n = make_reply(out, 5, UVFIO_CMD_REGION_READ, 20, 1), first = n;
-	sink_id = 6;
-	n += make_reply(out + n, 6, UVFIO_CMD_REGION_READ, 16 + GUESS_DATA, 2);
-	assert_int_equal(write(p->a, out, first), (ssize_t)first);
+	rx_after_first(p->a, p->b, &rx);
+	static uint8_t out[GUESS_SIZE];
+	size_t n = make_reply(out, 6, UVFIO_CMD_REGION_READ, 16 + GUESS_DATA, 2);
+	assert_int_equal(write(p->a, out, n), (ssize_t)n);
 	struct vu_msg *m = read_one(p->b, &rx);
-	check_reply(m, 5, 20, 1, false);
-	vu_msg_free(m);
-	assert_int_equal(guesses, 0); /* no reply before the first */
-	assert_int_equal(write(p->a, out + first, n - first), (ssize_t)(n - first));
-	m = read_one(p->b, &rx);
 	check_reply(m, 6, 16 + GUESS_DATA, 2, true);
 	vu_msg_free(m);
 	assert_int_equal(guesses, 1);
@@ -421,13 +430,12 @@ static void test_guess_wrong(void **state)
 	unsigned spills = 0; /* reads that left spilled bytes */
 	for (unsigned seed = 1; seed <= 20; seed++) {
 		struct vu_rx rx;
-		rx_guessing(&rx);
+		/* the first reply alone: then the guess is made with the buffer empty */
+		rx_after_first(p->a, p->b, &rx);
 		srand(seed);
 		static uint8_t out[4 * GUESS_SIZE];
-		size_t n = make_reply(out, 5, UVFIO_CMD_REGION_READ, 20, 1), first = n;
 		size_t big = 9000 + (size_t)rand() % 30000;
-		sink_id = 6;
-		n += make_reply(out + n, 7, UVFIO_CMD_REGION_READ, big, 3); /* not the guess */
+		size_t n = make_reply(out, 7, UVFIO_CMD_REGION_READ, big, 3); /* not the guess */
 		size_t small_at[40];
 		for (unsigned i = 0; i < 40; i++) {
 			small_at[i] = n;
@@ -435,13 +443,10 @@ static void test_guess_wrong(void **state)
 					8 + i, 10 + i);
 		}
 		n += make_reply(out + n, 6, UVFIO_CMD_REGION_READ, 16 + GUESS_DATA, 2);
-		/* the first reply alone: then the guess is made with the buffer empty */
-		assert_int_equal(write(p->a, out, first), (ssize_t)first);
-		struct vu_msg *m = read_one(p->b, &rx);
-		vu_msg_free(m);
-		/* the rest: every fifth small message with a descriptor, the
-		 * other bytes in writes cut at random */
-		size_t at = first;
+		/* every fifth small message with a descriptor, the other bytes
+		 * in writes cut at random */
+		struct vu_msg *m;
+		size_t at = 0;
 		unsigned next = 0, got = 0;
 		uint16_t expect_id[42];
 		size_t expect_body[42];
@@ -514,15 +519,11 @@ static void test_guess_wrong_then_eof(void **state)
 {
 	struct pair *p = *state;
 	struct vu_rx rx;
-	rx_guessing(&rx);
-	static uint8_t out[2 * GUESS_SIZE];
-	size_t n = make_reply(out, 5, UVFIO_CMD_REGION_READ, 20, 1), first = n;
-	sink_id = 6;
-	n += make_reply(out + n, 9, UVFIO_CMD_REGION_READ, 30000, 4);
-	assert_int_equal(write(p->a, out, first), (ssize_t)first);
-	struct vu_msg *m = read_one(p->b, &rx);
-	vu_msg_free(m);
-	assert_int_equal(write(p->a, out + first, 20000), 20000);
+	rx_after_first(p->a, p->b, &rx);
+	static uint8_t out[GUESS_SIZE];
+	make_reply(out, 9, UVFIO_CMD_REGION_READ, 30000, 4);
+	struct vu_msg *m;
+	assert_int_equal(write(p->a, out, 20000), 20000);
 	assert_int_equal(vu_rx_read(p->b, &rx, &m), 0);
 	assert_int_equal(vu_rx_partial(&rx), 20000);
 	vu_close(&p->a);
