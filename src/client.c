@@ -680,9 +680,10 @@ static uint8_t *reply_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 /*
  * The guess of the main socket (see struct vu_rx): servers answer in order,
  * so the next reply is most likely the one to the request after the last
- * one answered; guessed when its data would land in the caller's buffer, as
- * reply_sink() decides (the buffer is its owner's, who is reading: a wrong
- * guess may scribble on it until its own reply arrives).
+ * one answered: a REGION_READ reply of the size its sink takes. Whether its
+ * data may land in the caller's buffer is reply_sink()'s to decide, given
+ * this header (the buffer is its owner's, who is reading: a wrong guess may
+ * scribble on it until its own reply arrives).
  */
 static bool reply_guess(void *arg, uint16_t last_id, bool have_last, struct uvfio_hdr *h)
 {
@@ -692,11 +693,9 @@ static bool reply_guess(void *arg, uint16_t last_id, bool have_last, struct uvfi
 	uint16_t id = (uint16_t)(last_id + 1);
 	pthread_mutex_lock(&c->mu);
 	struct vu_pending *p = pending_find(c, id);
-	bool ok = p && p->sink && !p->done && p->cmd == UVFIO_CMD_REGION_READ &&
-		  p->owner == __atomic_load_n(&c->reader, __ATOMIC_RELAXED);
-	size_t len = ok ? p->sink_len : 0;
+	size_t len = p && p->sink ? p->sink_len : SIZE_MAX;
 	pthread_mutex_unlock(&c->mu);
-	if (!ok)
+	if (len == SIZE_MAX)
 		return false;
 	*h = (struct uvfio_hdr){ .msg_id = id,
 				 .cmd = UVFIO_CMD_REGION_READ,

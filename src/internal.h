@@ -109,9 +109,11 @@ typedef uint8_t *(*vu_rx_sink_fn)(void *arg, const struct uvfio_hdr *hdr, size_t
  * It may also guess the next message from the id of the last reply
  * (last_id; have_last: there was one): given *hdr as it expects it, the sink
  * says where the body goes, and the next read receives the header and that
- * body in one system call. Bytes of another message that landed there are
- * copied out (the spill) and read from there; the sink's memory must
- * therefore be the reader's to scribble on until its own message arrives.
+ * body in one system call; a message that arrives with exactly that header
+ * goes there, with no second asking. Bytes of another message that landed
+ * there are copied out (the spill) and read from there; the sink's memory
+ * must therefore be the reader's to scribble on until its own message
+ * arrives.
  */
 typedef bool (*vu_rx_guess_fn)(void *arg, uint16_t last_id, bool have_last,
 			       struct uvfio_hdr *hdr);
