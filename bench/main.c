@@ -40,11 +40,11 @@ enum {
 	ROWS_THREADS = 1 << 6,
 	ROWS_DEVICES = 1 << 7,
 	ROWS_MIGRATION = 1 << 8,
-	ROWS_ALL = (1 << 9) - 1,
 };
 static const char *const row_groups[] = { "sync",	"trace",   "bulk",    "posted",	  "doorbell",
 					  "dma",	"threads", "devices", "migration" };
-static unsigned rows = ROWS_ALL;
+#define NGROUPS (sizeof(row_groups) / sizeof(row_groups[0]))
+static unsigned rows = (1u << NGROUPS) - 1; /* all */
 static unsigned places = 3; /* --placement: 1 same CPU, 2 cross */
 
 /* Parse --rows: names of row_groups separated by commas. */
@@ -54,9 +54,9 @@ static int parse_rows(const char *list)
 	char *dup = strdup(list), *save = NULL;
 	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		size_t i = 0;
-		while (i < sizeof(row_groups) / sizeof(row_groups[0]) && strcmp(t, row_groups[i]))
+		while (i < NGROUPS && strcmp(t, row_groups[i]))
 			i++;
-		if (i == sizeof(row_groups) / sizeof(row_groups[0])) {
+		if (i == NGROUPS) {
 			fprintf(stderr, "uvfio-bench: no group of rows is called '%s'\n", t);
 			free(dup);
 			return -1;
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 		case 'm': fmt = REPORT_MARKDOWN; break;
 		case 'g': svg = optarg; break;
 		case 'c': check = true; break;
-		case 'l': rows = ROWS_SYNC; break;
+		case 'l': rows = ROWS_SYNC | ROWS_TRACE; break;
 		case 'M': rows = ROWS_MIGRATION; break;
 		case 'P':
 			places = !strcmp(optarg, "same") ? 1 : !strcmp(optarg, "cross") ? 2 : 0;
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 			puts("uvfio-bench [--quick] [--latency | --migration | --rows LIST] "
 			     "[--placement P] [--json | --markdown] [--svg FILE] [--check]\n"
 			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
-			     "  --latency    the synchronous rows only (--rows sync)\n"
+			     "  --latency    the synchronous rows only (--rows sync,trace)\n"
 			     "  --migration  the migration rows only (--rows migration)\n"
 			     "  --rows LIST  only these groups of rows, separated by commas: sync,\n"
 			     "               trace, bulk, posted, doorbell, dma, threads, devices,\n"

@@ -91,6 +91,12 @@ struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *place,
  * 1 MiB transfer outside the clock: the first after a switch of turns took 2
  * to 3 times a usual one (it is in the p99 column when timed).
  */
+/* The raw stream of mib MiB in the rows' chunks and footprint. */
+static double stream(int cpu_srv, size_t mib)
+{
+	return raw_stream_gbps(cpu_srv, SRV_XFER + 32, mib << 20, 1u << 20);
+}
+
 void bulk_rows(struct uvfio_client *c, int cpu_srv, const char *place)
 {
 	enum { TURNS = 10 };
@@ -102,7 +108,7 @@ void bulk_rows(struct uvfio_client *c, int cpu_srv, const char *place)
 		/* the stream first in even turns, last in odd ones: no order
 		 * favours either */
 		if (!(k & 1))
-			raw[k] = raw_stream_gbps(cpu_srv, SRV_XFER + 32, per << 20, 1u << 20);
+			raw[k] = stream(cpu_srv, per);
 		uint64_t warm;
 		sync_run(c, 0, 0, (uint8_t *)buf, 1u << 20, false, &warm, 1);
 		uint64_t t0 = now_ns();
@@ -113,7 +119,7 @@ void bulk_rows(struct uvfio_client *c, int cpu_srv, const char *place)
 		sync_run(c, 0, 0, (uint8_t *)buf, 1u << 20, true, lw + k * per, per);
 		uint64_t t3 = now_ns();
 		if (k & 1)
-			raw[k] = raw_stream_gbps(cpu_srv, SRV_XFER + 32, per << 20, 1u << 20);
+			raw[k] = stream(cpu_srv, per);
 		tr += t1 - t0;
 		tw += t3 - t2;
 		rr[k] = (double)(per << 20) / (double)(t1 - t0) / raw[k];
