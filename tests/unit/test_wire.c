@@ -613,27 +613,24 @@ static void test_send_block_trickle(void **state)
 
 int main(void)
 {
+	/* every test but the first on a fresh socket pair */
+#define PAIRED(t) cmocka_unit_test_setup_teardown(t, setup_pair, teardown_pair)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdr_check),
-		cmocka_unit_test_setup_teardown(test_whole_message, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_one_byte_at_a_time, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_descriptors, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_fatal_headers, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_eof, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_partial_header_then_eof, setup_pair,
-						teardown_pair),
-		cmocka_unit_test_setup_teardown(test_send_large_nonblocking, setup_pair,
-						teardown_pair),
-		cmocka_unit_test_setup_teardown(test_send_timeout, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_guess_right, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_guess_wrong, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_guess_wrong_then_eof, setup_pair,
-						teardown_pair),
-		cmocka_unit_test_setup_teardown(test_send_block_timeout, setup_pair,
-						teardown_pair),
-		cmocka_unit_test_setup_teardown(test_send_block_large, setup_pair, teardown_pair),
-		cmocka_unit_test_setup_teardown(test_send_block_trickle, setup_pair,
-						teardown_pair),
+		PAIRED(test_whole_message),
+		PAIRED(test_one_byte_at_a_time),
+		PAIRED(test_descriptors),
+		PAIRED(test_fatal_headers),
+		PAIRED(test_eof),
+		PAIRED(test_partial_header_then_eof),
+		PAIRED(test_send_large_nonblocking),
+		PAIRED(test_send_timeout),
+		PAIRED(test_guess_right),
+		PAIRED(test_guess_wrong),
+		PAIRED(test_guess_wrong_then_eof),
+		PAIRED(test_send_block_timeout),
+		PAIRED(test_send_block_large),
+		PAIRED(test_send_block_trickle),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
