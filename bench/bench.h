@@ -121,6 +121,8 @@ struct goal {
 enum report_format { REPORT_TEXT, REPORT_JSON, REPORT_MARKDOWN };
 
 void report_start(enum report_format fmt);
+/* Whether the report is the text table (not --json or --markdown). */
+bool report_is_text(void);
 /* One measured row: printed at once as text (JSON and Markdown at the
  * end); ratio <= 0 means the row has none. */
 void report_row(const char *name, const char *place, struct stat_ s, const char *ref,

@@ -287,7 +287,11 @@ int main(int argc, char **argv)
 	int missed = report_finish(svg);
 	if (missed < 0)
 		return 1;
-	if (missed)
+	/* The summary is for people reading the text table: --markdown and
+	 * --json carry every verdict in their rows, and a line on stderr
+	 * interleaved with a redirected table corrupted BENCHMARKS.md once. */
+	fflush(stdout);
+	if (missed && report_is_text())
 		fprintf(stderr, "uvfio-bench: %d goal%s missed\n", missed, missed > 1 ? "s" : "");
 	return r ? r : check && missed ? 1 : 0;
 }

@@ -60,6 +60,11 @@ static void cells(const struct row *r, char *a, char *b, char *c, char *rb)
 		snprintf(rb, 16, "-");
 }
 
+bool report_is_text(void)
+{
+	return format == REPORT_TEXT;
+}
+
 void report_start(enum report_format fmt)
 {
 	format = fmt;
