@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * uvfio-memdev — a memory device: a few registers in BAR0 and 1 MiB of RAM
- * in BAR2 that a client can mmap(). It can be migrated (PRE_COPY and
+ * (--ram-size=BYTES: a power of two from 4 KiB to 1 GiB) in BAR2 that a
+ * client can mmap(). It can be migrated (PRE_COPY and
  * STOP_COPY): its RAM moves while it runs, and only what changed since
  * moves once it is stopped (devices/mig_stream.h).
  *
@@ -23,6 +24,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,7 +34,10 @@
 
 #define MEMDEV_VENDOR 0x1de5
 #define MEMDEV_DEVICE 0x3e30
-#define RAM_SIZE (1u << 20)
+#define RAM_SIZE_DEFAULT (1u << 20)
+#define RAM_SIZE_MAX (1u << 30)
+
+static uint32_t ram_size = RAM_SIZE_DEFAULT;
 
 struct memdev {
 	struct migstream ms; /* first: the ms_op_* callbacks take the device as theirs */
@@ -70,7 +75,7 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 	case 0x00: v = 0x4d454d31; break;
 	case 0x04: v = d->scratch; break;
 	case 0x08: v = d->writes; break;
-	case 0x0c: v = RAM_SIZE; break;
+	case 0x0c: v = ram_size; break;
 	case 0x14: v = d->intstatus; break;
 	default: v = 0;
 	}
@@ -186,10 +191,26 @@ static void *ticker(void *arg)
 
 int main(int argc, char **argv)
 {
-	/* --tick-ms=N is this device's own option; the rest are common */
+	/* --tick-ms=N and --ram-size=BYTES are this device's own options; the
+	 * rest are common */
 	for (int i = 1; i < argc; i++) {
+		bool own = true;
 		if (!strncmp(argv[i], "--tick-ms=", 10)) {
 			tick_ms = (unsigned)strtoul(argv[i] + 10, NULL, 10);
+		} else if (!strncmp(argv[i], "--ram-size=", 11)) {
+			char *end;
+			unsigned long long v = strtoull(argv[i] + 11, &end, 0);
+			if (*end || v < 4096 || v > RAM_SIZE_MAX || (v & (v - 1))) {
+				fprintf(stderr, "uvfio-memdev: --ram-size=%s: the size of BAR2 must be a "
+						"power of two from 4096 to %u bytes\n",
+					argv[i] + 11, RAM_SIZE_MAX);
+				return 2;
+			}
+			ram_size = (uint32_t)v;
+		} else {
+			own = false;
+		}
+		if (own) {
 			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(char *));
 			argc--;
 			i--;
@@ -198,7 +219,8 @@ int main(int argc, char **argv)
 	struct dev_args a;
 	dev_parse_args(argc, argv, "uvfio-memdev",
 		       "A sample vfio-user device: registers in BAR0, 1 MiB of mmap-able RAM in "
-		       "BAR2.\n  --tick-ms=N         raise MSI 0 every N milliseconds",
+		       "BAR2.\n  --tick-ms=N         raise MSI 0 every N milliseconds\n"
+		       "  --ram-size=BYTES    size of BAR2's RAM, a power of two (default 1 MiB)",
 		       &a);
 	static const struct uvfio_device_ops ops = { .reset = reset,
 						     .client_gone = client_gone,
@@ -222,7 +244,7 @@ int main(int argc, char **argv)
 					  .flags = VFIO_REGION_INFO_FLAG_READ |
 						   VFIO_REGION_INFO_FLAG_WRITE,
 					  .fn = regs };
-	struct uvfio_region_desc bar2 = { .size = RAM_SIZE,
+	struct uvfio_region_desc bar2 = { .size = ram_size,
 					  .flags = VFIO_REGION_INFO_FLAG_READ |
 						   VFIO_REGION_INFO_FLAG_WRITE,
 					  .bar_flags = UVFIO_BAR_MEM64 | UVFIO_BAR_PREFETCH,
@@ -237,7 +259,7 @@ int main(int argc, char **argv)
 	    dev_setup_err_req(d.srv) < 0 ||
 	    uvfio_server_setup_irq(d.srv, VFIO_PCI_MSI_IRQ_INDEX, 1) < 0 ||
 	    ms_init(&d.ms, d.srv, &memdev_ms, &d) < 0 ||
-	    ms_add_area(&d.ms, 2, ram, RAM_SIZE, true) < 0) {
+	    ms_add_area(&d.ms, 2, ram, ram_size, true) < 0) {
 		uvfio_server_destroy(d.srv);
 		return 1;
 	}
