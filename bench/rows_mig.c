@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * rows_mig.c — migration rows: uvfio-memdev migrated back and forth between
- * two processes by tools/migrate.c (what `uvfio migrate` runs), its stream
+ * two processes by tools/migrate/migrate.c (what `uvfio migrate` runs), its stream
  * beside a raw stream and a raw relay, and the downtime with and without
  * pre-copy.
  */

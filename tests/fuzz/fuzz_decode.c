@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libFuzzer: the trace decoder and session (tools/decode*.c, trace_out.c,
+ * libFuzzer: the trace decoder and session (tools/trace/decode*.c, trace_out.c,
  * pcap.c). The input is a run of messages, each a control byte (bit 0:
  * server to client, bit 1: twin socket, bits 2-4: descriptors, bit 5: cut
  * off, bit 6: a new connection) then the message, framed by its own size

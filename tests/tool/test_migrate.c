@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration end to end, with the sample devices as the programs a person
- * runs and the tool's migration code (tools/migrate.c): memdev migrated
+ * runs and the tool's migration code (tools/migrate/migrate.c): memdev migrated
  * while its RAM and registers are written through the migrating connection
  * and through the mmap'd BAR, byte-for-byte equality at the stop point; the
  * DMA engine's copy carried over; every arc of the state machine; streams

@@ -341,8 +341,15 @@ static void test_lspci_command(void **state)
 	free(out);
 	assert_int_equal(tool(NULL, "lspci -vvvv %s", d.sock), 2);
 	assert_int_equal(tool(NULL, "--json lspci %s", d.sock), 2);
-	/* without lspci: which package brings it */
+	/* lspci -v's complaint about the host's kernel modules (none in a
+	 * container) is about nothing the user asked: stderr stays empty */
 	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s/uvfio lspci -vvv %s 2>&1 >/dev/null", UVFIO_BUILD_ROOT,
+		 d.sock);
+	assert_int_equal(shell(&out, cmd), 0);
+	assert_string_equal(out, "");
+	free(out);
+	/* without lspci: which package brings it */
 	snprintf(cmd, sizeof(cmd), "env PATH=/nonexistent %s/uvfio lspci %s 2>&1",
 		 UVFIO_BUILD_ROOT, d.sock);
 	assert_int_equal(shell(&out, cmd), 5);

@@ -466,7 +466,7 @@ static char *tshark(const char *pcap, const char *args)
 	assert_non_null(mkdtemp(dir));
 	chmod(dir, 0755);
 	snprintf(cmd, sizeof(cmd),
-		 "cp %s/tools/wireshark/vfio-user.lua %s/d.lua && cp %s %s/t.pcap && "
+		 "cp %s/tools/trace/wireshark/vfio-user.lua %s/d.lua && cp %s %s/t.pcap && "
 		 "chmod 644 %s/d.lua %s/t.pcap",
 		 UVFIO_SOURCE_ROOT, dir, pcap, dir, dir, dir);
 	assert_int_equal(system(cmd), 0);
@@ -522,7 +522,7 @@ static void test_tshark(void **state)
 		snprintf(args + strlen(args), sizeof(args) - strlen(args), " -e %s", ts_fields[i]);
 	char *fields = tshark(t.pcap, args);
 	if (!fields)
-		fail_msg("tshark did not decode %s with tools/wireshark/vfio-user.lua", t.pcap);
+		fail_msg("tshark did not decode %s with tools/trace/wireshark/vfio-user.lua", t.pcap);
 	/* packet by packet, every field both have is the same; each field is
 	 * seen at least once */
 	char *jsave, *fsave;

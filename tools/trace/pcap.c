@@ -2,7 +2,7 @@
 /*
  * pcap files of vfio-user messages: one packet per message, nanosecond
  * timestamps, link type DLT_USER0 with our pseudo-header in front of each
- * message (trace.h; docs/uvfio.1; tools/wireshark/vfio-user.lua reads it).
+ * message (trace.h; docs/uvfio.1; tools/trace/wireshark/vfio-user.lua reads it).
  * The reader trusts nothing in the file: every length is checked before use.
  */
 #include <errno.h>

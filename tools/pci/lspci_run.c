@@ -12,6 +12,13 @@
  * configuration space, the ids, the interrupt line and one "resource" line
  * per BAR and ROM with the sizes from REGION_INFO. lspci then prints every
  * line, sizes included, with its own code for real devices.
+ *
+ * lspci's stderr passes through a pipe: with -v it looks up the kernel
+ * modules of the host's kernel (libkmod) for every device, and where the host
+ * has none (a container) it says so on every run, "lspci: Unable to load
+ * libkmod resources: error -2". The private tree names no module, so that
+ * line is about nothing the user asked; it is dropped, every other line is
+ * passed on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +99,27 @@ static int write_tree(const char *dev, const uint8_t *cfg, size_t len, const uin
 	return r;
 }
 
+/* lspci's complaint that the host's kernel modules cannot be read (above) */
+static const char kmod_noise[] = "lspci: Unable to load libkmod resources:";
+
+/* Copy lspci's stderr (fd) to ours line by line, without kmod_noise. */
+static void pass_stderr(int fd)
+{
+	FILE *in = fdopen(fd, "r");
+	if (!in) {
+		close(fd);
+		return;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, in)) > 0)
+		if (strncmp(line, kmod_noise, sizeof(kmod_noise) - 1))
+			fwrite(line, 1, (size_t)n, stderr);
+	free(line);
+	fclose(in);
+}
+
 static void remove_tree(const char *root, const char *dev)
 {
 	char path[512];
@@ -138,13 +166,25 @@ int tool_lspci_run(const uint8_t *cfg, size_t len, const uint64_t *sizes,
 	for (size_t i = 0; args && args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	int errp[2];
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "cannot make a pipe for lspci: %s", strerror(errno));
+		remove_tree(root, dev);
+		return -1;
+	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	if (out_fd != STDOUT_FILENO)
 		posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
 	pid_t pid;
 	r = posix_spawnp(&pid, "lspci", &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	close(errp[1]);
+	if (!r)
+		pass_stderr(errp[0]);
+	else
+		close(errp[0]);
 	int status = -1;
 	if (r == ENOENT) {
 		snprintf(err, errlen,
