@@ -68,6 +68,8 @@ extern int doorbell_done;
 void bench_dev_init(void);
 
 struct uvfio_server;
+/* The poll_us the polling rows give clients and servers. */
+#define POLL_US 50u
 /* The poll_us of the bench devices made from now on (0: polling off). */
 extern uint32_t bench_srv_poll_us;
 /* A bench device (a server context) with the given max_data_xfer_size. */

@@ -13,8 +13,6 @@
 #include "bench.h"
 #include "uvfio/client.h"
 
-#define POLL_US 50u
-
 /* CPU time of this process and of pid, nanoseconds. */
 static uint64_t cpu_ns(pid_t pid)
 {
