@@ -68,6 +68,10 @@ extern int doorbell_done;
 void bench_dev_init(void);
 
 struct uvfio_server;
+/* The poll_us the polling rows give clients and servers. */
+#define POLL_US 50u
+/* The poll_us of the bench devices made from now on (0: polling off). */
+extern uint32_t bench_srv_poll_us;
 /* A bench device (a server context) with the given max_data_xfer_size. */
 struct uvfio_server *bench_dev_make(uint32_t xfer);
 /* Fork a server process on cpu serving ndev devices, one per socket in fds;
@@ -88,9 +92,13 @@ struct raw {
 	pid_t pid;
 	size_t req, rep;
 	char *buf;
+	bool spin; /* both ends poll the socket instead of blocking */
 };
 
 void raw_start(struct raw *r, int cpu_srv, size_t req, size_t rep);
+/* The same with both ends spinning on the socket (yielding the CPU between
+ * tries) instead of blocking: the bound of polling mode. */
+void raw_start_spin(struct raw *r, int cpu_srv, size_t req, size_t rep, bool spin);
 void raw_run(struct raw *r, uint64_t *lat, size_t iters);
 void raw_stop(struct raw *r);
 struct stat_ raw_pingpong(int cpu_srv, size_t req, size_t rep, size_t iters);
@@ -136,6 +144,12 @@ int report_finish(const char *svg_path);
 /* rows.c: synchronous, posted, device DMA, threads, many devices */
 struct stat_ sync_rows(struct uvfio_client *c, uint32_t region, uint64_t off, size_t len,
 		       bool write, size_t iters);
+/* iters synchronous requests, their latencies into lat */
+void sync_run(struct uvfio_client *c, uint32_t region, uint64_t off, uint8_t *buf, size_t len,
+	      bool write, uint64_t *lat, size_t iters);
+/* rows_poll.c: polling mode against blocking, the raw polling ping-pong,
+ * CPU per request, idle CPU */
+void polling_rows(int cpu_srv, const char *place);
 /* A synchronous row and its raw ping-pong reference, measured in turns;
  * both printed. Returns the measured row. */
 struct stat_ paired(struct uvfio_client *c, int cpu_srv, const char *place, const char *name,

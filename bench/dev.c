@@ -66,10 +66,13 @@ static ssize_t dma_reg(void *opaque, uint32_t region, uint64_t off, void *data, 
 	return r < 0 ? r : (ssize_t)count;
 }
 
+uint32_t bench_srv_poll_us;
+
 static struct uvfio_server *make_dev(struct bench_dev *d, uint32_t xfer)
 {
 	struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR }, .opaque = d,
-					   .max_data_xfer_size = xfer };
+					   .max_data_xfer_size = xfer,
+					   .poll_us = bench_srv_poll_us };
 	if (uvfio_server_create(&cfg, &d->srv) < 0)
 		exit(1);
 	struct uvfio_region_desc bar0 = { .size = BAR_SIZE,

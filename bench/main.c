@@ -40,9 +40,11 @@ enum {
 	ROWS_THREADS = 1 << 6,
 	ROWS_DEVICES = 1 << 7,
 	ROWS_MIGRATION = 1 << 8,
+	ROWS_POLLING = 1 << 9,
 };
 static const char *const row_groups[] = { "sync",	"trace",   "bulk",    "posted",	  "doorbell",
-					  "dma",	"threads", "devices", "migration" };
+					  "dma",	"threads", "devices", "migration",
+					  "polling" };
 #define NGROUPS (sizeof(row_groups) / sizeof(row_groups[0]))
 static unsigned rows = (1u << NGROUPS) - 1; /* all */
 static unsigned places = 3; /* --placement: 1 same CPU, 2 cross */
@@ -104,6 +106,8 @@ static void run_placement(int cpu_srv, const char *place)
 	}
 	if (rows & ROWS_BULK)
 		bulk_rows(c, cpu_srv, place);
+	if (rows & ROWS_POLLING)
+		polling_rows(cpu_srv, place);
 	char ref[64];
 	size_t np = quick ? 1000 : 200000;
 	if (rows & ROWS_POSTED) {

@@ -5,6 +5,8 @@
  * sizes and no protocol logic, the raw socket streaming the same bytes,
  * a raw relay through this process, memcpy.
  */
+#include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,25 +19,39 @@
 #include "bench.h"
 
 
-void raw_start(struct raw *r, int cpu_srv, size_t req, size_t rep)
+/* Read len bytes into buf: blocking, or (spin) polling the socket and
+ * yielding the CPU between tries, as a polling peer waits. */
+static ssize_t raw_read(int fd, char *buf, size_t len, bool spin)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = recv(fd, buf + got, len - got, spin ? MSG_DONTWAIT : 0);
+		if (n < 0 && spin && errno == EAGAIN) {
+			sched_yield();
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+void raw_start_spin(struct raw *r, int cpu_srv, size_t req, size_t rep, bool spin)
 {
 	int sv[2];
 	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
 	r->req = req;
 	r->rep = rep;
 	r->buf = calloc(1, req > rep ? req : rep);
+	r->spin = spin;
 	r->pid = fork();
 	if (!r->pid) {
 		pin(cpu_srv);
 		close(sv[0]);
 		for (;;) {
-			size_t got = 0;
-			while (got < req) {
-				ssize_t n = read(sv[1], r->buf + got, req - got);
-				if (n <= 0)
-					_exit(0);
-				got += (size_t)n;
-			}
+			if (raw_read(sv[1], r->buf, req, spin) < 0)
+				_exit(0);
 			if (write(sv[1], r->buf, rep) != (ssize_t)rep)
 				_exit(1);
 		}
@@ -44,19 +60,18 @@ void raw_start(struct raw *r, int cpu_srv, size_t req, size_t rep)
 	r->fd = sv[0];
 }
 
+void raw_start(struct raw *r, int cpu_srv, size_t req, size_t rep)
+{
+	raw_start_spin(r, cpu_srv, req, rep, false);
+}
+
 void raw_run(struct raw *r, uint64_t *lat, size_t iters)
 {
 	for (size_t i = 0; i < iters; i++) {
 		uint64_t a = now_ns();
-		if (write(r->fd, r->buf, r->req) != (ssize_t)r->req)
+		if (write(r->fd, r->buf, r->req) != (ssize_t)r->req ||
+		    raw_read(r->fd, r->buf, r->rep, r->spin) < 0)
 			exit(1);
-		size_t got = 0;
-		while (got < r->rep) {
-			ssize_t n = read(r->fd, r->buf + got, r->rep - got);
-			if (n <= 0)
-				exit(1);
-			got += (size_t)n;
-		}
 		lat[i] = now_ns() - a;
 	}
 }

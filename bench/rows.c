@@ -15,7 +15,7 @@
 #include "bench.h"
 #include "uvfio/client.h"
 
-static void sync_run(struct uvfio_client *c, uint32_t region, uint64_t off, uint8_t *buf,
+void sync_run(struct uvfio_client *c, uint32_t region, uint64_t off, uint8_t *buf,
 		     size_t len, bool write, uint64_t *lat, size_t iters)
 {
 	for (size_t i = 0; i < iters; i++) {

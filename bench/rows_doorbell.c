@@ -102,6 +102,22 @@ void doorbell_rows(int cpu_srv, const char *place)
 		   bell.ops / msg.ops, GOAL_GE_BOUND(5, raw.ops / msg.ops));
 	report_row("doorbell via ioeventfd", place, bell, "raw eventfd signal", bell.ops / raw.ops,
 		   NO_GOAL);
+	/* a polling server (poll_us) spins on its epoll set, eventfds and
+	 * socket alike, before it blocks */
+	bench_srv_poll_us = POLL_US;
+	c = client(cpu_srv, &pid, false, 0);
+	struct stat_ pmsg = latency(c, nl);
+	pmsg.ops = rate(c, n);
+	finish(c, pid);
+	c = client(cpu_srv, &pid, true, 0);
+	struct stat_ pbell = latency(c, nl);
+	pbell.ops = rate(c, n);
+	finish(c, pid);
+	bench_srv_poll_us = 0;
+	report_row("posted REGION_WRITE to a doorbell, polling server", place, pmsg,
+		   "the same, not polling (latency)", pmsg.median / msg.median, NO_GOAL);
+	report_row("doorbell via ioeventfd, polling server", place, pbell,
+		   "the same, not polling (latency)", pbell.median / bell.median, NO_GOAL);
 	/* from the send buffer, as posted writes wait there */
 	c = client(cpu_srv, &pid, false, POST_DELAY_US);
 	struct stat_ bmsg = { .ops = rate(c, n) };

@@ -186,6 +186,7 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->post.timer = -1;
 	c->post.wm = SIZE_MAX;
 	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
+	vu_spin_init(&c->spin, vu_spin_budget_us(c->cfg.poll_us), fd);
 	c->minor = c->cfg.propose_minor_zero ? 0
 		   : c->cfg.version_minor   ? c->cfg.version_minor
 					    : UVFIO_PROTO_MINOR;

@@ -232,11 +232,18 @@ int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned
 	}
 	if (stop)
 		return n;
+	bool wake = how & VU_TURN_WAKE;
+	/* Polling mode: spin before the wait (it then finds the input there).
+	 * The spin is the main socket's reader's: a service thread reading
+	 * only the twin socket meanwhile does not spin. */
+	const int spin_fds[3] = { c->sock, twin ? c->twin : -1, wake ? c->wakefd : -1 };
+	if (timeout_ms && main_)
+		vu_spin_wait(&c->spin, spin_fds, 3);
 	if (how & VU_TURN_BLOCK) {
 		r = pump(c, 0, t, true, true, lk, &stop);
+		vu_spin_woke(&c->spin);
 		return r < 0 ? r : n + r;
 	}
-	bool wake = how & VU_TURN_WAKE;
 	struct pollfd pf[5] = {
 		{ .fd = main_ ? c->sock : -1, .events = POLLIN },
 		{ .fd = twin ? c->twin : -1, .events = POLLIN },
@@ -244,7 +251,10 @@ int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned
 		{ .fd = wake ? c->timerfd : -1, .events = POLLIN }, /* read by vu_client_tick */
 		{ .fd = wake ? c->post.timer : -1, .events = POLLIN },
 	};
-	if (poll(pf, 5, timeout_ms) < 0)
+	int pr = poll(pf, 5, timeout_ms);
+	if (main_)
+		vu_spin_woke(&c->spin);
+	if (pr < 0)
 		return errno == EINTR ? n : -errno;
 	if (pf[4].revents & POLLIN)
 		vu_post_due(c); /* posted writes waited their delay */

@@ -221,6 +221,41 @@ void vu_close(int *fd);
  * returns 0: the peer's "eventfds" are checked before they are used. */
 bool vu_is_eventfd(int fd);
 
+/* ---- Polling mode (spin.c) -------------------------------------------------- */
+
+/* The largest spin budget taken (microseconds), and descriptors spun on. */
+#define VU_SPIN_MAX_US 1000u
+#define VU_SPIN_MAX_FDS 4
+
+/*
+ * A waiting thread's spin: before it blocks on its descriptors it checks
+ * them for up to cur_ns (yielding the CPU between checks); cur_ns adapts
+ * between 0 and max_ns from how long the waits that followed took. Owned by
+ * the one thread that waits with it at a time (the reader role, the
+ * server's driving thread).
+ */
+struct vu_spin {
+	uint32_t max_ns;      /* 0: polling off */
+	uint32_t cur_ns;      /* the budget now */
+	pid_t peer;           /* the peer's pid, or 0: unknown */
+	bool allowed;         /* the CPU placement lets spinning help */
+	uint32_t waits;       /* waits so far, to look at the placement again */
+	uint64_t hits;        /* waits a spin ended */
+	uint64_t block_start; /* when the caller blocked after vu_spin_wait(), 0: not */
+};
+/* The budget for a configured value: the value (at most VU_SPIN_MAX_US),
+ * or, for 0, the environment's UVFIO_POLL_US (for running every test with
+ * polling on), or 0. */
+uint32_t vu_spin_budget_us(uint32_t configured);
+/* Polling with budget_us (0: off) for a connection on sock (its peer's
+ * CPU placement is looked at through SO_PEERCRED). */
+void vu_spin_init(struct vu_spin *sp, uint32_t budget_us, int sock);
+/* Spin until one of the n fds (-1: none) is readable (true) or the budget
+ * passes (false: the caller blocks now, then calls vu_spin_woke()). */
+bool vu_spin_wait(struct vu_spin *sp, const int *fds, int n);
+/* The blocking wait after a false vu_spin_wait() ended: adapt the budget. */
+void vu_spin_woke(struct vu_spin *sp);
+
 /* ---- Capabilities and version negotiation (caps.c) ------------------------- */
 
 /*

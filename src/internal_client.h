@@ -111,6 +111,7 @@ struct uvfio_client {
 	bool blocking;       /* main socket in blocking mode, SO_RCVTIMEO set */
 	bool kicked;         /* wakefd written and not yet read */
 	struct vu_rx rx, twin_rx;
+	struct vu_spin spin; /* polling mode: the reader role's (spin.c) */
 	/* [0] main socket, [1] twin, each owned by the thread reading it:
 	 * messages read while that thread held a send lock (delivered once the
 	 * send is over), and how deep it is in delivering one. */

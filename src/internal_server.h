@@ -73,6 +73,7 @@ struct vu_reply {
 
 struct uvfio_server {
 	struct vu_log log;
+	struct vu_spin spin; /* polling mode: the driving thread's (spin.c) */
 	struct uvfio_server_config cfg;
 	struct uvfio_device_ops ops;
 	void *opaque;

@@ -213,6 +213,7 @@ static int start_client(struct uvfio_server *s, int fd)
 					       vu_max_msg_size(s->mine.max_data_xfer_size));
 	s->sock = fd;
 	__atomic_store_n(&s->run_sock, fd, __ATOMIC_SEQ_CST);
+	vu_spin_init(&s->spin, vu_spin_budget_us(s->cfg.poll_us), fd);
 	/* Before VERSION, only a small message is acceptable. */
 	vu_rx_init(&s->rx, VERSION_MAX, s->mine.max_msg_fds);
 	uvfio_caps_default(&s->client);
@@ -557,7 +558,13 @@ static int serve(struct uvfio_server *s, bool block, const struct epoll_event *e
 			if (s->sock < 0 || stopping(s) || !(sock_ready || block || vu_rx_more(&s->rx)))
 				break;
 			struct vu_msg *m;
+			/* Polling mode: spin before the blocking read */
+			bool spun = block && !vu_rx_ready(&s->rx);
+			if (spun)
+				vu_spin_wait(&s->spin, &s->sock, 1);
 			int r = vu_rx_read_ex(s->sock, &s->rx, &m, block);
+			if (spun)
+				vu_spin_woke(&s->spin);
 			block = sock_ready = false;
 			if (r >= 0) /* for other threads' DMA timeouts (vu_srv_main_cut_check) */
 				__atomic_store_n(&s->main_partial, vu_rx_partial(&s->rx),
@@ -633,8 +640,13 @@ int uvfio_server_run(struct uvfio_server *s)
 			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
 		if (direct && s->sock >= 0 && !vu_watch_live(s))
 			continue;
-		/* serve() takes the eventfds signalled from these events */
+		/* serve() takes the eventfds signalled from these events;
+		 * polling mode spins on the set first while a client is here */
+		if (s->sock >= 0)
+			vu_spin_wait(&s->spin, &s->epfd, 1);
 		nev = epoll_wait(s->epfd, ev, VU_WATCH_BATCH, -1);
+		if (s->sock >= 0)
+			vu_spin_woke(&s->spin);
 		if (nev < 0 && errno != EINTR) {
 			ret = -errno;
 			break;

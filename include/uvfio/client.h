@@ -127,6 +127,23 @@ enum uvfio_client_mode {
  *                  1, 2, 4 or 8 bytes) signals its eventfd instead of
  *                  sending a REGION_WRITE. See
  *                  uvfio_client_region_write_posted() for the order rules.
+ * @poll_us: polling mode (0: off). A thread about to wait for a reply (or
+ *           the service thread, for the next message) first spins on the
+ *           socket for up to this many microseconds (at most 1000),
+ *           yielding the CPU between checks, and blocks only if nothing
+ *           came. A round trip with a polling server on another CPU then
+ *           costs no wake-up: on these machines a tenth or less of a
+ *           blocking one (BENCHMARKS.md, "polling"). The budget adapts: it
+ *           doubles when a wait ends soon after a spin gave up, halves when
+ *           the connection is idle, down to no spinning at all, so an idle
+ *           connection costs no CPU; while requests keep coming, each wait
+ *           costs its spin in CPU time. No spinning when this thread and the
+ *           server (SO_PEERCRED) can only run on the same single CPU, where
+ *           it could only delay the answer. Use it when latency matters
+ *           more than a CPU's worth of cycles per busy connection, with the
+ *           server on another CPU. Environment: when this is 0,
+ *           UVFIO_POLL_US=N sets it (for trying an application with
+ *           polling, and for the test suite).
  */
 struct uvfio_client_config {
 	struct uvfio_log_config log;
@@ -142,6 +159,7 @@ struct uvfio_client_config {
 	uint32_t max_in_flight;
 	uint32_t post_delay_us;
 	bool use_ioeventfds;
+	uint32_t poll_us;
 };
 
 /**

@@ -169,6 +169,17 @@ enum uvfio_dma_layout {
  *                  then leaves the client connected (see there).
  * @dma_layout: the layout of DMA_READ/DMA_WRITE messages (enum
  *              uvfio_dma_layout); 0 decides from the client's VERSION.
+ * @poll_us: polling mode (0: off). While a client is connected,
+ *           uvfio_server_run() spins on the socket (and on the eventfds it
+ *           watches: doorbells, interrupt masks) for up to this many
+ *           microseconds (at most 1000), yielding the CPU between checks,
+ *           before it blocks; the budget adapts as the client's does
+ *           (uvfio/client.h, poll_us): it shrinks to nothing while the
+ *           client is idle, so an idle device costs no CPU, and it never
+ *           spins when this thread and the client can only run on the same
+ *           single CPU. uvfio_server_dispatch() never spins: an event loop
+ *           decides how it waits. When this is 0, the environment's
+ *           UVFIO_POLL_US=N sets it.
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -185,6 +196,7 @@ struct uvfio_server_config {
 	uint32_t timeout_ms;
 	bool dma_require_seal;
 	enum uvfio_dma_layout dma_layout;
+	uint32_t poll_us;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */

@@ -28,6 +28,7 @@ class ClientConfig(Structure):
                 ("coalesce_posted", c_bool), ("version_minor", c_uint16),
                 ("propose_minor_zero", c_bool), ("max_in_flight", c_uint32),
                 ("post_delay_us", c_uint32), ("use_ioeventfds", c_bool),
+                ("poll_us", c_uint32),
                 ("_room_to_grow", c_uint8 * 256)]
 
 

@@ -195,11 +195,13 @@ class Client:
     post_delay_us: posted writes wait up to this long in the client's send
     buffer and leave together (client.h; 0: each at once). use_ioeventfds:
     posted writes that match a doorbell of the server signal its eventfd.
+    poll_us: polling mode, spin up to this long before blocking for a reply
+    (client.h; 0: off).
     """
 
     def __init__(self, path, *, timeout_ms=None, service_thread=True, twin_socket=None,
                  trace=False, log_level=None, max_data_xfer_size=0, coalesce_posted=False,
-                 max_in_flight=0, post_delay_us=0, use_ioeventfds=False):
+                 max_in_flight=0, post_delay_us=0, use_ioeventfds=False, poll_us=0):
         cfg = ClientConfig()
         cfg.mode = SERVICE_THREAD if service_thread else EVENT_LOOP
         cfg.timeout_ms = 0 if timeout_ms is None else int(timeout_ms)
@@ -212,6 +214,7 @@ class Client:
         cfg.max_in_flight = max_in_flight
         cfg.post_delay_us = post_delay_us
         cfg.use_ioeventfds = use_ioeventfds
+        cfg.poll_us = poll_us
         self._c = ctypes.c_void_p()
         self._dma = {}
         if isinstance(path, int):

@@ -15,7 +15,7 @@ static int first;
 
 /* A tripwire: a field added to the client's config must be added to
  * ClientConfig in python/uvfio/_lib.py and to the FIELD() lines below. */
-_Static_assert(sizeof(struct uvfio_client_config) == 64,
+_Static_assert(sizeof(struct uvfio_client_config) == 72,
 	       "struct uvfio_client_config changed: update python/uvfio/_lib.py and layout.c");
 
 int main(void)
@@ -41,6 +41,7 @@ int main(void)
 	FIELD(uvfio_client_config, max_in_flight);
 	FIELD(uvfio_client_config, post_delay_us);
 	FIELD(uvfio_client_config, use_ioeventfds);
+	FIELD(uvfio_client_config, poll_us);
 	STRUCT(uvfio_caps);
 	FIELD(uvfio_caps, max_msg_fds);
 	FIELD(uvfio_caps, max_data_xfer_size);
