@@ -54,6 +54,9 @@ static void usage(FILE *f, const char *name, const char *what)
 		"  --dma-layout=L      DMA_READ/DMA_WRITE messages in the specification's layout\n"
 		"                      (spec), in QEMU's (qemu), or decided from the client's\n"
 		"                      VERSION (auto, the default: QEMU's for version 0.0)\n"
+		"  --poll-us=US        polling mode: spin up to US microseconds (at most 1000)\n"
+		"                      for the client's next message before blocking (costs\n"
+		"                      CPU while the client is busy, none while it is idle)\n"
 		"  -v, --verbose       log more: -v for debug, -vv to trace every message\n"
 		"  -q, --quiet         log only errors\n"
 		"  -h, --help          this text\n"
@@ -68,6 +71,7 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 		{ "socket-path", required_argument, NULL, 'S' },
 		{ "fd", required_argument, NULL, 'F' },
 		{ "dma-layout", required_argument, NULL, 'D' },
+		{ "poll-us", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -77,6 +81,7 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 	a->fd = -1;
 	a->log_level = UVFIO_LOG_INFO;
 	a->dma_layout = UVFIO_DMA_LAYOUT_AUTO;
+	a->poll_us = 0;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "vqh", lo, NULL)) != -1) {
 		switch (ch) {
@@ -89,6 +94,16 @@ void dev_parse_args(int argc, char **argv, const char *name, const char *what,
 				exit(2);
 			}
 			a->fd = (int)v;
+			break;
+		}
+		case 'P': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || v > 1000) {
+				fprintf(stderr, "%s: --poll-us takes microseconds, 0 to 1000\n", name);
+				exit(2);
+			}
+			a->poll_us = (uint32_t)v;
 			break;
 		}
 		case 'D':

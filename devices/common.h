@@ -10,6 +10,7 @@ struct dev_args {
 	int fd;                  /* --fd=N, or -1 */
 	int log_level;           /* -v raises it; --log-level=N sets it */
 	enum uvfio_dma_layout dma_layout; /* --dma-layout=auto|spec|qemu */
+	uint32_t poll_us;                 /* --poll-us=US, 0: off */
 };
 
 /* Parse the backend conventions of the specification (--socket-path,

@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 	struct engine e = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
 					   .ops = &ops, .opaque = &e,
-					   .dma_layout = a.dma_layout };
+					   .dma_layout = a.dma_layout, .poll_us = a.poll_us };
 	void *msix = NULL;
 	if (uvfio_server_create(&cfg, &e.srv) < 0)
 		return 1;

@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 	struct memdev d = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-memdev", a.log_level),
 					   .ops = &ops, .opaque = &d,
-					   .dma_layout = a.dma_layout };
+					   .dma_layout = a.dma_layout, .poll_us = a.poll_us };
 	void *ram = NULL;
 	int r = uvfio_server_create(&cfg, &d.srv);
 	if (r < 0)

@@ -26,6 +26,7 @@ struct tool_opts {
 	bool trace;
 	int timeout_ms;
 	int log_level;
+	uint32_t poll_us; /* --poll-us */
 };
 extern struct tool_opts tool_opts;
 

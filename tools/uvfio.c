@@ -46,6 +46,8 @@ static void usage(FILE *f)
 	      "  -j, --json          machine-readable output\n"
 	      "  -t, --trace         print every message header sent and received\n"
 	      "  -T, --timeout MS    message timeout (default 5000)\n"
+	      "      --poll-us US    polling mode: spin up to US microseconds (at most 1000)\n"
+	      "                      for each reply before blocking\n"
 	      "  -v, --verbose       log more (repeat for debug); after lspci, lspci's -v\n"
 	      "  -h, --help          this text; COMMAND --help for one command\n\n"
 	      "Exit status: 0 success, 2 usage error, 3 connection failure, 4 device error,\n"
@@ -67,6 +69,7 @@ static const struct option common_long[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "trace", no_argument, NULL, 't' },
 	{ "timeout", required_argument, NULL, 'T' },
+	{ "poll-us", required_argument, NULL, 0x200 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 };
@@ -82,6 +85,11 @@ static int common_opt(int ch, const char *arg, bool *help)
 		if (!tool_parse_u64(arg, &v) || v > INT32_MAX)
 			return tool_fail(EXIT_USAGE, "--timeout takes milliseconds");
 		tool_opts.timeout_ms = (int)v;
+		return -1;
+	case 0x200:
+		if (!tool_parse_u64(arg, &v) || v > 1000)
+			return tool_fail(EXIT_USAGE, "--poll-us takes microseconds, 0 to 1000");
+		tool_opts.poll_us = (uint32_t)v;
 		return -1;
 	case 'v':
 		tool_opts.log_level =
@@ -169,6 +177,7 @@ struct uvfio_client *tool_open_client(const char *sock, int *code)
 	struct uvfio_client_config cfg = {
 		.timeout_ms = tool_opts.timeout_ms,
 		.log = { .level = tool_opts.log_level, .trace = tool_opts.trace },
+		.poll_us = tool_opts.poll_us,
 	};
 	struct uvfio_client *c;
 	int r = uvfio_client_connect(sock, &cfg, &c);
