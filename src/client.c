@@ -436,6 +436,23 @@ static int req_alloc(struct uvfio_client *c, uint16_t cmd, enum vu_kind kind, ui
 }
 
 /*
+ * A caller's buffer is out of the library's reach once its call returns, on
+ * every path (reply, error, timeout, a dead connection): a reply partly
+ * received into it goes on in a record of its own. Only the thread that
+ * reads can have put it there (reply_sink: its owner reads). mu held.
+ */
+static void sink_drop(struct uvfio_client *c, struct vu_pending *p)
+{
+	uint8_t *sink = p->sink;
+	p->sink = NULL;
+	if (!sink || __atomic_load_n(&c->reader, __ATOMIC_RELAXED) != vu_reader_self())
+		return;
+	struct vu_msg *m = c->rx.big;
+	if (m && m->ext >= sink && m->ext < sink + p->sink_len)
+		vu_client_unsink(c);
+}
+
+/*
  * The reply of a VU_WAIT request: wait for it (reader: this thread holds the
  * reader role, released here) and free the record, or leave the record
  * abandoned when the deadline passes. mu held on entry, not on return.
@@ -455,6 +472,7 @@ static int collect(struct uvfio_client *c, struct vu_pending *p, uint64_t deadli
 		vu_waiter_init(&w, false);
 		r = vu_client_wait(c, &w, &t, deadline, 0, reader);
 	}
+	sink_drop(c, p);
 	if (p->done) {
 		r = p->result;
 		if (r == 0 && reply)
@@ -468,11 +486,6 @@ static int collect(struct uvfio_client *c, struct vu_pending *p, uint64_t deadli
 		 * data no longer goes to the caller's buffer. */
 		p->abandoned = true;
 		p->waiter = NULL;
-		if (p->sink) {
-			p->sink = NULL;
-			if (__atomic_load_n(&c->reader, __ATOMIC_RELAXED) == vu_reader_self())
-				vu_client_unsink(c);
-		}
 		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(p->cmd), p->id);
 	}
 	pthread_mutex_unlock(&c->mu);
