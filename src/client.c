@@ -250,8 +250,12 @@ int vu_client_expire(struct uvfio_client *c, uint64_t now)
 				c->post_error = -ETIMEDOUT;
 			vu_client_wake_any(c);
 		} else {
+			/* Read under mu: once it is dropped, the late reply may
+			 * free the record and the next request take it. */
+			uvfio_async_fn fn = p->fn;
+			void *opaque = p->opaque;
 			pthread_mutex_unlock(&c->mu);
-			p->fn(p->opaque, -ETIMEDOUT, NULL, 0);
+			fn(opaque, -ETIMEDOUT, NULL, 0);
 			pthread_mutex_lock(&c->mu);
 		}
 		p = c->unwaited; /* the lists may have changed meanwhile */

@@ -65,7 +65,7 @@ struct srv {
 		uint8_t req[32];
 	} *held;
 	unsigned nheld;
-	unsigned delay_ms; /* each reply this late */
+	unsigned delay_ms; /* each REGION_READ's reply this late */
 	/* seen by the test, under mu */
 	pthread_mutex_t mu;
 	unsigned requests;
@@ -175,7 +175,7 @@ static void srv_script(struct peer *p)
 			}
 			continue;
 		}
-		if (s->delay_ms)
+		if (s->delay_ms && h.cmd == UVFIO_CMD_REGION_READ)
 			ms_sleep(s->delay_ms);
 		if (out + 64 + (h.cmd == UVFIO_CMD_REGION_READ ? (2u << 20) : 0) > sizeof(out_buf)) {
 			put_split(s, p->fd, out_buf, out);
@@ -298,7 +298,6 @@ static void test_big_read_in_callback_dies(void **state)
 	for (int hang_up = 1; hang_up >= 0; hang_up--) {
 		struct big_read b = { .hang_up = hang_up, .sent = eventfd(0, EFD_CLOEXEC) };
 		srv_init(&b.s, script_big_read);
-		b.s.p->arg = &b;
 		b.c = peer_client(b.s.p, &quiet);
 		pthread_t t;
 		if (!hang_up)
@@ -321,10 +320,137 @@ static void test_big_read_in_callback_dies(void **state)
 	}
 }
 
+/* ---- 2: a timed-out asynchronous request and its late reply --------------------------- */
+
+#define RACE_N 250
+
+struct race_req {
+	int which; /* 0: race_a's, 1: race_b's */
+	uint32_t off;
+	int runs, result;
+	bool wrong; /* the other callback ran, or the data was wrong */
+};
+
+static void race_done(struct race_req *q, int which, int result, const void *rep, size_t len)
+{
+	q->wrong |= q->which != which;
+	if (result == 0) {
+		const uint8_t *d = (const uint8_t *)rep + 16;
+		q->wrong |= len != 20 || d[0] != (uint8_t)q->off || d[3] != (uint8_t)(q->off + 3);
+	}
+	q->result = result;
+	if (result == -ETIMEDOUT)
+		ms_sleep(5); /* room for the late reply and the next request meanwhile */
+	__atomic_add_fetch(&q->runs, 1, __ATOMIC_RELEASE);
+}
+
+static void race_a(void *opaque, int result, const void *rep, size_t len)
+{
+	race_done(opaque, 0, result, rep, len);
+}
+
+static void race_b(void *opaque, int result, const void *rep, size_t len)
+{
+	race_done(opaque, 1, result, rep, len);
+}
+
+struct racer {
+	struct uvfio_client *c;
+	int stop; /* atomic: the asynchronous thread is done */
+	int bad;
+};
+
+/* Asynchronous reads, one at a time, the two callbacks taking turns. */
+static void *race_async(void *arg)
+{
+	struct racer *w = arg;
+	struct race_req *q = calloc(RACE_N, sizeof(*q));
+	for (int i = 0; i < RACE_N; i++) {
+		q[i] = (struct race_req){ .which = i % 2, .off = (uint32_t)i * 4 };
+		struct uvfio_region_access a = { .offset = q[i].off, .count = 4 };
+		int r = uvfio_client_call_async(w->c, UVFIO_CMD_REGION_READ, &a, sizeof(a),
+						q[i].which ? race_b : race_a, &q[i]);
+		for (int ms = 0; r == 0 && ms < HANG_MS &&
+				 !__atomic_load_n(&q[i].runs, __ATOMIC_ACQUIRE);
+		     ms++)
+			ms_sleep(1);
+		if (r == 0 && !__atomic_load_n(&q[i].runs, __ATOMIC_ACQUIRE))
+			w->bad++; /* never completed */
+		else if (r < 0 && r != -EHOSTDOWN && r != -EAGAIN && r != -ETIMEDOUT) {
+			w->bad++;
+		}
+	}
+	for (int i = 0; i < RACE_N; i++) /* each exactly once, the right one */
+		if (q[i].wrong || q[i].runs > 1) {
+			w->bad++;
+		}
+	free(q);
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Posted writes, one a millisecond: requests that take freed records. */
+static void *race_post(void *arg)
+{
+	struct racer *w = arg;
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t v = 1;
+		int r = uvfio_client_region_write_posted(w->c, 0, 0, &v, 4);
+		if (r < 0 && r != -EAGAIN && r != -EHOSTDOWN && r != -ETIMEDOUT) {
+			__atomic_add_fetch(&w->bad, 1, __ATOMIC_RELAXED);
+		}
+		ms_sleep(1);
+	}
+	return NULL;
+}
+
+/* An event loop; two of them run. */
+static void *race_loop(void *arg)
+{
+	struct racer *w = arg;
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
+		if (readable(uvfio_client_poll_fd(w->c), 10))
+			uvfio_client_dispatch(w->c);
+	return NULL;
+}
+
+/*
+ * Event-loop mode, two threads running the loop; the server answers each
+ * request about as late as the message timeout. One loop times an
+ * asynchronous request out and runs its callback (a slow one) while the
+ * other reads the late reply, which frees the timed-out record, and a
+ * thread posting writes takes it. Two callbacks take turns: each must run
+ * once, for its own request (the thread timing a request out used to read
+ * the callback after unlocking: by then the record could be another
+ * request's; ThreadSanitizer reports that race).
+ */
+static void test_timeout_races_late_reply(void **state)
+{
+	(void)state;
+	struct srv s = { .delay_ms = 3 };
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	assert_int_equal(uvfio_client_set_timeout(c, 3), 0);
+	struct racer w = { .c = c };
+	pthread_t ta, tp, tl;
+	pthread_create(&ta, NULL, race_async, &w);
+	pthread_create(&tp, NULL, race_post, &w);
+	pthread_create(&tl, NULL, race_loop, &w);
+	race_loop(&w);
+	pthread_join(ta, NULL);
+	pthread_join(tp, NULL);
+	pthread_join(tl, NULL);
+	assert_int_equal(w.bad, 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_big_read_in_callback_dies),
+		cmocka_unit_test(test_timeout_races_late_reply),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
