@@ -520,6 +520,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	p->opaque = opaque;
 	/* The request that takes the last room sends the send buffer at once. */
 	bool filled = c->in_flight >= c->max_in_flight;
+	uint64_t seq = 0;
 	if (kind != VU_WAIT) {
 		p->sending = true;
 		p->deadline = deadline ? deadline : UINT64_MAX;
@@ -527,7 +528,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		if (!post)
 			unwaited_link(c, p);
 		if (kind == VU_NOWAIT) {
-			p->seq = ++c->post_seq;
+			p->seq = seq = ++c->post_seq;
 			nowait_link(c, p);
 		}
 		/* nobody will wait for its reply: whoever reads next must */
@@ -545,7 +546,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
 	bool some;
-	r = post ? vu_post(c, p->id, filled, &h, iov, iovcnt, &some)
+	r = post ? vu_post(c, p->id, seq, filled, &h, iov, iovcnt, &some)
 		 : vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
 	bool locked = false;
 	if (reader && r == 0) {
@@ -745,8 +746,15 @@ int uvfio_client_flush(struct uvfio_client *c)
 {
 	if (!c)
 		return -EINVAL;
-	/* Buffered writes leave first; those that cannot fail with the error
-	 * the wait below reports. */
+	/* The writes posted before this call: the buffer leaves now, and one
+	 * of them that enters it after that (its thread took its place in the
+	 * order before this call, its bytes are not in yet) leaves at once.
+	 * Those that cannot leave fail with the error the wait reports. */
+	pthread_mutex_lock(&c->mu);
+	struct wait_target t = { .flush_seq = c->post_seq };
+	if (t.flush_seq > c->post.flush_seq)
+		__atomic_store_n(&c->post.flush_seq, t.flush_seq, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&c->mu);
 	vu_post_push(c);
 	int r;
 	struct vu_waiter w;
@@ -754,7 +762,6 @@ int uvfio_client_flush(struct uvfio_client *c)
 	uint64_t now, deadline = deadline_of(c, &now);
 	pthread_mutex_lock(&c->mu);
 	vu_client_tick(c, now);
-	struct wait_target t = { .flush_seq = c->post_seq };
 	r = c->dead ? c->dead : vu_client_wait(c, &w, &t, deadline, now, false);
 	if (r == 0) {
 		r = c->post_error;

@@ -446,11 +446,76 @@ static void test_timeout_races_late_reply(void **state)
 	srv_fini(&s);
 }
 
+/* ---- 3: flush and the writes posted after it began ------------------------------------ */
+
+#define FLUSH_ROUNDS 3000
+
+struct flusher {
+	struct uvfio_client *c;
+	pthread_barrier_t bar;
+	int bad;
+};
+
+/* Each round, one 8-byte posted write (it opens a REGION_WRITE_MULTI that
+ * waits for more) while the other thread flushes. */
+static void *flush_poster(void *arg)
+{
+	struct flusher *f = arg;
+	uint64_t rng = 3;
+	for (int i = 0; i < FLUSH_ROUNDS; i++) {
+		pthread_barrier_wait(&f->bar);
+		for (unsigned k = rnd(&rng) % 8192; k; k--) /* a little later, or not */
+			__asm__ volatile("" ::: "memory");
+		uint64_t v = (uint64_t)i;
+		if (uvfio_client_region_write_posted(f->c, 0, 8 * (i % 64), &v, 8) < 0)
+			f->bad++;
+		pthread_barrier_wait(&f->bar);
+	}
+	return NULL;
+}
+
+/*
+ * coalesce_posted without post_delay_us: a write another thread posts while
+ * flush runs belongs to flush or not, but flush must not wait for one that
+ * nothing sends (it used to: a write posted between flush sending the buffer
+ * and reading the sequence number counted as "before this call" and sat in
+ * the open REGION_WRITE_MULTI until flush timed out).
+ */
+static void test_flush_and_later_posts(void **state)
+{
+	(void)state;
+	struct srv s = { .multi = true };
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.coalesce_posted = true;
+	cfg.timeout_ms = 1000;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	struct flusher f = { .c = c };
+	pthread_barrier_init(&f.bar, NULL, 2);
+	pthread_t t;
+	pthread_create(&t, NULL, flush_poster, &f);
+	int bad = 0, r = 0;
+	for (int i = 0; i < FLUSH_ROUNDS; i++) {
+		pthread_barrier_wait(&f.bar);
+		if ((r = uvfio_client_flush(c)) < 0 && !bad++)
+			print_message("round %d: flush returned %d\n", i, r);
+		pthread_barrier_wait(&f.bar);
+	}
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&f.bar);
+	assert_int_equal(f.bad, 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_big_read_in_callback_dies),
 		cmocka_unit_test(test_timeout_races_late_reply),
+		cmocka_unit_test(test_flush_and_later_posts),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
