@@ -646,6 +646,7 @@ int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg *
 void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n)
 {
 	uint64_t now, deadline = deadline_of(c, &now);
+	bool linked = false;
 	for (unsigned i = 0; i < n; i++) {
 		struct vu_pending *p = pending_find(c, ids[i]);
 		if (!p || !p->buffered)
@@ -653,8 +654,14 @@ void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n)
 		p->buffered = false;
 		p->deadline = deadline ? deadline : UINT64_MAX;
 		unwaited_link(c, p);
+		linked = true;
 	}
 	timer_arm(c);
+	/* Replies nobody waits for will come: whoever reads next must (the
+	 * service thread watches the main socket only while there are such,
+	 * with the twin socket). */
+	if (linked)
+		vu_reader_hand_over(c);
 }
 
 void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, int err)

@@ -212,6 +212,14 @@ static void srv_fini(struct srv *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
+static unsigned srv_requests(struct srv *s)
+{
+	pthread_mutex_lock(&s->mu);
+	unsigned n = s->requests;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 /* ---- 1: a large read from an asynchronous callback, the connection dies ---------------- */
 
 #define BIG (2u << 20) /* two pieces of 1 MiB */
@@ -510,12 +518,49 @@ static void test_flush_and_later_posts(void **state)
 	srv_fini(&s);
 }
 
+/* ---- 4: twin socket, service thread, coalescing --------------------------------------- */
+
+/*
+ * With the twin socket the service thread reads the main socket only while
+ * something nobody waits for may come there. Posted writes that waited in
+ * the send buffer become such when the buffer leaves: 8 bytes (a
+ * REGION_WRITE_MULTI opens and waits), then 16 (the buffer leaves with
+ * both). The server answers both at once; a flush after their deadline
+ * must find them answered (nobody read the main socket until the timer
+ * fired: both "timed out").
+ */
+static void test_twin_service_coalesce(void **state)
+{
+	(void)state;
+	struct srv s = { .multi = true, .twin = true };
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.coalesce_posted = true;
+	cfg.timeout_ms = 200;
+	cfg.mode = UVFIO_CLIENT_SERVICE_THREAD;
+	cfg.twin_socket = UVFIO_TWIN_ON;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	assert_true(uvfio_client_twin_socket(c));
+	for (int round = 0; round < 2; round++) {
+		uint8_t b[16] = { 1, 2, 3 };
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, b, 8), 0);
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 16, b, 16), 0);
+		/* past their deadline: answered long before, by now */
+		ms_sleep(400);
+		assert_int_equal(srv_requests(&s), 2u * (round + 1));
+		assert_int_equal(uvfio_client_flush(c), 0);
+	}
+	uvfio_client_close(c);
+	srv_fini(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_big_read_in_callback_dies),
 		cmocka_unit_test(test_timeout_races_late_reply),
 		cmocka_unit_test(test_flush_and_later_posts),
+		cmocka_unit_test(test_twin_service_coalesce),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
