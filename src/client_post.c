@@ -245,8 +245,10 @@ int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, con
 	memcpy(e.data, buf, len);
 	struct vu_send_ctx s;
 	vu_client_send_begin(c, 0, &s);
-	int r = 0;
-	if (b->wm != SIZE_MAX && b->len + sizeof(e) <= VU_POST_BUF) {
+	/* A dead or shut-down client takes nothing more (the open message's
+	 * request failed with it: what joined it would be lost silently). */
+	int r = __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+	if (!r && b->wm != SIZE_MAX && b->len + sizeof(e) <= VU_POST_BUF) {
 		/* The open message is the buffer's last: it grows in place. */
 		struct uvfio_hdr h;
 		struct uvfio_write_multi wm;

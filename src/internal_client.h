@@ -262,7 +262,8 @@ int vu_post(struct uvfio_client *c, uint16_t id, uint64_t seq, bool filled, stru
 int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr *hdr,
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
 int vu_post_push(struct uvfio_client *c); /* what waits leaves now */
-/* Into the open REGION_WRITE_MULTI: 1, or 0 when none is open. */
+/* Into the open REGION_WRITE_MULTI: 1, 0 when none is open, or the
+ * connection's error once it is dead or shut down. */
 int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, const void *buf,
 		   uint32_t len);
 void vu_post_due(struct uvfio_client *c); /* the delay's timer fired */

@@ -554,6 +554,35 @@ static void test_twin_service_coalesce(void **state)
 	srv_fini(&s);
 }
 
+/* ---- 5: posted writes after shutdown --------------------------------------------------- */
+
+/* Every call after uvfio_client_shutdown() returns -ESHUTDOWN: also a posted
+ * write that a REGION_WRITE_MULTI still open would have taken (it used to
+ * be gathered there and return 0). */
+static void test_post_after_shutdown(void **state)
+{
+	(void)state;
+	for (int delay = 0; delay < 2; delay++) {
+		struct srv s = { .multi = true };
+		srv_init(&s, NULL);
+		struct uvfio_client_config cfg = quiet;
+		cfg.coalesce_posted = true;
+		cfg.post_delay_us = delay ? 100000 : 0;
+		struct uvfio_client *c = peer_client(s.p, &cfg);
+		uint64_t v = 7;
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 8), 0);
+		assert_int_equal(uvfio_client_shutdown(c), 0);
+		for (int i = 0; i < 10; i++)
+			assert_int_equal(uvfio_client_region_write_posted(c, 0, 8, &v, 1 + i % 8),
+					 -ESHUTDOWN);
+		uint8_t big[16] = { 0 };
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, big, 16), -ESHUTDOWN);
+		assert_int_equal(uvfio_client_flush(c), -ESHUTDOWN);
+		uvfio_client_close(c);
+		srv_fini(&s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_races_late_reply),
 		cmocka_unit_test(test_flush_and_later_posts),
 		cmocka_unit_test(test_twin_service_coalesce),
+		cmocka_unit_test(test_post_after_shutdown),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
