@@ -62,6 +62,13 @@ enum uvfio_reset_type {
  * NULL. Callbacks get the opaque pointer of the config and return 0 or a
  * negative errno that becomes the error reply. They run on the thread that
  * serves the context (see Threads above).
+ * The client may leave while a callback runs (its DMA by messages finds the
+ * end of the stream): that DMA, and any later in the callback, fails with
+ * -ECONNRESET or -ENOTCONN, and the disconnect (reset(UVFIO_RESET_LOST_CONN),
+ * dma_unmap of every range, client_gone) happens once the callback has
+ * returned, never under it; a range dma_map accepted meanwhile is unmapped
+ * with the others. The serving thread should not do DMA by messages at all
+ * (see uvfio_server_dma_read(): QEMU's rule); asynchronous DMA never waits.
  *
  * @reset: the device must reset, for the reason @type (see above).
  * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
