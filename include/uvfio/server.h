@@ -180,6 +180,9 @@ enum uvfio_dma_layout {
  *           single CPU. uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
+ * @no_bus_master_check: the device is not a PCI function: its DMA does not
+ *                       depend on the Bus Master Enable bit of the Command
+ *                       register (see "Bus Master Enable" below).
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -197,6 +200,7 @@ struct uvfio_server_config {
 	bool dma_require_seal;
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
+	bool no_bus_master_check;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -510,6 +514,33 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   layout at most 2 DMA_READs for the whole connection); a reply's data
  *   is received straight into the caller's buffer where it can be.
  */
+
+/*
+ * Bus Master Enable. A PCI function cannot master the bus while the Bus
+ * Master Enable bit (0x4) of its Command register (configuration space
+ * offset 0x04) is clear; a driver sets it before it starts DMA and clears
+ * it to stop all DMA (unbind, kexec, reset; a reset clears it). The library
+ * enforces it on every path of device DMA: uvfio_server_dma_read/write(),
+ * uvfio_server_dma_sg(), uvfio_server_dma_sg_get() (and so through mapped
+ * memory and through DMA_READ/DMA_WRITE messages alike) fail with -ENODEV
+ * while the bit is clear, the first refusal after each clearing is logged.
+ * -ENODEV is what QEMU answers a DMA message with while the bit is clear
+ * (its bus-master address space is disabled), so the device sees the same
+ * error whichever side refuses. What the library cannot stop is a device's
+ * own use of pointers it already holds (the dma_map callback's, pieces
+ * from uvfio_server_dma_sg/_get()): a device that keeps them asks
+ * uvfio_server_dma_permitted() before it uses them. Clients set the bit as
+ * a driver does (uvfio_client_bus_master() in uvfio/client.h). A device
+ * that is not PCI sets no_bus_master_check in its config.
+ */
+
+/**
+ * uvfio_server_dma_permitted() - may the device master the bus now? 0, or
+ * -ENODEV while the client has the Bus Master Enable bit clear (and the
+ * config does not set no_bus_master_check), -EINVAL for NULL. The check
+ * every DMA call of the library makes first. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_permitted(struct uvfio_server *s);
 
 struct uvfio_sg {
 	uint64_t iova;
