@@ -134,6 +134,8 @@ struct uvfio_server {
 	/* DMA from any thread (server_dma.c, server_dma_msg.c): the map table,
 	 * requests in flight and the connection as DMA sees it, under dma_mu */
 	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
+	bool bus_master;     /* atomic: Bus Master Enable as the client set it */
+	bool bme_refused;    /* atomic: a refusal was logged since it was cleared */
 	pthread_mutex_t dma_mu;
 	pthread_cond_t dma_cv; /* a reply, a pin or a socket user gone, a role free */
 	struct vu_srv_dma_map **maps; /* sorted by iova */
@@ -257,6 +259,15 @@ int vu_watch_run(struct uvfio_server *s);
 void vu_watch_drop(struct uvfio_server *s);
 void vu_watch_free(struct uvfio_server *s);
 /* server_dma.c */
+/* May the device master the bus now? 0, or -ENODEV while the Bus Master
+ * Enable bit of the Command register is clear (unless the config's
+ * no_bus_master_check); the first refusal after each clearing is logged.
+ * Every path of device DMA asks it first (copies, sg, pins, messages,
+ * asynchronous DMA). Any thread. */
+int vu_srv_dma_permitted(struct uvfio_server *s);
+/* pci_config.c, after the client wrote configuration space or a reset:
+ * take the Bus Master Enable bit into the flag other threads read. */
+void vu_cfg_bus_master_sync(struct uvfio_server *s);
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);

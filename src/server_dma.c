@@ -20,6 +20,29 @@
  * waits for the pins to go before the memory goes.
  */
 
+/*
+ * Bus Master Enable: a PCI function whose Command register has the bit
+ * clear cannot reach memory. QEMU enforces it for DMA by messages (its
+ * bus-master address space is disabled: ENODEV); here it is enforced for
+ * every path, mapped memory too, so a guest that clears the bit (driver
+ * unbind, kexec, reset) sees no DMA after it.
+ */
+int vu_srv_dma_permitted(struct uvfio_server *s)
+{
+	if (s->cfg.no_bus_master_check || __atomic_load_n(&s->bus_master, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!__atomic_exchange_n(&s->bme_refused, true, __ATOMIC_RELAXED))
+		vu_warn(&s->log, "device DMA refused: the client has not set Bus Master Enable "
+				 "in the Command register (a driver sets it before DMA; "
+				 "no_bus_master_check for a device that is not PCI)");
+	return -ENODEV;
+}
+
+int uvfio_server_dma_permitted(struct uvfio_server *s)
+{
+	return s ? vu_srv_dma_permitted(s) : -EINVAL;
+}
+
 /* First map whose end is above iova (dma_mu held). */
 static unsigned lower_bound(const struct uvfio_server *s, uint64_t iova)
 {

@@ -256,9 +256,15 @@ struct uvfio_server_access {
  *           single CPU. uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
+<<<<<<< HEAD
  * @access: who may connect, and the socket file's permissions (see "Who
  *          may connect" below); all-zero: the socket file is owner-only
  *          (0600) and every peer that can open it is served.
+=======
+ * @no_bus_master_check: the device is not a PCI function: its DMA does not
+ *                       depend on the Bus Master Enable bit of the Command
+ *                       register (see "Bus Master Enable" below).
+>>>>>>> h-dma-safety
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -277,6 +283,7 @@ struct uvfio_server_config {
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
 	struct uvfio_server_access access;
+	bool no_bus_master_check;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -591,6 +598,33 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   is received straight into the caller's buffer where it can be.
  */
 
+/*
+ * Bus Master Enable. A PCI function cannot master the bus while the Bus
+ * Master Enable bit (0x4) of its Command register (configuration space
+ * offset 0x04) is clear; a driver sets it before it starts DMA and clears
+ * it to stop all DMA (unbind, kexec, reset; a reset clears it). The library
+ * enforces it on every path of device DMA: uvfio_server_dma_read/write(),
+ * uvfio_server_dma_sg(), uvfio_server_dma_sg_get() (and so through mapped
+ * memory and through DMA_READ/DMA_WRITE messages alike) fail with -ENODEV
+ * while the bit is clear, the first refusal after each clearing is logged.
+ * -ENODEV is what QEMU answers a DMA message with while the bit is clear
+ * (its bus-master address space is disabled), so the device sees the same
+ * error whichever side refuses. What the library cannot stop is a device's
+ * own use of pointers it already holds (the dma_map callback's, pieces
+ * from uvfio_server_dma_sg/_get()): a device that keeps them asks
+ * uvfio_server_dma_permitted() before it uses them. Clients set the bit as
+ * a driver does (uvfio_client_bus_master() in uvfio/client.h). A device
+ * that is not PCI sets no_bus_master_check in its config.
+ */
+
+/**
+ * uvfio_server_dma_permitted() - may the device master the bus now? 0, or
+ * -ENODEV while the client has the Bus Master Enable bit clear (and the
+ * config does not set no_bus_master_check), -EINVAL for NULL. The check
+ * every DMA call of the library makes first. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_permitted(struct uvfio_server *s);
+
 struct uvfio_sg {
 	uint64_t iova;
 	uint64_t len;
@@ -691,7 +725,9 @@ UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, c
  * - Order: callbacks come one at a time in the order the transfers were
  *   started. A transfer cancelled by DMA_UNMAP is called back at once (see
  *   below), ahead of earlier ones still running.
- * - Result: 0, or -EFAULT/-EPERM (not mapped, not allowed), -EIO (the file
+ * - Result: 0, or -ENODEV (Bus Master Enable clear, checked before every
+ *   piece: see "Bus Master Enable"), -EFAULT/-EPERM (not mapped, not
+ *   allowed), -EIO (the file
  *   behind mapped memory shrank), an error the client returned, -EPROTO (a
  *   malformed reply), -ETIMEDOUT (no reply within timeout_ms of the last
  *   progress), or the cancellation errors:
