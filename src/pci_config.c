@@ -170,9 +170,8 @@ int vu_cfg_access(struct uvfio_server *s, uint64_t offset, void *buf, uint32_t c
 void vu_cfg_bus_master_sync(struct uvfio_server *s)
 {
 	bool on = get16(s->cfg_space, CFG_COMMAND) & COMMAND_BUS_MASTER;
-	if (!on)
-		__atomic_store_n(&s->bme_refused, false, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->bus_master, on, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&s->bus_master, on, __ATOMIC_ACQ_REL) && !on)
+		__atomic_store_n(&s->bme_refused, false, __ATOMIC_RELAXED); /* log again */
 }
 
 void vu_cfg_reset(struct uvfio_server *s)

@@ -174,6 +174,8 @@ static bool op_start(struct uvfio_server *s, struct vu_aop *op)
 	while (!op->result && op->pos < op->total && op->inflight < window) {
 		const struct uvfio_dma_seg *g = &op->seg[op->si];
 		uint64_t mlen = 0;
+		/* Each piece asks the Bus Master Enable check again (in its
+		 * translation): a guest that clears the bit sees no DMA after it. */
 		int64_t r = vu_srv_dma_step(s, g->iova + op->soff, op->buf + op->pos,
 					    g->len - op->soff, op->write, &mlen);
 		if (r < 0) {

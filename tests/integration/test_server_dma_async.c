@@ -168,7 +168,15 @@ static int dma_map(struct dev *d, int fd, uint64_t iova, uint64_t size, bool sha
 			shared ? 1 : 0, NULL);
 }
 
-/* A client with M1 and M3 (messages) and M2 (shared); pieces of 64 KiB. */
+/* Set or clear Bus Master Enable in the Command register, as a driver does. */
+static void bus_master(struct dev *d, int fd, bool on)
+{
+	uint16_t cmd = on ? 0x6 : 0x2;
+	assert_int_equal(raw_region_write(d->s, fd, VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2), 0);
+}
+
+/* A client with M1 and M3 (messages) and M2 (shared); pieces of 64 KiB;
+ * Bus Master Enable set. */
 static int connect_dev(struct dev *d, int *twin)
 {
 	int fd = raw_connect_twin(d->s,
@@ -179,6 +187,7 @@ static int connect_dev(struct dev *d, int *twin)
 	assert_int_equal(dma_map(d, fd, M1, MIB, false), 0);
 	assert_int_equal(dma_map(d, fd, M2, MIB, true), 0);
 	assert_int_equal(dma_map(d, fd, M3, 65536, false), 0);
+	bus_master(d, fd, true);
 	return fd;
 }
 
@@ -259,11 +268,15 @@ static void answer(struct dev *d, int fd, struct reqs *q, unsigned i)
 	q->body[i] = NULL;
 }
 
+/* Answer every request of q, the server reading each answer (a few of
+ * 64 KiB fill the socket). */
 static void answer_all(struct dev *d, int fd, struct reqs *q)
 {
 	for (unsigned i = 0; i < q->n; i++)
-		if (q->body[i])
+		if (q->body[i]) {
 			answer(d, fd, q, i);
+			uvfio_server_dispatch(d->s);
+		}
 	q->n = 0;
 }
 
@@ -426,6 +439,7 @@ static void test_cancel_reset(void **state)
 	for (size_t i = 0; i < sizeof(a); i++)
 		assert_int_equal(a[i], 0xee); /* nothing lands in the cancelled buffer */
 	assert_null(strstr(d->log, "matches no request"));
+	bus_master(d, fd, true); /* the reset cleared it */
 	assert_int_equal(uvfio_server_dma_read_async(d->s, M1, a, sizeof(a), done_cb, "B"), 0);
 	take(fd, &q);
 	answer_all(d, fd, &q);
@@ -528,6 +542,34 @@ static void test_sg(void **state)
 	assert_memory_equal(out + at, d->cmem + MIB + 1, 3);
 	at += 3;
 	assert_memory_equal(out + at, d->cmem + 300000, 65536);
+	close(fd);
+	dev_free(d);
+}
+
+/* Bus Master Enable cleared while a transfer runs: its next piece is
+ * refused (-ENODEV), a mapped transfer too; set again, DMA works. */
+static void test_bus_master(void **state)
+{
+	(void)state;
+	struct dev *d = dev_new(0);
+	int fd = connect_dev(d, NULL);
+	static uint8_t a[400000], b[4096]; /* 7 pieces of 64 KiB */
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M1, a, sizeof(a), done_cb, "A"), 0);
+	struct reqs q = { 0 };
+	take(fd, &q); /* the first 4 pieces of 64 KiB are out */
+	take(fd, &q);
+	take(fd, &q);
+	take(fd, &q);
+	bus_master(d, fd, false);
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M2, b, sizeof(b), done_cb, "B"), 0);
+	answer_all(d, fd, &q);
+	serve_until(d, "B:");
+	assert_string_equal(d->events, "A:-19 B:-19 ");
+	bus_master(d, fd, true);
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M2, b, sizeof(b), done_cb, "C"), 0);
+	serve_until(d, "C:");
+	assert_string_equal(d->events, "A:-19 B:-19 C:0 ");
+	assert_memory_equal(b, d->shared, sizeof(b));
 	close(fd);
 	dev_free(d);
 }
@@ -731,6 +773,7 @@ static void threaded(bool twin)
 					 .prot = UVFIO_DMA_FLAG_READ, .fd = -1 };
 	assert_int_equal(uvfio_client_dma_map(c, &reg3), 0);
 	assert_int_equal(uvfio_client_dma_map(c, &reg), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0);
 	for (int round = 0; round < 3; round++) {
 		memset(mem + MIB, 0, MIB);
 		uint64_t regs[4] = { M1, M1 + MIB, MIB, 1 };
@@ -784,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_unmap),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_sg),
+		cmocka_unit_test(test_bus_master),
 		cmocka_unit_test(test_twin),
 		cmocka_unit_test(test_sync_warning),
 		cmocka_unit_test(test_disconnect_in_map_callback),
