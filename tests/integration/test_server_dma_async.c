@@ -734,7 +734,8 @@ static void *t_worker(void *arg)
 			continue;
 		}
 		int r = uvfio_server_dma_read(t->s, M3, b, sizeof(b));
-		if (r < 0 && r != -ENOTCONN && r != -ECONNRESET && r != -EFAULT)
+		/* before the maps, before Bus Master Enable, after the client */
+		if (r < 0 && r != -ENOTCONN && r != -ECONNRESET && r != -EFAULT && r != -ENODEV)
 			t->worker_err = r;
 		usleep(200);
 	}
