@@ -336,7 +336,8 @@ static void watch_twin(struct uvfio_server *s)
 	s->twin_watched = want;
 }
 
-int vu_srv_async_pump(struct uvfio_server *s)
+/* Clear a kick: the eventfd is level-triggered in the epoll set. */
+static void drain_kick(struct uvfio_server *s)
 {
 	if (__atomic_load_n(&s->async_kicked, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&s->async_kicked, 0, __ATOMIC_SEQ_CST)) {
@@ -345,6 +346,11 @@ int vu_srv_async_pump(struct uvfio_server *s)
 			/* drained already */
 		}
 	}
+}
+
+int vu_srv_async_pump(struct uvfio_server *s)
+{
+	drain_kick(s);
 	if (!vu_srv_async_busy(s))
 		return 0;
 	/* A disconnect a callback causes waits until the lists are left
@@ -451,6 +457,12 @@ void vu_srv_async_conn_end(struct uvfio_server *s)
 		epoll_tag(s, EPOLL_CTL_DEL, s->twin);
 	s->twin_watched = false;
 	arm_timer(s);
+	pthread_mutex_lock(&s->dma_mu);
+	s->async_slot_wait = false;
+	pthread_mutex_unlock(&s->dma_mu);
+	/* Failing our requests kicked: no loop pass without a client would
+	 * clear it, and the poll fd would stay readable. */
+	drain_kick(s);
 }
 
 /* ---- Starting ------------------------------------------------------------------------ */
