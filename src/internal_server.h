@@ -167,6 +167,7 @@ struct uvfio_server {
 	int async_tfd;      /* in the epoll set: the earliest deadline (timerfd) */
 	uint64_t async_armed; /* its deadline, 0: disarmed */
 	bool twin_watched;  /* the twin socket is in the epoll set */
+	bool async_more;    /* a transfer stopped at its slice of mapped memory */
 	/* Device callbacks on the stack of the driving thread: a disconnect
 	 * found meanwhile waits until they have returned (disc_pending). */
 	unsigned cb_depth;

@@ -761,9 +761,11 @@ UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, c
  *   cancelled one counts until its messages are answered or time out),
  *   UVFIO_SERVER_DMA_ASYNC_SEGS segments each, 4 requests in flight each
  *   (in QEMU's layout at most 2 DMA_READs for the whole connection).
- * - Mapped pieces are copied by the serving thread in the starting call or
- *   the loop (guarded as the blocking copies); a large mapped transfer
- *   holds the loop for the time of its memcpy.
+ * - Mapped pieces are copied by the serving thread (guarded as the blocking
+ *   copies), at most 256 KiB per transfer in the starting call and in each
+ *   pass of the loop, so the client is answered between slices of a large
+ *   copy (a transfer of a few KiB is done before the starting call
+ *   returns; its callback still comes from the loop).
  * Returns 0 (@done will be called exactly once), or, without calling it:
  * -EINVAL (NULL, empty or wrapping segment), -E2BIG (too many segments),
  * -EPERM (not the serving thread), -ENOTCONN (no client), -EAGAIN (the

@@ -340,6 +340,29 @@ static void test_order_and_serving(void **state)
 	dev_free(d);
 }
 
+/* A large transfer through mapped memory is copied a slice per pass of
+ * the loop: requests are answered before it is over. */
+static void test_mapped_slices(void **state)
+{
+	(void)state;
+	struct dev *d = dev_new(0);
+	int fd = connect_dev(d, NULL);
+	static uint8_t a[MIB];
+	memset(a, 0, sizeof(a));
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M2, a, sizeof(a), done_cb, "A"), 0);
+	assert_memory_equal(a, d->shared, 4096);              /* started */
+	assert_int_equal(a[MIB - 1], 0);                      /* not finished */
+	struct pollfd pf = { .fd = uvfio_server_poll_fd(d->s), .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 0), 1);                 /* the loop goes on */
+	uint64_t v;
+	assert_int_equal(raw_region_read(d->s, fd, 0, 8, &v, 8), 0); /* served meanwhile */
+	serve_until(d, "A:");
+	assert_string_equal(d->events, "A:0 ");
+	assert_memory_equal(a, d->shared, MIB);
+	close(fd);
+	dev_free(d);
+}
+
 /* Argument checks, the serving thread only, the bound on transfers. */
 static void *other_thread(void *arg)
 {
@@ -825,6 +848,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_serving),
+		cmocka_unit_test(test_mapped_slices),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_cancel_disconnect),
 		cmocka_unit_test(test_cancel_reset),
