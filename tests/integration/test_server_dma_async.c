@@ -215,6 +215,14 @@ static void reqs_add(struct reqs *q, const struct uvfio_hdr *h, const uint8_t *b
 	memcpy(q->body[q->n++], body, h->msg_size - 16);
 }
 
+/* Forget requests left unanswered. */
+static void reqs_drop(struct reqs *q)
+{
+	for (unsigned i = 0; i < q->n; i++)
+		free(q->body[i]);
+	q->n = 0;
+}
+
 /* Send a request, dispatch, and return its reply's errno; DMA requests
  * the server sent meanwhile go to q, unanswered. */
 static int call(struct dev *d, int fd, uint16_t cmd, const void *body, size_t len,
@@ -645,6 +653,7 @@ static void test_sync_warning(void **state)
 	if (!w || !strstr(d->log, "vfio_user_request()") || !strstr(d->log, "hw/vfio-user/proxy.c"))
 		fail_msg("no warning naming QEMU's rule in: %s", d->log);
 	assert_null(strstr(w + 1, "vfio_user_send_wait()")); /* once */
+	reqs_drop(&q);
 	close(fd);
 	serve_until(d, "gone");
 	/* a new connection is warned again */
@@ -652,6 +661,7 @@ static void test_sync_warning(void **state)
 	fd = connect_dev(d, NULL);
 	assert_int_equal(call(d, fd, UVFIO_CMD_REGION_WRITE, wr, sizeof(wr), &rep, &q), 0);
 	assert_non_null(strstr(d->log, "vfio_user_send_wait()"));
+	reqs_drop(&q);
 	close(fd);
 	dev_free(d);
 }
