@@ -365,6 +365,11 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 		return r;
 	pthread_mutex_lock(&s->dma_mu);
 	unsigned i = lower_bound(s, iova), n = 0;
+	/* The connection ended (or a thread found it broken): its memory is
+	 * gone for the device, also before the maps are dropped (a disconnect
+	 * waits for a device callback to return). */
+	if (!s->dma_live)
+		r = -EFAULT;
 	while (len && r == 0 && !(prefix && n == max)) {
 		if (i >= s->nmaps || s->maps[i]->iova > iova) {
 			r = -EFAULT;
