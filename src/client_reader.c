@@ -379,6 +379,10 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 			now = 0; /* callbacks took time; t may be done */
 			continue;
 		}
+		if (t->room && c->stalled) { /* no room will come: see abandon() */
+			r = -EHOSTDOWN;
+			break;
+		}
 		if (deadline && now >= deadline) {
 			r = -ETIMEDOUT;
 			break;

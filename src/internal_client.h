@@ -132,6 +132,8 @@ struct uvfio_client {
 	uint16_t *free_slots;     /* ring of free slots, oldest first */
 	unsigned free_head, nfree_slots;
 	unsigned slot_mask, in_flight, max_in_flight;
+	unsigned nabandoned; /* of in_flight: timed out, their late reply not come */
+	bool stalled; /* every request in flight timed out, no reply since */
 	struct vu_pending *free_pending; /* records for reuse */
 	struct vu_pending *unwaited, *unwaited_tail; /* posted, async: by deadline */
 	struct vu_pending *nowait, *nowait_tail;     /* posted writes, by seq */

@@ -30,6 +30,16 @@
  *                reserved, and counts as in flight, until it comes).
  *   -EAGAIN      max_in_flight requests were in flight and none was answered
  *                within the message timeout: this request was not sent.
+ *   -EHOSTDOWN   the server is taken for stalled: every request in flight
+ *                timed out and no reply has come since. The request was not
+ *                sent; it failed at once (a caller waiting for room under
+ *                max_in_flight stops waiting then too), so that a hung
+ *                device costs one timeout, not one per call. What the
+ *                server sent meanwhile is read first (without waiting, when
+ *                no other thread reads): the first reply that comes, a
+ *                late one too, ends the stall. A server that dropped the
+ *                requests it never answered keeps the client there: close
+ *                it and connect again.
  *   other        the errno the server put in its error reply (-EINVAL ...),
  *                or -EPROTO for a reply that does not match its request.
  */

@@ -212,6 +212,12 @@ static void srv_fini(struct srv *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
+static void srv_go(struct srv *s)
+{
+	uint64_t one = 1;
+	assert_int_equal(write(s->go, &one, sizeof(one)), sizeof(one));
+}
+
 static unsigned srv_requests(struct srv *s)
 {
 	pthread_mutex_lock(&s->mu);
@@ -583,6 +589,69 @@ static void test_post_after_shutdown(void **state)
 	}
 }
 
+/* ---- 6: a server that answers nothing -------------------------------------------------- */
+
+static void never_cb(void *opaque, int result, const void *rep, size_t len)
+{
+	(void)opaque;
+	(void)result;
+	(void)rep;
+	(void)len;
+	fail_msg("a request that was not sent completed");
+}
+
+/*
+ * A server that reads and answers nothing: 5,000 posted writes. The first
+ * max_in_flight (1024) go out; the next waits for room until they time
+ * out; from then on every request fails at once with -EHOSTDOWN (it used
+ * to wait a whole timeout each: hours for a loop like this), synchronous
+ * and asynchronous alike, until the server answers again: then the late
+ * replies end it, and requests work.
+ */
+static void test_silent_server(void **state)
+{
+	(void)state;
+	alarm(120); /* the defect was a wait per call: end rather than take hours */
+	struct srv s = { .silent = true };
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.timeout_ms = 200;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	uint32_t v = 1;
+	unsigned sent = 0, down = 0;
+	for (int i = 0; i < 5000; i++) {
+		int r = uvfio_client_region_write_posted(c, 0, 0, &v, 4);
+		if (r == 0)
+			sent++;
+		else if (r == -EHOSTDOWN)
+			down++;
+		else
+			fail_msg("write %d: %d", i, r);
+	}
+	assert_int_equal(sent, 1024);
+	assert_int_equal(down, 5000 - 1024);
+	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -EHOSTDOWN);
+	struct uvfio_region_access a = { .count = 4 };
+	assert_int_equal(uvfio_client_call_async(c, UVFIO_CMD_REGION_READ, &a, sizeof(a), never_cb,
+						 NULL),
+			 -EHOSTDOWN);
+	assert_int_equal(uvfio_client_flush(c), -ETIMEDOUT); /* they timed out */
+	assert_int_equal(srv_requests(&s), 1024);
+	/* the server answers again: the late replies come, the stall ends */
+	srv_go(&s);
+	int r = -EHOSTDOWN;
+	for (int ms = 0; r == -EHOSTDOWN && ms < HANG_MS; ms++) {
+		ms_sleep(1);
+		r = uvfio_client_region_read(c, 0, 16, &v, 4);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(v, 0x13121110);
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+	alarm(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_flush_and_later_posts),
 		cmocka_unit_test(test_twin_service_coalesce),
 		cmocka_unit_test(test_post_after_shutdown),
+		cmocka_unit_test(test_silent_server),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
