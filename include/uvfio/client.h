@@ -226,8 +226,9 @@ UVFIO_EXPORT int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_c
 /** uvfio_client_twin_socket() - true when twin-socket mode was negotiated. */
 UVFIO_EXPORT bool uvfio_client_twin_socket(struct uvfio_client *c);
 
-/** uvfio_client_set_timeout() - change the message timeout (ms; <0: none)
- * for the requests made from now on. Thread-safe. */
+/** uvfio_client_set_timeout() - change the message timeout (ms) for the
+ * requests made from now on; as in the config, 0 means the default (5000)
+ * and a negative value none. Thread-safe. */
 UVFIO_EXPORT int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms);
 
 /** uvfio_client_set_trace() - switch the one-line-per-header trace. */

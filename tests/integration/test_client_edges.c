@@ -652,6 +652,53 @@ static void test_silent_server(void **state)
 	alarm(0);
 }
 
+/* ---- Decided: the timeout 0 ------------------------------------------------------------ */
+
+struct slow_res {
+	int n, result;
+};
+
+static void slow_cb(void *opaque, int result, const void *rep, size_t len)
+{
+	struct slow_res *r = opaque;
+	(void)rep;
+	(void)len;
+	r->result = result;
+	__atomic_store_n(&r->n, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * uvfio_client_set_timeout(c, 0) means what timeout_ms 0 means in the
+ * config: the default (5 s). It used to make every deadline "now" (an
+ * asynchronous request timed out at once) while the socket's receive
+ * timeout 0 meant "for ever" (a synchronous one waited without limit).
+ * The server answers reads 50 ms late: both kinds get their reply.
+ */
+static void test_set_timeout_zero(void **state)
+{
+	(void)state;
+	struct srv s = { .delay_ms = 50 };
+	srv_init(&s, NULL);
+	struct uvfio_client *c = peer_client(s.p, &quiet);
+	assert_int_equal(uvfio_client_set_timeout(c, 0), 0);
+	struct slow_res res = { 0 };
+	struct uvfio_region_access a = { .offset = 4, .count = 4 };
+	assert_int_equal(uvfio_client_call_async(c, UVFIO_CMD_REGION_READ, &a, sizeof(a), slow_cb,
+						 &res),
+			 0);
+	uint32_t v = 0;
+	assert_int_equal(uvfio_client_region_read(c, 0, 8, &v, 4), 0);
+	assert_int_equal(v, 0x0b0a0908);
+	for (int ms = 0; !__atomic_load_n(&res.n, __ATOMIC_ACQUIRE) && ms < HANG_MS; ms++) {
+		if (readable(uvfio_client_poll_fd(c), 1))
+			uvfio_client_dispatch(c);
+	}
+	assert_int_equal(res.n, 1);
+	assert_int_equal(res.result, 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_twin_service_coalesce),
 		cmocka_unit_test(test_post_after_shutdown),
 		cmocka_unit_test(test_silent_server),
+		cmocka_unit_test(test_set_timeout_zero),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
