@@ -109,7 +109,10 @@ enum uvfio_client_mode {
  *                 request that timed out until its late reply comes (its id
  *                 stays reserved); 0 means 1024; at most 32768 (larger
  *                 values are taken as 32768). A request beyond it waits for
- *                 room, then fails with -EAGAIN (see above).
+ *                 room, then fails with -EAGAIN (see above). Message ids:
+ *                 no id is in use twice at once (an id that timed out stays
+ *                 reserved until its late reply), and an id comes back only
+ *                 after 65,536 requests, whatever the limit.
  * @post_delay_us: posted writes wait in the client's send buffer (16 KiB)
  *                 and leave together, several in one system call (one
  *                 wake-up of the server): when the buffer is full, before

@@ -71,6 +71,8 @@ struct srv {
 	unsigned requests;
 	uint8_t *ids; /* ids seen in flight (silent mode): 1 per id */
 	bool dup;     /* an id used twice while in flight */
+	uint16_t *log; /* ids of the requests in order, up to nlog_max */
+	unsigned nlog, nlog_max;
 };
 
 static uint8_t out_buf[4u << 20];
@@ -163,6 +165,8 @@ static void srv_script(struct peer *p)
 			break;
 		pthread_mutex_lock(&s->mu);
 		s->requests++;
+		if (s->log && s->nlog < s->nlog_max)
+			s->log[s->nlog++] = h.msg_id;
 		if (s->ids && held) {
 			s->dup |= s->ids[h.msg_id];
 			s->ids[h.msg_id] = 1;
@@ -699,6 +703,57 @@ static void test_set_timeout_zero(void **state)
 	srv_fini(&s);
 }
 
+/* ---- Decided: ids at max_in_flight 32768 ---------------------------------------------- */
+
+/*
+ * At max_in_flight 32768 a slot has two ids (the id's low 15 bits are the
+ * slot). Decided: not a defect. No id is ever in use twice at once (a slot
+ * is taken again only once its reply came, a late one too), and free slots
+ * are taken oldest first, so an id comes back only after 65,536 requests,
+ * as with any limit. Here: 32,768 posted writes held by the server (all
+ * ids distinct while in flight), then 65,536 more answered at once; no id
+ * repeats within 65,536 requests in a row.
+ */
+static void test_max_in_flight_ids(void **state)
+{
+	(void)state;
+	enum { N = 32768 + 65536 };
+	struct srv s = { .silent = true, .nlog_max = N };
+	s.ids = calloc(65536, 1);
+	s.log = calloc(N, sizeof(*s.log));
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.max_in_flight = 100000; /* taken as 32768 */
+	cfg.timeout_ms = HANG_MS;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	uint32_t v = 1;
+	for (int i = 0; i < 32768; i++)
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	for (int ms = 0; srv_requests(&s) < 32768 && ms < HANG_MS; ms++)
+		ms_sleep(1);
+	pthread_mutex_lock(&s.mu);
+	bool dup = s.dup;
+	pthread_mutex_unlock(&s.mu);
+	assert_false(dup);
+	srv_go(&s);
+	for (int i = 0; i < 65536; i++)
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+	assert_int_equal(s.nlog, N);
+	uint32_t *last = malloc(65536 * sizeof(*last)); /* where each id was last seen */
+	memset(last, 0xff, 65536 * sizeof(*last));
+	for (uint32_t i = 0; i < N; i++) {
+		if (last[s.log[i]] != UINT32_MAX && i - last[s.log[i]] < 65536)
+			fail_msg("id %u again after %u requests", s.log[i], i - last[s.log[i]]);
+		last[s.log[i]] = i;
+	}
+	free(last);
+	free(s.ids);
+	free(s.log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -709,6 +764,7 @@ int main(void)
 		cmocka_unit_test(test_post_after_shutdown),
 		cmocka_unit_test(test_silent_server),
 		cmocka_unit_test(test_set_timeout_zero),
+		cmocka_unit_test(test_max_in_flight_ids),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
