@@ -583,6 +583,8 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	 */
 	bool reader = kind == VU_WAIT && c->blocking && !vu_client_reader_owns_twin(c) &&
 		      vu_reader_acquire(c);
+	if (reader) /* it leaves the role if it must wait to send (send_begin) */
+		__atomic_store_n(&c->fast, vu_reader_self(), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->mu);
 
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
@@ -590,6 +592,10 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	r = post ? vu_post(c, p->id, seq, filled, &h, iov, iovcnt, &some)
 		 : vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
 	bool locked = false;
+	if (reader) {
+		__atomic_store_n(&c->fast, NULL, __ATOMIC_RELAXED);
+		reader = __atomic_load_n(&c->reader, __ATOMIC_RELAXED) == vu_reader_self();
+	}
 	if (reader && r == 0) {
 		struct wait_target t = { .p = p };
 		int pr = vu_reader_turn(c, &t, VU_TURN_MAIN | VU_TURN_BLOCK, -1, &locked);

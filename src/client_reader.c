@@ -500,7 +500,20 @@ void vu_client_send_begin(struct uvfio_client *c, int i, struct vu_send_ctx *s)
 {
 	s->c = c;
 	s->took = false;
-	pthread_mutex_lock(i ? &c->twin_send_mu : &c->send_mu);
+	pthread_mutex_t *m = i ? &c->twin_send_mu : &c->send_mu;
+	if (pthread_mutex_trylock(m) != 0) {
+		/* The thread sending may need to read while it waits for room
+		 * (a server blocked writing to us reads nothing): a role taken
+		 * for this thread's own reply is left meanwhile, not held
+		 * asleep on the lock. */
+		if (is_me(&c->fast)) {
+			pthread_mutex_lock(&c->mu);
+			__atomic_store_n(&c->fast, NULL, __ATOMIC_RELAXED);
+			vu_reader_release(c);
+			pthread_mutex_unlock(&c->mu);
+		}
+		pthread_mutex_lock(m);
+	}
 	__atomic_store_n(&c->sender[i], SELF, __ATOMIC_RELAXED);
 }
 

@@ -109,6 +109,7 @@ struct uvfio_client {
 	 * written under mu (service: once) and read atomically. */
 	const void *reader;  /* holds the reader role; NULL: free */
 	const void *service; /* the service thread */
+	const void *fast;    /* took the role for its own reply before sending */
 	bool thread_reading; /* the service thread holds the reader role */
 	bool blocking;       /* main socket in blocking mode, SO_RCVTIMEO set */
 	bool kicked;         /* wakefd written and not yet read */

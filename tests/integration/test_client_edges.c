@@ -754,6 +754,112 @@ static void test_max_in_flight_ids(void **state)
 	free(s.log);
 }
 
+/* ---- Decided: the reader role and a blocked send -------------------------------------- */
+
+#define DMA_IOVA 0x100000u
+#define DMA_LEN (1u << 20)
+
+struct jam {
+	struct srv s;
+	struct uvfio_client *c;
+	int rw, rr; /* results of the large write and the small read */
+	int dma_ok;
+	uint8_t *wbuf;
+};
+
+/* Answers DMA_MAP; on go, sends a DMA_WRITE of 1 MiB (it blocks until the
+ * client reads) before reading anything more; then serves. */
+static void script_jam(struct peer *p)
+{
+	struct jam *j = p->arg;
+	srv_version(&j->s, p->fd);
+	static __thread uint8_t body[2u << 20];
+	struct uvfio_hdr h;
+	if (!peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL) || h.cmd != UVFIO_CMD_DMA_MAP)
+		return;
+	put_split(&j->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	struct pollfd pf = { .fd = j->s.go, .events = POLLIN };
+	if (poll(&pf, 1, -1) != 1)
+		return;
+	struct uvfio_hdr d = { .msg_id = 7, .cmd = UVFIO_CMD_DMA_WRITE,
+			       .flags = UVFIO_FLAGS_TYPE_COMMAND, .msg_size = 32 + DMA_LEN };
+	struct uvfio_dma_access a = { .addr = DMA_IOVA, .count = DMA_LEN };
+	memcpy(out_buf, &d, 16);
+	memcpy(out_buf + 16, &a, 16);
+	memset(out_buf + 32, 0x5a, DMA_LEN);
+	put_split(&j->s, p->fd, out_buf, 32 + DMA_LEN);
+	while (peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL)) {
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			__atomic_store_n(&j->dma_ok, h.msg_id == 7 && !(h.flags & UVFIO_FLAGS_ERROR),
+					 __ATOMIC_RELAXED);
+			continue;
+		}
+		put_split(&j->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	}
+	p->result = 0;
+}
+
+static void *jam_write(void *arg)
+{
+	struct jam *j = arg;
+	j->rw = uvfio_client_region_write(j->c, 0, 0, j->wbuf, 2u << 20);
+	return NULL;
+}
+
+static void *jam_read(void *arg)
+{
+	struct jam *j = arg;
+	uint32_t v;
+	j->rr = uvfio_client_region_read(j->c, 0, 0, &v, 4);
+	return NULL;
+}
+
+/*
+ * One thread's large write fills the socket; another thread's synchronous
+ * read takes the reader role for its reply and waits for the send lock;
+ * the server, not reading, writes a DMA_WRITE of 1 MiB to the client and
+ * blocks. The thread sending must be able to read it (it used to poll for
+ * room only, the role's holder asleep on the send lock: the write timed out
+ * and the connection died, while uvfio_client_dispatch() spun on -EBUSY).
+ * Decided: a thread that took the role for its own reply leaves it while
+ * it waits for the send lock.
+ */
+static void test_role_not_held_waiting_to_send(void **state)
+{
+	(void)state;
+	static uint8_t mem[DMA_LEN];
+	struct jam j = { .wbuf = calloc(1, 2u << 20) };
+	srv_init(&j.s, script_jam);
+	struct uvfio_client_config cfg = quiet;
+	cfg.timeout_ms = 3000;
+	j.c = peer_client(j.s.p, &cfg);
+	struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = DMA_LEN,
+				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE, .fd = -1 };
+	assert_int_equal(uvfio_client_dma_map(j.c, &r), 0);
+	pthread_t tw, tr;
+	pthread_create(&tw, NULL, jam_write, &j);
+	ms_sleep(50);
+	pthread_create(&tr, NULL, jam_read, &j);
+	ms_sleep(50);
+	srv_go(&j.s);
+	/* the event loop, meanwhile */
+	unsigned busy = 0;
+	for (int i = 0; i < 200; i++)
+		if (readable(uvfio_client_poll_fd(j.c), 1))
+			busy += uvfio_client_dispatch(j.c) == -EBUSY;
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	assert_int_equal(j.rw, 0);
+	assert_int_equal(j.rr, 0);
+	assert_int_equal(mem[0], 0x5a);
+	assert_int_equal(mem[DMA_LEN - 1], 0x5a);
+	uvfio_client_close(j.c);
+	srv_fini(&j.s);
+	assert_true(j.dma_ok);
+	free(j.wbuf);
+	(void)busy;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -765,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_silent_server),
 		cmocka_unit_test(test_set_timeout_zero),
 		cmocka_unit_test(test_max_in_flight_ids),
+		cmocka_unit_test(test_role_not_held_waiting_to_send),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
