@@ -116,8 +116,10 @@ enum uvfio_client_mode {
  * @post_delay_us: posted writes wait in the client's send buffer (16 KiB)
  *                 and leave together, several in one system call (one
  *                 wake-up of the server): when the buffer is full, before
- *                 any other message the client sends on the connection (a
- *                 request of any thread, an answer to a DMA request), at
+ *                 any other message the client sends on the main socket (a
+ *                 request of any thread, an answer to a DMA request; not
+ *                 an answer on the twin socket, which has a stream and an
+ *                 order of its own and never waits for the main socket), at
  *                 uvfio_client_flush() and uvfio_client_close(), when a
  *                 request takes the last room under @max_in_flight, and at
  *                 the latest @post_delay_us after the first of them was

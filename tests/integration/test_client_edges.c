@@ -860,6 +860,93 @@ static void test_role_not_held_waiting_to_send(void **state)
 	(void)busy;
 }
 
+/* ---- Decided: DMA answers and the send buffer ------------------------------------------ */
+
+struct answer_order {
+	struct srv s;
+	int order; /* 1: the write came first, 2: the answer, 0: not seen */
+	bool write_later; /* twin: the write came after the answer */
+};
+
+static void script_answer_order(struct peer *p)
+{
+	struct answer_order *o = p->arg;
+	srv_version(&o->s, p->fd);
+	static __thread uint8_t body[4096];
+	struct uvfio_hdr h;
+	if (!peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL) || h.cmd != UVFIO_CMD_DMA_MAP)
+		return;
+	put_split(&o->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	struct pollfd pf = { .fd = o->s.go, .events = POLLIN };
+	if (poll(&pf, 1, -1) != 1)
+		return;
+	int dfd = o->s.twin ? o->s.twin_fd : p->fd;
+	struct uvfio_hdr d = { .msg_id = 9, .cmd = UVFIO_CMD_DMA_READ,
+			       .flags = UVFIO_FLAGS_TYPE_COMMAND, .msg_size = 32 };
+	struct uvfio_dma_access a = { .addr = DMA_IOVA, .count = 8 };
+	uint8_t req[32];
+	memcpy(req, &d, 16);
+	memcpy(req + 16, &a, 16);
+	put_split(&o->s, dfd, req, 32);
+	if (o->s.twin) {
+		if (!peer_recv(dfd, &h, body, sizeof(body), NULL, NULL))
+			return;
+		o->write_later = !readable(p->fd, 0); /* the posted write still waits */
+		__atomic_store_n(&o->order, 2, __ATOMIC_RELEASE);
+	}
+	while (peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL)) {
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			if (!o->order)
+				__atomic_store_n(&o->order, 2, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (h.cmd == UVFIO_CMD_REGION_WRITE && !o->order)
+			__atomic_store_n(&o->order, 1, __ATOMIC_RELEASE);
+		put_split(&o->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	}
+	p->result = 0;
+}
+
+/*
+ * post_delay_us: posted writes wait in the send buffer. An answer to a DMA
+ * request on the main socket sends them first (the server sees the write,
+ * then the answer). Decided: an answer on the twin socket does not. It
+ * travels on a socket of its own, which the server reads apart from the
+ * main one (the two streams have no order to keep), and it must never
+ * wait for the main socket's send lock: a thread may hold it blocked on a
+ * server that is itself waiting for this answer. The write leaves by its
+ * delay.
+ */
+static void test_dma_answer_and_send_buffer(void **state)
+{
+	(void)state;
+	static uint8_t mem[4096];
+	for (int twin = 0; twin < 2; twin++) {
+		struct answer_order o = { .s = { .twin = twin } };
+		srv_init(&o.s, script_answer_order);
+		struct uvfio_client_config cfg = quiet;
+		cfg.mode = UVFIO_CLIENT_SERVICE_THREAD;
+		cfg.twin_socket = twin ? UVFIO_TWIN_ON : UVFIO_TWIN_OFF;
+		cfg.post_delay_us = 500000;
+		struct uvfio_client *c = peer_client(o.s.p, &cfg);
+		struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = sizeof(mem),
+					      .prot = UVFIO_DMA_FLAG_READ, .fd = -1 };
+		assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+		uint32_t v = 5;
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+		srv_go(&o.s);
+		/* the answer came (and, without the twin socket, the write) */
+		for (int ms = 0; !__atomic_load_n(&o.order, __ATOMIC_ACQUIRE) && ms < HANG_MS; ms++)
+			ms_sleep(1);
+		assert_int_equal(uvfio_client_flush(c), 0);
+		uvfio_client_close(c);
+		srv_fini(&o.s);
+		assert_int_equal(o.order, twin ? 2 : 1);
+		if (twin)
+			assert_true(o.write_later);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -872,6 +959,7 @@ int main(void)
 		cmocka_unit_test(test_set_timeout_zero),
 		cmocka_unit_test(test_max_in_flight_ids),
 		cmocka_unit_test(test_role_not_held_waiting_to_send),
+		cmocka_unit_test(test_dma_answer_and_send_buffer),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }
