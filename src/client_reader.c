@@ -366,6 +366,11 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	bool role = have_role || outer;
 	c->nwaiting++;
 	c->nany += w->any;
+	if (t->room) {
+		w->self = SELF;
+		w->room_next = c->room_waiters;
+		c->room_waiters = w;
+	}
 	for (;;) {
 		if (c->dead) { /* first: posted writes it failed are not done */
 			r = c->dead;
@@ -381,6 +386,10 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 		}
 		if (t->room && c->stalled) { /* no room will come: see abandon() */
 			r = -EHOSTDOWN;
+			break;
+		}
+		if (t->room && vu_client_room_never(c)) { /* nor here: hold and wait */
+			r = -EDEADLK;
 			break;
 		}
 		if (deadline && now >= deadline) {
@@ -417,6 +426,11 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	c->nwaiting--;
 	c->nany -= w->any;
 	waiter_unlink(c, w, t);
+	for (struct vu_waiter **pp = &c->room_waiters; t->room && *pp; pp = &(*pp)->room_next)
+		if (*pp == w) {
+			*pp = w->room_next;
+			break;
+		}
 	if (role && !outer)
 		vu_reader_release(c);
 	else
