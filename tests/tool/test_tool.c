@@ -679,7 +679,8 @@ static void test_device_id_options(void **state)
 	static const struct {
 		const char *opt, *says;
 	} bad[] = {
-		{ "--vendor=0xffff", "--vendor=0xffff: 0xffff is what a read of an absent function" },
+		{ "--vendor=0xffff", "--vendor=0xffff: a read of an absent function returns 0xffff" },
+		{ "--vendor=0", "--vendor=0: a read of an absent function returns 0xffff" },
 		{ "--vendor=0x0001", "(Configuration RRS)" },
 		{ "--vendor=0x10000", "--vendor=0x10000: expected a 16-bit number" },
 		{ "--device=-1", "--device=-1: expected a 16-bit number" },
