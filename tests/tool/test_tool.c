@@ -179,6 +179,38 @@ static void test_exit_codes(void **state)
 	tu_dev_stop(&d);
 }
 
+/* --poll-us on both command lines: taken (0 to 1000), handed to the library
+ * (the device and the tool still talk), refused out of range with exit 2. */
+static void test_poll_option(void **state)
+{
+	(void)state;
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", "--poll-us=50");
+	char *out;
+	assert_int_equal(tool(NULL, "--poll-us 50 write %s bar0 4 0x12345678", d.sock), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tool(&out, "--poll-us %d --json read %s bar0 4", i * 500, d.sock), 0);
+		assert_non_null(strstr(out, "\"value\": 305419896"));
+		free(out);
+	}
+	assert_int_equal(tool(NULL, "--poll-us 1001 info %s", d.sock), 2);
+	assert_int_equal(tool(NULL, "--poll-us -1 info %s", d.sock), 2);
+	assert_int_equal(tool(NULL, "--poll-us ten info %s", d.sock), 2);
+	tu_dev_stop(&d);
+	static const char *bad[] = { "1001", "-5", "ten", "" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char cmd[512];
+		snprintf(cmd, sizeof(cmd), "%s/uvfio-memdev --quiet --poll-us='%s' /tmp/uvfio-poll-%d.sock 2>&1",
+			 UVFIO_BUILD_ROOT, bad[i], getpid());
+		int st;
+		out = tu_run(cmd, &st);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 2);
+		assert_non_null(strstr(out, "--poll-us"));
+		free(out);
+	}
+}
+
 static void test_irq_command(void **state)
 {
 	(void)state;
@@ -817,6 +849,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_info_golden, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_read_write_config_reset, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_exit_codes, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_poll_option, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_irq_command, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_dma_engine, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_dma_engine_short_file, tu_dev_teardown),
