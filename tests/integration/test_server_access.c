@@ -37,7 +37,7 @@ struct srv {
 	pthread_t thread;
 	char path[108];
 	pthread_mutex_t mu;
-	char log[8192]; /* the server's log lines */
+	char log[65536]; /* the server's log lines */
 	size_t log_len;
 	int run_result;
 	pid_t last_peer_pid; /* seen by the allow callback */
@@ -75,7 +75,9 @@ static unsigned count_logged(struct srv *v, const char *what)
 static bool allow_uid2(void *opaque, const struct uvfio_peer *peer)
 {
 	struct srv *v = opaque;
+	pthread_mutex_lock(&v->mu);
 	v->last_peer_pid = peer->pid;
+	pthread_mutex_unlock(&v->mu);
 	return peer->uid == OTHER_UID2;
 }
 
@@ -349,9 +351,34 @@ static void test_allow_callback(void **state)
 	srv_start(v);
 	pid_t pid;
 	assert_int_equal(as_user(OTHER_UID2, OTHER_GID, NULL, 0, try_served, v->path, &pid), 0);
-	assert_int_equal(v->last_peer_pid, pid); /* pthread_join in srv_free orders it */
+	pthread_mutex_lock(&v->mu);
+	assert_int_equal(v->last_peer_pid, pid);
+	pthread_mutex_unlock(&v->mu);
 	assert_int_equal(as_user(OTHER_UID, OTHER_GID, NULL, 0, try_refused, v->path, &pid), 0);
 	assert_int_equal(try_served(v->path), 0); /* by the list, the callback not asked */
+	srv_free(v);
+}
+
+static bool allow_none(void *opaque, const struct uvfio_peer *peer)
+{
+	(void)opaque;
+	(void)peer;
+	return false;
+}
+
+/* A peer reconnecting in a loop cannot fill the log: 100 refusals in a row
+ * are logged, then every 1000th; an accepted peer starts the count again. */
+static void test_refusals_logged_bounded(void **state)
+{
+	(void)state;
+	struct uvfio_server_access a = { .allow = allow_none };
+	struct srv *v = srv_new(&a);
+	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
+	srv_start(v);
+	for (int i = 0; i < 1500; i++)
+		assert_int_equal(try_refused(v->path), 0);
+	assert_int_equal(count_logged(v, "refused a connection from"), 101);
+	assert_int_equal(count_logged(v, "from now on every 1000th refusal"), 1);
 	srv_free(v);
 }
 
@@ -509,7 +536,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socket_mode),    cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_uid_rule),       cmocka_unit_test(test_gid_rule),
-		cmocka_unit_test(test_allow_callback), cmocka_unit_test(test_socket_activation),
+		cmocka_unit_test(test_allow_callback),
+		cmocka_unit_test(test_refusals_logged_bounded), cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_activation_env), cmocka_unit_test(test_listen_fd_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
