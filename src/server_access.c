@@ -83,7 +83,7 @@ static int set_file_access(const struct uvfio_server_access *a, const char *path
 int vu_srv_listen_socket(struct uvfio_server *s, const char *path)
 {
 	const struct uvfio_server_access *a = &s->cfg.access;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX}, tmp = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -194,11 +194,8 @@ bool vu_srv_peer_allowed(struct uvfio_server *s, int fd)
 	for (size_t i = 0; !ok && i < ngroups; i++)
 		ok = has_id(a->gids, a->ngids, groups[i]);
 	if (!ok && a->allow) {
-		struct uvfio_peer p = {.pid = uc.pid,
-				       .uid = uc.uid,
-				       .gid = uc.gid,
-				       .groups = groups,
-				       .ngroups = ngroups};
+		struct uvfio_peer p = { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid,
+					.groups = groups, .ngroups = ngroups };
 		ok = a->allow(s->opaque, &p);
 	}
 	if (groups != small)

@@ -95,13 +95,13 @@ static struct srv *srv_new(const struct uvfio_server_access *access)
 	assert_non_null(v);
 	pthread_mutex_init(&v->mu, NULL);
 	struct uvfio_server_config cfg = {
-		.log = {.fn = log_fn, .opaque = v, .level = UVFIO_LOG_INFO},
+		.log = { .fn = log_fn, .opaque = v, .level = UVFIO_LOG_INFO },
 		.opaque = v,
 	};
 	if (access)
 		cfg.access = *access;
 	assert_int_equal(uvfio_server_create(&cfg, &v->s), 0);
-	struct uvfio_pci_id id = {.vendor = VENDOR, .device = DEVICE, .class_code = 0xff0000};
+	struct uvfio_pci_id id = { .vendor = VENDOR, .device = DEVICE, .class_code = 0xff0000 };
 	assert_int_equal(uvfio_server_pci_init(v->s, &id), 0);
 	snprintf(v->path, sizeof(v->path), "/tmp/uvfio-access-%d-%p.sock", (int)getpid(),
 		 (void *)v);
@@ -125,7 +125,7 @@ static void srv_free(struct srv *v)
 /* Served: a client negotiates and reads the vendor id. 0 or an errno. */
 static int try_served(const char *path)
 {
-	struct uvfio_client_config cc = {.log = {.level = UVFIO_LOG_ERR}, .timeout_ms = 3000};
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 3000 };
 	struct uvfio_client *c;
 	int r = uvfio_client_connect(path, &cc, &c);
 	if (r < 0)
@@ -141,7 +141,7 @@ static int try_served(const char *path)
 static int try_refused(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return errno; /* not even the kernel let it in */
@@ -150,15 +150,14 @@ static int try_refused(const char *path)
 		struct uvfio_hdr h;
 		struct uvfio_version v;
 	} __attribute__((packed)) m = {
-		.h = {.msg_id = 1,
-		      .cmd = UVFIO_CMD_VERSION,
-		      .msg_size = (uint32_t)(sizeof(m) + sizeof(version))},
-		.v = {.major = 0, .minor = 1},
+		.h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
+		       .msg_size = (uint32_t)(sizeof(m) + sizeof(version)) },
+		.v = { .major = 0, .minor = 1 },
 	};
 	/* a refused peer may be gone already: the writes may fail */
 	if (write(fd, &m, sizeof(m)) == (ssize_t)sizeof(m))
 		(void)!write(fd, version, sizeof(version));
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	if (poll(&p, 1, 5000) != 1)
 		return ETIMEDOUT;
 	char b[64];
@@ -217,7 +216,7 @@ static void test_socket_mode(void **state)
 
 	umask(0077); /* the umask does not take bits from the mode asked for */
 	struct uvfio_server_access a = {
-		.socket_mode = 0660, .set_socket_gid = true, .socket_gid = GROUP};
+		.socket_mode = 0660, .set_socket_gid = true, .socket_gid = GROUP };
 	v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	gid_t g;
@@ -256,15 +255,15 @@ static void test_bad_config(void **state)
 	struct uvfio_server *s = NULL;
 	uid_t u = 1;
 	const struct uvfio_server_access bad[] = {
-		{.socket_mode = 01000},
-		{.socket_mode = 04600},
-		{.nuids = 1},
-		{.ngids = 2},
-		{.uids = &u, .nuids = UVFIO_ACCESS_MAX_IDS + 1},
+		{ .socket_mode = 01000 },
+		{ .socket_mode = 04600 },
+		{ .nuids = 1 },
+		{ .ngids = 2 },
+		{ .uids = &u, .nuids = UVFIO_ACCESS_MAX_IDS + 1 },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct uvfio_server_config cfg = {.log = {.level = UVFIO_LOG_ERR},
-						  .access = bad[i]};
+		struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR },
+						   .access = bad[i] };
 		assert_int_equal(uvfio_server_create(&cfg, &s), -EINVAL);
 		assert_null(s);
 	}
@@ -272,7 +271,7 @@ static void test_bad_config(void **state)
 	uid_t *uids = malloc(2 * sizeof(*uids));
 	uids[0] = OTHER_UID;
 	uids[1] = 0;
-	struct uvfio_server_access a = {.uids = uids, .nuids = 2, .socket_mode = 0666};
+	struct uvfio_server_access a = { .uids = uids, .nuids = 2, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	memset(uids, 0xff, 2 * sizeof(*uids));
 	free(uids);
@@ -291,8 +290,8 @@ static void test_bad_config(void **state)
 static void test_uid_rule(void **state)
 {
 	(void)state;
-	uid_t uids[] = {0, OTHER_UID2};
-	struct uvfio_server_access a = {.uids = uids, .nuids = 2, .socket_mode = 0666};
+	uid_t uids[] = { 0, OTHER_UID2 };
+	struct uvfio_server_access a = { .uids = uids, .nuids = 2, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	srv_start(v);
@@ -320,12 +319,12 @@ static void test_uid_rule(void **state)
 static void test_gid_rule(void **state)
 {
 	(void)state;
-	gid_t gids[] = {GROUP};
-	struct uvfio_server_access a = {.gids = gids, .ngids = 1, .socket_mode = 0666};
+	gid_t gids[] = { GROUP };
+	struct uvfio_server_access a = { .gids = gids, .ngids = 1, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	srv_start(v);
-	gid_t sup[] = {17, GROUP, 18};
+	gid_t sup[] = { 17, GROUP, 18 };
 	assert_int_equal(as_user(OTHER_UID, GROUP, NULL, 0, try_served, v->path, NULL), 0);
 	assert_int_equal(as_user(OTHER_UID, OTHER_GID, sup, 3, try_served, v->path, NULL), 0);
 	pid_t pid;
@@ -343,9 +342,9 @@ static void test_gid_rule(void **state)
 static void test_allow_callback(void **state)
 {
 	(void)state;
-	uid_t uids[] = {0};
+	uid_t uids[] = { 0 };
 	struct uvfio_server_access a = {
-		.uids = uids, .nuids = 1, .allow = allow_uid2, .socket_mode = 0666};
+		.uids = uids, .nuids = 1, .allow = allow_uid2, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	srv_start(v);
@@ -387,7 +386,7 @@ static void test_refusals_logged_bounded(void **state)
 static int listening_socket(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 4), 0);
@@ -422,18 +421,18 @@ static void test_socket_activation(void **state)
 			_exit(11);
 		if (!(fcntl(3, F_GETFD) & FD_CLOEXEC))
 			_exit(12);
-		uid_t uids[] = {0};
-		struct uvfio_server_access a = {.uids = uids, .nuids = 1};
-		struct uvfio_server_config cfg = {.log = {.level = UVFIO_LOG_ERR}, .access = a};
+		uid_t uids[] = { 0 };
+		struct uvfio_server_access a = { .uids = uids, .nuids = 1 };
+		struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR }, .access = a };
 		struct uvfio_server *s;
-		struct uvfio_pci_id id = {.vendor = VENDOR, .device = DEVICE};
+		struct uvfio_pci_id id = { .vendor = VENDOR, .device = DEVICE };
 		if (uvfio_server_create(&cfg, &s) < 0 || uvfio_server_pci_init(s, &id) < 0 ||
 		    uvfio_server_listen_fd(s, 3) < 0)
 			_exit(13);
 		/* serve until the second client (root) has come and gone */
 		int served = 0;
 		while (served < 1) {
-			struct pollfd pf = {.fd = uvfio_server_poll_fd(s), .events = POLLIN};
+			struct pollfd pf = { .fd = uvfio_server_poll_fd(s), .events = POLLIN };
 			if (poll(&pf, 1, 10000) != 1)
 				_exit(14);
 			bool was = uvfio_server_connected(s);
@@ -469,13 +468,13 @@ static void test_activation_env(void **state)
 	assert_int_equal(uvfio_server_activation_fds(false), 0); /* no LISTEN_PID */
 	setenv("LISTEN_PID", "1", 1);
 	assert_int_equal(uvfio_server_activation_fds(false), 0); /* init's, not ours */
-	static const char *const bad_pid[] = {"", "x", "-5", "0", "12x", "99999999999"};
+	static const char *const bad_pid[] = { "", "x", "-5", "0", "12x", "99999999999" };
 	for (size_t i = 0; i < sizeof(bad_pid) / sizeof(bad_pid[0]); i++) {
 		setenv("LISTEN_PID", bad_pid[i], 1);
 		assert_int_equal(uvfio_server_activation_fds(false), -EINVAL);
 	}
 	setenv("LISTEN_PID", me, 1);
-	static const char *const bad_n[] = {"", "one", "-1", "1 ", "4294967296"};
+	static const char *const bad_n[] = { "", "one", "-1", "1 ", "4294967296" };
 	for (size_t i = 0; i < sizeof(bad_n) / sizeof(bad_n[0]); i++) {
 		setenv("LISTEN_FDS", bad_n[i], 1);
 		assert_int_equal(uvfio_server_activation_fds(false), -EINVAL);
@@ -496,7 +495,7 @@ static void test_listen_fd_checks(void **state)
 {
 	(void)state;
 	int before = tu_count_fds();
-	struct uvfio_server_config cfg = {.log = {.level = UVFIO_LOG_ERR}};
+	struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR } };
 	struct uvfio_server *s;
 	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
 	int p[2];

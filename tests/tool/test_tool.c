@@ -776,8 +776,8 @@ static void test_device_access_options(void **state)
 	tu_dev_stop(&d);
 
 	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev",
-		     "--socket-mode=0660 --socket-group=4242 --allow-uid=0,12345 "
-		     "--allow-gid=4343");
+		     "--socket-mode=0660 --socket-group=4242 --allow-uid=root "
+		     "--allow-uid=12345,12346 --allow-gid=4343");
 	assert_int_equal(stat(d.sock, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0660);
 	assert_int_equal(st.st_gid, 4242);
