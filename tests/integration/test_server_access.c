@@ -249,6 +249,34 @@ static void test_socket_mode(void **state)
 	umask(old);
 }
 
+/* A group the process may not give: -EPERM, and no file left behind
+ * (neither the path nor its temporary name). */
+static int listen_with_foreign_group(const char *path)
+{
+	struct uvfio_server_access a = { .set_socket_gid = true, .socket_gid = GROUP };
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .access = a };
+	struct uvfio_server *s;
+	if (uvfio_server_create(&cfg, &s) < 0)
+		return 1;
+	int r = uvfio_server_listen(s, path);
+	uvfio_server_destroy(s);
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	if (r != -EPERM)
+		return 2;
+	return access(path, F_OK) == 0 || access(tmp, F_OK) == 0 ? 3 : 0;
+}
+
+static void test_socket_group_not_ours(void **state)
+{
+	(void)state;
+	char path[108];
+	snprintf(path, sizeof(path), "/tmp/uvfio-access-grp-%d.sock", (int)getpid());
+	unlink(path);
+	assert_int_equal(
+		as_user(OTHER_UID, OTHER_GID, NULL, 0, listen_with_foreign_group, path, NULL), 0);
+}
+
 static void test_bad_config(void **state)
 {
 	(void)state;
@@ -534,6 +562,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socket_mode),    cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_socket_group_not_ours),
 		cmocka_unit_test(test_uid_rule),       cmocka_unit_test(test_gid_rule),
 		cmocka_unit_test(test_allow_callback),
 		cmocka_unit_test(test_refusals_logged_bounded), cmocka_unit_test(test_socket_activation),
