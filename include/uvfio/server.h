@@ -62,6 +62,13 @@ enum uvfio_reset_type {
  * NULL. Callbacks get the opaque pointer of the config and return 0 or a
  * negative errno that becomes the error reply. They run on the thread that
  * serves the context (see Threads above).
+ * The client may leave while a callback runs (its DMA by messages finds the
+ * end of the stream): that DMA, and any later in the callback, fails with
+ * -ECONNRESET or -ENOTCONN, and the disconnect (reset(UVFIO_RESET_LOST_CONN),
+ * dma_unmap of every range, client_gone) happens once the callback has
+ * returned, never under it; a range dma_map accepted meanwhile is unmapped
+ * with the others. The serving thread should not do DMA by messages at all
+ * (see uvfio_server_dma_read(): QEMU's rule); asynchronous DMA never waits.
  *
  * @reset: the device must reset, for the reason @type (see above).
  * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
@@ -647,17 +654,98 @@ UVFIO_EXPORT int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t io
  * when its reply did not come within timeout_ms, -ENOTCONN/-ECONNRESET
  * without a client). Thread-safe (see "DMA from any thread").
  *
- * Memory while the serving thread waits for a reply on the main socket (no
- * twin socket): client requests that arrive meanwhile are queued and
- * handled afterwards, at most 1024 of them and 4 MiB of messages (plus the
- * one being read). Beyond that the server stops reading the socket, so the
- * client's socket buffer holds the rest; a reply sent behind more requests
- * than that cannot be reached, and the DMA fails with -ETIMEDOUT.
+ * On the serving thread (a callback), DMA by messages blocks the device:
+ * client requests that arrive meanwhile are queued and handled only after
+ * the DMA, at most 1024 of them and 4 MiB of messages (plus the one being
+ * read); beyond that the server stops reading the socket, so the client's
+ * socket buffer holds the rest; a reply sent behind more requests than that
+ * cannot be reached, and the DMA fails with -ETIMEDOUT. That suits a client
+ * that answers DMA while it waits for replies of its own (ours does). It
+ * deadlocks QEMU's client, which most users run: QEMU's vCPU thread waits
+ * for the reply to a region access holding the global lock
+ * (hw/vfio-user/proxy.c, vfio_user_send_wait() waits on a condition
+ * variable with the BQL held), and QEMU answers DMA_READ/DMA_WRITE only from
+ * a bottom half in its main loop (vfio_user_request()), which needs that
+ * lock. A driver that reads a register during the copy then stalls both
+ * processes until a timeout (QEMU's x-msg-timeout and timeout_ms, 5 s
+ * each), and the DMA fails. So the rule for devices: the serving thread
+ * never waits for DMA by messages. Use the asynchronous calls below (one
+ * thread), or DMA from another thread. The library logs one warning per
+ * connection the first time the serving thread does it.
  */
 UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 				       size_t len);
 UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, const void *buf,
 					size_t len);
+
+/* ---- Asynchronous DMA --------------------------------------------------------------
+ *
+ * For devices that serve from one thread: a transfer starts from a callback
+ * (or between uvfio_server_dispatch() calls), the call returns at once, and
+ * the serving loop answers the client's requests while the DMA_READ /
+ * DMA_WRITE messages are in flight; the device is called back on the
+ * serving thread when the transfer is over.
+ * - Thread: call it on the thread that serves the context (inside a
+ *   callback, or the thread that calls uvfio_server_run()/_dispatch());
+ *   from any other thread it returns -EPERM (use the blocking calls there).
+ * - The callback is always called from the serving loop, never inside the
+ *   starting call, also when the memory is mapped (then the copy is done
+ *   before the call returns and only the callback waits for the loop: one
+ *   code path for both). A dispatch() user finds the poll fd readable.
+ * - Order: callbacks come one at a time in the order the transfers were
+ *   started. A transfer cancelled by DMA_UNMAP is called back at once (see
+ *   below), ahead of earlier ones still running.
+ * - Result: 0, or -EFAULT/-EPERM (not mapped, not allowed), -EIO (the file
+ *   behind mapped memory shrank), an error the client returned, -EPROTO (a
+ *   malformed reply), -ETIMEDOUT (no reply within timeout_ms of the last
+ *   progress), or the cancellation errors:
+ *   -ECONNRESET: the client disconnected (or the connection broke); called
+ *     while the connection ends, before the reset (UVFIO_RESET_LOST_CONN),
+ *     dma_unmap and client_gone callbacks;
+ *   -ECANCELED: a device reset (DEVICE_RESET, function-level reset), called
+ *     before the reset callback; or a DMA_UNMAP of a range the transfer's
+ *     segments touch, called before the dma_unmap callback.
+ *   A transfer that finished before the cancel keeps its own result. After
+ *   an error no more pieces are sent; data already moved stays moved.
+ * - @buf is read (write) or written (read) until the callback; keep it.
+ *   A cancelled transfer's late replies are dropped, never written to it.
+ * - Bounds: at most UVFIO_SERVER_DMA_ASYNC_MAX transfers per context (a
+ *   cancelled one counts until its messages are answered or time out),
+ *   UVFIO_SERVER_DMA_ASYNC_SEGS segments each, 4 requests in flight each
+ *   (in QEMU's layout at most 2 DMA_READs for the whole connection).
+ * - Mapped pieces are copied by the serving thread in the starting call or
+ *   the loop (guarded as the blocking copies); a large mapped transfer
+ *   holds the loop for the time of its memcpy.
+ * Returns 0 (@done will be called exactly once), or, without calling it:
+ * -EINVAL (NULL, empty or wrapping segment), -E2BIG (too many segments),
+ * -EPERM (not the serving thread), -ENOTCONN (no client), -EAGAIN (the
+ * bound), -ENOMEM.
+ */
+#define UVFIO_SERVER_DMA_ASYNC_MAX 64
+#define UVFIO_SERVER_DMA_ASYNC_SEGS 256
+
+/* @result: 0 or a negative errno (see above). */
+typedef void (*uvfio_dma_done_fn)(void *arg, int result);
+
+struct uvfio_dma_seg {
+	uint64_t iova;
+	uint64_t len;
+};
+
+/** uvfio_server_dma_read_async() - client memory [iova, iova+len) into @buf. */
+UVFIO_EXPORT int uvfio_server_dma_read_async(struct uvfio_server *s, uint64_t iova, void *buf,
+					     size_t len, uvfio_dma_done_fn done, void *arg);
+/** uvfio_server_dma_write_async() - @buf into client memory [iova, iova+len);
+ * logged dirty as pieces complete. */
+UVFIO_EXPORT int uvfio_server_dma_write_async(struct uvfio_server *s, uint64_t iova,
+					      const void *buf, size_t len,
+					      uvfio_dma_done_fn done, void *arg);
+/** uvfio_server_dma_sg_async() - scatter-gather: the @nseg segments in
+ * order, to (@write) or from one contiguous @buf of their total length. */
+UVFIO_EXPORT int uvfio_server_dma_sg_async(struct uvfio_server *s,
+					   const struct uvfio_dma_seg *seg, unsigned nseg,
+					   void *buf, bool write, uvfio_dma_done_fn done,
+					   void *arg);
 
 /* ---- Serving ------------------------------------------------------------------- */
 
