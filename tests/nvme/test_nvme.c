@@ -349,6 +349,23 @@ static void check_io(struct drv *d, bool file)
 	assert_int_equal(st(io(d, NVME_CMD_READ, 100, (uint32_t)(len / 512), p1, p2)), 0);
 	gather(d, 17, 512, r, len);
 	assert_memory_equal(r, w, len);
+	/* a PRP list that starts 16 bytes before the end of its page: one data
+	 * entry, then a pointer to the next list page holding the rest */
+	tu_pattern(w, len, 11);
+	uint64_t *l1 = (uint64_t *)((uint8_t *)pg(d, P_LIST) + PG - 16), *l2 = pg(d, P_LIST + 1);
+	l1[0] = iova_of(P_DATA + 2);
+	l1[1] = iova_of(P_LIST + 1);
+	for (unsigned i = 2; i < 16; i++)
+		l2[i - 2] = iova_of(P_DATA + 2 * i);
+	scatter(d, 16, 0, w, len);
+	assert_int_equal(st(io(d, NVME_CMD_WRITE, 300, (uint32_t)(len / 512), iova_of(P_DATA),
+			       iova_of(P_LIST) + PG - 16)), 0);
+	for (unsigned i = 0; i < 40; i++)
+		memset(pg(d, P_DATA + i), 0xee, PG);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 300, (uint32_t)(len / 512), iova_of(P_DATA),
+			       iova_of(P_LIST) + PG - 16)), 0);
+	gather(d, 16, 0, r, len);
+	assert_memory_equal(r, w, len);
 	/* two pages: PRP2 is the second page itself */
 	tu_pattern(w, 8192, 9);
 	build_prps(d, 2, 0, &p1, &p2);
