@@ -466,11 +466,15 @@ static bool doorbells(struct nvme_ctrl *c)
 		invalid_db(c);
 		did = true;
 	}
+	/* With shadow doorbells an I/O queue's doorbell register is only a
+	 * wake-up: the host wrote the shadow first, and a register write may
+	 * arrive after the shadow moved on (an older value would take the
+	 * tail back and replay the queue). */
 	for (; sd; sd &= sd - 1) {
 		unsigned q = (unsigned)__builtin_ctzll(sd);
 		if (!((c->sq_used >> q) & 1))
 			invalid_db(c);
-		else
+		else if (!c->dbbuf || !q)
 			sq_tail_set(c, &c->sq[q], ATOMIC_LOAD(&c->db_sq[q]));
 		did = true;
 	}
@@ -478,7 +482,7 @@ static bool doorbells(struct nvme_ctrl *c)
 		unsigned q = (unsigned)__builtin_ctzll(cd);
 		if (!((c->cq_used >> q) & 1))
 			invalid_db(c);
-		else
+		else if (!c->dbbuf || !q)
 			cq_head_set(c, &c->cq[q], ATOMIC_LOAD(&c->db_cq[q]));
 		did = true;
 	}
