@@ -154,6 +154,13 @@ static void kill_leftovers(void)
 
 void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra)
 {
+	const char *args[] = { extra, NULL };
+	tu_dev_start_args(d, build_root, prog, args);
+}
+
+void tu_dev_start_args(struct tu_dev *d, const char *build_root, const char *prog,
+		       const char *const *extra)
+{
 	static int seq;
 	/* A test program that ends early (a failed assertion outside a
 	 * teardown, exit()) leaves no device behind holding its pipes. */
@@ -163,7 +170,9 @@ void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, co
 	unlink(d->sock);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
-	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
+	char *argv[16] = { path, "--quiet", d->sock };
+	for (int i = 0; extra && extra[i] && i < 12; i++)
+		argv[3 + i] = (char *)extra[i];
 	pid_t pid;
 	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	d->pid = pid;
