@@ -396,6 +396,24 @@ static void test_bad_admin_commands(void **state)
 	cmd = (struct nvme_sqe){ .opcode = 0x3f };
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(0, NVME_SC_INVALID_OPCODE));
 
+	/* Delete (5.5, 5.6): the admin queue, one that does not exist, a CQ
+	 * with an SQ on it; queue 2 in order, which frees its id (granted,
+	 * since the driver created it) for the creation tests below */
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_SQ, .cdw10 = 0 };
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
+	cmd.cdw10 = 0x1000;
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_CQ, .cdw10 = 0 };
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
+	cmd.cdw10 = 1;
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QUEUE_DELETION_INVALID));
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_SQ, .cdw10 = 2 };
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), 0);
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_CQ, .cdw10 = 2 };
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), 0);
+	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
+
 	/* Create I/O Completion Queue (5.3) */
 	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_CREATE_CQ, .prp1 = qa, .cdw11 = NVME_CQ_PC };
 	cmd.cdw10 = (15u << 16) | 0; /* the admin queue's id */
@@ -404,13 +422,13 @@ static void test_bad_admin_commands(void **state)
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
 	cmd.cdw10 = (15u << 16) | 0x1000; /* beyond the queues granted */
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
-	cmd.cdw10 = (0u << 16) | 3; /* one entry */
+	cmd.cdw10 = (0u << 16) | 2; /* one entry */
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QUEUE_SIZE));
 	if (mqes < 65536) {
-		cmd.cdw10 = (mqes << 16) | 3; /* one more than CAP.MQES allows */
+		cmd.cdw10 = (mqes << 16) | 2; /* one more than CAP.MQES allows */
 		assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QUEUE_SIZE));
 	}
-	cmd.cdw10 = (15u << 16) | 3;
+	cmd.cdw10 = (15u << 16) | 2;
 	cmd.cdw11 = NVME_CQ_PC | NVME_CQ_IEN | (2047u << 16); /* no such vector */
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_INT_VECTOR_INVALID));
 	cmd.cdw11 = NVME_CQ_PC;
@@ -419,33 +437,23 @@ static void test_bad_admin_commands(void **state)
 
 	/* Create I/O Submission Queue (5.4) */
 	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_CREATE_SQ, .prp1 = qa };
-	cmd.cdw10 = (15u << 16) | 3;
-	cmd.cdw11 = NVME_SQ_PC | (3u << 16); /* CQ 3 does not exist */
+	cmd.cdw10 = (15u << 16) | 2;
+	cmd.cdw11 = NVME_SQ_PC | (2u << 16); /* CQ 2 does not exist (any more) */
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_CQ_INVALID));
 	cmd.cdw11 = NVME_SQ_PC | (0u << 16); /* the admin CQ */
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_CQ_INVALID));
-	cmd.cdw10 = (15u << 16) | 2; /* exists */
+	cmd.cdw10 = (15u << 16) | 1; /* exists */
 	cmd.cdw11 = NVME_SQ_PC | (1u << 16);
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
-	cmd.cdw10 = (0u << 16) | 3;
+	cmd.cdw10 = (0u << 16) | 2; /* one entry, on CQ 1 */
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QUEUE_SIZE));
-
-	/* Delete (5.5, 5.6): the admin queue, one that does not exist, a CQ
-	 * with an SQ on it */
-	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_SQ, .cdw10 = 0 };
-	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
-	cmd.cdw10 = 7;
-	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
-	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_CQ, .cdw10 = 0 };
-	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
-	cmd.cdw10 = 2;
-	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QUEUE_DELETION_INVALID));
-	/* deleting queue 2 in order works, and then it is gone */
-	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_SQ, .cdw10 = 2 };
+	/* a valid pair again: CQ 2, then SQ 2 on it */
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_CREATE_CQ, .prp1 = qa,
+				 .cdw10 = (15u << 16) | 2, .cdw11 = NVME_CQ_PC };
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), 0);
-	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_DELETE_CQ, .cdw10 = 2 };
+	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_CREATE_SQ, .prp1 = qa + 4096,
+				 .cdw10 = (15u << 16) | 2, .cdw11 = NVME_SQ_PC | (2u << 16) };
 	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), 0);
-	assert_int_equal(admin(&e, &cmd, NULL, 0, NULL), SC(1, NVME_SC_QID_INVALID));
 
 	/* Set Features (5.21): an unknown feature; Number of Queues after I/O
 	 * queues exist */
