@@ -58,7 +58,7 @@ static int nvme_start(struct nvme_bench *b, int cpu, const char *img, bool shado
 	for (int i = 0; i < 500 && access(b->sock, F_OK) < 0; i++)
 		usleep(10000);
 	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 30000,
-					  .use_ioeventfds = true };
+					  .use_ioeventfds = shadow };
 	struct nvme_drv_opts o = { .client = &cc, .shadow = shadow, .io_depth = 64,
 				   .max_xfer = SEQ, .mem_size = 32u << 20 };
 	int r = nvme_drv_open(b->sock, &o, &b->d);

@@ -154,13 +154,6 @@ static void kill_leftovers(void)
 
 void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra)
 {
-	const char *args[] = { extra, NULL };
-	tu_dev_start_args(d, build_root, prog, args);
-}
-
-void tu_dev_start_args(struct tu_dev *d, const char *build_root, const char *prog,
-		       const char *const *extra)
-{
 	static int seq;
 	/* A test program that ends early (a failed assertion outside a
 	 * teardown, exit()) leaves no device behind holding its pipes. */
@@ -170,9 +163,16 @@ void tu_dev_start_args(struct tu_dev *d, const char *build_root, const char *pro
 	unlink(d->sock);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
-	char *argv[16] = { path, "--quiet", d->sock };
-	for (int i = 0; extra && extra[i] && i < 12; i++)
-		argv[3 + i] = (char *)extra[i];
+	/* extra: one argument, or several separated by single spaces */
+	char extra_buf[512], *argv[16] = { path, "--quiet", d->sock };
+	int argc = 3;
+	if (extra) {
+		snprintf(extra_buf, sizeof(extra_buf), "%s", extra);
+		for (char *save = NULL, *t = strtok_r(extra_buf, " ", &save); t && argc < 15;
+		     t = strtok_r(NULL, " ", &save))
+			argv[argc++] = t;
+	}
+	argv[argc] = NULL;
 	pid_t pid;
 	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	d->pid = pid;

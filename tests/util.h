@@ -35,12 +35,10 @@ struct tu_dev {
 	int pid;
 	char sock[108];
 };
-/* Start build_root/prog on a new socket (with one extra argument or NULL)
+/* Start build_root/prog on a new socket (with extra arguments separated by
+ * single spaces, or NULL)
  * and wait until it listens. */
 void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra);
-/* The same with up to 12 extra arguments (NULL-terminated; NULL for none). */
-void tu_dev_start_args(struct tu_dev *d, const char *build_root, const char *prog,
-		       const char *const *extra);
 /* SIGTERM: the device must exit with 0 and remove its socket. */
 void tu_dev_stop(struct tu_dev *d);
 /* A cmocka teardown: kill the devices a failed test left running. */

@@ -37,11 +37,9 @@ static void env_start(struct env *e, const struct nvme_drv_opts *o, unsigned lba
 	e->imgfd = mkstemp(e->img);
 	assert_true(e->imgfd >= 0);
 	assert_int_equal(ftruncate(e->imgfd, IMG_SIZE), 0);
-	char file[96], lbs[32];
-	snprintf(file, sizeof(file), "--file=%s", e->img);
-	snprintf(lbs, sizeof(lbs), "--lba-size=%u", lba);
-	const char *args[] = { file, lbs, "--queues=8", NULL };
-	tu_dev_start_args(&e->dev, UVFIO_BUILD_ROOT, "uvfio-nvme", args);
+	char args[160];
+	snprintf(args, sizeof(args), "--file=%s --lba-size=%u --queues=8", e->img, lba);
+	tu_dev_start(&e->dev, UVFIO_BUILD_ROOT, "uvfio-nvme", args);
 	int r = nvme_drv_open(e->dev.sock, o, &e->d);
 	assert_int_equal(r, 0);
 	e->in = nvme_drv_info(e->d);

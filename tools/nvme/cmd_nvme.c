@@ -220,7 +220,7 @@ static int run_nvme(int argc, char **argv)
 		.timeout_ms = tool_opts.timeout_ms,
 		.log = { .level = tool_opts.log_level, .trace = tool_opts.trace },
 		.poll_us = tool_opts.poll_us,
-		.use_ioeventfds = true,
+		.use_ioeventfds = o.drv.shadow,
 	};
 	o.drv.client = &cc;
 	if (is_rd || is_wr)

@@ -50,7 +50,9 @@ struct nvme_drv {
 	struct queue *q;          /* [0] admin, [1..io_queues] I/O */
 	unsigned nq;
 	int nvec;
-	bool down; /* shut down */
+	bool down;      /* shut down */
+	bool bells_fd;  /* the client rings doorbells through ioeventfds */
+	bool bell_sync; /* ... but without shadow doorbells: ring by messages */
 };
 
 /* ---- Registers ------------------------------------------------------------------------- */
@@ -134,6 +136,10 @@ static int ring(struct nvme_drv *d, uint16_t qid, bool cq, uint16_t v, uint16_t 
 			return 0;
 	}
 	uint32_t val = v;
+	/* an ioeventfd's signal carries no value: a client that rings through
+	 * them must have shadow doorbells, else its writes go as messages */
+	if (d->bell_sync)
+		return uvfio_client_region_write(d->c, VFIO_PCI_BAR0_REGION_INDEX, off, &val, 4);
 	return uvfio_client_region_write_posted(d->c, VFIO_PCI_BAR0_REGION_INDEX, off, &val, 4);
 }
 
@@ -603,6 +609,7 @@ static int bring_up(struct nvme_drv *d)
 		d->eventidx = (uint32_t *)(sp + PAGE);
 		in->shadow = true;
 	}
+	d->bell_sync = d->bells_fd && !in->shadow;
 
 	for (unsigned i = 1; i <= in->io_queues; i++) {
 		if ((r = create_io_queue(d, &d->q[i])) < 0)
@@ -619,9 +626,11 @@ int nvme_drv_open(const char *sock, const struct nvme_drv_opts *o, struct nvme_d
 		return -ENOMEM;
 	if (o)
 		d->o = *o;
-	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .use_ioeventfds = true };
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR },
+					  .use_ioeventfds = d->o.shadow };
 	if (d->o.client)
 		cc = *d->o.client;
+	d->bells_fd = cc.use_ioeventfds;
 	cc.mode = UVFIO_CLIENT_EVENT_LOOP;
 	d->o.client = NULL;
 	int r = uvfio_client_connect(sock, &cc, &d->c);
@@ -659,6 +668,7 @@ int nvme_drv_open(const char *sock, const struct nvme_drv_opts *o, struct nvme_d
 		depth = 2;
 	in->io_depth = (uint16_t)depth;
 	uint32_t mx = d->o.max_xfer ? d->o.max_xfer : (256u << 10);
+	in->max_xfer = mx; /* until Identify says MDTS */
 	size_t entries = mx / PAGE + 1;
 	d->prp_per_cmd = (unsigned)((entries + PAGE / 8 - 2) / (PAGE / 8 - 1));
 	if ((r = arena_map(d)) < 0)

@@ -6,10 +6,9 @@
  * own header, devices/nvme/nvme_spec.h).
  *
  * BAR0 is reached by REGION_READ/REGION_WRITE (never mmapped); doorbells are
- * posted writes, which the client rings through the device's ioeventfds
- * when it offers them; with shadow doorbells (Doorbell Buffer Config) a
- * doorbell is written to memory and the register only when the device's
- * EventIdx asks for it. The driver's memory (queues, PRP lists, data) is one
+ * posted REGION_WRITEs; with shadow doorbells (Doorbell Buffer Config) a
+ * doorbell is written to memory, and the register (through the device's
+ * ioeventfd when it offers one) only when the device's EventIdx asks. The driver's memory (queues, PRP lists, data) is one
  * arena it gives the device with DMA_MAP: shared through a memfd, or, with
  * no_fd, without a descriptor, so the device reads and writes it with
  * DMA_READ/DMA_WRITE messages which the driver answers while it waits.
@@ -37,9 +36,11 @@ struct nvme_drv;
 
 /**
  * struct nvme_drv_opts - how to drive the device; all-zero is the default.
- * @client: the client's configuration (NULL: defaults with use_ioeventfds);
- *          its mode is always UVFIO_CLIENT_EVENT_LOOP (the driver dispatches
- *          while it waits).
+ * @client: the client's configuration (NULL: defaults, with use_ioeventfds
+ *          when @shadow); its mode is always UVFIO_CLIENT_EVENT_LOOP (the
+ *          driver dispatches while it waits). An ioeventfd's signal carries
+ *          no value, so with use_ioeventfds and no shadow doorbells in use
+ *          doorbells are synchronous REGION_WRITEs (correct, slower).
  * @no_fd: DMA_MAP the arena without a descriptor (DMA by messages).
  * @shadow: use shadow doorbells when the controller offers Doorbell Buffer
  *          Config (OACS bit 8); see nvme_drv_info()->shadow.
