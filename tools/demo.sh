@@ -103,7 +103,7 @@ if [ -x "$build/uvfio-nvme" ]; then
 	"$build/uvfio" nvme read "$nsock" 8 | head -4 || exit 1
 
 	step "The same bytes in the image file, at LBA 8 (offset 4096)"
-	dd if="$disk" bs=512 skip=8 count=1 status=none | od -A d -c | head -3
+	od -A d -j 4096 -N 48 -c "$disk"
 	if [ "$(dd if="$disk" bs=1 skip=4096 count=${#msg} status=none)" != "$msg" ]; then
 		echo "demo: the image file does not hold what was written"
 		exit 1

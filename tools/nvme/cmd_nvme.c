@@ -80,13 +80,13 @@ static int identify(struct nvme_drv *d)
 		printf("  max transfer      %u KiB\n", 4u << ic->mdts);
 	else
 		printf("  max transfer      no limit\n");
-	printf("  queues            %u entries at most, %u I/O queue pair(s) granted\n", in->mqes,
-	       in->io_queues);
-	printf("  optional admin    %s%s%s\n", ic->oacs & NVME_OACS_DBBUF ? "doorbell-buffer-config " : "",
-	       ic->oacs & NVME_OACS_FORMAT ? "format " : "", ic->oacs & NVME_OACS_FW ? "firmware" : "");
-	printf("  optional I/O      %s%s%s\n", ic->oncs & NVME_ONCS_DSM ? "dataset-management " : "",
-	       ic->oncs & NVME_ONCS_WRITE_ZEROES ? "write-zeroes " : "",
-	       ic->vwc & NVME_VWC_PRESENT ? "volatile-write-cache" : "");
+	printf("  queues            %u entries at most; %u I/O queue pair%s in use\n", in->mqes,
+	       in->io_queues, in->io_queues > 1 ? "s" : "");
+	printf("  optional admin   %s%s%s\n", ic->oacs & NVME_OACS_DBBUF ? " doorbell-buffer-config" : "",
+	       ic->oacs & NVME_OACS_FORMAT ? " format" : "", ic->oacs & NVME_OACS_FW ? " firmware" : "");
+	printf("  optional I/O     %s%s%s\n", ic->oncs & NVME_ONCS_DSM ? " dataset-management" : "",
+	       ic->oncs & NVME_ONCS_WRITE_ZEROES ? " write-zeroes" : "",
+	       ic->vwc & NVME_VWC_PRESENT ? " volatile-write-cache" : "");
 	printf("  namespaces        %u\n", ic->nn);
 	printf("namespace %u: %" PRIu64 " blocks of %u bytes (%" PRIu64 " bytes)\n", in->nsid,
 	       in->nsze, in->lba_size, bytes);
