@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nvme_drv.h"
@@ -561,6 +563,67 @@ static void test_reset_shutdown(void **state)
 	env_stop(&e);
 }
 
+/* ---- uvfio nvme (tools/nvme/cmd_nvme.c) ------------------------------------------------- */
+
+/* Run build/uvfio with the arguments; its exit status; stdout into *out
+ * (freed by the caller) when out is not NULL. */
+static int tool(char **out, const char *fmt, ...)
+{
+	char cmd[1024], args[900];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/uvfio %s 2>/dev/null", UVFIO_BUILD_ROOT, args);
+	int st;
+	char *o = tu_run(cmd, &st);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_tool(void **state)
+{
+	(void)state;
+	struct env e;
+	env_start(&e, NULL, 512);
+	nvme_drv_close(e.d); /* the tool is the driver now */
+	e.d = NULL;
+	char *out;
+	assert_int_equal(tool(&out, "nvme identify %s", e.dev.sock), 0);
+	assert_non_null(strstr(out, "uvfio-nvme"));
+	assert_non_null(strstr(out, "32768 blocks of 512 bytes"));
+	free(out);
+	assert_int_equal(tool(&out, "--json nvme identify %s", e.dev.sock), 0);
+	assert_non_null(strstr(out, "\"nsze\": 32768"));
+	free(out);
+	/* a write by each way of driving the device, each read back */
+	static const char *const ways[] = { "", "--no-fd", "--shadow --irq", "--no-fd --shadow" };
+	for (unsigned i = 0; i < 4; i++) {
+		char text[32], hex[65] = "";
+		snprintf(text, sizeof(text), "block-%u-written", i);
+		for (size_t k = 0; text[k]; k++)
+			snprintf(hex + 2 * k, 3, "%02x", (unsigned char)text[k]);
+		assert_int_equal(tool(NULL, "nvme %s write %s %u %s", ways[i], e.dev.sock, 10 + i, text),
+				 0);
+		char fb[32] = { 0 };
+		img_read(&e, (10 + i) * 512ull, fb, strlen(text));
+		assert_string_equal(fb, text);
+		assert_int_equal(tool(&out, "--json nvme %s read %s %u", ways[i], e.dev.sock, 10 + i), 0);
+		assert_non_null(strstr(out, hex));
+		free(out);
+	}
+	/* errors: usage 2, no server 3 */
+	assert_int_equal(tool(NULL, "nvme format %s", e.dev.sock), 2);
+	assert_int_equal(tool(NULL, "nvme read %s 32768", e.dev.sock), 2);
+	assert_int_equal(tool(NULL, "nvme read %s banana", e.dev.sock), 2);
+	assert_int_equal(tool(NULL, "nvme write %s 0", e.dev.sock), 2);
+	assert_int_equal(tool(NULL, "nvme identify /nonexistent/socket"), 3);
+	env_stop(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -576,6 +639,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_admin_commands, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_doorbell_errors, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_reset_shutdown, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_tool, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
