@@ -748,6 +748,8 @@ int nvme_ctrl_create(const struct nvme_ctrl_config *cfg, struct nvme_ctrl **out)
 	c->nr_ioq = cfg->nr_ioq;
 	c->nlb = cfg->backend.size >> cfg->lba_shift;
 	memcpy(c->uid, cfg->uid, sizeof(c->uid));
+	c->vid = cfg->vid;
+	c->ssvid = cfg->ssvid;
 	snprintf(c->sn, sizeof(c->sn), "UVFIO%02X%02X%02X%02X%02X%02X", c->uid[0], c->uid[1],
 		 c->uid[2], c->uid[3], c->uid[4], c->uid[5]);
 	c->wake_fd = cfg->wake_fd;

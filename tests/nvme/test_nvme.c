@@ -312,7 +312,7 @@ static void check_identify(struct drv *d, uint64_t nsze)
 {
 	assert_int_equal(st(admin(d, NVME_ADM_IDENTIFY, 0, iova_of(P_ID), 0, NVME_ID_CNS_CTRL, 0)), 0);
 	struct nvme_id_ctrl *id = pg(d, P_ID);
-	assert_int_equal(id->vid, 0x1de5);
+	assert_int_equal(id->vid, 0xf1f0);
 	assert_memory_equal(id->mn, "uvfio-nvme ", 11);
 	assert_int_equal(id->nn, 1);
 	assert_int_equal(id->ver, NVME_VS_1_4);
