@@ -177,9 +177,9 @@ bool nvme_ctrl_stopping(struct nvme_ctrl *c)
 	return ATOMIC_LOAD(&c->stop);
 }
 
-bool nvme_ctrl_shadowed(struct nvme_ctrl *c)
+bool nvme_ctrl_may_spin(struct nvme_ctrl *c)
 {
-	return c->enabled && !c->shut && c->dbbuf;
+	return c->enabled && !c->shut && (!c->dbbuf || c->dbbuf_mapped);
 }
 
 /* ---- worker: registers ----------------------------------------------------------------- */
