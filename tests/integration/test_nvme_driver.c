@@ -78,7 +78,7 @@ static void test_identify(void **state)
 	(void)state;
 	struct env e;
 	env_start(&e, NULL, 512);
-	const struct nvme_id_ctrl *ic = (const void *)e.in->id_ctrl;
+	const struct nvme_id_ctrl *ic = &e.in->id_ctrl;
 	assert_true(e.in->vs >= NVME_VS(1, 4, 0));
 	assert_int_equal(ic->sqes, 0x66); /* 64-byte entries, required and maximum */
 	assert_int_equal(ic->cqes, 0x44);
@@ -279,7 +279,7 @@ static void test_zeroes_deallocate(void **state)
 	(void)state;
 	struct env e;
 	env_start(&e, NULL, 512);
-	const struct nvme_id_ns *ns = (const void *)e.in->id_ns;
+	const struct nvme_id_ns *ns = &e.in->id_ns;
 	uint8_t *b = nvme_drv_alloc(e.d, 64 << 10), zero[4096] = { 0 }, fb[4096];
 	tu_pattern(b, 64 << 10, 5);
 	assert_int_equal(nvme_drv_rw(e.d, 1, NVME_CMD_WRITE, 100, 128, b), 0);
@@ -371,7 +371,7 @@ static void test_bad_io_commands(void **state)
 	cmd.prp1 = nvme_drv_iova(e.d, b) + 2;
 	assert_int_equal(io(&e, &cmd, NULL, 0), SC(0, NVME_SC_PRP_INVALID_OFFSET));
 	/* SGLs, which the controller does not support (SGLS 0): Invalid Field */
-	if (!((const struct nvme_id_ctrl *)e.in->id_ctrl)->sgls) {
+	if (!e.in->id_ctrl.sgls) {
 		nvme_drv_rw_cmd(&cmd, NVME_CMD_READ, 1, 0, 1);
 		cmd.flags = 0x40;
 		cmd.prp1 = nvme_drv_iova(e.d, b);
@@ -479,7 +479,7 @@ static void test_doorbell_errors(void **state)
 	struct env e;
 	env_start(&e, &o, 512);
 	struct uvfio_client *c = nvme_drv_client(e.d);
-	const struct nvme_id_ctrl *ic = (const void *)e.in->id_ctrl;
+	const struct nvme_id_ctrl *ic = &e.in->id_ctrl;
 	struct nvme_sqe aer = { .opcode = NVME_ADM_ASYNC_EVENT };
 
 	/* AERL + 1 requests are taken; one more is refused */

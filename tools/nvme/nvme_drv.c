@@ -555,8 +555,8 @@ static int bring_up(struct nvme_drv *d)
 	struct nvme_sqe cmd = { .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL };
 	if ((r = admin_ok(d, "Identify Controller", &cmd, buf, PAGE, NULL)) < 0)
 		return r;
-	memcpy(in->id_ctrl, buf, sizeof(in->id_ctrl));
-	const struct nvme_id_ctrl *ic = (const void *)in->id_ctrl;
+	memcpy(&in->id_ctrl, buf, sizeof(in->id_ctrl));
+	const struct nvme_id_ctrl *ic = &in->id_ctrl;
 	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_NS_ACTIVE_LIST };
 	if ((r = admin_ok(d, "Identify Active Namespace List", &cmd, buf, PAGE, NULL)) < 0)
 		return r;
@@ -568,8 +568,8 @@ static int bring_up(struct nvme_drv *d)
 	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_IDENTIFY, .nsid = in->nsid, .cdw10 = NVME_ID_CNS_NS };
 	if ((r = admin_ok(d, "Identify Namespace", &cmd, buf, PAGE, NULL)) < 0)
 		return r;
-	memcpy(in->id_ns, buf, sizeof(in->id_ns));
-	const struct nvme_id_ns *ns = (const void *)in->id_ns;
+	memcpy(&in->id_ns, buf, sizeof(in->id_ns));
+	const struct nvme_id_ns *ns = &in->id_ns;
 	uint8_t ds = ns->lbaf[ns->flbas & 0xf].ds;
 	if (ds < 9 || ds > 16) {
 		fprintf(stderr, "nvme: namespace %u has an LBA size of 2^%u bytes\n", in->nsid, ds);

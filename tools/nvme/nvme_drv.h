@@ -79,8 +79,8 @@ struct nvme_drv_info {
 	uint16_t io_queues, io_depth;
 	bool shadow; /* shadow doorbells in use */
 	bool irq;
-	uint8_t id_ctrl[4096]; /* Identify Controller */
-	uint8_t id_ns[4096];   /* Identify Namespace of nsid */
+	struct nvme_id_ctrl id_ctrl; /* Identify Controller */
+	struct nvme_id_ns id_ns;     /* Identify Namespace of nsid */
 };
 
 /**
