@@ -163,16 +163,13 @@ void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, co
 	unlink(d->sock);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
-	/* extra: one argument, or several separated by single spaces */
-	char extra_buf[512], *argv[16] = { path, "--quiet", d->sock };
+	/* extra: options separated by spaces */
+	char opts[512], *save = NULL;
+	snprintf(opts, sizeof(opts), "%s", extra ? extra : "");
+	char *argv[16] = { path, "--quiet", d->sock };
 	int argc = 3;
-	if (extra) {
-		snprintf(extra_buf, sizeof(extra_buf), "%s", extra);
-		for (char *save = NULL, *t = strtok_r(extra_buf, " ", &save); t && argc < 15;
-		     t = strtok_r(NULL, " ", &save))
-			argv[argc++] = t;
-	}
-	argv[argc] = NULL;
+	for (char *t = strtok_r(opts, " ", &save); t && argc < 15; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
 	pid_t pid;
 	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	d->pid = pid;

@@ -33,8 +33,8 @@ static void put128(uint8_t f[16], uint64_t v)
 
 static void id_ctrl(struct nvme_ctrl *c, struct nvme_id_ctrl *id)
 {
-	id->vid = 0x1de5;
-	id->ssvid = 0x1de5;
+	id->vid = c->vid;
+	id->ssvid = c->ssvid;
 	pad(id->sn, sizeof(id->sn), c->sn);
 	pad(id->mn, sizeof(id->mn), "uvfio-nvme");
 	pad(id->fr, sizeof(id->fr), "0.1");

@@ -466,11 +466,15 @@ static bool doorbells(struct nvme_ctrl *c)
 		invalid_db(c);
 		did = true;
 	}
+	/* With shadow doorbells an I/O queue's doorbell register is only a
+	 * wake-up: the host wrote the shadow first, and a register write may
+	 * arrive after the shadow moved on (an older value would take the
+	 * tail back and replay the queue). */
 	for (; sd; sd &= sd - 1) {
 		unsigned q = (unsigned)__builtin_ctzll(sd);
 		if (!((c->sq_used >> q) & 1))
 			invalid_db(c);
-		else
+		else if (!c->dbbuf || !q)
 			sq_tail_set(c, &c->sq[q], ATOMIC_LOAD(&c->db_sq[q]));
 		did = true;
 	}
@@ -478,7 +482,7 @@ static bool doorbells(struct nvme_ctrl *c)
 		unsigned q = (unsigned)__builtin_ctzll(cd);
 		if (!((c->cq_used >> q) & 1))
 			invalid_db(c);
-		else
+		else if (!c->dbbuf || !q)
 			cq_head_set(c, &c->cq[q], ATOMIC_LOAD(&c->db_cq[q]));
 		did = true;
 	}
@@ -744,6 +748,8 @@ int nvme_ctrl_create(const struct nvme_ctrl_config *cfg, struct nvme_ctrl **out)
 	c->nr_ioq = cfg->nr_ioq;
 	c->nlb = cfg->backend.size >> cfg->lba_shift;
 	memcpy(c->uid, cfg->uid, sizeof(c->uid));
+	c->vid = cfg->vid;
+	c->ssvid = cfg->ssvid;
 	snprintf(c->sn, sizeof(c->sn), "UVFIO%02X%02X%02X%02X%02X%02X", c->uid[0], c->uid[1],
 		 c->uid[2], c->uid[3], c->uid[4], c->uid[5]);
 	c->wake_fd = cfg->wake_fd;

@@ -72,7 +72,9 @@ uint16_t nvme_prp_map(struct nvme_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_
 		uint64_t nent = (psz - (list & mask)) / 8; /* entries in this list page */
 		uint64_t need = (rem + psz - 1) / psz;
 		bool chain = need > nent;
-		uint64_t take = chain ? nent - 1 : need;
+		uint64_t take = chain ? nent - 1 : need, next = 0;
+		/* this page's entries, read 64 at a time; with a chain its last
+		 * entry (index take) points to the next list page */
 		for (uint64_t i = 0; i < take + chain;) {
 			uint64_t k = take + chain - i < 64 ? take + chain - i : 64;
 			if (c->host.dma_read(c->host.opaque, list + i * 8, ent, k * 8) < 0)
@@ -81,14 +83,16 @@ uint16_t nvme_prp_map(struct nvme_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_
 				if (ent[j] & mask)
 					return SC_PRP_OFFSET;
 				if (i == take) {
-					list = ent[j]; /* the next list page */
-					break;
+					next = ent[j];
+					continue;
 				}
 				uint64_t l = rem < psz ? rem : psz;
 				seg_add(seg, nseg, ent[j], l);
 				rem -= l;
 			}
 		}
+		if (chain)
+			list = next;
 	}
 	return 0;
 }

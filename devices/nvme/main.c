@@ -254,8 +254,12 @@ int main(int argc, char **argv)
 	uint64_t size = 0;
 	unsigned lba = 512, queues = 8;
 	own_options(&argc, argv, &file, &size, &lba, &queues);
+	/* 0xf1f0 is registered to no company (devices/README.md) */
+	const struct uvfio_pci_id dflt = { .vendor = 0xf1f0, .device = 0x4e56,
+					   .subsys_vendor = 0xf1f0, .subsys_device = 1,
+					   .class_code = NVME_PCI_CLASS, .revision = 1 };
 	struct dev_args a;
-	dev_parse_args(argc, argv, NAME, what, &a);
+	dev_parse_args(argc, argv, NAME, what, &dflt, &a);
 	if (!file && !size) {
 		fprintf(stderr, "%s: give --file IMAGE or --size BYTES\n", NAME);
 		return 2;
@@ -277,25 +281,24 @@ int main(int argc, char **argv)
 	static const struct uvfio_device_ops ops = { .reset = reset, .irq_state = irq_state };
 	struct uvfio_server_config cfg = { .log = dev_log(NAME, a.log_level), .ops = &ops,
 					   .opaque = &d, .dma_layout = a.dma_layout,
-					   .poll_us = a.poll_us };
+					   .poll_us = a.poll_us, .access = a.access };
 	int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct nvme_ctrl_config cc = {
 		.host = { .opaque = &d, .dma_read = h_dma_read, .dma_write = h_dma_write,
 			  .sg_get = h_sg_get, .sg_put = h_sg_put, .irq = h_irq,
 			  .nvec = (uint16_t)(queues + 1) },
+		.vid = a.id.vendor, .ssvid = a.id.subsys_vendor,
 		.backend = be, .lba_shift = lba == 4096 ? 12 : 9, .nr_ioq = queues, .wake_fd = wake,
 	};
 	make_uid(file, cc.uid);
 	if (wake < 0 || uvfio_server_create(&cfg, &d.srv) < 0 || nvme_ctrl_create(&cc, &d.ctrl) < 0)
 		return 1;
-	struct uvfio_pci_id id = { .vendor = 0x1de5, .device = 0x4e56, .subsys_vendor = 0x1de5,
-				   .subsys_device = 1, .class_code = NVME_PCI_CLASS, .revision = 1 };
 	struct uvfio_region_desc b0 = { .size = NVME_BAR0_SIZE,
 					.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE,
 					.bar_flags = UVFIO_BAR_MEM64, .fn = bar0 };
 	struct uvfio_region_desc b4 = { .size = 4096,
 					.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE };
-	if (uvfio_server_pci_init(d.srv, &id) < 0 || uvfio_server_setup_region(d.srv, 0, &b0, NULL) < 0 ||
+	if (uvfio_server_pci_init(d.srv, &a.id) < 0 || uvfio_server_setup_region(d.srv, 0, &b0, NULL) < 0 ||
 	    uvfio_server_setup_region(d.srv, NVME_MSIX_BAR, &b4, NULL) < 0 ||
 	    uvfio_pci_add_cap_pm(d.srv) < 0 ||
 	    (d.msix_cap = uvfio_pci_add_cap_msix(d.srv, queues + 1, NVME_MSIX_BAR, 0, 0x800)) < 0 ||

@@ -67,6 +67,7 @@ struct nvme_ctrl {
 	unsigned lba_shift, nr_ioq;
 	uint64_t nlb;                /* namespace size in blocks */
 	uint8_t uid[16];
+	uint16_t vid, ssvid;         /* Identify Controller's, from the PCI ids */
 	char sn[21];
 	int wake_fd;
 

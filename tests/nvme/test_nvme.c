@@ -174,6 +174,30 @@ static void ring(struct drv *d, uint64_t off, uint32_t v, unsigned q, bool sq)
 		wr32(d, off, v);
 }
 
+/* Put a command on queue q without ringing or waiting. */
+static void post(struct drv *d, unsigned q, struct nvme_sqe *s)
+{
+	s->cid = ++d->cid;
+	memcpy((uint8_t *)pg(d, q ? P_SQ1 : P_ASQ) + d->sqt[q] * 64u, s, 64);
+	d->sqt[q] = (uint16_t)((d->sqt[q] + 1) % d->qsize[q]);
+}
+
+/* The next completion of queue q within ms, consumed (no doorbell). */
+static bool next_cqe(struct drv *d, unsigned q, struct nvme_cqe *out, int ms)
+{
+	volatile struct nvme_cqe *e = (struct nvme_cqe *)pg(d, q ? P_CQ1 : P_ACQ) + d->cqh[q];
+	for (int i = 0; i < ms * 10 && (e->status & 1) != d->phase[q]; i++)
+		usleep(100);
+	if ((e->status & 1) != d->phase[q])
+		return false;
+	*out = *(struct nvme_cqe *)e;
+	if (++d->cqh[q] == d->qsize[q]) {
+		d->cqh[q] = 0;
+		d->phase[q] ^= 1;
+	}
+	return true;
+}
+
 /* Submit on queue q (0 or 1) and wait for its completion. */
 static struct nvme_cqe cmd(struct drv *d, unsigned q, struct nvme_sqe *s)
 {
@@ -214,6 +238,10 @@ static struct nvme_cqe admin(struct drv *d, uint8_t op, uint32_t nsid, uint64_t 
 
 static void create_io_queues(struct drv *d)
 {
+	if (d->shadow) { /* (again after a reset) */
+		memset(pg(d, P_DBS), 0, 2 * PG);
+		assert_int_equal(st(admin(d, NVME_ADM_DBBUF_CONFIG, 0, iova_of(P_DBS), iova_of(P_EIS), 0, 0)), 0);
+	}
 	memset(pg(d, P_SQ1), 0, 2 * PG);
 	d->sqt[1] = d->cqh[1] = 0;
 	d->phase[1] = 1;
@@ -275,7 +303,7 @@ static void check_identify(struct drv *d, uint64_t nsze)
 {
 	assert_int_equal(st(admin(d, NVME_ADM_IDENTIFY, 0, iova_of(P_ID), 0, NVME_ID_CNS_CTRL, 0)), 0);
 	struct nvme_id_ctrl *id = pg(d, P_ID);
-	assert_int_equal(id->vid, 0x1de5);
+	assert_int_equal(id->vid, 0xf1f0);
 	assert_memory_equal(id->mn, "uvfio-nvme ", 11);
 	assert_int_equal(id->nn, 1);
 	assert_int_equal(id->ver, NVME_VS_1_4);
@@ -320,6 +348,23 @@ static void check_io(struct drv *d, bool file)
 		memset(pg(d, P_DATA + i), 0xee, PG);
 	assert_int_equal(st(io(d, NVME_CMD_READ, 100, (uint32_t)(len / 512), p1, p2)), 0);
 	gather(d, 17, 512, r, len);
+	assert_memory_equal(r, w, len);
+	/* a PRP list that starts 16 bytes before the end of its page: one data
+	 * entry, then a pointer to the next list page holding the rest */
+	tu_pattern(w, len, 11);
+	uint64_t *l1 = (uint64_t *)((uint8_t *)pg(d, P_LIST) + PG - 16), *l2 = pg(d, P_LIST + 1);
+	l1[0] = iova_of(P_DATA + 2);
+	l1[1] = iova_of(P_LIST + 1);
+	for (unsigned i = 2; i < 16; i++)
+		l2[i - 2] = iova_of(P_DATA + 2 * i);
+	scatter(d, 16, 0, w, len);
+	assert_int_equal(st(io(d, NVME_CMD_WRITE, 300, (uint32_t)(len / 512), iova_of(P_DATA),
+			       iova_of(P_LIST) + PG - 16)), 0);
+	for (unsigned i = 0; i < 40; i++)
+		memset(pg(d, P_DATA + i), 0xee, PG);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 300, (uint32_t)(len / 512), iova_of(P_DATA),
+			       iova_of(P_LIST) + PG - 16)), 0);
+	gather(d, 16, 0, r, len);
 	assert_memory_equal(r, w, len);
 	/* two pages: PRP2 is the second page itself */
 	tu_pattern(w, 8192, 9);
@@ -478,16 +523,128 @@ static void check_reset_shutdown(struct drv *d)
 	create_io_queues(d);
 }
 
+/* A full completion queue: completions wait for room, none is lost. */
+static void check_cq_full(struct drv *d)
+{
+	/* I/O queue 1 again: a CQ of 4 entries under an SQ of 64 */
+	assert_int_equal(st(admin(d, NVME_ADM_DELETE_SQ, 0, 0, 0, 1, 0)), 0);
+	assert_int_equal(st(admin(d, NVME_ADM_DELETE_CQ, 0, 0, 0, 1, 0)), 0);
+	memset(pg(d, P_SQ1), 0, 2 * PG);
+	assert_int_equal(st(admin(d, NVME_ADM_CREATE_CQ, 0, iova_of(P_CQ1), 0, 3u << 16 | 1,
+				  1u << 16 | NVME_CQ_IEN | NVME_CQ_PC)), 0);
+	assert_int_equal(st(admin(d, NVME_ADM_CREATE_SQ, 0, iova_of(P_SQ1), 0, (QD - 1) << 16 | 1,
+				  1u << 16 | NVME_SQ_PC)), 0);
+	d->sqt[1] = d->cqh[1] = 0;
+	d->phase[1] = 1;
+	memset(pg(d, P_CQ1), 0, PG);
+	unsigned n = 10;
+	uint16_t first = (uint16_t)(d->cid + 1);
+	for (unsigned i = 0; i < n; i++) {
+		struct nvme_sqe s = { .opcode = NVME_CMD_READ, .nsid = 1, .prp1 = iova_of(P_DATA + i) };
+		post(d, 1, &s);
+	}
+	ring(d, NVME_SQ_DB(1, 0), d->sqt[1], 1, true);
+	/* 3 fit (a queue of 4 holds 3); the rest wait */
+	d->qsize[1] = 4;
+	struct nvme_cqe e;
+	unsigned got = 0;
+	while (got < n) {
+		unsigned batch = 0;
+		while (next_cqe(d, 1, &e, batch ? 50 : 5000)) {
+			assert_int_equal(e.cid, first + got);
+			assert_int_equal(st(e), 0);
+			got++;
+			batch++;
+		}
+		assert_true(batch > 0 && batch <= 3);
+		ring(d, NVME_CQ_DB(1, 0), d->cqh[1], 1, false);
+	}
+	assert_int_equal(got, n);
+	d->qsize[1] = QD;
+	d->sqt[1] = (uint16_t)(n % QD);
+	/* back to the usual queues */
+	assert_int_equal(st(admin(d, NVME_ADM_DELETE_SQ, 0, 0, 0, 1, 0)), 0);
+	assert_int_equal(st(admin(d, NVME_ADM_DELETE_CQ, 0, 0, 0, 1, 0)), 0);
+	create_io_queues(d);
+}
+
+/* Hostile: an SQ deleted under its own I/O, a reset under I/O, doorbell
+ * values out of range (an error event once the previous one was read). */
+static void check_hostile(struct drv *d)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		struct nvme_sqe s = { .opcode = i & 1 ? NVME_CMD_WRITE : NVME_CMD_READ, .nsid = 1,
+				      .prp1 = iova_of(P_DATA + i), .cdw10 = i * 8, .cdw12 = 7 };
+		post(d, 1, &s);
+	}
+	ring(d, NVME_SQ_DB(1, 0), d->sqt[1], 1, true);
+	struct nvme_cqe e = admin(d, NVME_ADM_DELETE_SQ, 0, 0, 0, 1, 0);
+	assert_int_equal(st(e), 0);
+	assert_int_equal(st(admin(d, NVME_ADM_DELETE_CQ, 0, 0, 0, 1, 0)), 0);
+	create_io_queues(d);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
+	/* reset with commands in flight, then it works again */
+	for (unsigned i = 0; i < 32; i++) {
+		struct nvme_sqe s = { .opcode = NVME_CMD_WRITE, .nsid = 1, .prp1 = iova_of(P_DATA + i),
+				      .cdw10 = i * 8, .cdw12 = 7 };
+		post(d, 1, &s);
+	}
+	ring(d, NVME_SQ_DB(1, 0), d->sqt[1], 1, true);
+	wr32(d, NVME_REG_CC, 0);
+	assert_true(wait_csts(d, NVME_CSTS_RDY, 0));
+	wr32(d, NVME_SQ_DB(1, 0), 3); /* doorbells of a disabled controller: dropped */
+	enable(d);
+	create_io_queues(d);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
+	/* the error log re-arms error events; then a tail beyond the queue */
+	assert_int_equal(st(admin(d, NVME_ADM_GET_LOG_PAGE, 0, iova_of(P_ID), 0, 15u << 16 | NVME_LOG_ERROR, 0)), 0);
+	struct nvme_sqe aer = { .opcode = NVME_ADM_ASYNC_EVENT };
+	post(d, 0, &aer);
+	wr32(d, NVME_SQ_DB(0, 0), d->sqt[0]);
+	ring(d, NVME_SQ_DB(1, 0), 1000, 1, true);
+	assert_true(next_cqe(d, 0, &e, 5000));
+	assert_int_equal(e.cid, aer.cid);
+	assert_int_equal(e.dw0, NVME_AER_DW0(NVME_AER_TYPE_ERROR, NVME_AER_ERR_INVALID_DB_VALUE, NVME_LOG_ERROR));
+	wr32(d, NVME_CQ_DB(0, 0), d->cqh[0]);
+	/* a CQ head beyond what was posted: ignored (masked event), queue usable */
+	ring(d, NVME_CQ_DB(1, 0), 30, 1, false);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
+	/* an SQ in memory the client never gave: controller fatal status */
+	assert_int_equal(st(admin(d, NVME_ADM_CREATE_SQ, 0, 0x70000000, 0, 3u << 16 | 2, 1u << 16 | NVME_SQ_PC)), 0);
+	ring(d, NVME_SQ_DB(2, 0), 1, 2, true);
+	assert_true(wait_csts(d, NVME_CSTS_CFS, NVME_CSTS_CFS));
+	wr32(d, NVME_REG_CC, 0);
+	assert_true(wait_csts(d, NVME_CSTS_RDY | NVME_CSTS_CFS, 0));
+	enable(d);
+	create_io_queues(d);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
+}
+
+/* Shadow doorbells: a doorbell register write that arrives after the
+ * shadow moved on (its value older) must not take the tail back. */
+static void check_stale_register(struct drv *d)
+{
+	assert_int_equal(st(io(d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
+	uint32_t stale = (d->sqt[1] + d->qsize[1] - 1) % d->qsize[1];
+	wr32(d, NVME_SQ_DB(1, 0), stale);
+	usleep(100000); /* the device sees the stale write alone */
+	struct nvme_sqe s = { .opcode = NVME_CMD_READ, .nsid = 1, .prp1 = iova_of(P_DATA) };
+	post(d, 1, &s);
+	ring(d, NVME_SQ_DB(1, 0), d->sqt[1], 1, true);
+	struct nvme_cqe e = { 0 };
+	assert_true(next_cqe(d, 1, &e, 5000));
+	assert_int_equal(e.cid, s.cid);
+	assert_int_equal(st(e), 0);
+	assert_false(next_cqe(d, 1, &e, 300)); /* no replay of the queue */
+	ring(d, NVME_CQ_DB(1, 0), d->cqh[1], 1, false);
+}
+
 static void run_all(struct drv *d, bool file)
 {
 	assert_int_equal(rd64(d, NVME_REG_CAP) & 0xffff, 1023);
 	assert_int_equal(rd32(d, NVME_REG_VS), NVME_VS_1_4);
 	enable(d);
 	check_identify(d, IMG_SIZE / 512);
-	if (d->shadow) {
-		memset(pg(d, P_DBS), 0, 2 * PG);
-		assert_int_equal(st(admin(d, NVME_ADM_DBBUF_CONFIG, 0, iova_of(P_DBS), iova_of(P_EIS), 0, 0)), 0);
-	}
 	create_io_queues(d);
 	check_io(d, file);
 	/* MSI-X vector 1 fired for the I/O completions */
@@ -495,7 +652,11 @@ static void run_all(struct drv *d, bool file)
 	assert_int_equal(read(d->efd[1], &n, 8), 8);
 	assert_true(n > 0);
 	check_admin_errors(d);
+	if (d->shadow)
+		check_stale_register(d);
 	check_aer(d);
+	check_cq_full(d);
+	check_hostile(d);
 }
 
 static void test_file(void **state)
