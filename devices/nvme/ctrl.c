@@ -109,7 +109,7 @@ static void reg_write32(struct nvme_ctrl *c, uint64_t off, uint32_t v)
 	case NVME_REG_INTMC: c->intms &= ~v; break;
 	case NVME_REG_CC:
 		if ((c->cc & NVME_CC_EN) && !(v & NVME_CC_EN))
-			c->reset_gen++; /* 1 -> 0: a controller reset (7.6.1) */
+			ATOMIC_ADD(&c->reset_gen, 1); /* 1 -> 0: a controller reset (7.6.1) */
 		c->cc = v & 0x00ffc7f1u;
 		break;
 	case NVME_REG_AQA: c->aqa = v & 0x0fff0fffu; break;
@@ -119,7 +119,7 @@ static void reg_write32(struct nvme_ctrl *c, uint64_t off, uint32_t v)
 	case NVME_REG_ACQ + 4: set_dword(&c->acq, 1, v); break;
 	default: break; /* read-only, NSSR (not supported: CAP.NSSRS 0), reserved */
 	}
-	c->reg_gen++;
+	ATOMIC_ADD(&c->reg_gen, 1);
 	pthread_mutex_unlock(&c->reg_mu);
 	wake(c);
 }
@@ -151,8 +151,8 @@ void nvme_ctrl_reset_async(struct nvme_ctrl *c)
 	pthread_mutex_lock(&c->reg_mu);
 	c->cc = c->csts = c->aqa = c->intms = 0;
 	c->asq = c->acq = 0;
-	c->reset_gen++;
-	c->reg_gen++;
+	ATOMIC_ADD(&c->reset_gen, 1);
+	ATOMIC_ADD(&c->reg_gen, 1);
 	pthread_mutex_unlock(&c->reg_mu);
 	wake(c);
 }
@@ -160,7 +160,7 @@ void nvme_ctrl_reset_async(struct nvme_ctrl *c)
 void nvme_ctrl_intx_unmasked(struct nvme_ctrl *c)
 {
 	pthread_mutex_lock(&c->reg_mu);
-	c->reg_gen++; /* the worker looks at the interrupt state again */
+	ATOMIC_ADD(&c->reg_gen, 1); /* the worker looks at the interrupt state again */
 	pthread_mutex_unlock(&c->reg_mu);
 	wake(c);
 }
@@ -168,7 +168,7 @@ void nvme_ctrl_intx_unmasked(struct nvme_ctrl *c)
 void nvme_ctrl_stop(struct nvme_ctrl *c)
 {
 	ATOMIC_STORE(&c->stop, 1);
-	c->sleeping = 1;
+	ATOMIC_STORE(&c->sleeping, 1);
 	wake(c);
 }
 
