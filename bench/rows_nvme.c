@@ -149,6 +149,8 @@ static struct stat_ nvme_qd(struct nvme_drv *d, const uint64_t *off, size_t n, u
 		for (int i = 0; i < got; i++) {
 			if (c[i].status >> 1)
 				fail("read", c[i].status >> 1);
+			if (c[i].cid >= 1024)
+				fail("completion of no command", c[i].cid);
 			uint64_t t = now_ns();
 			lat[done++] = t - t_sub[c[i].cid];
 			if (sent == n)

@@ -615,6 +615,28 @@ static void test_tool(void **state)
 		assert_non_null(strstr(out, hex));
 		free(out);
 	}
+	/* --file: 1000 bytes written as two blocks (the rest zeroes), read
+	 * back into a file */
+	char in[80], out_path[80];
+	snprintf(in, sizeof(in), "%s.in", e.img);
+	snprintf(out_path, sizeof(out_path), "%s.out", e.img);
+	uint8_t data[1024] = { 0 }, got[1024];
+	tu_pattern(data, 1000, 3);
+	FILE *f = fopen(in, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, 1000, f), 1000);
+	fclose(f);
+	assert_int_equal(tool(NULL, "nvme write %s 20 --file %s", e.dev.sock, in), 0);
+	assert_int_equal(tool(NULL, "nvme read %s 20 2 --file %s", e.dev.sock, out_path), 0);
+	f = fopen(out_path, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, sizeof(got), f), 1024);
+	fclose(f);
+	assert_memory_equal(got, data, 1024);
+	img_read(&e, 20 * 512, got, 1024);
+	assert_memory_equal(got, data, 1024);
+	unlink(in);
+	unlink(out_path);
 	/* errors: usage 2, no server 3 */
 	assert_int_equal(tool(NULL, "nvme format %s", e.dev.sock), 2);
 	assert_int_equal(tool(NULL, "nvme read %s 32768", e.dev.sock), 2);
