@@ -646,6 +646,31 @@ static void test_tool(void **state)
 	env_stop(&e);
 }
 
+/* Memory taken away under the controller (DMA_UNMAP of the driver's arena):
+ * fetching the next command fails, the controller reports a fatal status
+ * (CSTS.CFS) and the waiting driver says so at once instead of waiting for
+ * its timeout; a reset and the memory given back make it whole again. */
+static void test_fatal_status(void **state)
+{
+	(void)state;
+	struct nvme_drv_opts o = { .timeout_ms = 8000 };
+	struct env e;
+	env_start(&e, &o, 512);
+	struct uvfio_client *c = nvme_drv_client(e.d);
+	uint8_t *b = nvme_drv_alloc(e.d, 4096);
+	uint64_t size = 16u << 20; /* the arena: the default mem_size */
+	uint64_t base = nvme_drv_iova(e.d, b) & ~(size - 1);
+	assert_int_equal(uvfio_client_dma_unmap(c, base, size), 0);
+	struct nvme_sqe cmd;
+	nvme_drv_rw_cmd(&cmd, NVME_CMD_READ, 1, 0, 8);
+	assert_int_equal(nvme_drv_cmd(e.d, 1, &cmd, b, 4096, NULL), -EIO);
+	uint32_t csts;
+	assert_int_equal(uvfio_client_region_read(c, VFIO_PCI_BAR0_REGION_INDEX, NVME_REG_CSTS,
+						  &csts, 4), 0);
+	assert_true(csts & NVME_CSTS_CFS);
+	env_stop(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +686,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_admin_commands, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_doorbell_errors, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_reset_shutdown, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_fatal_status, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_tool, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

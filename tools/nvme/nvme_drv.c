@@ -20,6 +20,7 @@
 #define ARENA_IOVA (1ull << 32) /* where the arena is in the device's address space */
 #define ADMIN_DEPTH 32u
 #define CMD_TIMEOUT_MS 10000
+#define CSTS_CHECK_MS 100 /* a waiting command looks at CSTS this often */
 
 /* One queue pair (SQ and CQ of the same id; the admin queue is 0). */
 struct queue {
@@ -299,6 +300,19 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, const struct nvme_sqe *cmd
 	return r < 0 ? r : cid;
 }
 
+/* -EIO when the controller reports a fatal status (CSTS.CFS), -ENXIO when it
+ * is not ready (disabled or reset under the driver), else 0. */
+static int controller_state(struct nvme_drv *d)
+{
+	uint32_t csts;
+	int r = reg_read(d, NVME_REG_CSTS, &csts, 4);
+	if (r < 0)
+		return r;
+	if (csts & NVME_CSTS_CFS)
+		return -EIO;
+	return csts & NVME_CSTS_RDY ? 0 : -ENXIO;
+}
+
 /* Take what the CQ holds, up to max. */
 static int cq_take(struct nvme_drv *d, struct queue *q, struct nvme_cqe *out, int max)
 {
@@ -373,7 +387,8 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_cqe *out, int ma
 	struct queue *q = queue_get(d, qid);
 	if (!q)
 		return -ENOENT;
-	uint64_t end = now_ms() + (uint64_t)(d->o.timeout_ms > 0 ? d->o.timeout_ms : CMD_TIMEOUT_MS);
+	uint64_t t0 = now_ms(), checked = t0;
+	uint64_t end = t0 + (uint64_t)(d->o.timeout_ms > 0 ? d->o.timeout_ms : CMD_TIMEOUT_MS);
 	for (;;) {
 		int n = cq_take(d, q, out, max);
 		if (n || !wait)
@@ -381,8 +396,16 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_cqe *out, int ma
 		int r = wait_some(d, q, end);
 		if (r < 0)
 			return r;
-		if (now_ms() > end)
+		uint64_t t = now_ms();
+		if (t > end)
 			return -ETIMEDOUT;
+		/* a controller that failed or was disabled completes nothing:
+		 * look at CSTS now and then rather than wait for the timeout */
+		if (t - checked >= CSTS_CHECK_MS) {
+			checked = t;
+			if ((r = controller_state(d)) < 0)
+				return r;
+		}
 	}
 }
 

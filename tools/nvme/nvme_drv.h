@@ -132,7 +132,9 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, const struct nvme_sqe *cmd
  * nvme_drv_reap() - take up to @max completions of queue @qid into @out
  * (and ring the CQ head doorbell); with @wait, wait until at least one
  * (polling or on the queue's vector). Returns the number taken, or
- * -ETIMEDOUT, or a client error.
+ * -ETIMEDOUT, -EIO when CSTS.CFS (controller fatal status) is set, -ENXIO
+ * when the controller is no longer ready (CSTS is read every 100 ms of a
+ * wait), or a client error.
  */
 int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_cqe *out, int max, bool wait);
 
