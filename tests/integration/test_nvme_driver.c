@@ -600,8 +600,9 @@ static void test_tool(void **state)
 	assert_non_null(strstr(out, "\"nsze\": 32768"));
 	free(out);
 	/* a write by each way of driving the device, each read back */
-	static const char *const ways[] = { "", "--no-fd", "--shadow --irq", "--no-fd --shadow" };
-	for (unsigned i = 0; i < 4; i++) {
+	static const char *const ways[] = { "", "--no-fd", "--shadow --irq", "--no-fd --shadow",
+					    "--no-fd --irq" };
+	for (unsigned i = 0; i < 5; i++) {
 		char text[32], hex[65] = "";
 		snprintf(text, sizeof(text), "block-%u-written", i);
 		for (size_t k = 0; text[k]; k++)
