@@ -257,7 +257,8 @@ struct uvfio_server_access {
  *           (uvfio/client.h, poll_us): it shrinks to nothing while the
  *           client is idle, so an idle device costs no CPU, and it never
  *           spins when this thread and the client can only run on the same
- *           single CPU. uvfio_server_dispatch() never spins: an event loop
+ *           single CPU, or while experience shows they share one (as the
+ *           client's). uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
  * @access: who may connect, and the socket file's permissions (see "Who
