@@ -106,7 +106,10 @@ struct uvfio_client *nvme_drv_client(struct nvme_drv *d);
  * CSTS.SHST reads 10b. Commands fail afterwards until nvme_drv_reset(). */
 int nvme_drv_shutdown(struct nvme_drv *d);
 /** nvme_drv_reset() - controller reset (CC.EN 1 to 0, CSTS.RDY to 0) and the
- * whole bring-up again; commands outstanding are forgotten. */
+ * whole bring-up again; commands outstanding are forgotten. The PCI
+ * function's own state (MSI-X) is set up once, at open: after a
+ * DEVICE_RESET the driver still finds completions, by polling its CQ
+ * between waits of 100 ms. */
 int nvme_drv_reset(struct nvme_drv *d);
 
 /**
