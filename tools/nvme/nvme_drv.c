@@ -415,13 +415,18 @@ int nvme_drv_cmd(struct nvme_drv *d, uint16_t qid, const struct nvme_sqe *cmd, v
 	int cid = nvme_drv_submit(d, qid, cmd, buf, len);
 	if (cid < 0)
 		return cid;
+	/* one deadline for the command, however many other completions come */
+	uint64_t end = now_ms() + (uint64_t)(d->o.timeout_ms > 0 ? d->o.timeout_ms : CMD_TIMEOUT_MS);
 	for (;;) {
 		struct nvme_cqe c;
 		int n = nvme_drv_reap(d, qid, &c, 1, true);
 		if (n < 0)
 			return n;
-		if (c.cid != cid)
+		if (c.cid != cid) {
+			if (now_ms() > end)
+				return -ETIMEDOUT;
 			continue;
+		}
 		if (cqe)
 			*cqe = c;
 		return c.status >> 1 & 0x7ff;
