@@ -218,6 +218,25 @@ static void test_rw_irq_shadow_4k(void **state)
 	rw_shapes(&o, 4096);
 }
 
+/* A client that rings through the device's ioeventfds but gets no shadow
+ * doorbells (none asked for): an eventfd signal carries no value, so the
+ * driver rings by messages, and commands complete. */
+static void test_bells_without_shadow(void **state)
+{
+	(void)state;
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .use_ioeventfds = true };
+	struct nvme_drv_opts o = { .client = &cc, .timeout_ms = 3000 };
+	struct env e;
+	env_start(&e, &o, 512);
+	assert_false(e.in->shadow);
+	uint8_t *b = nvme_drv_alloc(e.d, 8192);
+	tu_pattern(b, 4096, 12);
+	assert_int_equal(nvme_drv_rw(e.d, 1, NVME_CMD_WRITE, 7, 8, b), 0);
+	assert_int_equal(nvme_drv_rw(e.d, 1, NVME_CMD_READ, 7, 8, b + 4096), 0);
+	assert_memory_equal(b + 4096, b, 4096);
+	env_stop(&e);
+}
+
 /* Many commands in flight on several queues, each read checked. */
 static void test_queues_depth(void **state)
 {
@@ -681,6 +700,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rw_shared, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_rw_messages, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_rw_irq_shadow_4k, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_bells_without_shadow, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_queues_depth, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_zeroes_deallocate, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_bad_io_commands, tu_dev_teardown),
