@@ -177,9 +177,9 @@ bool nvme_ctrl_stopping(struct nvme_ctrl *c)
 	return ATOMIC_LOAD(&c->stop);
 }
 
-bool nvme_ctrl_shadowed(struct nvme_ctrl *c)
+bool nvme_ctrl_may_spin(struct nvme_ctrl *c)
 {
-	return c->enabled && !c->shut && c->dbbuf;
+	return c->enabled && !c->shut && (!c->dbbuf || c->dbbuf_mapped);
 }
 
 /* ---- worker: registers ----------------------------------------------------------------- */
@@ -568,6 +568,7 @@ void nvme_complete(struct nvme_ctrl *c, struct nvme_req *r)
 	}
 	if (cq_full(cq) || cq->wait_head) {
 		r->next = NULL; /* wait for room, in order */
+		c->eventidx_stale = true; /* the host must say when it makes room */
 		if (cq->wait_tail)
 			cq->wait_tail->next = r;
 		else
@@ -687,14 +688,18 @@ bool nvme_ctrl_step(struct nvme_ctrl *c)
 }
 
 /* EventIdx (Doorbell Buffer Config): the host rings the doorbell register
- * only when it moves a shadow doorbell past the value here. Set to where
- * the controller is, just before it sleeps. */
+ * only when it moves a shadow doorbell past the value here. Written just
+ * before the worker sleeps: an SQ's is the tail seen (the next submission
+ * rings); a CQ's is the head seen when completions wait for room (the next
+ * consumption rings), else one behind it, which no move of the head passes
+ * (the host never needs to trap to say it consumed entries). */
 static void eventidx_write(struct nvme_ctrl *c)
 {
 	uint32_t v[2 * NVME_NQ] = { 0 };
 	for (unsigned q = 1; q <= c->nr_ioq; q++) {
+		struct nvme_cq *cq = &c->cq[q];
 		v[2 * q] = c->sq[q].tail;
-		v[2 * q + 1] = c->cq[q].head;
+		v[2 * q + 1] = cq->wait_head || !cq->size ? cq->head : (cq->head + cq->size - 1) % cq->size;
 	}
 	if (c->host.dma_write(c->host.opaque, c->dbbuf_eis, v, 8u * (c->nr_ioq + 1)) < 0) {
 		c->dbbuf = false;
