@@ -657,8 +657,9 @@ static enum cf_result ck_refuse(struct cf_run *r, const struct cf_check *ck)
 	}
 	bool accepted = !(m.h.flags & UVFIO_FLAGS_ERROR);
 	cf_msg_free(&m);
-	/* what a granted map holds is the map's, not a leak */
-	if (res == CF_PASS && !(accepted && f.cmd == UVFIO_CMD_DMA_MAP) && !fds_kept(r, before))
+	/* what a granted map or interrupt holds is its own, not a leak */
+	bool keeps = accepted && (f.cmd == UVFIO_CMD_DMA_MAP || f.cmd == UVFIO_CMD_DEVICE_SET_IRQS);
+	if (res == CF_PASS && !keeps && !fds_kept(r, before))
 		res = CF_FAIL;
 	if (accepted && f.cmd == UVFIO_CMD_DMA_MAP) {
 		struct uvfio_dma_unmap u = { .argsz = sizeof(u), .flags = UVFIO_DMA_UNMAP_FLAG_ALL };
@@ -670,11 +671,11 @@ static enum cf_result ck_refuse(struct cf_run *r, const struct cf_check *ck)
 
 /* ---- valid uses ---- */
 
-/* Call and expect success; a note and false otherwise. */
-static bool ok_call(struct cf_run *r, uint16_t cmd, const void *body, size_t len, const int *fds,
-		    int nfds, struct cf_msg *m, const char *what)
+/* The reply to id is a success; a note and false otherwise. */
+static bool ok_call_wait(struct cf_run *r, uint16_t id, uint16_t cmd, struct cf_msg *m,
+			 const char *what)
 {
-	int w = cf_call(&r->conn, cmd, body, len, fds, nfds, m);
+	int w = cf_wait(&r->conn, id, m);
 	if (w < 0) {
 		hang(r, what);
 		return false;
@@ -693,6 +694,18 @@ static bool ok_call(struct cf_run *r, uint16_t cmd, const void *body, size_t len
 		return false;
 	}
 	return true;
+}
+
+/* Call and expect success; a note and false otherwise. */
+static bool ok_call(struct cf_run *r, uint16_t cmd, const void *body, size_t len, const int *fds,
+		    int nfds, struct cf_msg *m, const char *what)
+{
+	int id = cf_send(&r->conn, cmd, 0, body, len, fds, nfds);
+	if (id < 0) {
+		cf_note(r, "the server closed the connection before %s", what);
+		return false;
+	}
+	return ok_call_wait(r, (uint16_t)id, cmd, m, what);
 }
 
 static enum cf_result ck_version(struct cf_run *r, const struct cf_check *ck)
@@ -1469,6 +1482,31 @@ static enum cf_result ck_bytewise(struct cf_run *r, const struct cf_check *ck)
 	return CF_PASS;
 }
 
+/* A message in two writes a little apart, cut at arg bytes. */
+static enum cf_result ck_pieces(struct cf_run *r, const struct cf_check *ck)
+{
+	if (!cf_session(r, 1, CAPS_JSON))
+		return r->hung ? CF_FAIL : CF_SKIP;
+	uint8_t buf[32];
+	struct uvfio_device_info di = { .argsz = 16 };
+	uint16_t id = r->conn.next_id++;
+	cf_build(buf, sizeof(buf), id, UVFIO_CMD_DEVICE_GET_INFO, 0, &di, 16);
+	size_t cut = (size_t)ck->arg;
+	if (send(r->conn.fd, buf, cut, MSG_NOSIGNAL) != (ssize_t)cut)
+		return CF_FAIL;
+	usleep(20000);
+	if (send(r->conn.fd, buf + cut, 32 - cut, MSG_NOSIGNAL) != (ssize_t)(32 - cut)) {
+		cf_note(r, "the server closed the connection after the first %zu bytes", cut);
+		return CF_FAIL;
+	}
+	struct cf_msg m;
+	if (!ok_call_wait(r, id, UVFIO_CMD_DEVICE_GET_INFO, &m, "a DEVICE_GET_INFO in two pieces"))
+		return CF_FAIL;
+	cf_msg_free(&m);
+	cf_note(r, "bytes 0-%zu, 20 ms, then the rest", cut - 1);
+	return CF_PASS;
+}
+
 static enum cf_result ck_ids_reused(struct cf_run *r, const struct cf_check *ck)
 {
 	(void)ck;
@@ -1782,13 +1820,20 @@ int cf_probe(struct cf_run *r, struct cf_dev *dev)
 {
 	struct cf_conn c;
 	memset(dev, 0, sizeof(*dev));
-	int e = cf_connect(r, &c);
-	if (e < 0)
-		return e;
+	int e, n = 0;
+	/* a server that exits when its client leaves may be on its way out */
+	for (int attempt = 0; attempt < 3 && n <= 0; attempt++) {
+		if ((e = cf_connect(r, &c)) < 0)
+			return e;
+		if ((n = cf_negotiate(&c, 1, CAPS_JSON, NULL)) <= 0) {
+			cf_conn_close(&c);
+			cf_proc_wait_end(&r->proc, 300);
+		}
+	}
 	struct cf_msg m;
 	e = -EPROTO;
-	if (cf_negotiate(&c, 1, CAPS_JSON, NULL) <= 0)
-		goto out;
+	if (n <= 0)
+		return e;
 	r->server_pid = cf_peer_pid(c.fd);
 	struct uvfio_device_info di = { .argsz = 16 };
 	if (cf_call(&c, UVFIO_CMD_DEVICE_GET_INFO, &di, 16, NULL, 0, &m) <= 0)
@@ -1961,6 +2006,8 @@ const struct cf_check cf_server_checks[] = {
 #define SEQ "sequences"
 	REFUSE("sequence.before-version", SEQ, "Connection Initiation", S_BEFORE_VERSION),
 	{ "sequence.pipelined", SEQ, SPEC "Command Concurrency", ck_pipeline, 64 },
+	{ "sequence.header-in-pieces", SEQ, SPEC "Header", ck_pieces, 7 },
+	{ "sequence.body-in-pieces", SEQ, SPEC "Header", ck_pieces, 20 },
 	{ "sequence.byte-at-a-time", SEQ, SPEC "Header", ck_bytewise, 0 },
 	{ "sequence.ids-reused", SEQ, SPEC "Header", ck_ids_reused, 0 },
 	{ "sequence.reply-to-server", SEQ, SPEC "Header", ck_stray_reply, 0 },

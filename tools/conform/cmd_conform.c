@@ -55,13 +55,31 @@ static bool restart_if_ended(struct cf_run *r)
 	return cf_proc_start(p, true) == 0;
 }
 
+void cf_after_close(struct cf_run *r)
+{
+	if (!r->exits_on_leave || !r->proc.child)
+		return;
+	if (cf_proc_wait_end(&r->proc, 1000))
+		restart_if_ended(r);
+}
+
 int cf_connect(struct cf_run *r, struct cf_conn *c)
 {
-	int e = cf_conn_open(c, r->proc.sock, r->timeout_ms);
-	if (e < 0 && r->proc.argv_tmpl) {
-		cf_proc_reap(&r->proc);
-		if (restart_if_ended(r))
+	int e = -ECONNREFUSED;
+	for (int start = 0; start < 3; start++) {
+		e = cf_conn_open(c, r->proc.sock, r->timeout_ms);
+		/* between the socket's bind() and its listen(), or a server on its way out */
+		for (int i = 0; e == -ECONNREFUSED && r->proc.child && i < 100; i++) {
+			if (cf_proc_reap(&r->proc))
+				break;
+			usleep(5000);
 			e = cf_conn_open(c, r->proc.sock, r->timeout_ms);
+		}
+		if (e == 0 || !r->proc.argv_tmpl)
+			break;
+		cf_proc_reap(&r->proc);
+		if (!restart_if_ended(r))
+			break;
 	}
 	return e;
 }
@@ -117,6 +135,9 @@ static bool still_serves(struct cf_run *r, char *why, size_t len)
 					 n < 0 ? "got no reply" : n == 0 ? "closed" : "failed");
 			r->server_pid = cf_peer_pid(c.fd) ? cf_peer_pid(c.fd) : r->server_pid;
 			cf_conn_close(&c);
+			cf_after_close(r);
+			if (r->exits_on_leave)
+				r->server_pid = 0; /* another process each time: no comparison */
 			return ok;
 		}
 		cf_conn_close(&c);
@@ -160,6 +181,7 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 	int fds_before = pid ? cf_count_fds(pid) : -1;
 	enum cf_result res = ck->fn(r, ck);
 	cf_conn_close(&r->conn);
+	cf_after_close(r);
 	if (res == CF_SKIP && !r->hung && !r->crashed)
 		return res;
 	if (r->proc.argv_tmpl && r->proc.child) {
@@ -302,6 +324,7 @@ static int conform_opt(int ch, const char *arg, void *ctx)
 		o->only[o->n_only++] = arg;
 		return -1;
 	case 0x302: return parse_kick(&o->kick, arg);
+	case 0x303: cf_split_all = true; return -1;
 	}
 	return tool_fail(EXIT_USAGE, "unknown option");
 }
@@ -313,6 +336,7 @@ static const struct option conform_long[] = {
 	{ "list", no_argument, NULL, 'l' },
 	{ "only", required_argument, NULL, 'o' },
 	{ "dma-kick", required_argument, NULL, 0x302 },
+	{ "split", no_argument, NULL, 0x303 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -403,6 +427,17 @@ static int run(int argc, char **argv)
 			goto out;
 		}
 		if ((code = cf_probe(&r, &r.dev)) < 0) {
+			ret = tool_fail(EXIT_USAGE, "cannot talk to the server at %s: %s", r.proc.sock,
+					strerror(-code));
+			goto out;
+		}
+		/* does it end when its client leaves (libvfio-user's samples do)? */
+		if (spawn && cf_proc_wait_end(&r.proc, 300) && !cf_status_crash(r.proc.last_status)) {
+			r.exits_on_leave = true;
+			r.server_pid = 0;
+			code = cf_proc_start(&r.proc, true);
+		}
+		if (code < 0) {
 			ret = tool_fail(EXIT_USAGE, "cannot talk to the server at %s: %s", r.proc.sock,
 					strerror(-code));
 			goto out;
@@ -509,6 +544,8 @@ static const struct tool_cmd conform_cmd = {
 		"  -c, --client        check a client instead of a server\n"
 		"  -l, --list          list the checks (with their group and section)\n"
 		"  -o, --only GLOB     run the checks whose name or group matches (repeatable)\n"
+		"      --split         cut every message at random points into up to three\n"
+		"                      writes (else only the checks about cutting do)\n"
 		"      --tap           TAP output\n"
 		"      --junit FILE    also write a JUnit XML report\n"
 		"      --dma-kick W    region writes that make the device copy {len} bytes\n"

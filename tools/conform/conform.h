@@ -50,6 +50,7 @@ struct cf_conn {
 	bool migration;
 	/* server requests met while waiting for a reply */
 	struct cf_dma_window dma;
+	bool split;             /* cut every message at random (--split) */
 	bool qemu_layout;       /* answer DMA in QEMU's layout, else the specification's */
 	bool withhold;          /* keep them (withheld[]) instead of answering */
 	struct cf_msg withheld[8];
@@ -61,11 +62,15 @@ struct cf_conn {
 	int nstray;
 };
 
+/* --split: every connection cuts its messages (else only the checks that
+ * are about cutting do). */
+extern bool cf_split_all;
+
 void cf_msg_free(struct cf_msg *m);
 int cf_conn_open(struct cf_conn *c, const char *path, int timeout_ms);
 void cf_conn_close(struct cf_conn *c);
-/* Write bytes in one to three pieces at random cut points, the descriptors
- * on one of them; false when the peer is gone. */
+/* Write bytes, with c->split in one to three pieces at random cut points,
+ * the descriptors on one of them; false when the peer is gone. */
 bool cf_write_split(struct cf_conn *c, const void *buf, size_t len, const int *fds, int nfds);
 /* Build a message into out (capacity cap); returns its size. */
 size_t cf_build(uint8_t *out, size_t cap, uint16_t id, uint16_t cmd, uint32_t flags,
@@ -162,6 +167,7 @@ struct cf_run {
 	struct cf_kick kick;
 	pid_t server_pid; /* as the socket tells (server mode) */
 	bool dead;        /* a running server stopped serving: the rest is skipped */
+	bool exits_on_leave; /* a spawned server that ends when its client leaves */
 	/* the result of the check being run */
 	char detail[600];
 	bool noted;
@@ -184,6 +190,9 @@ extern const size_t cf_n_client_checks;
 bool cf_session(struct cf_run *r, uint16_t minor, const char *json);
 /* Connect to the server, restarting a spawned one that ended cleanly. */
 int cf_connect(struct cf_run *r, struct cf_conn *c);
+/* After a connection closed: a server that ends when its client leaves is
+ * waited for and started again, so the next check meets a live one. */
+void cf_after_close(struct cf_run *r);
 /* Learn the device (VERSION, GET_INFO, region and interrupt info). */
 int cf_probe(struct cf_run *r, struct cf_dev *dev);
 

@@ -19,6 +19,8 @@
 
 #include "conform.h"
 
+bool cf_split_all;
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -41,6 +43,7 @@ int cf_conn_open(struct cf_conn *c, const char *path, int timeout_ms)
 	c->fd = -1;
 	c->next_id = 1;
 	c->seed = 0x5eed;
+	c->split = cf_split_all;
 	c->timeout_ms = timeout_ms;
 	c->max_msg_fds = UVFIO_DEFAULT_MAX_MSG_FDS;
 	c->max_data_xfer = UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
@@ -104,6 +107,8 @@ bool cf_write_split(struct cf_conn *c, const void *buf, size_t len, const int *f
 	const uint8_t *b = buf;
 	size_t cut[3];
 	unsigned pieces = 0;
+	if (!c->split)
+		return write_all(c->fd, b, len, fds, nfds);
 	if (len > 1)
 		for (unsigned want = 1 + (unsigned)rand_r(&c->seed) % 3; pieces + 1 < want; pieces++)
 			cut[pieces] = 1 + (size_t)rand_r(&c->seed) % (len - 1);
@@ -349,6 +354,8 @@ static uint64_t json_u64(json_object *o, const char *key, uint64_t dflt)
 int cf_negotiate(struct cf_conn *c, uint16_t minor, const char *json, struct cf_msg *rep)
 {
 	size_t jl = json ? strlen(json) + 1 : 0;
+	if (rep)
+		memset(rep, 0, sizeof(*rep));
 	uint8_t *body = malloc(4 + jl);
 	if (!body)
 		return 0;
