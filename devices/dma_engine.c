@@ -23,7 +23,7 @@
 #include "common.h"
 #include "mig_stream.h"
 
-#define ENGINE_VENDOR 0x1de5
+#define ENGINE_VENDOR 0xf1f0 /* registered to no company: devices/README.md */
 #define ENGINE_DEVICE 0xd0a0
 #define MAX_COPY (64u << 20)
 
@@ -162,11 +162,15 @@ static void dma_unmap(void *opaque, uint64_t iova, uint64_t size)
 
 int main(int argc, char **argv)
 {
+	const struct uvfio_pci_id id = { .vendor = ENGINE_VENDOR, .device = ENGINE_DEVICE,
+					 .subsys_vendor = ENGINE_VENDOR, .subsys_device = 1,
+					 .class_code = 0x088000, /* system peripheral, other */
+					 .revision = 1 };
 	struct dev_args a;
 	dev_parse_args(argc, argv, "uvfio-dma-engine",
 		       "A sample vfio-user device: a DMA copy engine with an MSI-X completion "
 		       "interrupt.",
-		       &a);
+		       &id, &a);
 	static const struct uvfio_device_ops ops = { .reset = reset,
 						     .dma_map = dma_map,
 						     .dma_unmap = dma_unmap,
@@ -177,14 +181,11 @@ int main(int argc, char **argv)
 	struct engine e = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-dma-engine", a.log_level),
 					   .ops = &ops, .opaque = &e,
-					   .dma_layout = a.dma_layout, .poll_us = a.poll_us };
+					   .dma_layout = a.dma_layout, .poll_us = a.poll_us,
+					   .access = a.access };
 	void *msix = NULL;
 	if (uvfio_server_create(&cfg, &e.srv) < 0)
 		return 1;
-	struct uvfio_pci_id id = { .vendor = ENGINE_VENDOR, .device = ENGINE_DEVICE,
-				   .subsys_vendor = ENGINE_VENDOR, .subsys_device = 1,
-				   .class_code = 0x088000, /* system peripheral, other */
-				   .revision = 1 };
 	struct uvfio_region_desc bar0 = { .size = 4096,
 					  .flags = VFIO_REGION_INFO_FLAG_READ |
 						   VFIO_REGION_INFO_FLAG_WRITE,
@@ -192,7 +193,7 @@ int main(int argc, char **argv)
 	struct uvfio_region_desc bar1 = { .size = 4096,
 					  .flags = VFIO_REGION_INFO_FLAG_READ |
 						   VFIO_REGION_INFO_FLAG_WRITE };
-	if (uvfio_server_pci_init(e.srv, &id) < 0 ||
+	if (uvfio_server_pci_init(e.srv, &a.id) < 0 ||
 	    uvfio_server_setup_region(e.srv, 0, &bar0, NULL) < 0 ||
 	    uvfio_server_setup_region(e.srv, 1, &bar1, &msix) < 0 ||
 	    uvfio_pci_add_cap_pm(e.srv) < 0 || uvfio_pci_add_cap_msix(e.srv, 1, 1, 0, 0x800) < 0 ||

@@ -83,6 +83,7 @@ struct uvfio_server {
 	int lsock;
 	char *path;
 	bool adopted;
+	unsigned refused; /* connections refused in a row (server_access.c) */
 	int sock;
 	int twin; /* server end of the twin socket, or -1 */
 	int epfd;
@@ -170,6 +171,18 @@ int vu_srv_pump_main(struct uvfio_server *s, uint64_t deadline);
 /* After a DMA timeout: a message cut mid-way on the main socket ends the
  * connection. */
 void vu_srv_main_cut_check(struct uvfio_server *s, bool driver);
+/* server_access.c: who may connect (server.h, "Who may connect") */
+/* Check and copy config access's lists into the context (s->cfg.access then
+ * points to the copies); -EINVAL for a bad config. */
+int vu_srv_access_init(struct uvfio_server *s);
+void vu_srv_access_free(struct uvfio_server *s);
+/* A new socket listening at path with the config's mode and group; returns
+ * the descriptor or a negative errno. */
+int vu_srv_listen_socket(struct uvfio_server *s, const char *path);
+/* Check fd, a socket handed over, and make it ready: 0 or a negative errno. */
+int vu_srv_adopt_listener(int fd);
+/* May the peer just accepted on fd be served? A refusal is logged. */
+bool vu_srv_peer_allowed(struct uvfio_server *s, int fd);
 /* server_cmds.c */
 void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_region_access(struct uvfio_server *s, uint32_t region, uint64_t offset, void *buf,

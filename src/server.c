@@ -62,6 +62,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	s->nregions = VFIO_PCI_NUM_REGIONS;
 	s->mig_state = UVFIO_MIG_STATE_RUNNING;
 
+	int r = vu_srv_access_init(s);
 	vu_caps_mine(&s->mine, s->cfg.max_msg_fds, s->cfg.max_data_xfer_size);
 	s->mine.max_dma_maps = s->cfg.max_dma_maps ? s->cfg.max_dma_maps : DEFAULT_MAX_DMA_MAPS;
 	s->mine.pgsizes = s->cfg.pgsizes ? s->cfg.pgsizes : 4096;
@@ -71,7 +72,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	if (s->mine.migration)
 		s->mine.mig_pgsize = 4096;
 
-	int r = vu_cfg_init(s, s->cfg.config_space_size ? s->cfg.config_space_size : 256);
+	if (r == 0)
+		r = vu_cfg_init(s, s->cfg.config_space_size ? s->cfg.config_space_size : 256);
 	if (r == 0) {
 		s->epfd = epoll_create1(EPOLL_CLOEXEC);
 		s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -187,6 +189,7 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	vu_watch_free(s);
 	unmap_regions(s);
 	vu_cfg_free(s);
+	vu_srv_access_free(s);
 	pthread_mutex_destroy(&s->irq_mu);
 	pthread_rwlock_destroy(&s->dirty_rw);
 	pthread_mutex_destroy(&s->dma_mu);
@@ -224,51 +227,32 @@ static int start_client(struct uvfio_server *s, int fd)
 	return 0;
 }
 
-/*
- * Bind and listen so that the path appears only once connect() can succeed:
- * bound and listening under a temporary name, then linked to the path (which
- * fails, like bind(), when the path exists). A path too long for a
- * temporary name beside it is bound directly.
- */
-static int bind_listening(int fd, const struct sockaddr_un *sa)
-{
-	struct sockaddr_un tmp = { .sun_family = AF_UNIX };
-	int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", sa->sun_path,
-			 (int)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp.sun_path)) {
-		if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, 8) < 0)
-			return -errno;
-		return 0;
-	}
-	unlink(tmp.sun_path);
-	int r = 0;
-	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 8) < 0 ||
-	    link(tmp.sun_path, sa->sun_path) < 0)
-		r = errno == EEXIST ? -EADDRINUSE : -errno;
-	unlink(tmp.sun_path);
-	return r;
-}
-
 int uvfio_server_listen(struct uvfio_server *s, const char *path)
 {
 	if (!s || !path || s->lsock >= 0 || s->sock >= 0)
 		return -EINVAL;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = vu_srv_listen_socket(s, path); /* server_access.c */
 	if (fd < 0)
-		return -errno;
-	int r = bind_listening(fd, &sa);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
+		return fd;
 	s->path = strdup(path);
 	s->lsock = fd;
 	epoll_set(s, fd, true);
 	vu_info(&s->log, "listening on %s", path);
+	return 0;
+}
+
+int uvfio_server_listen_fd(struct uvfio_server *s, int fd)
+{
+	int r = !s || fd < 0 || s->lsock >= 0 || s->sock >= 0 ? -EINVAL
+							       : vu_srv_adopt_listener(fd);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	s->lsock = fd;
+	epoll_set(s, fd, true);
+	vu_info(&s->log, "listening on descriptor %d", fd);
 	return 0;
 }
 
@@ -528,6 +512,10 @@ static int serve(struct uvfio_server *s, bool block, const struct epoll_event *e
 		int fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+		if (!vu_srv_peer_allowed(s, fd)) { /* closed unread (server_access.c) */
+			close(fd);
+			return 0;
+		}
 		int r = start_client(s, fd);
 		if (r < 0)
 			return r;

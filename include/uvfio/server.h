@@ -138,6 +138,75 @@ enum uvfio_dma_layout {
 	UVFIO_DMA_LAYOUT_QEMU = 2,
 };
 
+/*
+ * Who may connect. Whoever connects to a device's socket drives the device
+ * (its registers, the memory it serves, a disk behind it), so two gates
+ * stand in front of it:
+ *  1. The socket file. uvfio_server_listen() creates it owner-only (mode
+ *     0600) unless @socket_mode says otherwise, with the group
+ *     @socket_gid when @set_socket_gid; the mode is set on the socket
+ *     before bind() and the file appears at its path only with its final
+ *     owner, group and mode (no window where it is more open). A socket
+ *     handed over with uvfio_server_listen_fd() (systemd's socket
+ *     activation) keeps what its creator chose (SocketMode=, SocketUser=,
+ *     SocketGroup=).
+ *  2. The peer's credentials, checked on every connection accepted from a
+ *     listening socket (either kind) before a single byte of it is read:
+ *     the kernel's record of the connecting process (SO_PEERCRED: pid,
+ *     effective uid and gid at connect(); SO_PEERGROUPS: its supplementary
+ *     groups). A peer is served when its uid is in @uids, or its gid or
+ *     one of its supplementary groups is in @gids, or @allow returns true;
+ *     with none of the three set, every peer that could open the socket is
+ *     served (the file's permissions are the rule). A refused peer's
+ *     connection is closed unread and logged (a warning with its pid, uid
+ *     and gid); the server goes on listening.
+ * A descriptor given to uvfio_server_adopt() is not checked: whoever
+ * handed it over chose the peer.
+ */
+
+/**
+ * struct uvfio_peer - the process at the other end of a connection, as the
+ * kernel recorded it when the process called connect().
+ * @pid, @uid, @gid: its process id (in this process's pid namespace),
+ *                   effective user and group.
+ * @groups, @ngroups: its supplementary groups (valid during the call only).
+ */
+struct uvfio_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+};
+
+/**
+ * struct uvfio_server_access - who may connect (see above).
+ * @uids, @nuids: users allowed (copied by uvfio_server_create()).
+ * @gids, @ngids: groups allowed, primary or supplementary (copied).
+ * @allow: for a peer the lists do not allow (or every peer, without
+ *         lists): return true to serve it. Runs on the thread serving the
+ *         context, with the config's opaque pointer; it must not call
+ *         back into the context.
+ * @socket_mode: permission bits (at most 0777) of the socket file
+ *               uvfio_server_listen() creates; 0: 0600. The process's umask
+ *               does not apply.
+ * @set_socket_gid, @socket_gid: give that file this group (the process
+ *                               must be allowed to: its member, or root).
+ * Lists of more than UVFIO_ACCESS_MAX_IDS entries, a NULL list with a
+ * count, or a mode above 0777 fail uvfio_server_create() with -EINVAL.
+ */
+#define UVFIO_ACCESS_MAX_IDS 1024u
+struct uvfio_server_access {
+	const uid_t *uids;
+	size_t nuids;
+	const gid_t *gids;
+	size_t ngids;
+	bool (*allow)(void *opaque, const struct uvfio_peer *peer);
+	uint32_t socket_mode;
+	bool set_socket_gid;
+	gid_t socket_gid;
+};
+
 /**
  * struct uvfio_server_config - options; all-zero is a good default.
  * @log: logging and tracing.
@@ -180,6 +249,9 @@ enum uvfio_dma_layout {
  *           single CPU. uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
+ * @access: who may connect, and the socket file's permissions (see "Who
+ *          may connect" below); all-zero: the socket file is owner-only
+ *          (0600) and every peer that can open it is served.
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -197,6 +269,7 @@ struct uvfio_server_config {
 	bool dma_require_seal;
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
+	struct uvfio_server_access access;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -589,15 +662,52 @@ UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, c
  *
  * The path appears only once the socket listens (it is bound under a
  * temporary name beside @path, then linked), so a client that sees the file
- * can connect at once. Returns 0, -EADDRINUSE when @path exists (a stale
+ * can connect at once, and it appears with the mode and group of the
+ * config's @access (owner-only, 0600, by default; see "Who may connect").
+ * Returns 0, -EADDRINUSE when @path exists (a stale
  * socket must be removed first), -ENAMETOOLONG, -EINVAL (NULL, or already
- * listening or serving), or the errno of socket(), bind() or listen().
+ * listening or serving), -EPERM when the group cannot be given, or the
+ * errno of socket(), bind(), chmod() or listen().
  * Call it before serving, from the thread that owns the context.
  */
 UVFIO_EXPORT int uvfio_server_listen(struct uvfio_server *s, const char *path);
 /** uvfio_server_adopt() - serve one already connected client on @fd (the
- * server owns it from now on, also on failure). */
+ * server owns it from now on, also on failure). Its peer is not checked
+ * (see "Who may connect"). */
 UVFIO_EXPORT int uvfio_server_adopt(struct uvfio_server *s, int fd);
+
+/**
+ * uvfio_server_listen_fd() - accept clients from @fd, a UNIX stream socket
+ * that already listens (one handed over by systemd's socket activation, see
+ * uvfio_server_activation_fds(), or by any other supervisor). The server
+ * owns @fd from now on, also on failure (it closes it in
+ * uvfio_server_destroy() and removes no file: the socket's path, mode and
+ * owner are its creator's). Peers are checked as for uvfio_server_listen().
+ * The descriptor is made non-blocking and close-on-exec.
+ * Returns 0, -EBADF (not open), -ENOTSOCK (not a socket), -EAFNOSUPPORT
+ * (not AF_UNIX), -EPROTOTYPE (not SOCK_STREAM), -EINVAL (not listening, a
+ * negative @fd, NULL, or the context already listens or serves). Call it before serving, from the
+ * thread that owns the context.
+ */
+UVFIO_EXPORT int uvfio_server_listen_fd(struct uvfio_server *s, int fd);
+
+/* The first descriptor socket activation hands over (systemd's SD_LISTEN_FDS_START). */
+#define UVFIO_LISTEN_FDS_START 3
+/**
+ * uvfio_server_activation_fds() - how many listening sockets a service
+ * manager handed this process by socket activation, as systemd's
+ * sd_listen_fds() counts them: $LISTEN_PID must be this process's id and
+ * $LISTEN_FDS the count; they are descriptors UVFIO_LISTEN_FDS_START
+ * (3), 4, ... and are made close-on-exec here. No libsystemd is needed.
+ * @unset_env: remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from the
+ *             environment (whatever the result), so that child processes
+ *             do not take them for theirs.
+ * Returns the count (0: none, or meant for another process), -EINVAL for a
+ * malformed variable, -EBADF when a counted descriptor is not open.
+ * Not thread-safe (it reads and changes the environment): call it early
+ * in main(), before other threads start.
+ */
+UVFIO_EXPORT int uvfio_server_activation_fds(bool unset_env);
 
 /**
  * uvfio_server_poll_fd() - a descriptor that is readable whenever

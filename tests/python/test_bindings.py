@@ -77,7 +77,7 @@ def test_big_transfer(memdev):
 def test_config(memdev):
     with uvfio.Client(memdev) as c:
         cfg = c.config_read(0, 256)
-        assert cfg[0:4] == b"\xe5\x1d\x30\x3e"          # vendor 1de5, device 3e30
+        assert cfg[0:4] == b"\xf0\xf1\x30\x3e"          # vendor f1f0, device 3e30
         assert cfg[9:12] == b"\x00\x80\x05"              # class 058000
         assert cfg[6] & 0x10 and cfg[0x34] == 0x40       # a capability list
         c.config_write(4, b"\x06\x00")                   # Mem and BusMaster on

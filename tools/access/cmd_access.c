@@ -201,10 +201,6 @@ static int cmd_irq(struct uvfio_client *c, uint32_t index)
 
 /* ---- dma-test ------------------------------------------------------------------------- */
 
-/* The sample DMA engine (devices/dma_engine.c) */
-#define ENGINE_VENDOR 0x1de5
-#define ENGINE_DEVICE 0xd0a0
-
 static int cmd_dma_test(struct uvfio_client *c)
 {
 	uint16_t id[2];
@@ -232,7 +228,7 @@ static int cmd_dma_test(struct uvfio_client *c)
 		printf("gave the device 1 MiB of memory at IOVA %#" PRIx64 " (%s)\n", iova,
 		       o.no_fd ? "reached through DMA_READ/DMA_WRITE messages"
 			       : "shared through a file descriptor");
-	if (id[0] != ENGINE_VENDOR || id[1] != ENGINE_DEVICE) {
+	if (id[0] != TOOL_ENGINE_VENDOR || id[1] != TOOL_ENGINE_DEVICE) {
 		if (!tool_opts.json)
 			printf("device %04x:%04x has no DMA engine this tool knows; memory mapped "
 			       "and unmapped\n",

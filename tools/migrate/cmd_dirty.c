@@ -18,8 +18,6 @@
 #define PAGE 4096u
 #define NPAGES (MEM_LEN / PAGE)
 #define IOVA (1ull << 32)
-#define ENGINE_VENDOR 0x1de5
-#define ENGINE_DEVICE 0xd0a0
 #define FILL 0x5a
 
 static bool no_fd;
@@ -99,7 +97,7 @@ static int dirty_test(struct uvfio_client *c)
 	int r = uvfio_client_region_read(c, VFIO_PCI_CONFIG_REGION_INDEX, 0, id, 4);
 	if (r < 0)
 		return tool_device_error("reading configuration space", r);
-	bool engine = id[0] == ENGINE_VENDOR && id[1] == ENGINE_DEVICE;
+	bool engine = id[0] == TOOL_ENGINE_VENDOR && id[1] == TOOL_ENGINE_DEVICE;
 	int mfd = memfd_create("uvfio-dirty-test", MFD_CLOEXEC);
 	if (mfd < 0 || ftruncate(mfd, MEM_LEN) < 0)
 		return tool_fail(EXIT_DEVICE, "cannot create memory: %s", strerror(errno));
