@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
@@ -57,8 +58,10 @@ static bool reply_shape(struct cf_run *r, uint16_t cmd, const struct cf_msg *m)
 			cmd_name(m->h.cmd), cmd_name(cmd));
 		return false;
 	}
-	if (m->h.flags & UVFIO_FLAGS_ERROR && m->h.error_no == 0) {
-		cf_note(r, "wrong reply: an error reply with errno 0");
+	if (m->h.flags & UVFIO_FLAGS_ERROR && m->len) {
+		/* the specification: "the reply message must only include the reply header" */
+		cf_note(r, "wrong reply: an error reply (%s) with %zu bytes of payload",
+			m->h.error_no ? strerrorname_np((int)m->h.error_no) : "errno 0", m->len);
 		return false;
 	}
 	return true;
@@ -367,10 +370,14 @@ static const char *form(struct cf_run *r, long id, struct form *f)
 		case Q_INDEX_RANGE: irq_set(f, VFIO_IRQ_SET_DATA_NONE | trig, d->num_irqs + 3, 0, 1); break;
 		case Q_PAST_COUNT: irq_set(f, VFIO_IRQ_SET_DATA_NONE | trig, (uint32_t)irq, n, 1); break;
 		case Q_OVERFLOW: irq_set(f, VFIO_IRQ_SET_DATA_NONE | trig, (uint32_t)irq, UINT32_MAX, 2); break;
-		case Q_FEWER_FDS:
-			irq_set(f, VFIO_IRQ_SET_DATA_EVENTFD | trig, (uint32_t)irq, 0, 1);
-			f->may_accept = "VFIO's -1 descriptor stops signalling a vector; a server may "
-					"take a missing descriptor so";
+		case Q_FEWER_FDS: /* two vectors, one descriptor */
+			for (uint32_t i = 0; i < d->num_irqs && i < 8 && n < 2; i++)
+				if (d->irq_count[i] >= 2)
+					irq = (int)i, n = d->irq_count[i];
+			if (n < 2)
+				return "no interrupt type with two vectors";
+			irq_set(f, VFIO_IRQ_SET_DATA_EVENTFD | trig, (uint32_t)irq, 0, 2);
+			f->nfds = 1;
 			break;
 		case Q_MORE_FDS:
 			irq_set(f, VFIO_IRQ_SET_DATA_EVENTFD | trig, (uint32_t)irq, 0, 1);
@@ -526,18 +533,16 @@ static const char *form(struct cf_run *r, long id, struct form *f)
 	case U_FDS: {
 		struct uvfio_dma_unmap u = { .argsz = sizeof(u), .addr = DMA_IOVA + 0x900000,
 					     .size = 0x1000 };
-		if (id == U_NEVER_MAPPED)
-			f->may_accept = "VFIO's own unmap of nothing succeeds with size 0";
-		if (id == U_UNKNOWN_FLAG)
+		if (id == U_UNKNOWN_FLAG) {
 			u.flags = 1u << 5;
+			f->may_accept = "flags is unused in this version of the specification";
+		}
 		if (id == U_ALL_WITH_RANGE) {
 			u.flags = UVFIO_DMA_UNMAP_FLAG_ALL;
 			f->may_accept = "the flag is VFIO's, outside the specification";
 		}
-		if (id == U_FDS) {
+		if (id == U_FDS)
 			f->nfds = 1;
-			f->may_accept = "VFIO's own unmap of nothing succeeds with size 0";
-		}
 		f->cmd = UVFIO_CMD_DMA_UNMAP;
 		memcpy(f->body, &u, sizeof(u));
 		f->len = id == U_PAYLOAD_SHORT ? 12 : sizeof(u);
@@ -708,6 +713,62 @@ static bool ok_call(struct cf_run *r, uint16_t cmd, const void *body, size_t len
 	return ok_call_wait(r, (uint16_t)id, cmd, m, what);
 }
 
+static enum cf_result major_unsupported(struct cf_run *r)
+{
+	uint8_t b[8] = { 1, 0, 0, 0 };
+	struct cf_msg m;
+	int w = cf_call(&r->conn, UVFIO_CMD_VERSION, b, 4, NULL, 0, &m);
+	if (w < 0)
+		return hang(r, "VERSION 1.0");
+	if (w == 0) {
+		cf_note(r, "the server closed the connection");
+		return CF_PASS;
+	}
+	enum cf_result res = CF_PASS;
+	uint16_t major = 0;
+	if (m.len >= 2)
+		memcpy(&major, m.body, 2);
+	if (!reply_shape(r, UVFIO_CMD_VERSION, &m))
+		res = CF_FAIL;
+	else if (m.h.flags & UVFIO_FLAGS_ERROR)
+		cf_note(r, "refused with %s", errname(m.h.error_no));
+	else if (major != 1) {
+		cf_note(r, "wrong reply: major version %u to a proposal of 1 (\"must be the same as "
+			   "proposed\"; else the connection is closed)",
+			major);
+		res = CF_FAIL;
+	} else {
+		cf_note(r, "the server speaks major version 1");
+	}
+	cf_msg_free(&m);
+	return res;
+}
+
+/* Capabilities in the reply that were not proposed ("must be a subset"). */
+static void caps_subset(struct cf_run *r, json_object *reply, const char *proposed)
+{
+	json_object *caps, *pj = proposed ? json_tokener_parse(proposed) : NULL, *pcaps = NULL;
+	if (pj)
+		json_object_object_get_ex(pj, "capabilities", &pcaps);
+	char extra[160] = "";
+	if (json_object_object_get_ex(reply, "capabilities", &caps) &&
+	    json_object_is_type(caps, json_type_object)) {
+		json_object_object_foreach(caps, key, val) {
+			(void)val;
+			json_object *x;
+			if ((!pcaps || !json_object_object_get_ex(pcaps, key, &x)) &&
+			    strlen(extra) + strlen(key) + 3 < sizeof(extra))
+				snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "%s%s",
+					 extra[0] ? ", " : "", key);
+		}
+	}
+	if (extra[0])
+		cf_note(r, "the reply names capabilities not proposed (%s): the specification says "
+			   "\"a subset of those proposed\"; every known server sends its own limits",
+			extra);
+	json_object_put(pj);
+}
+
 static enum cf_result ck_version(struct cf_run *r, const struct cf_check *ck)
 {
 	if (cf_connect(r, &r->conn) < 0)
@@ -718,6 +779,8 @@ static enum cf_result ck_version(struct cf_run *r, const struct cf_check *ck)
 					    "{\"a\":[1]}},\"x-conform\":true}"
 					  : CAPS_JSON;
 	uint16_t minor = ck->arg == 3 ? 0xffff : 1;
+	if (ck->arg == 4) /* a major version nobody speaks */
+		return major_unsupported(r);
 	int n = cf_negotiate(&r->conn, minor, json, &m);
 	if (n < 0)
 		return hang(r, "VERSION");
@@ -754,6 +817,7 @@ static enum cf_result ck_version(struct cf_run *r, const struct cf_check *ck)
 			res = CF_FAIL;
 		} else {
 			cf_note(r, "version 0.%u, %s", v.minor, (char *)m.body + 4);
+			caps_subset(r, o, json);
 		}
 		json_object_put(o);
 	} else {
@@ -907,7 +971,6 @@ static enum cf_result ck_irq_info(struct cf_run *r, const struct cf_check *ck)
 
 static enum cf_result ck_set_irqs(struct cf_run *r, const struct cf_check *ck)
 {
-	(void)ck;
 	int irq = irq_index(&r->dev);
 	if (irq < 0) {
 		cf_note(r, "the device has no interrupt with vectors");
@@ -924,11 +987,22 @@ static enum cf_result ck_set_irqs(struct cf_run *r, const struct cf_check *ck)
 	if (!ok)
 		return CF_FAIL;
 	cf_msg_free(&m);
+	/* arg 1: "If no file descriptors are provided, this de-assigns" */
+	if (ck->arg == 1) {
+		irq_set(&f, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, (uint32_t)irq, 0,
+			1);
+		if (!ok_call(r, f.cmd, f.body, f.len, NULL, 0, &m, "SET_IRQS with no eventfd"))
+			return CF_FAIL;
+		cf_msg_free(&m);
+	}
 	irq_set(&f, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, (uint32_t)irq, 0, 0);
 	if (!ok_call(r, f.cmd, f.body, f.len, NULL, 0, &m, "SET_IRQS disabling it"))
 		return CF_FAIL;
 	cf_msg_free(&m);
-	cf_note(r, "interrupt type %d, vector 0 set and disabled", irq);
+	cf_note(r, ck->arg ? "interrupt type %d, vector 0 set, de-assigned without a descriptor, "
+			     "disabled"
+			   : "interrupt type %d, vector 0 set and disabled",
+		irq);
 	return CF_PASS;
 }
 
@@ -1144,8 +1218,14 @@ static bool unmap(struct cf_run *r, uint64_t addr, uint64_t size)
 	struct cf_msg m;
 	if (!ok_call(r, UVFIO_CMD_DMA_UNMAP, &u, sizeof(u), NULL, 0, &m, "DMA_UNMAP"))
 		return false;
+	/* "The server responds with the original DMA entry in the request." */
+	bool ok = m.len >= sizeof(u) && !memcmp(m.body + 8, &u.addr, 16);
+	if (!ok)
+		cf_note(r, "wrong reply: the DMA_UNMAP reply (%zu bytes) does not hold the entry "
+			   "unmapped",
+			m.len);
 	cf_msg_free(&m);
-	return true;
+	return ok;
 }
 
 static bool map(struct cf_run *r, uint64_t addr, uint64_t size, int fd, const char *what)
@@ -1198,7 +1278,6 @@ static enum cf_result ck_dma_seq(struct cf_run *r, const struct cf_check *ck)
 	}
 	struct cf_msg m;
 	int w;
-	const char *may = NULL;
 	if (ck->arg == 0) {
 		struct form f;
 		dma_map(&f, 3, 0, DMA_IOVA + 0x8000, 0x10000);
@@ -1213,8 +1292,6 @@ static enum cf_result ck_dma_seq(struct cf_run *r, const struct cf_check *ck)
 		if (ck->arg == 2)
 			u = (struct uvfio_dma_unmap){ .argsz = sizeof(u), .addr = DMA_IOVA,
 						      .size = 0x10000 };
-		may = ck->arg == 1 ? "VFIO's own type1 IOMMU may split a mapping"
-				   : "VFIO's own unmap of nothing succeeds with size 0";
 		w = cf_call(&r->conn, UVFIO_CMD_DMA_UNMAP, &u, sizeof(u), NULL, 0, &m);
 	}
 	close(fd);
@@ -1230,12 +1307,16 @@ static enum cf_result ck_dma_seq(struct cf_run *r, const struct cf_check *ck)
 					 &m)
 				     ? CF_PASS
 				     : CF_FAIL;
-	if (res == CF_PASS && m.h.flags & UVFIO_FLAGS_ERROR)
+	if (res == CF_PASS && m.h.flags & UVFIO_FLAGS_ERROR) {
 		cf_note(r, "refused with %s", errname(m.h.error_no));
-	else if (res == CF_PASS && may)
-		cf_note(r, "accepted, as it may: %s", may);
-	else if (res == CF_PASS) {
-		cf_note(r, "accepted bad input: an overlapping map");
+		if (ck->arg == 0 && m.h.error_no != EEXIST) {
+			cf_note(r, "wrong reply: the specification asks for EEXIST");
+			res = CF_FAIL;
+		}
+	} else if (res == CF_PASS) {
+		cf_note(r, "accepted bad input: %s",
+			ck->arg == 0 ? "a map over an existing one"
+				     : "an unmap that matches no mapping exactly");
 		res = CF_FAIL;
 	}
 	cf_msg_free(&m);
@@ -1332,8 +1413,10 @@ static enum cf_result ck_io_fds(struct cf_run *r, const struct cf_check *ck)
 		bool ok = m.len >= sizeof(rep);
 		if (ok) {
 			memcpy(&rep, m.body, sizeof(rep));
-			ok = rep.index == i && m.len >= sizeof(rep) + (size_t)rep.count * 40 &&
-			     m.nfds <= (int)rep.count;
+			/* entries of (argsz - 16) / count bytes, 40 today; "at least one
+			 * file descriptor" with them */
+			ok = rep.index == i && (!rep.count || (m.len >= sizeof(rep) + (size_t)rep.count * 24 &&
+							       m.nfds >= 1));
 		}
 		if (!ok) {
 			cf_note(r, "wrong reply: region %u's io fds reply (%zu bytes, %d descriptors) "
@@ -1531,8 +1614,13 @@ static enum cf_result ck_ids_reused(struct cf_run *r, const struct cf_check *ck)
 		got++;
 		cf_msg_free(&m);
 	}
-	cf_note(r, got == 2 ? "both answered" : "the server closed the connection");
-	return CF_PASS;
+	if (got == 2) {
+		cf_note(r, "both answered");
+		return CF_PASS;
+	}
+	cf_note(r, "the server closed the connection; the specification lets a client reuse ids, "
+		   "even concurrently");
+	return CF_FAIL;
 }
 
 /* A reply the server never asked for: ignored, refused or a close. */
@@ -1683,9 +1771,12 @@ static enum cf_result ck_dma_msg(struct cf_run *r, const struct cf_check *ck)
 		cf_note(r, "the device does DMA only when told how (--dma-kick)");
 		return CF_SKIP;
 	}
-	if (!cf_session(r, ck->arg == 1 ? 0 : 1, CAPS_JSON))
+	/* a small max_data_xfer_size: the server must cut its DMA to it */
+	if (!cf_session(r, ck->arg == 1 ? 0 : 1,
+			"{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":4096}}"))
 		return r->hung ? CF_FAIL : CF_SKIP;
 	struct cf_conn *c = &r->conn;
+	c->own_max_xfer = 4096;
 	c->qemu_layout = ck->arg == 1;
 	static uint8_t mem[0x10000];
 	c->dma = (struct cf_dma_window){ DMA_IOVA, sizeof(mem), mem };
@@ -1885,6 +1976,7 @@ const struct cf_check cf_server_checks[] = {
 	{ "version.no-capabilities", NEG, SPEC VER, ck_version, 1 },
 	{ "version.unknown-keys", NEG, SPEC VER, ck_version, 2 },
 	{ "version.minor-above", NEG, SPEC VER, ck_version, 3 },
+	{ "version.major-unsupported", NEG, SPEC VER, ck_version, 4 },
 	REFUSE("version.payload-short", NEG, VER, V_SHORT),
 	REFUSE("version.json-unterminated", NEG, VER, V_JSON_UNTERM),
 	REFUSE("version.json-broken", NEG, VER, V_JSON_BROKEN),
@@ -1928,11 +2020,13 @@ const struct cf_check cf_server_checks[] = {
 	REFUSE("irq-info.payload-short", "irq-info", "VFIO_USER_DEVICE_GET_IRQ_INFO",
 	       I_PAYLOAD_SHORT),
 	{ "set-irqs.valid", "set-irqs", SPEC "VFIO_USER_DEVICE_SET_IRQS", ck_set_irqs, 0 },
+	{ "set-irqs.eventfd-none-deassigns", "set-irqs", SPEC "VFIO_USER_DEVICE_SET_IRQS",
+	  ck_set_irqs, 1 },
 #define SI "VFIO_USER_DEVICE_SET_IRQS"
 	REFUSE("set-irqs.index-out-of-range", "set-irqs", SI, Q_INDEX_RANGE),
 	REFUSE("set-irqs.range-past-count", "set-irqs", SI, Q_PAST_COUNT),
 	REFUSE("set-irqs.range-overflow", "set-irqs", SI, Q_OVERFLOW),
-	REFUSE("set-irqs.eventfds-fewer", "set-irqs", SI, Q_FEWER_FDS),
+	REFUSE("set-irqs.eventfds-fewer-than-vectors", "set-irqs", SI, Q_FEWER_FDS),
 	REFUSE("set-irqs.eventfds-more", "set-irqs", SI, Q_MORE_FDS),
 	REFUSE("set-irqs.descriptor-with-data-none", "set-irqs", SI, Q_FDS_DATA_NONE),
 	REFUSE("set-irqs.two-data-types", "set-irqs", SI, Q_TWO_DATA),

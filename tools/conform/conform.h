@@ -46,6 +46,7 @@ struct cf_conn {
 	/* negotiated */
 	uint16_t minor;
 	uint32_t max_msg_fds, max_data_xfer;
+	uint32_t own_max_xfer;  /* the max_data_xfer_size the tool proposed */
 	uint64_t max_dma_maps;
 	bool migration;
 	/* server requests met while waiting for a reply */

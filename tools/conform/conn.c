@@ -47,6 +47,7 @@ int cf_conn_open(struct cf_conn *c, const char *path, int timeout_ms)
 	c->timeout_ms = timeout_ms;
 	c->max_msg_fds = UVFIO_DEFAULT_MAX_MSG_FDS;
 	c->max_data_xfer = UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
+	c->own_max_xfer = UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
@@ -258,8 +259,8 @@ bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m)
 	if (!sized)
 		why = q ? "its size is not that of QEMU's layout" : "its size is not that of the "
 								       "specification's layout";
-	else if (count == 0 || count > c->max_data_xfer)
-		why = "its count is 0 or above max_data_xfer_size";
+	else if (count == 0 || count > c->own_max_xfer)
+		why = "its count is 0 or above the client's max_data_xfer_size";
 	else if (addr < c->dma.iova || addr - c->dma.iova > c->dma.size ||
 		 count > c->dma.size - (addr - c->dma.iova))
 		why = "it reaches outside what was mapped";
@@ -278,11 +279,12 @@ bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m)
 		return false;
 	}
 	uint8_t *mem = c->dma.mem + (addr - c->dma.iova);
-	size_t blen = (rd ? hlen + count : hlen) + (q ? UVFIO_DMA_ACCESS32_PAD : 0);
+	/* the specification's DMA_WRITE reply has a 4-byte count */
+	size_t blen = rd ? hlen + count + (q ? UVFIO_DMA_ACCESS32_PAD : 0) : q ? 16 : 12;
 	uint8_t *out = calloc(1, 16 + blen);
 	if (!out)
 		return false;
-	memcpy(out + 16, m->body, hlen);
+	memcpy(out + 16, m->body, rd ? hlen : 12);
 	if (rd)
 		memcpy(out + 16 + hlen, mem, count);
 	else
