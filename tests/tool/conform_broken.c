@@ -49,34 +49,6 @@ struct msg {
 	int nfds;
 };
 
-/* Exactly len bytes (descriptors into m): false at a close. */
-static bool read_full(int fd, void *buf, size_t len, struct msg *m)
-{
-	size_t got = 0;
-	while (got < len) {
-		char cbuf[CMSG_SPACE(16 * sizeof(int))];
-		struct iovec iov = { (uint8_t *)buf + got, len - got };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n <= 0)
-			return false;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k; i++) {
-				int f;
-				memcpy(&f, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
-				if (m->nfds < 16)
-					m->fds[m->nfds++] = f;
-				else
-					close(f);
-			}
-		}
-		got += (size_t)n;
-	}
-	return true;
-}
-
 /* One whole message within ms (-1: no limit): 1, 0 at a close or a broken
  * message, -1 at the timeout. The size is checked before the body is read:
  * nothing waits for a GiB. */
@@ -87,10 +59,11 @@ static int get(int fd, struct msg *m, int ms)
 	if (r == 0)
 		return -1;
 	m->nfds = 0;
-	if (r < 0 || !read_full(fd, &m->h, 16, m) || m->h.msg_size < 16 ||
+	if (r < 0 || peer_read_full(fd, &m->h, 16, m->fds, &m->nfds) < 16 || m->h.msg_size < 16 ||
 	    m->h.msg_size > sizeof(m->body) + 16)
 		return 0;
-	return read_full(fd, m->body, m->h.msg_size - 16, m) ? 1 : 0;
+	size_t len = m->h.msg_size - 16;
+	return peer_read_full(fd, m->body, len, m->fds, &m->nfds) == len ? 1 : 0;
 }
 
 static void put(int fd, const struct msg *m)

@@ -75,7 +75,10 @@ static void all_pass(const char *args, int min_pass)
 static void test_memdev_passes(void **state)
 {
 	(void)state;
-	all_pass("--split -T 3000 -- " B "/uvfio-memdev {sock}", 110);
+	/* with the server fuzz corpus replayed too (corpus.replay) */
+	all_pass("--split -T 3000 --corpus " UVFIO_SOURCE_ROOT "/tests/fuzz/corpus/server -- " B
+		 "/uvfio-memdev {sock}",
+		 110);
 }
 
 static void test_dma_engine_passes(void **state)

@@ -2110,6 +2110,7 @@ const struct cf_check cf_server_checks[] = {
 	  1 },
 	{ "sequence.reconnect", SEQ, SPEC "Client Disconnection", ck_reconnect, 0 },
 	{ "sequence.flood", SEQ, SPEC "Security Considerations", ck_flood, 20480 },
+	{ "corpus.replay", "corpus", SPEC "Security Considerations", cf_ck_corpus, 0 },
 #define DR "VFIO_USER_DMA_READ"
 	{ "dma.copy-spec-layout", "dma", SPEC DR, ck_dma_msg, 0 },
 	{ "dma.copy-qemu-layout", "dma", SPEC DR, ck_dma_msg, 1 },

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,8 +39,7 @@ void cf_note(struct cf_run *r, const char *fmt, ...)
 
 /* ---- reaching the server ---- */
 
-/* A spawned server that ended: a crash is noted; it is started again. */
-static bool restart_if_ended(struct cf_run *r)
+bool cf_restart_if_ended(struct cf_run *r)
 {
 	struct cf_proc *p = &r->proc;
 	if (!p->argv_tmpl)
@@ -50,6 +50,11 @@ static bool restart_if_ended(struct cf_run *r)
 		char b[64];
 		r->crashed = true;
 		cf_note(r, "crash: the server was %s", cf_status_str(p->last_status, b, sizeof(b)));
+	} else if (p->ended && WIFEXITED(p->last_status) && WEXITSTATUS(p->last_status) &&
+		   !strstr(r->detail, "exited with")) {
+		/* not a failure (the tool restarts it), but a client took it down */
+		cf_note(r, "the server exited with status %d and was started again",
+			WEXITSTATUS(p->last_status));
 	}
 	p->ended = false;
 	return cf_proc_start(p, true) == 0;
@@ -60,7 +65,7 @@ void cf_after_close(struct cf_run *r)
 	if (!r->exits_on_leave || !r->proc.child)
 		return;
 	if (cf_proc_wait_end(&r->proc, 1000))
-		restart_if_ended(r);
+		cf_restart_if_ended(r);
 }
 
 int cf_connect(struct cf_run *r, struct cf_conn *c)
@@ -78,7 +83,7 @@ int cf_connect(struct cf_run *r, struct cf_conn *c)
 		if (e == 0 || !r->proc.argv_tmpl)
 			break;
 		cf_proc_reap(&r->proc);
-		if (!restart_if_ended(r))
+		if (!cf_restart_if_ended(r))
 			break;
 	}
 	return e;
@@ -105,7 +110,7 @@ bool cf_session(struct cf_run *r, uint16_t minor, const char *json)
 		}
 		cf_conn_close(&r->conn);
 		/* a server that exits when its client leaves may have been on its way out */
-		if (!r->proc.argv_tmpl || !restart_if_ended(r))
+		if (!r->proc.argv_tmpl || !cf_restart_if_ended(r))
 			break;
 	}
 	cf_note(r, "the server refused the negotiation");
@@ -113,7 +118,7 @@ bool cf_session(struct cf_run *r, uint16_t minor, const char *json)
 }
 
 /* The server still serves: VERSION and DEVICE_GET_INFO on a new connection. */
-static bool still_serves(struct cf_run *r, char *why, size_t len)
+bool cf_still_serves(struct cf_run *r, char *why, size_t len)
 {
 	struct cf_conn c;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -145,7 +150,7 @@ static bool still_serves(struct cf_run *r, char *why, size_t len)
 			snprintf(why, len, "no reply to VERSION within %d ms", r->timeout_ms);
 			return false;
 		}
-		if (!r->proc.argv_tmpl || !restart_if_ended(r))
+		if (!r->proc.argv_tmpl || !cf_restart_if_ended(r))
 			break;
 	}
 	snprintf(why, len, "VERSION refused or the connection closed");
@@ -187,7 +192,7 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 	if (r->proc.argv_tmpl && r->proc.child) {
 		/* a crash shows as the child's end, soon after the close */
 		if (cf_proc_wait_end(&r->proc, r->hung ? 0 : 20) && cf_status_crash(r->proc.last_status))
-			restart_if_ended(r);
+			cf_restart_if_ended(r);
 	}
 	if (r->hung && r->proc.argv_tmpl) {
 		cf_proc_kill(&r->proc);
@@ -195,7 +200,7 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 		return CF_FAIL;
 	}
 	char why[160];
-	if (!still_serves(r, why, sizeof(why))) {
+	if (!cf_still_serves(r, why, sizeof(why))) {
 		if (!r->crashed)
 			cf_note(r, "the server no longer serves after this check: %s", why);
 		if (r->proc.argv_tmpl) {
@@ -281,6 +286,7 @@ static int write_junit(const char *path, const struct result *res, size_t n, con
 struct conform_opts {
 	bool client, tap, list;
 	const char *junit;
+	const char *corpus;
 	const char *only[16];
 	int n_only;
 	struct cf_kick kick;
@@ -325,6 +331,7 @@ static int conform_opt(int ch, const char *arg, void *ctx)
 		return -1;
 	case 0x302: return parse_kick(&o->kick, arg);
 	case 0x303: cf_split_all = true; return -1;
+	case 0x304: o->corpus = arg; return -1;
 	}
 	return tool_fail(EXIT_USAGE, "unknown option");
 }
@@ -337,6 +344,7 @@ static const struct option conform_long[] = {
 	{ "only", required_argument, NULL, 'o' },
 	{ "dma-kick", required_argument, NULL, 0x302 },
 	{ "split", no_argument, NULL, 0x303 },
+	{ "corpus", required_argument, NULL, 0x304 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -387,6 +395,7 @@ static int run(int argc, char **argv)
 	r.client_mode = o.client;
 	r.timeout_ms = tool_opts.timeout_ms;
 	r.kick = o.kick;
+	r.corpus = o.corpus;
 	r.listen_fd = -1;
 	r.conn.fd = -1;
 	r.proc.timeout_ms = r.timeout_ms;
@@ -546,6 +555,8 @@ static const struct tool_cmd conform_cmd = {
 		"  -o, --only GLOB     run the checks whose name or group matches (repeatable)\n"
 		"      --split         cut every message at random points into up to three\n"
 		"                      writes (else only the checks about cutting do)\n"
+		"      --corpus DIR    replay every file of a fuzz corpus (the format of\n"
+		"                      uvfio's tests/fuzz/corpus/server) as check corpus.replay\n"
 		"      --tap           TAP output\n"
 		"      --junit FILE    also write a JUnit XML report\n"
 		"      --dma-kick W    region writes that make the device copy {len} bytes\n"

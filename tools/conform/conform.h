@@ -3,8 +3,8 @@
  * conform.h — `uvfio conform` (docs/CONFORMANCE.md): the checks of a server
  * (checks_server.c) and of a client (checks_client.c), the peer under test
  * (peer_proc.c: spawning, restarting, what only a parent or /proc sees), the
- * raw connection both sides speak (conn.c) and the command with its reports
- * (cmd_conform.c).
+ * raw connection both sides speak (conn.c), fuzz corpora replayed
+ * (corpus.c) and the command with its reports (cmd_conform.c).
  */
 #ifndef UVFIO_CONFORM_H
 #define UVFIO_CONFORM_H
@@ -166,6 +166,7 @@ struct cf_run {
 	int timeout_ms;
 	struct cf_dev dev;
 	struct cf_kick kick;
+	const char *corpus; /* --corpus DIR */
 	pid_t server_pid; /* as the socket tells (server mode) */
 	bool dead;        /* a running server stopped serving: the rest is skipped */
 	bool exits_on_leave; /* a spawned server that ends when its client leaves */
@@ -182,6 +183,7 @@ void cf_note(struct cf_run *r, const char *fmt, ...) __attribute__((format(print
 
 extern const struct cf_check cf_server_checks[];
 extern const size_t cf_n_server_checks;
+enum cf_result cf_ck_corpus(struct cf_run *r, const struct cf_check *ck);
 extern const struct cf_check cf_client_checks[];
 extern const size_t cf_n_client_checks;
 
@@ -191,6 +193,11 @@ extern const size_t cf_n_client_checks;
 bool cf_session(struct cf_run *r, uint16_t minor, const char *json);
 /* Connect to the server, restarting a spawned one that ended cleanly. */
 int cf_connect(struct cf_run *r, struct cf_conn *c);
+/* A spawned server that ended: a crash is noted (once per check); it is
+ * started again. false if it could not be, or has not ended. */
+bool cf_restart_if_ended(struct cf_run *r);
+/* A new connection negotiates and gets DEVICE_GET_INFO answered; else why. */
+bool cf_still_serves(struct cf_run *r, char *why, size_t len);
 /* After a connection closed: a server that ends when its client leaves is
  * waited for and started again, so the next check meets a live one. */
 void cf_after_close(struct cf_run *r);
