@@ -43,7 +43,7 @@ int cf_client_accept(struct cf_run *r, struct cf_conn *c)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->seed = 0xc11e;
-	c->split = cf_split_all;
+	c->split = r->split;
 	c->timeout_ms = r->timeout_ms;
 	c->next_id = 0x8000;
 	if (cf_proc_start(&r->proc, false) < 0) {
@@ -276,13 +276,9 @@ static enum cf_result judge_dma_answer(struct cf_run *r, struct cf_conn *c, int 
 	return res;
 }
 
-static int baseline_status = -1; /* the client's exit status with a good server */
-/* The client's descriptors when its request n arrived, with a good server
- * (-1: not seen): a VMM opens descriptors of its own between requests, so
- * a leak is a count above the baseline's at the same request. */
+/* A VMM opens descriptors of its own between requests: a leak is a count
+ * above the baseline's at the same request. */
 #define MAX_TRACK 512
-static int baseline_fds[MAX_TRACK];
-static bool baseline_done;
 
 static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 {
@@ -294,7 +290,7 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 	}
 	pid_t pid = r->proc.child;
 	if (sc == C_BASELINE)
-		memset(baseline_fds, 0xff, sizeof(baseline_fds));
+		memset(r->baseline_fds, 0xff, sizeof(r->baseline_fds));
 	enum cf_result res = CF_PASS;
 	unsigned requests = 0;
 	bool negotiated = false, hostile_done = false, expect_close = false;
@@ -337,13 +333,13 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 		deadline = now_ms() + r->timeout_ms;
 		int fds_now = cf_count_fds(pid);
 		if (sc == C_BASELINE && requests < MAX_TRACK)
-			baseline_fds[requests] = fds_now;
+			r->baseline_fds[requests] = fds_now;
 		if (leak_before >= 0) {
 			/* the client sent its next request: what it kept of the reply
 			 * before is still open */
-			bool by_base = baseline_done && requests < MAX_TRACK &&
-				       baseline_fds[requests] >= 0;
-			int ref = by_base ? baseline_fds[requests] : leak_before;
+			bool by_base = r->baseline_done && requests < MAX_TRACK &&
+				       r->baseline_fds[requests] >= 0;
+			int ref = by_base ? r->baseline_fds[requests] : leak_before;
 			for (int i = 0; i < 20 && fds_now > ref; i++) {
 				usleep(10000);
 				fds_now = cf_count_fds(pid);
@@ -518,16 +514,16 @@ end:
 		char b[64];
 		int st = WIFEXITED(r->proc.last_status) ? WEXITSTATUS(r->proc.last_status) : -1;
 		if (sc == C_BASELINE)
-			baseline_status = st;
+			r->baseline_status = st;
 		cf_note(r, "the client ended: %s", cf_status_str(r->proc.last_status, b, sizeof(b)));
-		if (sc == C_SPLIT && baseline_status >= 0 && st != baseline_status) {
+		if (sc == C_SPLIT && r->baseline_status >= 0 && st != r->baseline_status) {
 			cf_note(r, "replies in pieces end it otherwise than whole ones (exit status %d)",
-				baseline_status);
+				r->baseline_status);
 			res = CF_FAIL;
 		}
 	}
 	if (sc == C_BASELINE)
-		baseline_done = true;
+		r->baseline_done = true;
 	return judge_end(r, res);
 }
 

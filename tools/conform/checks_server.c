@@ -1765,6 +1765,9 @@ static bool kick(struct cf_run *r, uint64_t src, uint64_t dst, uint64_t len)
 
 /* arg: 0 specification's layout (minor 1), 1 QEMU's (minor 0), 2 error
  * replies, 3 withheld reply and a flood, 4 withheld reply and a close. */
+static enum cf_result dma_msg(struct cf_run *r, const struct cf_check *ck, struct cf_conn *c,
+			      uint8_t *mem, size_t msize);
+
 static enum cf_result ck_dma_msg(struct cf_run *r, const struct cf_check *ck)
 {
 	if (!r->kick.n) {
@@ -1778,12 +1781,26 @@ static enum cf_result ck_dma_msg(struct cf_run *r, const struct cf_check *ck)
 	struct cf_conn *c = &r->conn;
 	c->own_max_xfer = 4096;
 	c->qemu_layout = ck->arg == 1;
-	static uint8_t mem[0x10000];
-	c->dma = (struct cf_dma_window){ DMA_IOVA, sizeof(mem), mem };
-	for (size_t i = 0; i < sizeof(mem) / 2; i++)
+	/* the window's memory: the source in its first half */
+	const size_t msize = 0x10000;
+	uint8_t *mem = calloc(1, msize);
+	if (!mem) {
+		cf_note(r, "out of memory");
+		return CF_FAIL;
+	}
+	for (size_t i = 0; i < msize / 2; i++)
 		mem[i] = (uint8_t)(i * 7 + 3);
-	memset(mem + sizeof(mem) / 2, 0, sizeof(mem) / 2);
-	if (!map(r, DMA_IOVA, sizeof(mem), -1, "DMA_MAP without a descriptor")) {
+	c->dma = (struct cf_dma_window){ DMA_IOVA, msize, mem };
+	enum cf_result res = dma_msg(r, ck, c, mem, msize);
+	c->dma.mem = NULL;
+	free(mem);
+	return res;
+}
+
+static enum cf_result dma_msg(struct cf_run *r, const struct cf_check *ck, struct cf_conn *c,
+			      uint8_t *mem, size_t msize)
+{
+	if (!map(r, DMA_IOVA, msize, -1, "DMA_MAP without a descriptor")) {
 		if (r->hung || c->closed)
 			return CF_FAIL;
 		cf_note(r, "the server takes no map without a descriptor");
@@ -1901,7 +1918,7 @@ static enum cf_result ck_dma_msg(struct cf_run *r, const struct cf_check *ck)
 	if (ck->arg < 3)
 		cf_note(r, "a copy of %llu bytes in %u DMA requests", (unsigned long long)len,
 			c->dma_served);
-	unmap(r, DMA_IOVA, sizeof(mem));
+	unmap(r, DMA_IOVA, msize);
 	return CF_PASS;
 }
 

@@ -73,12 +73,14 @@ int cf_connect(struct cf_run *r, struct cf_conn *c)
 	int e = -ECONNREFUSED;
 	for (int start = 0; start < 3; start++) {
 		e = cf_conn_open(c, r->proc.sock, r->timeout_ms);
+		c->split = r->split;
 		/* between the socket's bind() and its listen(), or a server on its way out */
 		for (int i = 0; e == -ECONNREFUSED && r->proc.child && i < 100; i++) {
 			if (cf_proc_reap(&r->proc))
 				break;
 			usleep(5000);
 			e = cf_conn_open(c, r->proc.sock, r->timeout_ms);
+			c->split = r->split;
 		}
 		if (e == 0 || !r->proc.argv_tmpl)
 			break;
@@ -287,6 +289,7 @@ struct conform_opts {
 	bool client, tap, list;
 	const char *junit;
 	const char *corpus;
+	bool split;
 	const char *only[16];
 	int n_only;
 	struct cf_kick kick;
@@ -330,7 +333,7 @@ static int conform_opt(int ch, const char *arg, void *ctx)
 		o->only[o->n_only++] = arg;
 		return -1;
 	case 0x302: return parse_kick(&o->kick, arg);
-	case 0x303: cf_split_all = true; return -1;
+	case 0x303: o->split = true; return -1;
 	case 0x304: o->corpus = arg; return -1;
 	}
 	return tool_fail(EXIT_USAGE, "unknown option");
@@ -396,6 +399,8 @@ static int run(int argc, char **argv)
 	r.timeout_ms = tool_opts.timeout_ms;
 	r.kick = o.kick;
 	r.corpus = o.corpus;
+	r.split = o.split;
+	r.baseline_status = -1;
 	r.listen_fd = -1;
 	r.conn.fd = -1;
 	r.proc.timeout_ms = r.timeout_ms;

@@ -63,10 +63,6 @@ struct cf_conn {
 	int nstray;
 };
 
-/* --split: every connection cuts its messages (else only the checks that
- * are about cutting do). */
-extern bool cf_split_all;
-
 void cf_msg_free(struct cf_msg *m);
 int cf_conn_open(struct cf_conn *c, const char *path, int timeout_ms);
 void cf_conn_close(struct cf_conn *c);
@@ -167,6 +163,7 @@ struct cf_run {
 	struct cf_dev dev;
 	struct cf_kick kick;
 	const char *corpus; /* --corpus DIR */
+	bool split;         /* --split: every connection cuts its messages */
 	pid_t server_pid; /* as the socket tells (server mode) */
 	bool dead;        /* a running server stopped serving: the rest is skipped */
 	bool exits_on_leave; /* a spawned server that ends when its client leaves */
@@ -176,6 +173,11 @@ struct cf_run {
 	bool crashed, hung;
 	struct cf_conn conn; /* the check's connection (server mode) */
 	int listen_fd;       /* client mode */
+	/* the client with a good server (client.baseline): its exit status and
+	 * its descriptors when each request arrived (-1: not seen) */
+	int baseline_status;
+	bool baseline_done;
+	int baseline_fds[512];
 };
 
 /* Set the check's detail (a sentence; later calls append with "; "). */

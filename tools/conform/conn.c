@@ -19,8 +19,6 @@
 
 #include "conform.h"
 
-bool cf_split_all;
-
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -43,7 +41,6 @@ int cf_conn_open(struct cf_conn *c, const char *path, int timeout_ms)
 	c->fd = -1;
 	c->next_id = 1;
 	c->seed = 0x5eed;
-	c->split = cf_split_all;
 	c->timeout_ms = timeout_ms;
 	c->max_msg_fds = UVFIO_DEFAULT_MAX_MSG_FDS;
 	c->max_data_xfer = UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
