@@ -110,7 +110,7 @@ static void test_dma_engine_passes(void **state)
 static void test_own_client_passes(void **state)
 {
 	(void)state;
-	all_pass("--client --split -T 2000 -- " B "/uvfio info -T 500 {sock}", 22);
+	all_pass("--client --split -T 2000 -- " B "/uvfio info -T 500 {sock}", 24);
 }
 
 struct defect {

@@ -28,7 +28,7 @@ enum scen {
 	C_BASELINE, C_SPLIT, C_VERSION_MAJOR, C_VERSION_SHORT, C_VERSION_JSON, C_VERSION_ID,
 	C_VERSION_ERROR, C_VERSION_FD, C_INFO_SHORT, C_INFO_HUGE, C_INFO_WRONG_CMD, C_RINFO_CAPS,
 	C_RINFO_FD, C_READ_SHORT, C_SILENCE, C_CLOSE_INSIDE, C_SIZE_HUGE, C_DMA_BEFORE_VERSION,
-	C_DMA_UNMAPPED, C_DMA_FDS, C_UNKNOWN_CMD, C_ERROR_ZERO,
+	C_DMA_UNMAPPED, C_DMA_FDS, C_UNKNOWN_CMD, C_ERROR_ZERO, C_UNKNOWN_ID, C_REVERSED,
 };
 
 static long now_ms(void)
@@ -498,7 +498,43 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 			cf_msg_free(&m);
 			continue;
 		}
-		answer(&c, &m, sc == C_SPLIT);
+		if (hostile && negotiated && cmd == UVFIO_CMD_DEVICE_GET_INFO && sc == C_UNKNOWN_ID) {
+			/* a reply to an id the client never used, then the real one */
+			hostile_done = true;
+			struct cf_msg fake = { .h = m.h };
+			fake.h.msg_id = (uint16_t)(m.h.msg_id ^ 0x8000);
+			answer(&c, &fake, false);
+		}
+		if (sc == C_REVERSED && negotiated) {
+			/* the requests that come within 30 ms, answered last first in one write */
+			struct cf_msg q[16];
+			int nq = 0;
+			q[nq++] = m;
+			while (nq < 16) {
+				struct cf_msg x;
+				int w2 = cf_recv(&c, &x, 30);
+				if (w2 <= 0)
+					break;
+				if ((x.h.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_COMMAND) {
+					cf_msg_free(&x);
+					continue;
+				}
+				requests++;
+				q[nq++] = x;
+			}
+			if (nq > 1 && !hostile_done) {
+				hostile_done = true;
+				cf_note(r, "%d requests in flight answered last first, in one write", nq);
+			}
+			cf_cork(&c);
+			for (int i = nq - 1; i >= 0; i--)
+				answer(&c, &q[i], false);
+			cf_uncork(&c);
+			for (int i = 1; i < nq; i++)
+				cf_msg_free(&q[i]);
+		} else {
+			answer(&c, &m, sc == C_SPLIT);
+		}
 		cf_msg_free(&m);
 	}
 	goto end;
@@ -522,6 +558,8 @@ end:
 			res = CF_FAIL;
 		}
 	}
+	if (sc == C_REVERSED && !hostile_done)
+		cf_note(r, "the client never had two requests in flight");
 	if (sc == C_BASELINE)
 		r->baseline_done = true;
 	return judge_end(r, res);
@@ -553,5 +591,7 @@ const struct cf_check cf_client_checks[] = {
 	CL("client.dma-read-unmapped", "VFIO_USER_DMA_READ", C_DMA_UNMAPPED),
 	CL("client.dma-write-with-descriptor", "VFIO_USER_DMA_WRITE", C_DMA_FDS),
 	CL("client.unknown-command", "Header", C_UNKNOWN_CMD),
+	CL("client.reply-unknown-id", "Header", C_UNKNOWN_ID),
+	CL("client.replies-reversed-coalesced", "Command Concurrency", C_REVERSED),
 };
 const size_t cf_n_client_checks = sizeof(cf_client_checks) / sizeof(cf_client_checks[0]);

@@ -52,6 +52,9 @@ struct cf_conn {
 	/* server requests met while waiting for a reply */
 	struct cf_dma_window dma;
 	bool split;             /* cut every message at random (--split) */
+	/* corked: writes gather here (no descriptors) until cf_uncork() */
+	uint8_t *cork;
+	size_t cork_len, cork_cap;
 	bool qemu_layout;       /* answer DMA in QEMU's layout, else the specification's */
 	bool withhold;          /* keep them (withheld[]) instead of answering */
 	struct cf_msg withheld[8];
@@ -69,6 +72,9 @@ void cf_conn_close(struct cf_conn *c);
 /* Write bytes, with c->split in one to three pieces at random cut points,
  * the descriptors on one of them; false when the peer is gone. */
 bool cf_write_split(struct cf_conn *c, const void *buf, size_t len, const int *fds, int nfds);
+/* Gather writes into one (several messages coalesced), then write them. */
+void cf_cork(struct cf_conn *c);
+bool cf_uncork(struct cf_conn *c);
 /* Build a message into out (capacity cap); returns its size. */
 size_t cf_build(uint8_t *out, size_t cap, uint16_t id, uint16_t cmd, uint32_t flags,
 		const void *body, size_t len);

@@ -72,6 +72,8 @@ void cf_conn_close(struct cf_conn *c)
 	for (int i = 0; i < c->nstray; i++)
 		cf_msg_free(&c->stray[i]);
 	c->nstray = 0;
+	free(c->cork);
+	c->cork = NULL;
 }
 
 static bool write_all(int fd, const uint8_t *buf, size_t len, const int *fds, int nfds)
@@ -103,6 +105,19 @@ static bool write_all(int fd, const uint8_t *buf, size_t len, const int *fds, in
 bool cf_write_split(struct cf_conn *c, const void *buf, size_t len, const int *fds, int nfds)
 {
 	const uint8_t *b = buf;
+	if (c->cork && !nfds) {
+		if (c->cork_len + len > c->cork_cap) {
+			size_t cap = 2 * (c->cork_len + len);
+			uint8_t *n = realloc(c->cork, cap);
+			if (!n)
+				return false;
+			c->cork = n;
+			c->cork_cap = cap;
+		}
+		memcpy(c->cork + c->cork_len, buf, len);
+		c->cork_len += len;
+		return true;
+	}
 	size_t cut[3];
 	unsigned pieces = 0;
 	if (!c->split)
@@ -127,6 +142,23 @@ bool cf_write_split(struct cf_conn *c, const void *buf, size_t len, const int *f
 		at = cut[i];
 	}
 	return true;
+}
+
+void cf_cork(struct cf_conn *c)
+{
+	c->cork = malloc(4096);
+	c->cork_cap = c->cork ? 4096 : 0;
+	c->cork_len = 0;
+}
+
+bool cf_uncork(struct cf_conn *c)
+{
+	uint8_t *b = c->cork;
+	size_t n = c->cork_len;
+	c->cork = NULL;
+	bool ok = !n || cf_write_split(c, b, n, NULL, 0);
+	free(b);
+	return ok;
 }
 
 size_t cf_build(uint8_t *out, size_t cap, uint16_t id, uint16_t cmd, uint32_t flags,
