@@ -166,9 +166,13 @@ enum uvfio_dma_layout {
  *     with none of the three set, every peer that could open the socket is
  *     served (the file's permissions are the rule). A refused peer's
  *     connection is closed unread and logged (a warning with its pid, uid
- *     and gid); the server goes on listening.
- * A descriptor given to uvfio_server_adopt() is not checked: whoever
- * handed it over chose the peer.
+ *     and gid; after 100 refusals in a row only every 1000th); the server
+ *     goes on listening.
+ * The file comes first because the kernel completes connections into the
+ * listening backlog before any check can run: a process that may open the
+ * file but is refused can still hold backlog places while another client
+ * is served. A descriptor given to uvfio_server_adopt() is not checked:
+ * whoever handed it over chose the peer.
  */
 
 /**
@@ -255,7 +259,8 @@ struct uvfio_server_access {
  *           (uvfio/client.h, poll_us): it shrinks to nothing while the
  *           client is idle, so an idle device costs no CPU, and it never
  *           spins when this thread and the client can only run on the same
- *           single CPU. uvfio_server_dispatch() never spins: an event loop
+ *           single CPU, or while experience shows they share one (as the
+ *           client's). uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
  * @access: who may connect, and the socket file's permissions (see "Who

@@ -239,6 +239,7 @@ static void trace_start_opt(struct tracer *t, const char *server, bool json, con
 	for (int i = 0; i < 500 && stat(t->sock, &st) < 0; i++)
 		usleep(10000);
 	assert_int_equal(stat(t->sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600); /* owner-only: it drives the server */
 }
 
 static void trace_start(struct tracer *t, const char *server, bool json)
