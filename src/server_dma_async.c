@@ -186,7 +186,7 @@ static bool op_start(struct uvfio_server *s, struct vu_aop *op)
 		/* Each piece asks the Bus Master Enable check again (in its
 		 * translation): a guest that clears the bit sees no DMA after it. */
 		int64_t r = vu_srv_dma_step(s, g->iova + op->soff, op->buf + op->pos,
-					    VU_MIN(g->len - op->soff, ASYNC_SLICE), op->write,
+					    g->len - op->soff, ASYNC_SLICE - op->sliced, op->write,
 					    &mlen);
 		if (r < 0) {
 			op->result = (int)r;
