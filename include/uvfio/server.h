@@ -14,7 +14,8 @@
  * thread, and the setup calls below must be made before serving starts or
  * from that thread. Exceptions, callable from any thread at any time:
  * uvfio_server_stop(), uvfio_server_irq_trigger(), uvfio_server_irq_pending(),
- * and the DMA calls (uvfio_server_dma_*: see "DMA from any thread" below).
+ * and the DMA calls (uvfio_server_dma_*: see "DMA from any thread" below),
+ * except the asynchronous ones (serving thread only).
  *
  * Functions return 0 (or a documented non-negative value) or a negative
  * errno.
@@ -740,9 +741,10 @@ UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, c
  *   callback, or the thread that calls uvfio_server_run()/_dispatch());
  *   from any other thread it returns -EPERM (use the blocking calls there).
  * - The callback is always called from the serving loop, never inside the
- *   starting call, also when the memory is mapped (then the copy is done
- *   before the call returns and only the callback waits for the loop: one
- *   code path for both). A dispatch() user finds the poll fd readable.
+ *   starting call, also when the memory is mapped (a small mapped copy is
+ *   done before the call returns and only the callback waits for the loop;
+ *   a large one goes on in slices, below): one code path for both. A
+ *   dispatch() user finds the poll fd readable.
  * - Order: callbacks come one at a time in the order the transfers were
  *   started. A transfer cancelled by DMA_UNMAP is called back at once (see
  *   below), ahead of earlier ones still running.
@@ -859,7 +861,9 @@ UVFIO_EXPORT int uvfio_server_activation_fds(bool unset_env);
 /**
  * uvfio_server_poll_fd() - a descriptor that is readable whenever
  * uvfio_server_dispatch() has work (a client connecting, messages arriving,
- * an ioeventfd or an interrupt (un)mask eventfd signalled, a stop request).
+ * an ioeventfd or an interrupt (un)mask eventfd signalled, a stop request,
+ * asynchronous DMA to move on: a reply another thread read, a deadline, the
+ * next slice of a mapped copy, a callback due).
  * Owned by the server.
  */
 UVFIO_EXPORT int uvfio_server_poll_fd(struct uvfio_server *s);
