@@ -83,6 +83,7 @@ struct nvme_ctrl {
 	/* worker state */
 	uint32_t seen_reset_gen, seen_reg_gen;
 	bool enabled, shut;
+	bool intx_check;             /* INTx unmasked: raise it if asserted */
 	uint32_t cc_en;              /* CC value the controller was enabled with */
 	unsigned page_shift;
 	struct nvme_sq sq[NVME_NQ];
