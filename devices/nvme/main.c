@@ -30,12 +30,12 @@
 #include "nvme.h"
 
 #define NAME "uvfio-nvme"
-#define SPIN_NS 20000ull /* poll this long after the last work before sleeping */
+#define SPIN_NS 20000ull /* poll at most this long after the last work before sleeping */
 
 /* Helpers that carry scattered pieces through DMA messages side by side
  * with the worker: each blocking DMA call waits for its own replies, so
  * one thread alone makes one round trip per piece. */
-#define XFER_HELPERS 3u
+#define XFER_HELPERS 7u
 
 struct xfer_part {
 	const struct uvfio_dma_seg *seg;
@@ -95,7 +95,7 @@ static void *xfer_helper(void *arg)
 }
 
 /* The worker's scattered copies: through mapped memory one piece after
- * the other (memcpy), through DMA messages in up to four parts at once. */
+ * the other (memcpy), through DMA messages in up to eight parts at once. */
 static int h_xfer_sg(void *o, const struct uvfio_dma_seg *seg, unsigned nseg, void *buf,
 		     bool to_guest)
 {
@@ -109,15 +109,19 @@ static int h_xfer_sg(void *o, const struct uvfio_dma_seg *seg, unsigned nseg, vo
 	struct xfer_part mine = { .seg = seg, .nseg = nseg, .buf = buf, .to_guest = to_guest };
 	if (parts == 1)
 		return xfer_run(d, &mine);
-	unsigned per = (nseg + parts - 1) / parts, k = 0;
+	/* part h takes nseg / parts pieces, one more while the remainder lasts;
+	 * the worker takes the last part */
+	unsigned k = 0;
 	uint8_t *b = buf;
 	pthread_mutex_lock(&d->xmu);
-	for (unsigned h = 0; h + 1 < parts; h++, k += per) {
+	for (unsigned h = 0; h + 1 < parts; h++) {
+		unsigned per = nseg / parts + (h < nseg % parts);
 		struct xfer_part *p = &d->part[h];
 		*p = (struct xfer_part){ .seg = seg + k, .nseg = per, .buf = b, .to_guest = to_guest,
 					 .busy = true, .result = 1 };
 		for (unsigned i = 0; i < per; i++)
 			b += seg[k + i].len;
+		k += per;
 	}
 	pthread_cond_broadcast(&d->xcv);
 	pthread_mutex_unlock(&d->xmu);
@@ -218,22 +222,28 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The worker: passes over the controller while there is work; then, for
+ * an adaptive budget, polls (doorbells and shadow doorbells, a pause per
+ * look) before it sleeps. The budget doubles (up to SPIN_NS) when a sleep
+ * ends sooner than SPIN_NS (polling longer would have caught that work)
+ * and halves when a sleep lasts longer (polling was wasted: a guest whose
+ * next command comes 100 us later gains nothing and loses the CPU time),
+ * down to not polling at all: an idle device costs no CPU.
+ */
 static void *worker(void *arg)
 {
 	struct dev *d = arg;
-	uint64_t busy = 0;
+	uint64_t idle_since = 0, budget = SPIN_NS;
 	while (!nvme_ctrl_stopping(d->ctrl)) {
 		if (nvme_ctrl_step(d->ctrl)) {
-			busy = 0;
+			idle_since = 0;
 			continue;
 		}
-		/* idle: poll the doorbells (and shadow doorbells) a little while,
-		 * then sleep: back-to-back commands need no wake-up, an idle
-		 * device costs no CPU */
 		uint64_t t = now_ns();
-		if (!busy)
-			busy = t;
-		if (nvme_ctrl_may_spin(d->ctrl) && t - busy < SPIN_NS) {
+		if (!idle_since)
+			idle_since = t;
+		if (nvme_ctrl_may_spin(d->ctrl) && t - idle_since < budget) {
 			/* a busy poll, not sched_yield(): on a loaded CPU a yield
 			 * hands the rest of a time slice (milliseconds) to others */
 #if defined(__x86_64__) || defined(__i386__)
@@ -241,8 +251,11 @@ static void *worker(void *arg)
 #endif
 			continue;
 		}
-		busy = 0;
 		nvme_ctrl_wait(d->ctrl);
+		uint64_t slept = now_ns() - t;
+		budget = slept < SPIN_NS ? (budget * 2 + 1000 < SPIN_NS ? budget * 2 + 1000 : SPIN_NS)
+					 : budget / 2;
+		idle_since = 0;
 	}
 	nvme_ctrl_drain(d->ctrl);
 	return NULL;
