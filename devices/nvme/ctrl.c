@@ -631,12 +631,14 @@ static void irqs(struct nvme_ctrl *c)
 
 #define FETCH_BATCH 16u
 
+/* Round robin arbitration (4.11) with a burst of FETCH_BATCH: one batch
+ * of a queue per pass, then the next queue. */
 static bool sq_fetch(struct nvme_ctrl *c, struct nvme_sq *sq)
 {
 	bool did = false;
-	while (sq->head != sq->tail && sq->free && !c->shut && sq->used) {
+	if (sq->head != sq->tail && sq->free && !c->shut && sq->used) {
 		if (sq->qid && c->be.fd >= 0 && !c->io_free)
-			break; /* every backend request is in flight: later */
+			return did; /* every backend request is in flight: later */
 		uint32_t n = sq->tail > sq->head ? sq->tail - sq->head : sq->size - sq->head;
 		if (n > FETCH_BATCH)
 			n = FETCH_BATCH;
