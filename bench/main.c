@@ -41,13 +41,30 @@ enum {
 	ROWS_DEVICES = 1 << 7,
 	ROWS_MIGRATION = 1 << 8,
 	ROWS_POLLING = 1 << 9,
+	ROWS_NVME = 1 << 10,
 };
 static const char *const row_groups[] = { "sync",	"trace",   "bulk",    "posted",	  "doorbell",
 					  "dma",	"threads", "devices", "migration",
-					  "polling" };
+					  "polling", "nvme" };
 #define NGROUPS (sizeof(row_groups) / sizeof(row_groups[0]))
 static unsigned rows = (1u << NGROUPS) - 1; /* all */
 static unsigned places = 3; /* --placement: 1 same CPU, 2 cross */
+
+/* The names --rows takes, from the one table, wrapped under the help's indent. */
+static void print_groups(FILE *f)
+{
+	int col = 80;
+	for (size_t i = 0; i < NGROUPS; i++) {
+		int w = (int)strlen(row_groups[i]) + 1;
+		if (col + w > 78) {
+			fputs("\n              ", f);
+			col = 14;
+		}
+		fprintf(f, " %s", row_groups[i]);
+		col += w;
+	}
+	fputc('\n', f);
+}
 
 /* Parse --rows: names of row_groups separated by commas. */
 static int parse_rows(const char *list)
@@ -59,7 +76,8 @@ static int parse_rows(const char *list)
 		while (i < NGROUPS && strcmp(t, row_groups[i]))
 			i++;
 		if (i == NGROUPS) {
-			fprintf(stderr, "uvfio-bench: no group of rows is called '%s'\n", t);
+			fprintf(stderr, "uvfio-bench: no group of rows is called '%s'; the groups:", t);
+			print_groups(stderr);
 			free(dup);
 			return -1;
 		}
@@ -175,6 +193,8 @@ static void run_placement(int cpu_srv, const char *place)
 	}
 	if (rows & ROWS_DEVICES)
 		many_devices(cpu_srv, place, quick ? 100 : 5000);
+	if (rows & ROWS_NVME)
+		nvme_rows(cpu_srv, place);
 }
 
 static int external(const char *sock, uint32_t region, uint64_t off)
@@ -247,15 +267,16 @@ int main(int argc, char **argv)
 		case 'r': region = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'o': off = strtoull(optarg, NULL, 0); break;
 		case 'h':
-			puts("uvfio-bench [--quick] [--latency | --migration | --rows LIST] "
-			     "[--placement P] [--json | --markdown] [--svg FILE] [--check]\n"
-			     "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
-			     "  --latency    the synchronous rows only (--rows sync,trace)\n"
-			     "  --migration  the migration rows only (--rows migration)\n"
-			     "  --rows LIST  only these groups of rows, separated by commas: sync,\n"
-			     "               trace, bulk, posted, doorbell, dma, threads, devices,\n"
-			     "               migration (the rows' references run with them)\n"
-			     "  --placement same|cross   one placement only\n"
+			fputs("uvfio-bench [--quick] [--latency | --migration | --rows LIST] "
+			      "[--placement P] [--json | --markdown] [--svg FILE] [--check]\n"
+			      "uvfio-bench --server SOCKET [--region N] [--offset OFF]\n"
+			      "  --latency    the synchronous rows only (--rows sync,trace)\n"
+			      "  --migration  the migration rows only (--rows migration)\n"
+			      "  --rows LIST  only these groups of rows, separated by commas (the\n"
+			      "               rows' references run with them):",
+			      stdout);
+			print_groups(stdout);
+			puts("  --placement same|cross   one placement only\n"
 			     "  --markdown   the table as Markdown, at the end\n"
 			     "  --svg FILE   draw every row's ratio against its limit\n"
 			     "  --check      exit with 1 when a goal is missed (for people: these\n"
@@ -267,6 +288,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	find_memdev();
+	find_nvme();
 	bench_dev_init();
 	report_start(fmt);
 	int r = 0;

@@ -32,7 +32,7 @@
 #include "common.h"
 #include "mig_stream.h"
 
-#define MEMDEV_VENDOR 0x1de5
+#define MEMDEV_VENDOR 0xf1f0 /* registered to no company: devices/README.md */
 #define MEMDEV_DEVICE 0x3e30
 #define RAM_SIZE_DEFAULT (1u << 20)
 #define RAM_SIZE_MAX (1u << 30)
@@ -216,12 +216,16 @@ int main(int argc, char **argv)
 			i--;
 		}
 	}
+	const struct uvfio_pci_id id = { .vendor = MEMDEV_VENDOR, .device = MEMDEV_DEVICE,
+					 .subsys_vendor = MEMDEV_VENDOR, .subsys_device = 1,
+					 .class_code = 0x058000, /* memory controller, other */
+					 .revision = 1 };
 	struct dev_args a;
 	dev_parse_args(argc, argv, "uvfio-memdev",
 		       "A sample vfio-user device: registers in BAR0, 1 MiB of mmap-able RAM in "
 		       "BAR2.\n  --tick-ms=N         raise MSI 0 every N milliseconds\n"
 		       "  --ram-size=BYTES    size of BAR2's RAM, a power of two (default 1 MiB)",
-		       &a);
+		       &id, &a);
 	static const struct uvfio_device_ops ops = { .reset = reset,
 						     .client_gone = client_gone,
 						     .migration_flags = ms_op_flags,
@@ -231,15 +235,12 @@ int main(int argc, char **argv)
 	struct memdev d = { 0 };
 	struct uvfio_server_config cfg = { .log = dev_log("uvfio-memdev", a.log_level),
 					   .ops = &ops, .opaque = &d,
-					   .dma_layout = a.dma_layout, .poll_us = a.poll_us };
+					   .dma_layout = a.dma_layout, .poll_us = a.poll_us,
+					   .access = a.access };
 	void *ram = NULL;
 	int r = uvfio_server_create(&cfg, &d.srv);
 	if (r < 0)
 		return 1;
-	struct uvfio_pci_id id = { .vendor = MEMDEV_VENDOR, .device = MEMDEV_DEVICE,
-				   .subsys_vendor = MEMDEV_VENDOR, .subsys_device = 1,
-				   .class_code = 0x058000, /* memory controller, other */
-				   .revision = 1 };
 	struct uvfio_region_desc bar0 = { .size = 4096,
 					  .flags = VFIO_REGION_INFO_FLAG_READ |
 						   VFIO_REGION_INFO_FLAG_WRITE,
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
 						   VFIO_REGION_INFO_FLAG_WRITE,
 					  .bar_flags = UVFIO_BAR_MEM64 | UVFIO_BAR_PREFETCH,
 					  .mappable = true };
-	if (uvfio_server_pci_init(d.srv, &id) < 0 ||
+	if (uvfio_server_pci_init(d.srv, &a.id) < 0 ||
 	    uvfio_server_setup_region(d.srv, 0, &bar0, NULL) < 0 ||
 	    uvfio_server_setup_region(d.srv, 2, &bar2, &ram) < 0 ||
 	    uvfio_server_add_ioeventfd(d.srv, 0, 0x10, 4, 0, 0, doorbell) < 0 ||

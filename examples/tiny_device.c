@@ -44,7 +44,9 @@ int main(int argc, char **argv)
 	struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_INFO } };
 	if (uvfio_server_create(&cfg, &srv) < 0)
 		return 1;
-	struct uvfio_pci_id id = { .vendor = 0x1de5, .device = 0x0001, .class_code = 0xff0000 };
+	/* your company's PCI-SIG vendor id here; 0xf1f0 is registered to no one
+	 * (devices/README.md says why it is used by the samples) */
+	struct uvfio_pci_id id = { .vendor = 0xf1f0, .device = 0x0001, .class_code = 0xff0000 };
 	struct uvfio_region_desc bar0 = { .size = 4096, .fn = regs,
 					  .flags = VFIO_REGION_INFO_FLAG_READ |
 						   VFIO_REGION_INFO_FLAG_WRITE };

@@ -250,8 +250,12 @@ int vu_client_expire(struct uvfio_client *c, uint64_t now)
 				c->post_error = -ETIMEDOUT;
 			vu_client_wake_any(c);
 		} else {
+			/* Read under mu: once it is dropped, the late reply may
+			 * free the record and the next request take it. */
+			uvfio_async_fn fn = p->fn;
+			void *opaque = p->opaque;
 			pthread_mutex_unlock(&c->mu);
-			p->fn(p->opaque, -ETIMEDOUT, NULL, 0);
+			fn(opaque, -ETIMEDOUT, NULL, 0);
 			pthread_mutex_lock(&c->mu);
 		}
 		p = c->unwaited; /* the lists may have changed meanwhile */
@@ -436,6 +440,23 @@ static int req_alloc(struct uvfio_client *c, uint16_t cmd, enum vu_kind kind, ui
 }
 
 /*
+ * A caller's buffer is out of the library's reach once its call returns, on
+ * every path (reply, error, timeout, a dead connection): a reply partly
+ * received into it goes on in a record of its own. Only the thread that
+ * reads can have put it there (reply_sink: its owner reads). mu held.
+ */
+static void sink_drop(struct uvfio_client *c, struct vu_pending *p)
+{
+	uint8_t *sink = p->sink;
+	p->sink = NULL;
+	if (!sink || __atomic_load_n(&c->reader, __ATOMIC_RELAXED) != vu_reader_self())
+		return;
+	struct vu_msg *m = c->rx.big;
+	if (m && m->ext >= sink && m->ext < sink + p->sink_len)
+		vu_client_unsink(c);
+}
+
+/*
  * The reply of a VU_WAIT request: wait for it (reader: this thread holds the
  * reader role, released here) and free the record, or leave the record
  * abandoned when the deadline passes. mu held on entry, not on return.
@@ -455,6 +476,7 @@ static int collect(struct uvfio_client *c, struct vu_pending *p, uint64_t deadli
 		vu_waiter_init(&w, false);
 		r = vu_client_wait(c, &w, &t, deadline, 0, reader);
 	}
+	sink_drop(c, p);
 	if (p->done) {
 		r = p->result;
 		if (r == 0 && reply)
@@ -468,11 +490,6 @@ static int collect(struct uvfio_client *c, struct vu_pending *p, uint64_t deadli
 		 * data no longer goes to the caller's buffer. */
 		p->abandoned = true;
 		p->waiter = NULL;
-		if (p->sink) {
-			p->sink = NULL;
-			if (__atomic_load_n(&c->reader, __ATOMIC_RELAXED) == vu_reader_self())
-				vu_client_unsink(c);
-		}
 		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(p->cmd), p->id);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -503,6 +520,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	p->opaque = opaque;
 	/* The request that takes the last room sends the send buffer at once. */
 	bool filled = c->in_flight >= c->max_in_flight;
+	uint64_t seq = 0;
 	if (kind != VU_WAIT) {
 		p->sending = true;
 		p->deadline = deadline ? deadline : UINT64_MAX;
@@ -510,7 +528,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 		if (!post)
 			unwaited_link(c, p);
 		if (kind == VU_NOWAIT) {
-			p->seq = ++c->post_seq;
+			p->seq = seq = ++c->post_seq;
 			nowait_link(c, p);
 		}
 		/* nobody will wait for its reply: whoever reads next must */
@@ -528,7 +546,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
 	bool some;
-	r = post ? vu_post(c, p->id, filled, &h, iov, iovcnt, &some)
+	r = post ? vu_post(c, p->id, seq, filled, &h, iov, iovcnt, &some)
 		 : vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
 	bool locked = false;
 	if (reader && r == 0) {
@@ -628,6 +646,7 @@ int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg *
 void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n)
 {
 	uint64_t now, deadline = deadline_of(c, &now);
+	bool linked = false;
 	for (unsigned i = 0; i < n; i++) {
 		struct vu_pending *p = pending_find(c, ids[i]);
 		if (!p || !p->buffered)
@@ -635,8 +654,14 @@ void vu_client_sent(struct uvfio_client *c, const uint16_t *ids, unsigned n)
 		p->buffered = false;
 		p->deadline = deadline ? deadline : UINT64_MAX;
 		unwaited_link(c, p);
+		linked = true;
 	}
 	timer_arm(c);
+	/* Replies nobody waits for will come: whoever reads next must (the
+	 * service thread watches the main socket only while there are such,
+	 * with the twin socket). */
+	if (linked)
+		vu_reader_hand_over(c);
 }
 
 void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, int err)
@@ -728,8 +753,15 @@ int uvfio_client_flush(struct uvfio_client *c)
 {
 	if (!c)
 		return -EINVAL;
-	/* Buffered writes leave first; those that cannot fail with the error
-	 * the wait below reports. */
+	/* The writes posted before this call: the buffer leaves now, and one
+	 * of them that enters it after that (its thread took its place in the
+	 * order before this call, its bytes are not in yet) leaves at once.
+	 * Those that cannot leave fail with the error the wait reports. */
+	pthread_mutex_lock(&c->mu);
+	struct wait_target t = { .flush_seq = c->post_seq };
+	if (t.flush_seq > c->post.flush_seq)
+		__atomic_store_n(&c->post.flush_seq, t.flush_seq, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&c->mu);
 	vu_post_push(c);
 	int r;
 	struct vu_waiter w;
@@ -737,7 +769,6 @@ int uvfio_client_flush(struct uvfio_client *c)
 	uint64_t now, deadline = deadline_of(c, &now);
 	pthread_mutex_lock(&c->mu);
 	vu_client_tick(c, now);
-	struct wait_target t = { .flush_seq = c->post_seq };
 	r = c->dead ? c->dead : vu_client_wait(c, &w, &t, deadline, now, false);
 	if (r == 0) {
 		r = c->post_error;

@@ -181,7 +181,7 @@ void vu_post_due(struct uvfio_client *c)
 		vu_post_push(c);
 }
 
-int vu_post(struct uvfio_client *c, uint16_t id, bool filled, struct uvfio_hdr *hdr,
+int vu_post(struct uvfio_client *c, uint16_t id, uint64_t seq, bool filled, struct uvfio_hdr *hdr,
 	    const struct iovec *iov, int iovcnt, bool *some)
 {
 	struct vu_post *b = &c->post;
@@ -226,8 +226,11 @@ int vu_post(struct uvfio_client *c, uint16_t id, bool filled, struct uvfio_hdr *
 		__atomic_store_n(&b->len, at, __ATOMIC_RELAXED);
 		b->ids[b->nids++] = id;
 		/* Without the delay, only the open message waits; at the
-		 * limit of requests in flight nothing does. */
-		if (filled || (!b->delay_ns && b->wm == SIZE_MAX))
+		 * limit of requests in flight nothing does, nor what a flush
+		 * that began meanwhile waits for (it may have sent the buffer
+		 * before this message came in). */
+		if (filled || (!b->delay_ns && b->wm == SIZE_MAX) ||
+		    seq <= __atomic_load_n(&b->flush_seq, __ATOMIC_SEQ_CST))
 			r = vu_post_send(c, &s, NULL, NULL, 0, NULL, 0, NULL);
 	}
 	vu_client_send_end(c, 0, &s);
@@ -242,8 +245,10 @@ int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, con
 	memcpy(e.data, buf, len);
 	struct vu_send_ctx s;
 	vu_client_send_begin(c, 0, &s);
-	int r = 0;
-	if (b->wm != SIZE_MAX && b->len + sizeof(e) <= VU_POST_BUF) {
+	/* A dead or shut-down client takes nothing more (the open message's
+	 * request failed with it: what joined it would be lost silently). */
+	int r = __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+	if (!r && b->wm != SIZE_MAX && b->len + sizeof(e) <= VU_POST_BUF) {
 		/* The open message is the buffer's last: it grows in place. */
 		struct uvfio_hdr h;
 		struct uvfio_write_multi wm;

@@ -242,6 +242,8 @@ struct vu_spin {
 	uint32_t waits;       /* waits so far, to look at the placement again */
 	uint64_t hits;        /* waits a spin ended */
 	uint64_t block_start; /* when the caller blocked after vu_spin_wait(), 0: not */
+	uint16_t judged;      /* waits a spin ended, this round of judging */
+	uint16_t helped;      /* ... of them, ended by the spin itself (see judge()) */
 };
 /* The budget for a configured value: the value (at most VU_SPIN_MAX_US),
  * or, for 0, the environment's UVFIO_POLL_US (for running every test with

@@ -62,6 +62,8 @@ struct vu_post {
 	uint64_t delay_ns; /* post_delay_us */
 	int timer;         /* timerfd of the delay, or -1 */
 	unsigned nids, npend; /* npend: doorbells with rings waiting */
+	uint64_t flush_seq; /* posted writes up to this seq leave at once: a
+			     * flush waits for them (written under mu) */
 	uint16_t ids[VU_POST_MSGS];
 };
 
@@ -251,16 +253,17 @@ void vu_client_send_end(struct uvfio_client *c, int i, struct vu_send_ctx *s);
 /* client_post.c: the send buffer */
 int vu_post_init(struct uvfio_client *c);
 void vu_post_free(struct uvfio_client *c);
-/* A posted message of request id: into the buffer or sent; filled: it took
+/* A posted message of request id (seq: its order): into the buffer or sent; filled: it took
  * the last room under max_in_flight (the buffer leaves: a thread waiting for
  * room waits for sent requests only). */
-int vu_post(struct uvfio_client *c, uint16_t id, bool filled, struct uvfio_hdr *hdr,
+int vu_post(struct uvfio_client *c, uint16_t id, uint64_t seq, bool filled, struct uvfio_hdr *hdr,
 	    const struct iovec *iov, int iovcnt, bool *some);
 /* send_mu held: the buffer, then this message (hdr NULL: none). */
 int vu_post_send(struct uvfio_client *c, struct vu_send_ctx *s, struct uvfio_hdr *hdr,
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, bool *some);
 int vu_post_push(struct uvfio_client *c); /* what waits leaves now */
-/* Into the open REGION_WRITE_MULTI: 1, or 0 when none is open. */
+/* Into the open REGION_WRITE_MULTI: 1, 0 when none is open, or the
+ * connection's error once it is dead or shut down. */
 int vu_post_gather(struct uvfio_client *c, uint32_t region, uint64_t offset, const void *buf,
 		   uint32_t len);
 void vu_post_due(struct uvfio_client *c); /* the delay's timer fired */

@@ -282,6 +282,8 @@ static int dma_map(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 int vu_srv_reset(struct uvfio_server *s, enum uvfio_reset_type type)
 {
 	if (type != UVFIO_RESET_LOST_CONN) {
+		/* The device's asynchronous transfers end (called back) first. */
+		vu_srv_async_cancel_all(s, -ECANCELED);
 		pthread_mutex_lock(&s->irq_mu); /* MSI/MSI-X enables change */
 		vu_cfg_reset(s);
 		pthread_mutex_unlock(&s->irq_mu);

@@ -286,8 +286,14 @@ int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *
 	int r = -ENOENT; /* the range must match a previous mapping exactly */
 	if (i < s->nmaps && s->maps[i]->iova == du.addr && s->maps[i]->size == du.size) {
 		r = vu_reply_add(rep, &du, sizeof(du)); /* before the unmap: it cannot fail after */
-		if (r == 0)
+		if (r == 0) {
+			/* Asynchronous transfers touching it end first; only the
+			 * driving thread changes the table: i holds. */
+			pthread_mutex_unlock(&s->dma_mu);
+			vu_srv_async_cancel_range(s, du.addr, du.size);
+			pthread_mutex_lock(&s->dma_mu);
 			unmap_at(s, i);
+		}
 	}
 	pthread_mutex_unlock(&s->dma_mu);
 	return r;
@@ -307,6 +313,8 @@ int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **o
 
 void vu_srv_dma_drop_all(struct uvfio_server *s)
 {
+	if (s->nmaps) /* read by the driving thread, the only one that changes it */
+		vu_srv_async_cancel_range(s, 0, UINT64_MAX);
 	pthread_mutex_lock(&s->dma_mu);
 	while (s->nmaps)
 		unmap_at(s, s->nmaps - 1);
@@ -434,30 +442,42 @@ static int copy_mapped(struct uvfio_server *s, const struct uvfio_sg *sg, uint8_
 	return r;
 }
 
+int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
+			bool write, uint64_t *msg_len)
+{
+	uint32_t prot = write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ;
+	/* One piece at a time: no pin is held while messages are awaited. */
+	struct uvfio_sg sg;
+	int r = translate(s, iova, len, prot, &sg, 1, true, true);
+	if (r < 0)
+		return r;
+	if (!sg.vaddr) {
+		*msg_len = sg.len;
+		return 0;
+	}
+	r = copy_mapped(s, &sg, buf, write);
+	pthread_mutex_lock(&s->dma_mu);
+	unpin(s, sg.pin);
+	pthread_mutex_unlock(&s->dma_mu);
+	return r < 0 ? r : (int64_t)sg.len;
+}
+
 static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t len, bool write)
 {
 	if (!s || (!buf && len))
 		return -EINVAL;
-	uint32_t prot = write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ;
 	while (len) {
-		/* One piece at a time: no pin is held while messages are awaited. */
-		struct uvfio_sg sg;
-		int r = translate(s, iova, len, prot, &sg, 1, true, true);
+		uint64_t n;
+		int64_t r = vu_srv_dma_step(s, iova, buf, len, write, &n);
+		if (r == 0)
+			r = vu_srv_dma_message(s, iova, buf, n, write);
+		else
+			n = (uint64_t)r;
 		if (r < 0)
-			return r;
-		if (sg.vaddr) {
-			r = copy_mapped(s, &sg, buf, write);
-			pthread_mutex_lock(&s->dma_mu);
-			unpin(s, sg.pin);
-			pthread_mutex_unlock(&s->dma_mu);
-		} else {
-			r = vu_srv_dma_message(s, sg.iova, buf, sg.len, write);
-		}
-		if (r < 0)
-			return r;
-		buf += sg.len;
-		iova += sg.len;
-		len -= sg.len;
+			return (int)r;
+		buf += n;
+		iova += n;
+		len -= n;
 	}
 	return 0;
 }

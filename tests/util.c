@@ -163,7 +163,13 @@ void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, co
 	unlink(d->sock);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", build_root, prog);
-	char *argv[] = { path, "--quiet", d->sock, (char *)extra, NULL };
+	/* extra: options separated by spaces */
+	char opts[512], *save = NULL;
+	snprintf(opts, sizeof(opts), "%s", extra ? extra : "");
+	char *argv[16] = { path, "--quiet", d->sock };
+	int argc = 3;
+	for (char *t = strtok_r(opts, " ", &save); t && argc < 15; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
 	pid_t pid;
 	assert_int_equal(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	d->pid = pid;

@@ -35,8 +35,8 @@ struct tu_dev {
 	int pid;
 	char sock[108];
 };
-/* Start build_root/prog on a new socket (with one extra argument or NULL)
- * and wait until it listens. */
+/* Start build_root/prog on a new socket (with extra options, separated by
+ * spaces, or NULL) and wait until it listens. */
 void tu_dev_start(struct tu_dev *d, const char *build_root, const char *prog, const char *extra);
 /* SIGTERM: the device must exit with 0 and remove its socket. */
 void tu_dev_stop(struct tu_dev *d);

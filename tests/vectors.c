@@ -180,10 +180,12 @@ pid_t vx_spawn(const char *prog, const char *const *args, int *fd, int *errfd)
 	char path[4096], fdarg[32];
 	snprintf(path, sizeof(path), "%s/%s", UVFIO_BUILD_ROOT, prog);
 	snprintf(fdarg, sizeof(fdarg), "--fd=3");
-	const char *argv[16] = { path, fdarg };
-	int argc = 2;
+	/* The sessions were recorded when the samples claimed vendor 0x1de5
+	 * (devices/README.md): the bytes of configuration space must match. */
+	const char *argv[20] = { path, fdarg, "--vendor=0x1de5", "--subsystem-vendor=0x1de5" };
+	int argc = 4;
 	for (int i = 0; args && args[i]; i++) {
-		assert_true(argc < 15);
+		assert_true(argc < 19);
 		argv[argc++] = args[i];
 	}
 	argv[argc] = NULL;

@@ -73,7 +73,8 @@ void vx_flush(struct vx_writer *w);
 
 /* Run a sample device of the build directory (with its own args) serving
  * one end of a new socketpair; returns its pid and our end in *fd. Its
- * standard error goes to *errfd (a pipe) when errfd is not NULL. */
+ * standard error goes to *errfd (a pipe) when errfd is not NULL. It claims
+ * the ids of the recordings (vendor and subsystem vendor 0x1de5). */
 pid_t vx_spawn(const char *prog, const char *const *args, int *fd, int *errfd);
 /* Wait for it; returns its exit status. */
 int vx_wait(pid_t pid);

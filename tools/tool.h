@@ -94,6 +94,12 @@ void tool_print_json(json_object *j);
 /* Region sizes of the BARs and the ROM: [0..5] BAR0-BAR5, [6] ROM (0: none). */
 #define TOOL_NR_BAR_SIZES 7
 
+/* The sample DMA engine (devices/dma_engine.c), whose registers dma-test and
+ * dirty-test program; its vendor id is registered to no company
+ * (devices/README.md). */
+#define TOOL_ENGINE_VENDOR 0xf1f0
+#define TOOL_ENGINE_DEVICE 0xd0a0
+
 /*
  * Print the configuration space as `lspci -vvv` prints those of its lines
  * this decoder knows (each exactly as lspci would, for a device whose BARs

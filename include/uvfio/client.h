@@ -139,7 +139,10 @@ enum uvfio_client_mode {
  *           connection costs no CPU; while requests keep coming, each wait
  *           costs its spin in CPU time. No spinning when this thread and the
  *           server (SO_PEERCRED) can only run on the same single CPU, where
- *           it could only delay the answer. Use it when latency matters
+ *           it could only delay the answer, nor (judged over 64 waits, again
+ *           every 1024) while answers keep arriving only when this thread
+ *           gives its CPU away: a peer the kernel cannot name (a socket pair)
+ *           or the scheduler put on this CPU. Use it when latency matters
  *           more than a CPU's worth of cycles per busy connection, with the
  *           server on another CPU. Environment: when this is 0,
  *           UVFIO_POLL_US=N sets it (for trying an application with

@@ -62,6 +62,13 @@ enum uvfio_reset_type {
  * NULL. Callbacks get the opaque pointer of the config and return 0 or a
  * negative errno that becomes the error reply. They run on the thread that
  * serves the context (see Threads above).
+ * The client may leave while a callback runs (its DMA by messages finds the
+ * end of the stream): that DMA, and any later in the callback, fails with
+ * -ECONNRESET or -ENOTCONN, and the disconnect (reset(UVFIO_RESET_LOST_CONN),
+ * dma_unmap of every range, client_gone) happens once the callback has
+ * returned, never under it; a range dma_map accepted meanwhile is unmapped
+ * with the others. The serving thread should not do DMA by messages at all
+ * (see uvfio_server_dma_read(): QEMU's rule); asynchronous DMA never waits.
  *
  * @reset: the device must reset, for the reason @type (see above).
  * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
@@ -138,6 +145,79 @@ enum uvfio_dma_layout {
 	UVFIO_DMA_LAYOUT_QEMU = 2,
 };
 
+/*
+ * Who may connect. Whoever connects to a device's socket drives the device
+ * (its registers, the memory it serves, a disk behind it), so two gates
+ * stand in front of it:
+ *  1. The socket file. uvfio_server_listen() creates it owner-only (mode
+ *     0600) unless @socket_mode says otherwise, with the group
+ *     @socket_gid when @set_socket_gid; the mode is set on the socket
+ *     before bind() and the file appears at its path only with its final
+ *     owner, group and mode (no window where it is more open). A socket
+ *     handed over with uvfio_server_listen_fd() (systemd's socket
+ *     activation) keeps what its creator chose (SocketMode=, SocketUser=,
+ *     SocketGroup=).
+ *  2. The peer's credentials, checked on every connection accepted from a
+ *     listening socket (either kind) before a single byte of it is read:
+ *     the kernel's record of the connecting process (SO_PEERCRED: pid,
+ *     effective uid and gid at connect(); SO_PEERGROUPS: its supplementary
+ *     groups). A peer is served when its uid is in @uids, or its gid or
+ *     one of its supplementary groups is in @gids, or @allow returns true;
+ *     with none of the three set, every peer that could open the socket is
+ *     served (the file's permissions are the rule). A refused peer's
+ *     connection is closed unread and logged (a warning with its pid, uid
+ *     and gid; after 100 refusals in a row only every 1000th); the server
+ *     goes on listening.
+ * The file comes first because the kernel completes connections into the
+ * listening backlog before any check can run: a process that may open the
+ * file but is refused can still hold backlog places while another client
+ * is served. A descriptor given to uvfio_server_adopt() is not checked:
+ * whoever handed it over chose the peer.
+ */
+
+/**
+ * struct uvfio_peer - the process at the other end of a connection, as the
+ * kernel recorded it when the process called connect().
+ * @pid, @uid, @gid: its process id (in this process's pid namespace),
+ *                   effective user and group.
+ * @groups, @ngroups: its supplementary groups (valid during the call only).
+ */
+struct uvfio_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+};
+
+/**
+ * struct uvfio_server_access - who may connect (see above).
+ * @uids, @nuids: users allowed (copied by uvfio_server_create()).
+ * @gids, @ngids: groups allowed, primary or supplementary (copied).
+ * @allow: for a peer the lists do not allow (or every peer, without
+ *         lists): return true to serve it. Runs on the thread serving the
+ *         context, with the config's opaque pointer; it must not call
+ *         back into the context.
+ * @socket_mode: permission bits (at most 0777) of the socket file
+ *               uvfio_server_listen() creates; 0: 0600. The process's umask
+ *               does not apply.
+ * @set_socket_gid, @socket_gid: give that file this group (the process
+ *                               must be allowed to: its member, or root).
+ * Lists of more than UVFIO_ACCESS_MAX_IDS entries, a NULL list with a
+ * count, or a mode above 0777 fail uvfio_server_create() with -EINVAL.
+ */
+#define UVFIO_ACCESS_MAX_IDS 1024u
+struct uvfio_server_access {
+	const uid_t *uids;
+	size_t nuids;
+	const gid_t *gids;
+	size_t ngids;
+	bool (*allow)(void *opaque, const struct uvfio_peer *peer);
+	uint32_t socket_mode;
+	bool set_socket_gid;
+	gid_t socket_gid;
+};
+
 /**
  * struct uvfio_server_config - options; all-zero is a good default.
  * @log: logging and tracing.
@@ -179,12 +259,16 @@ enum uvfio_dma_layout {
  *           (uvfio/client.h, poll_us): it shrinks to nothing while the
  *           client is idle, so an idle device costs no CPU, and it never
  *           spins when this thread and the client can only run on the same
- *           single CPU. uvfio_server_dispatch() never spins: an event loop
+ *           single CPU, or while experience shows they share one (as the
+ *           client's). uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
  * @no_bus_master_check: the device is not a PCI function: its DMA does not
  *                       depend on the Bus Master Enable bit of the Command
  *                       register (see "Bus Master Enable" below).
+ * @access: who may connect, and the socket file's permissions (see "Who
+ *          may connect" below); all-zero: the socket file is owner-only
+ *          (0600) and every peer that can open it is served.
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -203,6 +287,7 @@ struct uvfio_server_config {
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
 	bool no_bus_master_check;
+	struct uvfio_server_access access;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -620,17 +705,98 @@ UVFIO_EXPORT int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t io
  * when its reply did not come within timeout_ms, -ENOTCONN/-ECONNRESET
  * without a client). Thread-safe (see "DMA from any thread").
  *
- * Memory while the serving thread waits for a reply on the main socket (no
- * twin socket): client requests that arrive meanwhile are queued and
- * handled afterwards, at most 1024 of them and 4 MiB of messages (plus the
- * one being read). Beyond that the server stops reading the socket, so the
- * client's socket buffer holds the rest; a reply sent behind more requests
- * than that cannot be reached, and the DMA fails with -ETIMEDOUT.
+ * On the serving thread (a callback), DMA by messages blocks the device:
+ * client requests that arrive meanwhile are queued and handled only after
+ * the DMA, at most 1024 of them and 4 MiB of messages (plus the one being
+ * read); beyond that the server stops reading the socket, so the client's
+ * socket buffer holds the rest; a reply sent behind more requests than that
+ * cannot be reached, and the DMA fails with -ETIMEDOUT. That suits a client
+ * that answers DMA while it waits for replies of its own (ours does). It
+ * deadlocks QEMU's client, which most users run: QEMU's vCPU thread waits
+ * for the reply to a region access holding the global lock
+ * (hw/vfio-user/proxy.c, vfio_user_send_wait() waits on a condition
+ * variable with the BQL held), and QEMU answers DMA_READ/DMA_WRITE only from
+ * a bottom half in its main loop (vfio_user_request()), which needs that
+ * lock. A driver that reads a register during the copy then stalls both
+ * processes until a timeout (QEMU's x-msg-timeout and timeout_ms, 5 s
+ * each), and the DMA fails. So the rule for devices: the serving thread
+ * never waits for DMA by messages. Use the asynchronous calls below (one
+ * thread), or DMA from another thread. The library logs one warning per
+ * connection the first time the serving thread does it.
  */
 UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 				       size_t len);
 UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, const void *buf,
 					size_t len);
+
+/* ---- Asynchronous DMA --------------------------------------------------------------
+ *
+ * For devices that serve from one thread: a transfer starts from a callback
+ * (or between uvfio_server_dispatch() calls), the call returns at once, and
+ * the serving loop answers the client's requests while the DMA_READ /
+ * DMA_WRITE messages are in flight; the device is called back on the
+ * serving thread when the transfer is over.
+ * - Thread: call it on the thread that serves the context (inside a
+ *   callback, or the thread that calls uvfio_server_run()/_dispatch());
+ *   from any other thread it returns -EPERM (use the blocking calls there).
+ * - The callback is always called from the serving loop, never inside the
+ *   starting call, also when the memory is mapped (then the copy is done
+ *   before the call returns and only the callback waits for the loop: one
+ *   code path for both). A dispatch() user finds the poll fd readable.
+ * - Order: callbacks come one at a time in the order the transfers were
+ *   started. A transfer cancelled by DMA_UNMAP is called back at once (see
+ *   below), ahead of earlier ones still running.
+ * - Result: 0, or -EFAULT/-EPERM (not mapped, not allowed), -EIO (the file
+ *   behind mapped memory shrank), an error the client returned, -EPROTO (a
+ *   malformed reply), -ETIMEDOUT (no reply within timeout_ms of the last
+ *   progress), or the cancellation errors:
+ *   -ECONNRESET: the client disconnected (or the connection broke); called
+ *     while the connection ends, before the reset (UVFIO_RESET_LOST_CONN),
+ *     dma_unmap and client_gone callbacks;
+ *   -ECANCELED: a device reset (DEVICE_RESET, function-level reset), called
+ *     before the reset callback; or a DMA_UNMAP of a range the transfer's
+ *     segments touch, called before the dma_unmap callback.
+ *   A transfer that finished before the cancel keeps its own result. After
+ *   an error no more pieces are sent; data already moved stays moved.
+ * - @buf is read (write) or written (read) until the callback; keep it.
+ *   A cancelled transfer's late replies are dropped, never written to it.
+ * - Bounds: at most UVFIO_SERVER_DMA_ASYNC_MAX transfers per context (a
+ *   cancelled one counts until its messages are answered or time out),
+ *   UVFIO_SERVER_DMA_ASYNC_SEGS segments each, 4 requests in flight each
+ *   (in QEMU's layout at most 2 DMA_READs for the whole connection).
+ * - Mapped pieces are copied by the serving thread in the starting call or
+ *   the loop (guarded as the blocking copies); a large mapped transfer
+ *   holds the loop for the time of its memcpy.
+ * Returns 0 (@done will be called exactly once), or, without calling it:
+ * -EINVAL (NULL, empty or wrapping segment), -E2BIG (too many segments),
+ * -EPERM (not the serving thread), -ENOTCONN (no client), -EAGAIN (the
+ * bound), -ENOMEM.
+ */
+#define UVFIO_SERVER_DMA_ASYNC_MAX 64
+#define UVFIO_SERVER_DMA_ASYNC_SEGS 256
+
+/* @result: 0 or a negative errno (see above). */
+typedef void (*uvfio_dma_done_fn)(void *arg, int result);
+
+struct uvfio_dma_seg {
+	uint64_t iova;
+	uint64_t len;
+};
+
+/** uvfio_server_dma_read_async() - client memory [iova, iova+len) into @buf. */
+UVFIO_EXPORT int uvfio_server_dma_read_async(struct uvfio_server *s, uint64_t iova, void *buf,
+					     size_t len, uvfio_dma_done_fn done, void *arg);
+/** uvfio_server_dma_write_async() - @buf into client memory [iova, iova+len);
+ * logged dirty as pieces complete. */
+UVFIO_EXPORT int uvfio_server_dma_write_async(struct uvfio_server *s, uint64_t iova,
+					      const void *buf, size_t len,
+					      uvfio_dma_done_fn done, void *arg);
+/** uvfio_server_dma_sg_async() - scatter-gather: the @nseg segments in
+ * order, to (@write) or from one contiguous @buf of their total length. */
+UVFIO_EXPORT int uvfio_server_dma_sg_async(struct uvfio_server *s,
+					   const struct uvfio_dma_seg *seg, unsigned nseg,
+					   void *buf, bool write, uvfio_dma_done_fn done,
+					   void *arg);
 
 /* ---- Serving ------------------------------------------------------------------- */
 
@@ -639,15 +805,52 @@ UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, c
  *
  * The path appears only once the socket listens (it is bound under a
  * temporary name beside @path, then linked), so a client that sees the file
- * can connect at once. Returns 0, -EADDRINUSE when @path exists (a stale
+ * can connect at once, and it appears with the mode and group of the
+ * config's @access (owner-only, 0600, by default; see "Who may connect").
+ * Returns 0, -EADDRINUSE when @path exists (a stale
  * socket must be removed first), -ENAMETOOLONG, -EINVAL (NULL, or already
- * listening or serving), or the errno of socket(), bind() or listen().
+ * listening or serving), -EPERM when the group cannot be given, or the
+ * errno of socket(), bind(), chmod() or listen().
  * Call it before serving, from the thread that owns the context.
  */
 UVFIO_EXPORT int uvfio_server_listen(struct uvfio_server *s, const char *path);
 /** uvfio_server_adopt() - serve one already connected client on @fd (the
- * server owns it from now on, also on failure). */
+ * server owns it from now on, also on failure). Its peer is not checked
+ * (see "Who may connect"). */
 UVFIO_EXPORT int uvfio_server_adopt(struct uvfio_server *s, int fd);
+
+/**
+ * uvfio_server_listen_fd() - accept clients from @fd, a UNIX stream socket
+ * that already listens (one handed over by systemd's socket activation, see
+ * uvfio_server_activation_fds(), or by any other supervisor). The server
+ * owns @fd from now on, also on failure (it closes it in
+ * uvfio_server_destroy() and removes no file: the socket's path, mode and
+ * owner are its creator's). Peers are checked as for uvfio_server_listen().
+ * The descriptor is made non-blocking and close-on-exec.
+ * Returns 0, -EBADF (not open), -ENOTSOCK (not a socket), -EAFNOSUPPORT
+ * (not AF_UNIX), -EPROTOTYPE (not SOCK_STREAM), -EINVAL (not listening, a
+ * negative @fd, NULL, or the context already listens or serves). Call it before serving, from the
+ * thread that owns the context.
+ */
+UVFIO_EXPORT int uvfio_server_listen_fd(struct uvfio_server *s, int fd);
+
+/* The first descriptor socket activation hands over (systemd's SD_LISTEN_FDS_START). */
+#define UVFIO_LISTEN_FDS_START 3
+/**
+ * uvfio_server_activation_fds() - how many listening sockets a service
+ * manager handed this process by socket activation, as systemd's
+ * sd_listen_fds() counts them: $LISTEN_PID must be this process's id and
+ * $LISTEN_FDS the count; they are descriptors UVFIO_LISTEN_FDS_START
+ * (3), 4, ... and are made close-on-exec here. No libsystemd is needed.
+ * @unset_env: remove LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES from the
+ *             environment (whatever the result), so that child processes
+ *             do not take them for theirs.
+ * Returns the count (0: none, or meant for another process), -EINVAL for a
+ * malformed variable, -EBADF when a counted descriptor is not open.
+ * Not thread-safe (it reads and changes the environment): call it early
+ * in main(), before other threads start.
+ */
+UVFIO_EXPORT int uvfio_server_activation_fds(bool unset_env);
 
 /**
  * uvfio_server_poll_fd() - a descriptor that is readable whenever

@@ -45,7 +45,7 @@ def dev(tmp_path):
 def test_identity(dev):
     """What a guest's driver matches on: ids and class in config space."""
     cfg = dev.config_read(0, 64)
-    assert int.from_bytes(cfg[0:2], "little") == 0x1de5  # vendor
+    assert int.from_bytes(cfg[0:2], "little") == 0xf1f0  # vendor
     assert int.from_bytes(cfg[2:4], "little") == 0x3e30  # device
     assert cfg[11] == 0x05                              # a memory controller
     info = dev.device_info()

@@ -11,10 +11,15 @@
  * (tests/data/guest-lspci/, the rules in lspci_guest.c).
  */
 #include <errno.h>
+#include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,8 +137,8 @@ static void test_read_write_config_reset(void **state)
 	free(out);
 	/* config: decoded and raw */
 	assert_int_equal(tool(&out, "config %s", d.sock), 0);
-	assert_non_null(strstr(out, "Eideticom, Inc uvfio memdev (test) (rev 01)"));
-	assert_non_null(strstr(out, "00000000: e5 1d 30 3e"));
+	assert_non_null(strstr(out, "Unregistered (uvfio samples, test) uvfio memdev (test) (rev 01)"));
+	assert_non_null(strstr(out, "00000000: f0 f1 30 3e"));
 	free(out);
 	assert_int_equal(tool(&out, "--json config %s", d.sock), 0);
 	assert_non_null(strstr(out, "\"raw\""));
@@ -172,6 +177,38 @@ static void test_exit_codes(void **state)
 	}
 	assert_int_equal(tool(NULL, "--help"), 0);
 	tu_dev_stop(&d);
+}
+
+/* --poll-us on both command lines: taken (0 to 1000), handed to the library
+ * (the device and the tool still talk), refused out of range with exit 2. */
+static void test_poll_option(void **state)
+{
+	(void)state;
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", "--poll-us=50");
+	char *out;
+	assert_int_equal(tool(NULL, "--poll-us 50 write %s bar0 4 0x12345678", d.sock), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tool(&out, "--poll-us %d --json read %s bar0 4", i * 500, d.sock), 0);
+		assert_non_null(strstr(out, "\"value\": 305419896"));
+		free(out);
+	}
+	assert_int_equal(tool(NULL, "--poll-us 1001 info %s", d.sock), 2);
+	assert_int_equal(tool(NULL, "--poll-us -1 info %s", d.sock), 2);
+	assert_int_equal(tool(NULL, "--poll-us ten info %s", d.sock), 2);
+	tu_dev_stop(&d);
+	static const char *bad[] = { "1001", "-5", "ten", "" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char cmd[512];
+		snprintf(cmd, sizeof(cmd), "%s/uvfio-memdev --quiet --poll-us='%s' /tmp/uvfio-poll-%d.sock 2>&1",
+			 UVFIO_BUILD_ROOT, bad[i], getpid());
+		int st;
+		out = tu_run(cmd, &st);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 2);
+		assert_non_null(strstr(out, "--poll-us"));
+		free(out);
+	}
 }
 
 static void test_irq_command(void **state)
@@ -315,8 +352,8 @@ static void test_lspci_command(void **state)
 	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	char *out;
 	assert_int_equal(tool(&out, "lspci -vvv %s", d.sock), 0);
-	assert_non_null(strstr(out, "00:00.0 Memory controller: Eideticom, Inc uvfio memdev (test) "
-				    "(rev 01)\n"));
+	assert_non_null(strstr(out, "00:00.0 Memory controller: Unregistered (uvfio samples, test) "
+				    "uvfio memdev (test) (rev 01)\n"));
 	assert_non_null(strstr(out, "\tRegion 0: Memory at <unassigned> (32-bit, "
 				    "non-prefetchable) [disabled] [size=4K]\n"));
 	assert_non_null(strstr(out, "\tRegion 2: Memory at <ignored> (64-bit, prefetchable) "
@@ -334,11 +371,11 @@ static void test_lspci_command(void **state)
 	assert_null(strchr(out, '\t')); /* one line: lspci without -v */
 	free(out);
 	assert_int_equal(tool(&out, "lspci -nn %s", d.sock), 0);
-	assert_non_null(strstr(out, "Memory controller [0580]: Eideticom, Inc uvfio memdev (test) "
-				    "[1de5:3e30] (rev 01)\n"));
+	assert_non_null(strstr(out, "Memory controller [0580]: Unregistered (uvfio samples, test) "
+				    "uvfio memdev (test) [f1f0:3e30] (rev 01)\n"));
 	free(out);
 	assert_int_equal(tool(&out, "lspci -xxx %s", d.sock), 0);
-	assert_non_null(strstr(out, "\n00: e5 1d 30 3e"));
+	assert_non_null(strstr(out, "\n00: f0 f1 30 3e"));
 	free(out);
 	assert_int_equal(tool(NULL, "lspci -vvvv %s", d.sock), 2);
 	assert_int_equal(tool(NULL, "--json lspci %s", d.sock), 2);
@@ -408,7 +445,9 @@ static void test_lspci_guest_rules(void **state)
 
 /* `uvfio lspci` on a fresh device against lspci inside a guest of QEMU
  * (tests/data/guest-lspci/README.md): the same lines but for what the guest
- * assigned, with every lspci option the fixtures were recorded with. */
+ * assigned, with every lspci option the fixtures were recorded with. The
+ * devices then had vendor 0x1de5: started with the ids of the recording
+ * (--vendor, --subsystem-vendor), they must look exactly as then. */
 static void test_lspci_matches_guest(void **state)
 {
 	(void)state;
@@ -421,7 +460,8 @@ static void test_lspci_matches_guest(void **state)
 		     { "-vvv", "vvv" }, { "-vvv -nn", "vvv-nn" }, { "-xxx", "xxx" } };
 	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
 		struct tu_dev d;
-		tu_dev_start(&d, UVFIO_BUILD_ROOT, devs[i].prog, NULL);
+		tu_dev_start(&d, UVFIO_BUILD_ROOT, devs[i].prog,
+			     "--vendor=0x1de5 --subsystem-vendor=0x1de5");
 		for (size_t j = 0; j < sizeof(runs) / sizeof(runs[0]); j++) {
 			char path[512], *out;
 			snprintf(path, sizeof(path), "%s/tests/data/guest-lspci/%s-%s.txt",
@@ -456,8 +496,8 @@ static void test_info_without_names(void **state)
 	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
 	char *out;
 	assert_int_equal(tool_env(&out, "UVFIO_PCI_IDS=/nonexistent", "info %s", d.sock), 0);
-	assert_non_null(strstr(out, "\nClass 0580: Device 1de5:3e30 (rev 01)\n"
-				    "\tSubsystem: Device 1de5:0001\n"));
+	assert_non_null(strstr(out, "\nClass 0580: Device f1f0:3e30 (rev 01)\n"
+				    "\tSubsystem: Device f1f0:0001\n"));
 	free(out);
 	assert_int_equal(tool_env(&out, "UVFIO_PCI_IDS=/nonexistent", "--json info %s", d.sock), 0);
 	assert_non_null(strstr(out, "\"vendor_name\": null"));
@@ -484,7 +524,7 @@ static void test_list_command(void **state)
 			 0);
 	assert_non_null(strstr(out, "uvfio-memdev\n  uvfio sample memory device"));
 	assert_non_null(strstr(out, "/bin/uvfio-memdev"));
-	assert_non_null(strstr(out, "  emulates: pci 0x1de5:0x3e30 class 0x058000, memory"));
+	assert_non_null(strstr(out, "  emulates: pci 0xf1f0:0x3e30 class 0x058000, memory"));
 	assert_non_null(strstr(out, "--tick-ms=N  raise MSI vector 0"));
 	assert_non_null(strstr(out, "uvfio-dma-engine\n"));
 	free(out);
@@ -638,6 +678,169 @@ static void test_dirty_command(void **state)
 	tu_dev_stop(&m);
 }
 
+/* ---- The sample devices' command line: PCI identity, who may connect ---------- */
+
+/* Every id set from the command line reaches configuration space, and
+ * `uvfio info` shows it; bad values are refused with a sentence. */
+static void test_device_id_options(void **state)
+{
+	(void)state;
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-dma-engine",
+		     "--vendor=0x1234 --device=0x5678 --subsystem-vendor=0x9abc "
+		     "--subsystem-id=0xdef0 --class=0x010802 --revision=7");
+	char *out;
+	assert_int_equal(tool(&out, "--json info %s", d.sock), 0);
+	assert_non_null(strstr(out, "\"vendor_id\": 4660,\n"));
+	assert_non_null(strstr(out, "\"device_id\": 22136,\n"));
+	assert_non_null(strstr(out, "\"subsystem_vendor_id\": 39612,\n"));
+	assert_non_null(strstr(out, "\"subsystem_id\": 57072,\n"));
+	assert_non_null(strstr(out, "\"class_code\": 67586,\n"));
+	assert_non_null(strstr(out, "\"revision\": 7,\n"));
+	free(out);
+	assert_int_equal(tool(&out, "lspci -nn %s", d.sock), 0);
+	assert_non_null(strstr(out, "Non-Volatile memory controller [0108]: "));
+	assert_non_null(strstr(out, "[1234:5678] (rev 07)\n"));
+	free(out);
+	tu_dev_stop(&d);
+	/* the defaults: the id no company has */
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	assert_int_equal(tool(&out, "lspci -n %s", d.sock), 0);
+	assert_non_null(strstr(out, " 0580: f1f0:3e30 (rev 01)\n"));
+	free(out);
+	tu_dev_stop(&d);
+	static const struct {
+		const char *opt, *says;
+	} bad[] = {
+		{ "--vendor=0xffff", "--vendor=0xffff: a read of an absent function returns 0xffff" },
+		{ "--vendor=0", "--vendor=0: a read of an absent function returns 0xffff" },
+		{ "--vendor=0x0001", "(Configuration RRS)" },
+		{ "--vendor=0x10000", "--vendor=0x10000: expected a 16-bit number" },
+		{ "--device=-1", "--device=-1: expected a 16-bit number" },
+		{ "--subsystem-id=x", "--subsystem-id=x: expected a 16-bit number" },
+		{ "--class=0x1000000", "--class=0x1000000: expected a 24-bit class code" },
+		{ "--revision=256", "--revision=256: expected 0 to 255" },
+		{ "--socket-mode=0800", "--socket-mode=0800: expected octal permission bits" },
+		{ "--socket-mode=0", "a socket nobody may open serves nobody" },
+		{ "--allow-uid=no-such-user-here", "--allow-uid=no-such-user-here: no such user" },
+		{ "--allow-gid=no-such-group-here", "--allow-gid=no-such-group-here: no such group" },
+		{ "--allow-uid=,", "--allow-uid=,: names no user" },
+		{ "--fd=0 --allow-uid=0", "the client of --fd is connected already" },
+		{ "--fd=0 --socket-mode=0660", "--socket-mode and --socket-group apply to the SOCKET" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char cmd[512];
+		bool fd = !strncmp(bad[i].opt, "--fd", 4);
+		snprintf(cmd, sizeof(cmd), "%s/uvfio-memdev %s %s 2>&1", UVFIO_BUILD_ROOT, bad[i].opt,
+			 fd ? "" : "/tmp/uvfio-never.sock");
+		int st;
+		out = tu_run(cmd, &st);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 2 || !strstr(out, bad[i].says))
+			fail_msg("%s: status %d, said: %s", bad[i].opt, st, out);
+		free(out);
+	}
+}
+
+/* Run the tool in a child with these credentials; its exit status. */
+static int tool_as(uid_t uid, gid_t gid, gid_t group, const char *args)
+{
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		if (setgroups(1, &group) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(100);
+		char cmd[1024];
+		snprintf(cmd, sizeof(cmd), "%s/uvfio %s >/dev/null 2>&1", UVFIO_BUILD_ROOT, args);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(101);
+	}
+	int st;
+	assert_int_equal(waitpid(p, &st, 0), p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --socket-mode, --socket-group, --allow-uid, --allow-gid of a device. */
+static void test_device_access_options(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	struct tu_dev d;
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev", NULL);
+	struct stat st;
+	assert_int_equal(stat(d.sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600); /* the default: owner only */
+	char args[256];
+	snprintf(args, sizeof(args), "info %s", d.sock);
+	assert_int_equal(tool_as(12345, 5000, 5000, args), 3); /* cannot connect */
+	tu_dev_stop(&d);
+
+	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev",
+		     "--socket-mode=0660 --socket-group=4242 --allow-uid=root "
+		     "--allow-uid=12345,12346 --allow-gid=4343");
+	assert_int_equal(stat(d.sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(st.st_gid, 4242);
+	snprintf(args, sizeof(args), "info %s", d.sock);
+	assert_int_equal(tool_as(12345, 5000, 4242, args), 0);    /* an allowed user */
+	assert_int_equal(tool_as(23456, 4343, 4242, args), 0);    /* an allowed group */
+	assert_int_equal(tool_as(23456, 5000, 4242, args), 3);    /* neither: refused */
+	assert_int_equal(tool(NULL, "info %s", d.sock), 0);       /* root, listed */
+	tu_dev_stop(&d);
+}
+
+/* As systemd starts a socket-activated service: the device gets the
+ * listening socket as descriptor 3 with LISTEN_FDS=1 and LISTEN_PID, serves
+ * it, and leaves its file alone on exit. */
+static void test_device_socket_activation(void **state)
+{
+	(void)state;
+	char path[108];
+	snprintf(path, sizeof(path), "/tmp/uvfio-activated-%d.sock", (int)getpid());
+	unlink(path);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		if (dup2(lfd, 3) < 0)
+			_exit(100);
+		char pid[24], prog[512];
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_PID", pid, 1);
+		snprintf(prog, sizeof(prog), "%s/uvfio-memdev", UVFIO_BUILD_ROOT);
+		execl(prog, prog, "--quiet", "--vendor=0xabcd", (char *)NULL);
+		_exit(101);
+	}
+	close(lfd);
+	char *out;
+	assert_int_equal(tool(&out, "lspci -n %s", path), 0);
+	assert_non_null(strstr(out, " 0580: abcd:3e30 (rev 01)\n"));
+	free(out);
+	assert_int_equal(tool(NULL, "read %s bar0 0 4", path), 0); /* served again */
+	kill(p, SIGTERM);
+	int st;
+	assert_int_equal(waitpid(p, &st, 0), p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(path, F_OK), 0); /* its creator's file */
+	unlink(path);
+	/* a socket handed over and a path as well: which one? refused */
+	snprintf(path, sizeof(path), "%s/uvfio-memdev /tmp/x.sock 2>&1", UVFIO_BUILD_ROOT);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "sh -c 'LISTEN_FDS=1 LISTEN_PID=$$ exec %s 3</dev/null'", path);
+	int status;
+	out = tu_run(cmd, &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	assert_non_null(strstr(out, "give no SOCKET or --fd as well"));
+	free(out);
+}
+
 int main(void)
 {
 	char ids[512];
@@ -647,6 +850,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_info_golden, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_read_write_config_reset, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_exit_codes, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_poll_option, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_irq_command, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_dma_engine, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_dma_engine_short_file, tu_dev_teardown),
@@ -658,6 +862,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_list_command, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_migrate_command, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_dirty_command, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_device_id_options, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_device_access_options, tu_dev_teardown),
+		cmocka_unit_test(test_device_socket_activation),
 	};
 	return cmocka_run_group_tests_name("tool", tests, NULL, NULL);
 }

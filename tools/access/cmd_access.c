@@ -201,10 +201,6 @@ static int cmd_irq(struct uvfio_client *c, uint32_t index)
 
 /* ---- dma-test ------------------------------------------------------------------------- */
 
-/* The sample DMA engine (devices/dma_engine.c) */
-#define ENGINE_VENDOR 0x1de5
-#define ENGINE_DEVICE 0xd0a0
-
 static int cmd_dma_test(struct uvfio_client *c)
 {
 	uint16_t id[2];
@@ -232,7 +228,7 @@ static int cmd_dma_test(struct uvfio_client *c)
 		printf("gave the device 1 MiB of memory at IOVA %#" PRIx64 " (%s)\n", iova,
 		       o.no_fd ? "reached through DMA_READ/DMA_WRITE messages"
 			       : "shared through a file descriptor");
-	if (id[0] != ENGINE_VENDOR || id[1] != ENGINE_DEVICE) {
+	if (id[0] != TOOL_ENGINE_VENDOR || id[1] != TOOL_ENGINE_DEVICE) {
 		if (!tool_opts.json)
 			printf("device %04x:%04x has no DMA engine this tool knows; memory mapped "
 			       "and unmapped\n",
@@ -265,8 +261,22 @@ static int cmd_dma_test(struct uvfio_client *c)
 		code = tool_device_error("programming the DMA engine", r);
 		goto unmap;
 	}
-	struct pollfd pf = { .fd = efd, .events = POLLIN };
-	bool irq = poll(&pf, 1, 5000) == 1;
+	/* The engine copies while it answers us: meanwhile this loop answers
+	 * its DMA requests, as a VMM's main loop does. */
+	struct pollfd pf[2] = { { .fd = efd, .events = POLLIN },
+				{ .fd = uvfio_client_poll_fd(c), .events = POLLIN } };
+	bool irq = false;
+	for (int left = 5000; !irq && left > 0;) {
+		int k = poll(pf, 2, left);
+		if (k <= 0)
+			break;
+		irq = pf[0].revents & POLLIN;
+		if ((pf[1].revents & POLLIN) && uvfio_client_dispatch(c) < 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = 5000 - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+				    (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	close(efd);
 	uint64_t status = 0;

@@ -18,8 +18,6 @@
 #define PAGE 4096u
 #define NPAGES (MEM_LEN / PAGE)
 #define IOVA (1ull << 32)
-#define ENGINE_VENDOR 0x1de5
-#define ENGINE_DEVICE 0xd0a0
 #define FILL 0x5a
 
 static bool no_fd;
@@ -73,8 +71,8 @@ static json_object *json_pages(const uint64_t *bm)
 	return a;
 }
 
-/* Run the copies; the engine finishes each before its register write is
- * answered. */
+/* Run the copies, polling STATUS while the engine is busy (4) as a driver
+ * does: each read lets this client answer the engine's DMA requests. */
 static int engine_copies(struct uvfio_client *c)
 {
 	int b = uvfio_client_bus_master(c, true); /* as a driver does first */
@@ -86,7 +84,7 @@ static int engine_copies(struct uvfio_client *c)
 		int r = uvfio_client_region_write(c, 0, 0x00, regs, sizeof(regs));
 		if (r == 0)
 			r = uvfio_client_region_write(c, 0, 0x18, &go, 8);
-		if (r == 0)
+		for (int polls = 0; r == 0 && (polls == 0 || status == 4) && polls < 100000; polls++)
 			r = uvfio_client_region_read(c, 0, 0x20, &status, 8);
 		if (r < 0)
 			return tool_device_error("programming the DMA engine", r);
@@ -102,7 +100,7 @@ static int dirty_test(struct uvfio_client *c)
 	int r = uvfio_client_region_read(c, VFIO_PCI_CONFIG_REGION_INDEX, 0, id, 4);
 	if (r < 0)
 		return tool_device_error("reading configuration space", r);
-	bool engine = id[0] == ENGINE_VENDOR && id[1] == ENGINE_DEVICE;
+	bool engine = id[0] == TOOL_ENGINE_VENDOR && id[1] == TOOL_ENGINE_DEVICE;
 	int mfd = memfd_create("uvfio-dirty-test", MFD_CLOEXEC);
 	if (mfd < 0 || ftruncate(mfd, MEM_LEN) < 0)
 		return tool_fail(EXIT_DEVICE, "cannot create memory: %s", strerror(errno));
