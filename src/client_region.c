@@ -76,13 +76,20 @@ static int xfer(struct uvfio_client *c, uint32_t region, uint64_t offset, uint8_
 							   .sink = dst ? dst + at : NULL,
 							   .sink_len = dst ? cnt : 0 };
 			}
-			int r = vu_client_send_reqs(c, cmd, pc, (unsigned)n, &rq[sent % window]);
+			/* With pieces of its own in flight it does not wait for
+			 * room: it collects them first (two calls each holding
+			 * pieces and waiting for the other's room would wait for
+			 * ever). */
+			int r = vu_client_send_reqs(c, cmd, pc, (unsigned)n, &rq[sent % window],
+						    sent == done);
 			if (r > 0) {
 				sent += (size_t)r;
 				continue;
 			}
-			err = r;
-			err_at = sent;
+			if (r < 0) {
+				err = r;
+				err_at = sent;
+			}
 		}
 		if (done == sent)
 			return err;

@@ -263,12 +263,12 @@ struct uvfio_server_access {
  *           client's). uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
- * @no_bus_master_check: the device is not a PCI function: its DMA does not
- *                       depend on the Bus Master Enable bit of the Command
- *                       register (see "Bus Master Enable" below).
  * @access: who may connect, and the socket file's permissions (see "Who
  *          may connect" below); all-zero: the socket file is owner-only
  *          (0600) and every peer that can open it is served.
+ * @no_bus_master_check: the device is not a PCI function: its DMA does not
+ *                       depend on the Bus Master Enable bit of the Command
+ *                       register (see "Bus Master Enable" below).
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -286,8 +286,8 @@ struct uvfio_server_config {
 	bool dma_require_seal;
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
-	bool no_bus_master_check;
 	struct uvfio_server_access access;
+	bool no_bus_master_check;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
