@@ -168,6 +168,7 @@ struct uvfio_server {
 	int async_tfd;      /* in the epoll set: the earliest deadline (timerfd) */
 	uint64_t async_armed; /* its deadline, 0: disarmed */
 	bool twin_watched;  /* the twin socket is in the epoll set */
+	bool async_more;    /* a transfer stopped at its slice of mapped memory */
 	/* Device callbacks on the stack of the driving thread: a disconnect
 	 * found meanwhile waits until they have returned (disc_pending). */
 	unsigned cb_depth;
@@ -322,11 +323,12 @@ void vu_srv_dma_req_orphan(struct uvfio_server *s, struct vu_dma_req *q);
  * the reader role, handing every reply to its request. */
 void vu_srv_dma_twin_poll(struct uvfio_server *s);
 /* server_dma.c */
-/* The first piece of [iova, iova+len): copied at once where mapped (its
- * length returned), or 0 and in *msg_len the length to move by messages;
- * or a negative errno (-EFAULT, -EPERM, -EIO). */
+/* The first piece of [iova, iova+len): copied at once where mapped, at
+ * most cap bytes of it (the length copied returned), or 0 and in *msg_len
+ * the length to move by messages; or a negative errno (-ENODEV, -EFAULT,
+ * -EPERM, -EIO). */
 int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
-			bool write, uint64_t *msg_len);
+			uint64_t cap, bool write, uint64_t *msg_len);
 /* server_dma_async.c */
 int vu_srv_async_init(struct uvfio_server *s);
 void vu_srv_async_free(struct uvfio_server *s);

@@ -367,6 +367,11 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 		return r;
 	pthread_mutex_lock(&s->dma_mu);
 	unsigned i = lower_bound(s, iova), n = 0;
+	/* The connection ended (or a thread found it broken): its memory is
+	 * gone for the device, also before the maps are dropped (a disconnect
+	 * waits for a device callback to return). */
+	if (!s->dma_live)
+		r = -EFAULT;
 	while (len && r == 0 && !(prefix && n == max)) {
 		if (i >= s->nmaps || s->maps[i]->iova > iova) {
 			r = -EFAULT;
@@ -448,7 +453,7 @@ static int copy_mapped(struct uvfio_server *s, const struct uvfio_sg *sg, uint8_
 }
 
 int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
-			bool write, uint64_t *msg_len)
+			uint64_t cap, bool write, uint64_t *msg_len)
 {
 	uint32_t prot = write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ;
 	/* One piece at a time: no pin is held while messages are awaited. */
@@ -460,6 +465,7 @@ int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uin
 		*msg_len = sg.len;
 		return 0;
 	}
+	sg.len = VU_MIN(sg.len, cap);
 	r = copy_mapped(s, &sg, buf, write);
 	pthread_mutex_lock(&s->dma_mu);
 	unpin(s, sg.pin);
@@ -473,7 +479,7 @@ static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t 
 		return -EINVAL;
 	while (len) {
 		uint64_t n;
-		int64_t r = vu_srv_dma_step(s, iova, buf, len, write, &n);
+		int64_t r = vu_srv_dma_step(s, iova, buf, len, len, write, &n);
 		if (r == 0)
 			r = vu_srv_dma_message(s, iova, buf, n, write);
 		else
