@@ -43,6 +43,7 @@ struct vu_srv_dma_map {
 	bool revoked;   /* pins outlived the wait: anonymous memory now, freed
 			 * by the last unpin (or at destroy) */
 	pid_t pinner;   /* the thread that took the last pin, for the log */
+	bool may_shrink; /* its file is not sealed against shrinking */
 	struct vu_srv_dma_map *next_revoked;
 };
 
@@ -367,6 +368,10 @@ int vu_guard_install(void);
 /* memcpy whose len bytes at client (dst or src) may fault: -EIO if they
  * did (the file behind them shrank), else 0. */
 int vu_guarded_copy(void *dst, const void *src, size_t len, const void *client);
+/* The same; without may_shrink (memory sealed against shrinking cannot
+ * fault that way) the thread's signal mask is left alone: no system call. */
+int vu_guarded_copy_ex(void *dst, const void *src, size_t len, const void *client,
+		       bool may_shrink);
 /* server_mig.c */
 int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 int vu_mig_path(struct uvfio_server *s, uint32_t from, uint32_t to, uint32_t *path);

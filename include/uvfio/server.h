@@ -566,8 +566,11 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   should chain to the previous one (sigaction's old action); when the
  *   library puts its handler back on top, it remembers the one it covers,
  *   so a fault that comes back to it goes on down the chain, never round
- *   in a loop. The copying thread may block SIGBUS: the copy unblocks it
- *   for its duration and restores the thread's mask.
+ *   in a loop. The copying thread may block SIGBUS: a copy from memory
+ *   whose file is not sealed against shrinking unblocks it for its
+ *   duration and restores the thread's mask (two system calls, about
+ *   0.17 us; memory sealed with F_SEAL_SHRINK cannot shrink, and its copy
+ *   skips them).
  * - Pointers a device gets (the dma_map callback, uvfio_server_dma_sg()) are
  *   not guarded: a device that reads or writes through them itself trusts
  *   the client not to shrink the file, or sets dma_require_seal (memfds

@@ -162,6 +162,8 @@ static void stop(struct drv *d)
 
 static void enable(struct drv *d)
 {
+	/* as a driver: Bus Master Enable first (a reset clears it) */
+	assert_int_equal(uvfio_client_bus_master(d->c, true), 0);
 	memset(d->mem, 0, 16 * PG);
 	d->sqt[0] = d->cqh[0] = 0;
 	d->phase[0] = 1;

@@ -574,8 +574,10 @@ static int bring_up(struct nvme_drv *d)
 {
 	struct nvme_drv_info *in = &d->info;
 	uint32_t cc;
-	int r = reg_read(d, NVME_REG_CC, &cc, 4);
-	if (r < 0)
+	/* As Linux's driver (pci_set_master()): the controller may master the
+	 * bus from now; a reset clears the bit, so every bring-up sets it. */
+	int r = uvfio_client_bus_master(d->c, true);
+	if (r < 0 || (r = reg_read(d, NVME_REG_CC, &cc, 4)) < 0)
 		return r;
 	if (cc & NVME_CC_EN) {
 		if ((r = reg_write32(d, NVME_REG_CC, 0)) < 0 ||
