@@ -30,12 +30,6 @@
  *                reserved, and counts as in flight, until it comes).
  *   -EAGAIN      max_in_flight requests were in flight and none was answered
  *                within the message timeout: this request was not sent.
- *   -EDEADLK     max_in_flight requests were in flight, and every one is
- *                waited for by a call that cannot go on before this one
- *                returns: a call of this thread whose wait ran the callback
- *                that made this call, or a call of another thread likewise
- *                waiting for room. No room could ever come: this request
- *                was not sent (it fails at once, not after the timeout).
  *   -EHOSTDOWN   the server is taken for stalled: every request in flight
  *                timed out and no reply has come since. The request was not
  *                sent; it failed at once (a caller waiting for room under
