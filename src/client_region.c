@@ -192,3 +192,22 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, ui
 	}
 	return write_posted(c, region, offset, buf, len);
 }
+
+/* The Command register of a PCI function and its Bus Master Enable bit. */
+#define PCI_COMMAND_OFF 0x04
+#define PCI_COMMAND_BME 0x0004
+
+int uvfio_client_bus_master(struct uvfio_client *c, bool on)
+{
+	if (!c)
+		return -EINVAL;
+	uint8_t cmd[2];
+	int r = uvfio_client_region_read(c, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND_OFF, cmd, 2);
+	if (r < 0)
+		return r;
+	uint16_t v = (uint16_t)(cmd[0] | cmd[1] << 8);
+	v = on ? (uint16_t)(v | PCI_COMMAND_BME) : (uint16_t)(v & ~PCI_COMMAND_BME);
+	cmd[0] = (uint8_t)v;
+	cmd[1] = (uint8_t)(v >> 8);
+	return uvfio_client_region_write(c, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND_OFF, cmd, 2);
+}

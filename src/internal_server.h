@@ -40,6 +40,10 @@ struct vu_srv_dma_map {
 	size_t map_len;
 	unsigned pins;  /* copies and uvfio_server_dma_sg_get() using it */
 	bool removed;   /* out of the table: DMA_UNMAP waits for the pins */
+	bool revoked;   /* pins outlived the wait: anonymous memory now, freed
+			 * by the last unpin (or at destroy) */
+	pid_t pinner;   /* the thread that took the last pin, for the log */
+	struct vu_srv_dma_map *next_revoked;
 };
 
 /* A DMA_READ/DMA_WRITE request to the client (server_dma_msg.c). */
@@ -134,9 +138,12 @@ struct uvfio_server {
 	/* DMA from any thread (server_dma.c, server_dma_msg.c): the map table,
 	 * requests in flight and the connection as DMA sees it, under dma_mu */
 	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
+	bool bus_master;     /* atomic: Bus Master Enable as the client set it */
+	bool bme_refused;    /* atomic: a refusal was logged since it was cleared */
 	pthread_mutex_t dma_mu;
 	pthread_cond_t dma_cv; /* a reply, a pin or a socket user gone, a role free */
 	struct vu_srv_dma_map **maps; /* sorted by iova */
+	struct vu_srv_dma_map *revoked; /* unmapped, still pinned (server_dma.c) */
 	unsigned nmaps, capmaps;
 	bool dma_live;   /* a negotiated client: requests may be sent */
 	bool dma_broken; /* vu_srv_dma_break() ended it (and said why) */
@@ -257,6 +264,17 @@ int vu_watch_run(struct uvfio_server *s);
 void vu_watch_drop(struct uvfio_server *s);
 void vu_watch_free(struct uvfio_server *s);
 /* server_dma.c */
+/* May the device master the bus now? 0, or -ENODEV while the Bus Master
+ * Enable bit of the Command register is clear (unless the config's
+ * no_bus_master_check); the first refusal after each clearing is logged.
+ * Every path of device DMA asks it first (copies, sg, pins, messages,
+ * asynchronous DMA). Any thread. */
+int vu_srv_dma_permitted(struct uvfio_server *s);
+/* pci_config.c, driving thread, after the client wrote configuration space,
+ * a reset, and after each message (the device may write the space itself,
+ * e.g. loading migration data): take the Bus Master Enable bit into the
+ * flag other threads read. */
+void vu_cfg_bus_master_sync(struct uvfio_server *s);
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);

@@ -484,7 +484,9 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 	if (reply.twin_socket) {
 		s->twin = pair[0];
 		vu_set_nonblock(s->twin, true);
-		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->client.max_data_xfer_size), 0);
+		/* Our own bound, as on the main socket: DMA requests never ask
+		 * for more than it (server_dma_msg.c), whatever the client said. */
+		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->mine.max_data_xfer_size), 0);
 	}
 	vu_srv_dma_conn_start(s);
 	__atomic_store_n(&s->connected, true, __ATOMIC_RELEASE);

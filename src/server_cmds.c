@@ -342,6 +342,9 @@ void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m)
 		r = -EINVAL;
 	else
 		r = handlers[cmd].fn(s, m, &rep);
+	/* The device may have written configuration space itself (loading
+	 * migration data): Bus Master Enable as it is now, before the reply. */
+	vu_cfg_bus_master_sync(s);
 	if (r < 0)
 		vu_dbg(&s->log, "%s id %u failed: %s", uvfio_cmd_name(cmd), m->hdr.msg_id,
 		       uvfio_strerror(r));

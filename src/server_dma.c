@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -17,8 +19,33 @@
  * that pieces of a copy (or a device's uvfio_server_dma_sg_get()) are using
  * is pinned; DMA_UNMAP takes it out of the table at once (no new user finds
  * it), lets the device drop its pointers (the dma_unmap callback), then
- * waits for the pins to go before the memory goes.
+ * waits for the pins to go before the memory goes, at most timeout_ms:
+ * pins still held then are revoked (revoke_map()), so that neither a device
+ * thread that never lets go nor a stuck one holds up the client.
  */
+
+/*
+ * Bus Master Enable: a PCI function whose Command register has the bit
+ * clear cannot reach memory. QEMU enforces it for DMA by messages (its
+ * bus-master address space is disabled: ENODEV); here it is enforced for
+ * every path, mapped memory too, so a guest that clears the bit (driver
+ * unbind, kexec, reset) sees no DMA after it.
+ */
+int vu_srv_dma_permitted(struct uvfio_server *s)
+{
+	if (s->cfg.no_bus_master_check || __atomic_load_n(&s->bus_master, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!__atomic_exchange_n(&s->bme_refused, true, __ATOMIC_RELAXED))
+		vu_warn(&s->log, "device DMA refused: the client has not set Bus Master Enable "
+				 "in the Command register (a driver sets it before DMA; "
+				 "no_bus_master_check for a device that is not PCI)");
+	return -ENODEV;
+}
+
+int uvfio_server_dma_permitted(struct uvfio_server *s)
+{
+	return s ? vu_srv_dma_permitted(s) : -EINVAL;
+}
 
 /* First map whose end is above iova (dma_mu held). */
 static unsigned lower_bound(const struct uvfio_server *s, uint64_t iova)
@@ -161,9 +188,49 @@ int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m)
 	return 0;
 }
 
+static void map_free(struct vu_srv_dma_map *mp)
+{
+	if (mp->vaddr)
+		munmap(mp->vaddr, mp->map_len);
+	free(mp);
+}
+
+/*
+ * Pins outlived the wait: put private anonymous memory in place of the
+ * client's, at the same addresses and with the same protection, in one
+ * mmap(MAP_FIXED): the holder's later reads find zeros, its writes go
+ * nowhere, nothing faults, and once mmap() returns no access reaches the
+ * client's memory (the kernel replaces the pages under its mapping lock).
+ * The map lives on until its last pin goes (dma_mu held). False if the
+ * kernel refused: then the caller must keep waiting.
+ */
+static bool revoke_map(struct uvfio_server *s, struct vu_srv_dma_map *mp)
+{
+	int prot = ((mp->prot & UVFIO_DMA_FLAG_READ) ? PROT_READ : 0) |
+		   ((mp->prot & UVFIO_DMA_FLAG_WRITE) ? PROT_WRITE : 0);
+	void *p = mmap(mp->vaddr, mp->map_len, prot ? prot : PROT_NONE,
+		       MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		vu_err(&s->log, "DMA_UNMAP [%#llx, +%#llx): cannot revoke the pinned range (%s); "
+				"waiting for its pins",
+		       (unsigned long long)mp->iova, (unsigned long long)mp->size,
+		       uvfio_strerror(-errno));
+		return false;
+	}
+	mp->revoked = true;
+	mp->next_revoked = s->revoked;
+	s->revoked = mp;
+	vu_warn(&s->log, "DMA_UNMAP [%#llx, +%#llx): %u pin(s) still held after %d ms (the last "
+			 "taken by thread %d): revoked, the holder's accesses now reach private "
+			 "memory, never the client's",
+		(unsigned long long)mp->iova, (unsigned long long)mp->size, mp->pins,
+		s->timeout_ms, (int)mp->pinner);
+	return true;
+}
+
 /* Take map i out of the table, then out of the device's hands, then out
- * of this process once nothing is pinned in it (dma_mu held; returns with
- * it held). */
+ * of this process once nothing is pinned in it, or revoke it when pins
+ * outlive timeout_ms (dma_mu held; returns with it held). */
 static void unmap_at(struct uvfio_server *s, unsigned i)
 {
 	struct vu_srv_dma_map *mp = s->maps[i];
@@ -175,11 +242,20 @@ static void unmap_at(struct uvfio_server *s, unsigned i)
 	if (s->ops.dma_unmap)
 		s->ops.dma_unmap(s->opaque, mp->iova, mp->size);
 	pthread_mutex_lock(&s->dma_mu);
-	while (mp->pins)
-		pthread_cond_wait(&s->dma_cv, &s->dma_mu);
-	if (mp->vaddr)
-		munmap(mp->vaddr, mp->map_len);
-	free(mp);
+	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
+	while (mp->pins) {
+		uint64_t now = vu_now_ms();
+		if (now >= deadline && revoke_map(s, mp))
+			return;
+		if (now >= deadline) {
+			pthread_cond_wait(&s->dma_cv, &s->dma_mu);
+			continue;
+		}
+		struct timespec ts = { .tv_sec = (time_t)(deadline / 1000),
+				       .tv_nsec = (long)(deadline % 1000) * 1000000 };
+		pthread_cond_timedwait(&s->dma_cv, &s->dma_mu, &ts);
+	}
+	map_free(mp);
 }
 
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
@@ -248,6 +324,13 @@ void vu_srv_dma_drop_all(struct uvfio_server *s)
 void vu_srv_dma_free(struct uvfio_server *s)
 {
 	vu_srv_dma_drop_all(s);
+	/* Revoked maps still pinned: destroy's caller promises that no thread
+	 * uses the context any more, so no pin will ever be released. */
+	while (s->revoked) {
+		struct vu_srv_dma_map *mp = s->revoked;
+		s->revoked = mp->next_revoked;
+		map_free(mp);
+	}
 	free(s->maps);
 	s->maps = NULL;
 	s->capmaps = 0;
@@ -256,8 +339,17 @@ void vu_srv_dma_free(struct uvfio_server *s)
 /* Release the pin of one piece (dma_mu held). */
 static void unpin(struct uvfio_server *s, struct vu_srv_dma_map *mp)
 {
-	if (!--mp->pins && mp->removed)
+	if (--mp->pins || !mp->removed)
+		return;
+	if (!mp->revoked) {
 		pthread_cond_broadcast(&s->dma_cv); /* an unmap waits for it */
+		return;
+	}
+	struct vu_srv_dma_map **pp = &s->revoked; /* the last pin of a revoked map */
+	while (*pp != mp)
+		pp = &(*pp)->next_revoked;
+	*pp = mp->next_revoked;
+	map_free(mp);
 }
 
 /* Translate [iova, iova+len) into sg; with pin, pin each mapped piece;
@@ -268,9 +360,11 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 	if (!s || (!sg && max) || !len || iova + len < iova ||
 	    (prot & ~(UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE)))
 		return -EINVAL;
+	int r = vu_srv_dma_permitted(s); /* each piece of a copy asks again */
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&s->dma_mu);
 	unsigned i = lower_bound(s, iova), n = 0;
-	int r = 0;
 	while (len && r == 0 && !(prefix && n == max)) {
 		if (i >= s->nmaps || s->maps[i]->iova > iova) {
 			r = -EFAULT;
@@ -285,8 +379,10 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 			sg[n] = (struct uvfio_sg){ .iova = iova, .len = chunk, .prot = prot,
 						   .vaddr = mapped ? (uint8_t *)mp->vaddr + off : NULL,
 						   .pin = pin && mapped ? mp : NULL };
-			if (pin && mapped)
+			if (pin && mapped) {
 				mp->pins++;
+				mp->pinner = gettid();
+			}
 			n++;
 			iova += chunk;
 			len -= chunk;

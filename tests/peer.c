@@ -43,7 +43,7 @@ int peer_join(struct peer *p)
 	return r;
 }
 
-static size_t read_full(int fd, void *buf, size_t len, int *fds, int *nfds)
+size_t peer_read_full(int fd, void *buf, size_t len, int *fds, int *nfds)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -74,12 +74,12 @@ size_t peer_recv(int fd, struct uvfio_hdr *h, uint8_t *body, size_t cap, int *fd
 {
 	if (nfds)
 		*nfds = 0;
-	if (read_full(fd, h, sizeof(*h), fds, nfds) < sizeof(*h))
+	if (peer_read_full(fd, h, sizeof(*h), fds, nfds) < sizeof(*h))
 		return 0;
 	size_t len = h->msg_size - sizeof(*h);
 	if (len > cap)
 		abort();
-	if (read_full(fd, body, len, fds, nfds) < len)
+	if (peer_read_full(fd, body, len, fds, nfds) < len)
 		return 0;
 	return h->msg_size;
 }

@@ -31,6 +31,9 @@ struct peer *peer_start(peer_fn fn, void *arg);
 /* Wait for the script to finish and free; returns its result. */
 int peer_join(struct peer *p);
 
+/* Read exactly len bytes (blocking), descriptors into fds (NULL: closed);
+ * returns the bytes read, fewer at EOF. */
+size_t peer_read_full(int fd, void *buf, size_t len, int *fds, int *nfds);
 /* Read one whole message (blocking). Returns its total size, 0 at EOF. */
 size_t peer_recv(int fd, struct uvfio_hdr *h, uint8_t *body, size_t cap, int *fds, int *nfds);
 /* Write bytes exactly as given, optionally with descriptors; false if not

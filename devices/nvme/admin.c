@@ -408,6 +408,14 @@ static uint16_t dbbuf_config(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
 	    c->host.dma_write(c->host.opaque, eis, v, n) < 0)
 		return SC_XFER_ERROR;
 	memcpy(c->shadow, v, sizeof(v));
+	/* polling the shadow doorbells pays only where they are mapped memory
+	 * (through DMA messages each look is a round trip) */
+	c->dbbuf_mapped = false;
+	struct uvfio_sg sg;
+	if (c->host.sg_get && c->host.sg_get(c->host.opaque, dbs, n, UVFIO_DMA_FLAG_READ, &sg, 1) == 1) {
+		c->dbbuf_mapped = sg.vaddr != NULL;
+		c->host.sg_put(c->host.opaque, &sg, 1);
+	}
 	c->dbbuf_dbs = dbs;
 	c->dbbuf_eis = eis;
 	c->dbbuf = true;

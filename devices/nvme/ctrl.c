@@ -109,7 +109,7 @@ static void reg_write32(struct nvme_ctrl *c, uint64_t off, uint32_t v)
 	case NVME_REG_INTMC: c->intms &= ~v; break;
 	case NVME_REG_CC:
 		if ((c->cc & NVME_CC_EN) && !(v & NVME_CC_EN))
-			c->reset_gen++; /* 1 -> 0: a controller reset (7.6.1) */
+			ATOMIC_ADD(&c->reset_gen, 1); /* 1 -> 0: a controller reset (7.6.1) */
 		c->cc = v & 0x00ffc7f1u;
 		break;
 	case NVME_REG_AQA: c->aqa = v & 0x0fff0fffu; break;
@@ -119,7 +119,7 @@ static void reg_write32(struct nvme_ctrl *c, uint64_t off, uint32_t v)
 	case NVME_REG_ACQ + 4: set_dword(&c->acq, 1, v); break;
 	default: break; /* read-only, NSSR (not supported: CAP.NSSRS 0), reserved */
 	}
-	c->reg_gen++;
+	ATOMIC_ADD(&c->reg_gen, 1);
 	pthread_mutex_unlock(&c->reg_mu);
 	wake(c);
 }
@@ -151,8 +151,8 @@ void nvme_ctrl_reset_async(struct nvme_ctrl *c)
 	pthread_mutex_lock(&c->reg_mu);
 	c->cc = c->csts = c->aqa = c->intms = 0;
 	c->asq = c->acq = 0;
-	c->reset_gen++;
-	c->reg_gen++;
+	ATOMIC_ADD(&c->reset_gen, 1);
+	ATOMIC_ADD(&c->reg_gen, 1);
 	pthread_mutex_unlock(&c->reg_mu);
 	wake(c);
 }
@@ -160,7 +160,7 @@ void nvme_ctrl_reset_async(struct nvme_ctrl *c)
 void nvme_ctrl_intx_unmasked(struct nvme_ctrl *c)
 {
 	pthread_mutex_lock(&c->reg_mu);
-	c->reg_gen++; /* the worker looks at the interrupt state again */
+	ATOMIC_ADD(&c->reg_gen, 1); /* the worker looks at the interrupt state again */
 	pthread_mutex_unlock(&c->reg_mu);
 	wake(c);
 }
@@ -168,7 +168,7 @@ void nvme_ctrl_intx_unmasked(struct nvme_ctrl *c)
 void nvme_ctrl_stop(struct nvme_ctrl *c)
 {
 	ATOMIC_STORE(&c->stop, 1);
-	c->sleeping = 1;
+	ATOMIC_STORE(&c->sleeping, 1);
 	wake(c);
 }
 
@@ -177,9 +177,9 @@ bool nvme_ctrl_stopping(struct nvme_ctrl *c)
 	return ATOMIC_LOAD(&c->stop);
 }
 
-bool nvme_ctrl_shadowed(struct nvme_ctrl *c)
+bool nvme_ctrl_may_spin(struct nvme_ctrl *c)
 {
-	return c->enabled && !c->shut && c->dbbuf;
+	return c->enabled && !c->shut && (!c->dbbuf || c->dbbuf_mapped);
 }
 
 /* ---- worker: registers ----------------------------------------------------------------- */
@@ -568,6 +568,7 @@ void nvme_complete(struct nvme_ctrl *c, struct nvme_req *r)
 	}
 	if (cq_full(cq) || cq->wait_head) {
 		r->next = NULL; /* wait for room, in order */
+		c->eventidx_stale = true; /* the host must say when it makes room */
 		if (cq->wait_tail)
 			cq->wait_tail->next = r;
 		else
@@ -687,14 +688,18 @@ bool nvme_ctrl_step(struct nvme_ctrl *c)
 }
 
 /* EventIdx (Doorbell Buffer Config): the host rings the doorbell register
- * only when it moves a shadow doorbell past the value here. Set to where
- * the controller is, just before it sleeps. */
+ * only when it moves a shadow doorbell past the value here. Written just
+ * before the worker sleeps: an SQ's is the tail seen (the next submission
+ * rings); a CQ's is the head seen when completions wait for room (the next
+ * consumption rings), else one behind it, which no move of the head passes
+ * (the host never needs to trap to say it consumed entries). */
 static void eventidx_write(struct nvme_ctrl *c)
 {
 	uint32_t v[2 * NVME_NQ] = { 0 };
 	for (unsigned q = 1; q <= c->nr_ioq; q++) {
+		struct nvme_cq *cq = &c->cq[q];
 		v[2 * q] = c->sq[q].tail;
-		v[2 * q + 1] = c->cq[q].head;
+		v[2 * q + 1] = cq->wait_head || !cq->size ? cq->head : (cq->head + cq->size - 1) % cq->size;
 	}
 	if (c->host.dma_write(c->host.opaque, c->dbbuf_eis, v, 8u * (c->nr_ioq + 1)) < 0) {
 		c->dbbuf = false;

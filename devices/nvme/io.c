@@ -485,11 +485,12 @@ void nvme_io_exec(struct nvme_ctrl *c, struct nvme_req *r, const struct nvme_sqe
 
 int nvme_io_init(struct nvme_ctrl *c)
 {
-	c->io_pool = calloc(NVME_IO_DEPTH, sizeof(*c->io_pool));
+	/* backend requests exist only for an image: memory is copied at once */
+	c->io_pool = c->be.fd >= 0 ? calloc(NVME_IO_DEPTH, sizeof(*c->io_pool)) : NULL;
 	c->zero_page = calloc(1, 65536);
-	if (!c->io_pool || !c->zero_page)
+	if ((c->be.fd >= 0 && !c->io_pool) || !c->zero_page)
 		goto nomem;
-	for (unsigned i = 0; i < NVME_IO_DEPTH; i++)
+	for (unsigned i = 0; c->io_pool && i < NVME_IO_DEPTH; i++)
 		c->io_pool[i].next_free = i + 1 < NVME_IO_DEPTH ? &c->io_pool[i + 1] : NULL;
 	c->io_free = c->io_pool;
 	if (c->be.fd >= 0 && c->be.uring) {

@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,7 @@
 #include "nvme.h"
 
 #define NAME "uvfio-nvme"
-#define SPIN_NS 20000ull /* with shadow doorbells: poll this long before sleeping */
+#define SPIN_NS 20000ull /* poll this long after the last work before sleeping */
 
 struct dev {
 	struct uvfio_server *srv;
@@ -131,12 +130,18 @@ static void *worker(void *arg)
 			busy = 0;
 			continue;
 		}
-		/* idle: poll the shadow doorbells a little while, then sleep */
+		/* idle: poll the doorbells (and shadow doorbells) a little while,
+		 * then sleep: back-to-back commands need no wake-up, an idle
+		 * device costs no CPU */
 		uint64_t t = now_ns();
 		if (!busy)
 			busy = t;
-		if (nvme_ctrl_shadowed(d->ctrl) && t - busy < SPIN_NS) {
-			sched_yield();
+		if (nvme_ctrl_may_spin(d->ctrl) && t - busy < SPIN_NS) {
+			/* a busy poll, not sched_yield(): on a loaded CPU a yield
+			 * hands the rest of a time slice (milliseconds) to others */
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
 			continue;
 		}
 		busy = 0;

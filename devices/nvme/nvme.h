@@ -101,8 +101,10 @@ void nvme_ctrl_drain(struct nvme_ctrl *c);
 /* any thread: ask the worker to end; nvme_ctrl_stopping() tells it */
 void nvme_ctrl_stop(struct nvme_ctrl *c);
 bool nvme_ctrl_stopping(struct nvme_ctrl *c);
-/* worker: shadow doorbells are on (the worker polls them while busy) */
-bool nvme_ctrl_shadowed(struct nvme_ctrl *c);
+/* worker: whether polling for work is cheap (the controller is enabled,
+ * and shadow doorbells, if on, are in mapped memory: through DMA messages
+ * each look at them is a round trip) */
+bool nvme_ctrl_may_spin(struct nvme_ctrl *c);
 
 /* backend setup (backend.c) */
 int nvme_backend_open_file(struct nvme_backend *b, const char *path, unsigned lba_size);

@@ -98,6 +98,7 @@ struct nvme_ctrl {
 
 	/* shadow doorbells (Doorbell Buffer Config) */
 	bool dbbuf;
+	bool dbbuf_mapped;            /* the shadow doorbells are mapped memory */
 	uint64_t dbbuf_dbs, dbbuf_eis;
 	uint32_t shadow[2 * NVME_NQ];
 	bool eventidx_stale;

@@ -422,6 +422,19 @@ UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32
  */
 UVFIO_EXPORT int uvfio_client_flush(struct uvfio_client *c);
 
+/**
+ * uvfio_client_bus_master() - set (@on) or clear the Bus Master Enable bit
+ * of the device's PCI Command register (configuration space offset 0x04,
+ * bit 2), as a driver does before it starts DMA and to stop all DMA: a
+ * read-modify-write of the 16-bit register with REGION_READ/REGION_WRITE,
+ * the other bits kept. A uvfio server refuses every device DMA with
+ * -ENODEV while the bit is clear (uvfio/server.h, "Bus Master Enable"),
+ * and a device reset clears it. Returns 0 or the error of either access.
+ * Thread-safe as those calls are; two threads changing the Command
+ * register at once may undo each other's change.
+ */
+UVFIO_EXPORT int uvfio_client_bus_master(struct uvfio_client *c, bool on);
+
 /** uvfio_client_reset() - DEVICE_RESET. */
 UVFIO_EXPORT int uvfio_client_reset(struct uvfio_client *c);
 

@@ -237,7 +237,9 @@ struct uvfio_server_access {
  *              socket, and a DMA_READ/DMA_WRITE request for its reply
  *              (0: 5000). A message that cannot be sent in time ends the
  *              connection (logged); a reply that does not come fails the DMA
- *              with -ETIMEDOUT.
+ *              with -ETIMEDOUT. Also how long DMA_UNMAP (or a disconnect)
+ *              waits for pins before it revokes them ("DMA from any
+ *              thread").
  * @dma_require_seal: accept DMA_MAP descriptors only if sealed against
  *                    shrinking (F_SEAL_SHRINK, as QEMU's
  *                    memory-backend-memfd seals them); refused with -EPERM
@@ -264,6 +266,9 @@ struct uvfio_server_access {
  * @access: who may connect, and the socket file's permissions (see "Who
  *          may connect" below); all-zero: the socket file is owner-only
  *          (0600) and every peer that can open it is served.
+ * @no_bus_master_check: the device is not a PCI function: its DMA does not
+ *                       depend on the Bus Master Enable bit of the Command
+ *                       register (see "Bus Master Enable" below).
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -282,6 +287,7 @@ struct uvfio_server_config {
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
 	struct uvfio_server_access access;
+	bool no_bus_master_check;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -556,7 +562,11 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   copies, at an address of the client memory being copied; every other
  *   SIGBUS goes to the handler installed before it, or gets the default
  *   action. An application that installs a SIGBUS handler of its own later
- *   should chain to the previous one (sigaction's old action).
+ *   should chain to the previous one (sigaction's old action); when the
+ *   library puts its handler back on top, it remembers the one it covers,
+ *   so a fault that comes back to it goes on down the chain, never round
+ *   in a loop. The copying thread may block SIGBUS: the copy unblocks it
+ *   for its duration and restores the thread's mask.
  * - Pointers a device gets (the dma_map callback, uvfio_server_dma_sg()) are
  *   not guarded: a device that reads or writes through them itself trusts
  *   the client not to shrink the file, or sets dma_require_seal (memfds
@@ -574,7 +584,15 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   once, calls dma_unmap, then waits until every pin is released before it
  *   unmaps the memory and replies. The client's memory is never pulled from
  *   under a copy. (libvfio-user quiesces the whole device instead; here only
- *   the users of that range are waited for.)
+ *   the users of that range are waited for.) The wait is bounded by
+ *   timeout_ms (QEMU waits for the reply with its vCPU or main loop
+ *   blocked): pins still held then are revoked. Private anonymous memory
+ *   replaces the client's at the same addresses, so the holder's later
+ *   reads find zeros and its writes go nowhere (nothing faults, nothing
+ *   reaches the client after the reply); a warning names the range, the
+ *   pins and the thread that took the last one. The pieces stay valid
+ *   pointers until uvfio_server_dma_sg_put(). The same holds for the
+ *   mappings dropped when a client leaves.
  * - Through messages: each thread's DMA_READ/DMA_WRITE requests are in
  *   flight at once with everyone's, and replies are matched by id. Without a
  *   twin socket the replies arrive on the main socket, which only the
@@ -596,6 +614,33 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   is received straight into the caller's buffer where it can be.
  */
 
+/*
+ * Bus Master Enable. A PCI function cannot master the bus while the Bus
+ * Master Enable bit (0x4) of its Command register (configuration space
+ * offset 0x04) is clear; a driver sets it before it starts DMA and clears
+ * it to stop all DMA (unbind, kexec, reset; a reset clears it). The library
+ * enforces it on every path of device DMA: uvfio_server_dma_read/write(),
+ * uvfio_server_dma_sg(), uvfio_server_dma_sg_get() (and so through mapped
+ * memory and through DMA_READ/DMA_WRITE messages alike) fail with -ENODEV
+ * while the bit is clear, the first refusal after each clearing is logged.
+ * -ENODEV is what QEMU answers a DMA message with while the bit is clear
+ * (its bus-master address space is disabled), so the device sees the same
+ * error whichever side refuses. What the library cannot stop is a device's
+ * own use of pointers it already holds (the dma_map callback's, pieces
+ * from uvfio_server_dma_sg/_get()): a device that keeps them asks
+ * uvfio_server_dma_permitted() before it uses them. Clients set the bit as
+ * a driver does (uvfio_client_bus_master() in uvfio/client.h). A device
+ * that is not PCI sets no_bus_master_check in its config.
+ */
+
+/**
+ * uvfio_server_dma_permitted() - may the device master the bus now? 0, or
+ * -ENODEV while the client has the Bus Master Enable bit clear (and the
+ * config does not set no_bus_master_check), -EINVAL for NULL. The check
+ * every DMA call of the library makes first. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_permitted(struct uvfio_server *s);
+
 struct uvfio_sg {
 	uint64_t iova;
 	uint64_t len;
@@ -608,7 +653,8 @@ struct uvfio_sg {
  * uvfio_server_dma_sg() - turn [iova, iova+len) into pieces, one per DMA
  * mapping it crosses, checking that every byte is mapped with @prot
  * (UVFIO_DMA_FLAG_READ/WRITE). Returns the number of pieces, -EFAULT for an
- * unmapped byte, -EPERM for a permission, -ENOSPC if @max is too small.
+ * unmapped byte, -EPERM for a permission, -ENOSPC if @max is too small,
+ * -ENODEV while the client has Bus Master Enable clear.
  * Pointers stay valid until the dma_unmap callback for their range: a
  * thread other than the driving one must agree with its dma_unmap callback
  * on when it stops using them, or use uvfio_server_dma_sg_get(). Nothing is
@@ -620,8 +666,10 @@ UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint
 /**
  * uvfio_server_dma_sg_get() - uvfio_server_dma_sg(), and pin the mapped
  * pieces: their memory stays mapped until uvfio_server_dma_sg_put(), even
- * if the client unmaps the range meanwhile (the DMA_UNMAP waits). On error
- * nothing is pinned. Thread-safe.
+ * if the client unmaps the range meanwhile (the DMA_UNMAP waits, at most
+ * timeout_ms: then the pieces are revoked, see "DMA from any thread").
+ * -ENODEV while Bus Master Enable is clear. On error nothing is pinned.
+ * Thread-safe.
  */
 UVFIO_EXPORT int uvfio_server_dma_sg_get(struct uvfio_server *s, uint64_t iova, uint64_t len,
 					 uint32_t prot, struct uvfio_sg *sg, unsigned max);
@@ -650,7 +698,9 @@ UVFIO_EXPORT int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t io
  * uvfio_server_dma_read() / _write() - copy between client memory and @buf:
  * directly where the client shared a descriptor, otherwise with DMA_READ /
  * DMA_WRITE messages split by the client's max_data_xfer_size. Returns 0,
- * -EFAULT/-EPERM as uvfio_server_dma_sg(), -EIO when the file behind mapped
+ * -EFAULT/-EPERM/-ENODEV as uvfio_server_dma_sg() (Bus Master Enable is
+ * asked again for each piece: a copy stops at the piece after the client
+ * clears it), -EIO when the file behind mapped
  * memory shrank under the copy, or the error of a DMA message (-ETIMEDOUT
  * when its reply did not come within timeout_ms, -ENOTCONN/-ECONNRESET
  * without a client). Thread-safe (see "DMA from any thread").

@@ -78,7 +78,7 @@ static void test_identify(void **state)
 	(void)state;
 	struct env e;
 	env_start(&e, NULL, 512);
-	const struct nvme_id_ctrl *ic = (const void *)e.in->id_ctrl;
+	const struct nvme_id_ctrl *ic = &e.in->id_ctrl;
 	assert_true(e.in->vs >= NVME_VS(1, 4, 0));
 	assert_int_equal(ic->sqes, 0x66); /* 64-byte entries, required and maximum */
 	assert_int_equal(ic->cqes, 0x44);
@@ -218,6 +218,25 @@ static void test_rw_irq_shadow_4k(void **state)
 	rw_shapes(&o, 4096);
 }
 
+/* A client that rings through the device's ioeventfds but gets no shadow
+ * doorbells (none asked for): an eventfd signal carries no value, so the
+ * driver rings by messages, and commands complete. */
+static void test_bells_without_shadow(void **state)
+{
+	(void)state;
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .use_ioeventfds = true };
+	struct nvme_drv_opts o = { .client = &cc, .timeout_ms = 3000 };
+	struct env e;
+	env_start(&e, &o, 512);
+	assert_false(e.in->shadow);
+	uint8_t *b = nvme_drv_alloc(e.d, 8192);
+	tu_pattern(b, 4096, 12);
+	assert_int_equal(nvme_drv_rw(e.d, 1, NVME_CMD_WRITE, 7, 8, b), 0);
+	assert_int_equal(nvme_drv_rw(e.d, 1, NVME_CMD_READ, 7, 8, b + 4096), 0);
+	assert_memory_equal(b + 4096, b, 4096);
+	env_stop(&e);
+}
+
 /* Many commands in flight on several queues, each read checked. */
 static void test_queues_depth(void **state)
 {
@@ -279,7 +298,7 @@ static void test_zeroes_deallocate(void **state)
 	(void)state;
 	struct env e;
 	env_start(&e, NULL, 512);
-	const struct nvme_id_ns *ns = (const void *)e.in->id_ns;
+	const struct nvme_id_ns *ns = &e.in->id_ns;
 	uint8_t *b = nvme_drv_alloc(e.d, 64 << 10), zero[4096] = { 0 }, fb[4096];
 	tu_pattern(b, 64 << 10, 5);
 	assert_int_equal(nvme_drv_rw(e.d, 1, NVME_CMD_WRITE, 100, 128, b), 0);
@@ -371,7 +390,7 @@ static void test_bad_io_commands(void **state)
 	cmd.prp1 = nvme_drv_iova(e.d, b) + 2;
 	assert_int_equal(io(&e, &cmd, NULL, 0), SC(0, NVME_SC_PRP_INVALID_OFFSET));
 	/* SGLs, which the controller does not support (SGLS 0): Invalid Field */
-	if (!((const struct nvme_id_ctrl *)e.in->id_ctrl)->sgls) {
+	if (!e.in->id_ctrl.sgls) {
 		nvme_drv_rw_cmd(&cmd, NVME_CMD_READ, 1, 0, 1);
 		cmd.flags = 0x40;
 		cmd.prp1 = nvme_drv_iova(e.d, b);
@@ -479,7 +498,7 @@ static void test_doorbell_errors(void **state)
 	struct env e;
 	env_start(&e, &o, 512);
 	struct uvfio_client *c = nvme_drv_client(e.d);
-	const struct nvme_id_ctrl *ic = (const void *)e.in->id_ctrl;
+	const struct nvme_id_ctrl *ic = &e.in->id_ctrl;
 	struct nvme_sqe aer = { .opcode = NVME_ADM_ASYNC_EVENT };
 
 	/* AERL + 1 requests are taken; one more is refused */
@@ -600,8 +619,9 @@ static void test_tool(void **state)
 	assert_non_null(strstr(out, "\"nsze\": 32768"));
 	free(out);
 	/* a write by each way of driving the device, each read back */
-	static const char *const ways[] = { "", "--no-fd", "--shadow --irq", "--no-fd --shadow" };
-	for (unsigned i = 0; i < 4; i++) {
+	static const char *const ways[] = { "", "--no-fd", "--shadow --irq", "--no-fd --shadow",
+					    "--no-fd --irq" };
+	for (unsigned i = 0; i < 5; i++) {
 		char text[32], hex[65] = "";
 		snprintf(text, sizeof(text), "block-%u-written", i);
 		for (size_t k = 0; text[k]; k++)
@@ -615,12 +635,59 @@ static void test_tool(void **state)
 		assert_non_null(strstr(out, hex));
 		free(out);
 	}
+	/* --file: 1000 bytes written as two blocks (the rest zeroes), read
+	 * back into a file */
+	char in[80], out_path[80];
+	snprintf(in, sizeof(in), "%s.in", e.img);
+	snprintf(out_path, sizeof(out_path), "%s.out", e.img);
+	uint8_t data[1024] = { 0 }, got[1024];
+	tu_pattern(data, 1000, 3);
+	FILE *f = fopen(in, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, 1000, f), 1000);
+	fclose(f);
+	assert_int_equal(tool(NULL, "nvme write %s 20 --file %s", e.dev.sock, in), 0);
+	assert_int_equal(tool(NULL, "nvme read %s 20 2 --file %s", e.dev.sock, out_path), 0);
+	f = fopen(out_path, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, sizeof(got), f), 1024);
+	fclose(f);
+	assert_memory_equal(got, data, 1024);
+	img_read(&e, 20 * 512, got, 1024);
+	assert_memory_equal(got, data, 1024);
+	unlink(in);
+	unlink(out_path);
 	/* errors: usage 2, no server 3 */
 	assert_int_equal(tool(NULL, "nvme format %s", e.dev.sock), 2);
 	assert_int_equal(tool(NULL, "nvme read %s 32768", e.dev.sock), 2);
 	assert_int_equal(tool(NULL, "nvme read %s banana", e.dev.sock), 2);
 	assert_int_equal(tool(NULL, "nvme write %s 0", e.dev.sock), 2);
 	assert_int_equal(tool(NULL, "nvme identify /nonexistent/socket"), 3);
+	env_stop(&e);
+}
+
+/* Memory taken away under the controller (DMA_UNMAP of the driver's arena):
+ * fetching the next command fails, the controller reports a fatal status
+ * (CSTS.CFS) and the waiting driver says so at once instead of waiting for
+ * its timeout; a reset and the memory given back make it whole again. */
+static void test_fatal_status(void **state)
+{
+	(void)state;
+	struct nvme_drv_opts o = { .timeout_ms = 8000 };
+	struct env e;
+	env_start(&e, &o, 512);
+	struct uvfio_client *c = nvme_drv_client(e.d);
+	uint8_t *b = nvme_drv_alloc(e.d, 4096);
+	uint64_t size = 16u << 20; /* the arena: the default mem_size */
+	uint64_t base = nvme_drv_iova(e.d, b) & ~(size - 1);
+	assert_int_equal(uvfio_client_dma_unmap(c, base, size), 0);
+	struct nvme_sqe cmd;
+	nvme_drv_rw_cmd(&cmd, NVME_CMD_READ, 1, 0, 8);
+	assert_int_equal(nvme_drv_cmd(e.d, 1, &cmd, b, 4096, NULL), -EIO);
+	uint32_t csts;
+	assert_int_equal(uvfio_client_region_read(c, VFIO_PCI_BAR0_REGION_INDEX, NVME_REG_CSTS,
+						  &csts, 4), 0);
+	assert_true(csts & NVME_CSTS_CFS);
 	env_stop(&e);
 }
 
@@ -633,12 +700,14 @@ int main(void)
 		cmocka_unit_test_teardown(test_rw_shared, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_rw_messages, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_rw_irq_shadow_4k, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_bells_without_shadow, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_queues_depth, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_zeroes_deallocate, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_bad_io_commands, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_bad_admin_commands, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_doorbell_errors, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_reset_shutdown, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_fatal_status, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_tool, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

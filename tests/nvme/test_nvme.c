@@ -97,6 +97,8 @@ static bool wait_csts(struct drv *d, uint32_t mask, uint32_t val)
 	return false;
 }
 
+static bool intx; /* the next start() wires INTx instead of MSI-X */
+
 static void start(struct drv *d, const char *arg, bool msg_dma, bool ioeventfds)
 {
 	memset(d, 0, sizeof(*d));
@@ -104,8 +106,10 @@ static void start(struct drv *d, const char *arg, bool msg_dma, bool ioeventfds)
 	d->ioeventfds = ioeventfds;
 	snprintf(d->img, sizeof(d->img), "/tmp/uvfio-nvme-test-%d.img", getpid());
 	tu_dev_start(&d->dev, UVFIO_BUILD_ROOT, "uvfio-nvme", arg);
+	/* event-loop mode: this thread answers the device's DMA messages
+	 * itself (pump()) while it waits, so it alone touches guest memory */
 	struct uvfio_client_config cfg = { .log = { .level = -1 }, .use_ioeventfds = ioeventfds,
-					   .mode = UVFIO_CLIENT_SERVICE_THREAD };
+					   .mode = UVFIO_CLIENT_EVENT_LOOP };
 	assert_int_equal(uvfio_client_connect(d->dev.sock, &cfg, &d->c), 0);
 	d->memfd = memfd_create("guest", MFD_CLOEXEC);
 	assert_true(d->memfd >= 0);
@@ -116,9 +120,15 @@ static void start(struct drv *d, const char *arg, bool msg_dma, bool ioeventfds)
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
 				      .fd = msg_dma ? -1 : d->memfd };
 	assert_int_equal(uvfio_client_dma_map(d->c, &r), 0);
-	/* MSI-X: eventfds for vectors 0 and 1, then the enable bit */
 	for (int i = 0; i < 2; i++)
 		d->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (intx) { /* INTx: one eventfd, MSI-X left disabled */
+		assert_int_equal(uvfio_client_set_irqs(d->c, VFIO_PCI_INTX_IRQ_INDEX,
+						       VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+						       0, 1, d->efd), 0);
+		return;
+	}
+	/* MSI-X: eventfds for vectors 0 and 1, then the enable bit */
 	assert_int_equal(uvfio_client_set_irqs(d->c, VFIO_PCI_MSIX_IRQ_INDEX,
 					       VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
 					       0, 2, d->efd), 0);
@@ -130,6 +140,13 @@ static void start(struct drv *d, const char *arg, bool msg_dma, bool ioeventfds)
 	assert_int_not_equal(p, 0);
 	uint16_t ctl = (uint16_t)(cfgsp[p + 2] | cfgsp[p + 3] << 8 | 0x8000);
 	assert_int_equal(uvfio_client_region_write(d->c, VFIO_PCI_CONFIG_REGION_INDEX, p + 2, &ctl, 2), 0);
+}
+
+/* Answer the device's DMA_READ/DMA_WRITE messages, then wait a little. */
+static void pump(struct drv *d)
+{
+	uvfio_client_dispatch(d->c);
+	usleep(100);
 }
 
 static void stop(struct drv *d)
@@ -187,7 +204,7 @@ static bool next_cqe(struct drv *d, unsigned q, struct nvme_cqe *out, int ms)
 {
 	volatile struct nvme_cqe *e = (struct nvme_cqe *)pg(d, q ? P_CQ1 : P_ACQ) + d->cqh[q];
 	for (int i = 0; i < ms * 10 && (e->status & 1) != d->phase[q]; i++)
-		usleep(100);
+		pump(d);
 	if ((e->status & 1) != d->phase[q])
 		return false;
 	*out = *(struct nvme_cqe *)e;
@@ -208,7 +225,7 @@ static struct nvme_cqe cmd(struct drv *d, unsigned q, struct nvme_sqe *s)
 	ring(d, NVME_SQ_DB(q, 0), d->sqt[q], q, true);
 	volatile struct nvme_cqe *e = (struct nvme_cqe *)pg(d, cqp) + d->cqh[q];
 	for (int i = 0; i < 20000 && (e->status & 1) != d->phase[q]; i++)
-		usleep(100);
+		pump(d);
 	assert_int_equal(e->status & 1, d->phase[q]);
 	struct nvme_cqe out = *(struct nvme_cqe *)e;
 	assert_int_equal(out.cid, d->cid);
@@ -484,7 +501,7 @@ static void check_aer(struct drv *d)
 	wr32(d, NVME_SQ_DB(2, 0), 1); /* --queues=2: qid 2 may exist, does not */
 	volatile struct nvme_cqe *e = (struct nvme_cqe *)pg(d, P_ACQ) + d->cqh[0];
 	for (int i = 0; i < 20000 && (e->status & 1) != d->phase[0]; i++)
-		usleep(100);
+		pump(d);
 	assert_int_equal(e->status & 1, d->phase[0]);
 	assert_int_equal(e->cid, d->cid);
 	assert_int_equal(e->status >> 1, 0);
@@ -627,7 +644,8 @@ static void check_stale_register(struct drv *d)
 	assert_int_equal(st(io(d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
 	uint32_t stale = (d->sqt[1] + d->qsize[1] - 1) % d->qsize[1];
 	wr32(d, NVME_SQ_DB(1, 0), stale);
-	usleep(100000); /* the device sees the stale write alone */
+	for (int i = 0; i < 500; i++)
+		pump(d); /* the device sees the stale write alone */
 	struct nvme_sqe s = { .opcode = NVME_CMD_READ, .nsid = 1, .prp1 = iova_of(P_DATA) };
 	post(d, 1, &s);
 	ring(d, NVME_SQ_DB(1, 0), d->sqt[1], 1, true);
@@ -714,6 +732,72 @@ static void test_shadow_ioeventfd(void **state)
 	stop(&d);
 }
 
+static unsigned cap_offset(struct drv *d, uint8_t id)
+{
+	uint8_t cfgsp[256];
+	assert_int_equal(uvfio_client_region_read(d->c, VFIO_PCI_CONFIG_REGION_INDEX, 0, cfgsp, 256), 0);
+	unsigned p = cfgsp[0x34];
+	while (p && cfgsp[p] != id)
+		p = cfgsp[p + 1];
+	assert_int_not_equal(p, 0);
+	return p;
+}
+
+static bool fired(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	uint64_t v;
+	return read(fd, &v, 8) == 8;
+}
+
+static void intx_unmask(struct drv *d)
+{
+	assert_int_equal(uvfio_client_set_irqs(d->c, VFIO_PCI_INTX_IRQ_INDEX,
+					       VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+					       0, 1, NULL), 0);
+}
+
+/* INTx when MSI-X is off, masked by INTMS and raised again by INTMC while
+ * the admin CQ holds an entry; then a function level reset. */
+static void test_intx_flr(void **state)
+{
+	(void)state;
+	struct drv d;
+	intx = true;
+	start(&d, "--size=16M --queues=2", false, false);
+	intx = false;
+	enable(&d);
+	assert_int_equal(st(admin(&d, NVME_ADM_IDENTIFY, 0, iova_of(P_ID), 0, NVME_ID_CNS_CTRL, 0)), 0);
+	assert_true(fired(d.efd[0], 5000));
+	intx_unmask(&d); /* INTx is automasked, as VFIO's */
+	assert_false(fired(d.efd[0], 200)); /* its entry consumed: not asserted */
+	wr32(&d, NVME_REG_INTMS, 1);
+	struct nvme_sqe s = { .opcode = NVME_ADM_GET_FEATURES, .cdw10 = NVME_FEAT_VOLATILE_WC };
+	post(&d, 0, &s);
+	wr32(&d, NVME_SQ_DB(0, 0), d.sqt[0]);
+	struct nvme_cqe e;
+	assert_true(next_cqe(&d, 0, &e, 5000)); /* consumed, the head not yet written back */
+	assert_false(fired(d.efd[0], 200));
+	wr32(&d, NVME_REG_INTMC, 1);
+	assert_true(fired(d.efd[0], 5000));
+	wr32(&d, NVME_CQ_DB(0, 0), d.cqh[0]);
+	intx_unmask(&d);
+	/* function level reset through the PCI Express capability */
+	unsigned exp = cap_offset(&d, 0x10);
+	uint16_t ctl = 0;
+	assert_int_equal(uvfio_client_region_read(d.c, VFIO_PCI_CONFIG_REGION_INDEX, exp + 8, &ctl, 2), 0);
+	ctl |= 0x8000;
+	assert_int_equal(uvfio_client_region_write(d.c, VFIO_PCI_CONFIG_REGION_INDEX, exp + 8, &ctl, 2), 0);
+	assert_int_equal(rd32(&d, NVME_REG_CC), 0);
+	assert_true(wait_csts(&d, NVME_CSTS_RDY, 0));
+	enable(&d);
+	create_io_queues(&d);
+	assert_int_equal(st(io(&d, NVME_CMD_READ, 0, 8, iova_of(P_DATA), 0)), 0);
+	stop(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -721,6 +805,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_file, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_dma_messages, tu_dev_teardown),
 		cmocka_unit_test_teardown(test_shadow_ioeventfd, tu_dev_teardown),
+		cmocka_unit_test_teardown(test_intx_flr, tu_dev_teardown),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }

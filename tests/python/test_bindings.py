@@ -117,6 +117,7 @@ def dma_copy(c, share_fd):
     assert (mem.fd is not None) == share_fd
     pattern = bytes((i * 7 + 3) & 0xff for i in range(n))
     mem.write(0, pattern)
+    c.bus_master(True)  # as a driver does before DMA
     with c.irqs(uvfio.IRQ_MSIX) as irq:
         c.region_write(uvfio.REGION_BAR0, 0x00, (iova).to_bytes(8, "little") +
                        (iova + size // 2).to_bytes(8, "little") + n.to_bytes(8, "little"))
@@ -154,13 +155,16 @@ def test_dma_without_fd_event_loop(dma_engine):
 
 
 def test_dma_fault(dma_engine):
-    """A copy from memory never given fails in the engine with EFAULT."""
+    """A copy from memory never given fails in the engine with EFAULT; before
+    Bus Master Enable, any copy fails with ENODEV."""
     with uvfio.Client(dma_engine) as c:
-        c.region_write(uvfio.REGION_BAR0, 0, (0x5000).to_bytes(8, "little") +
-                       (0x9000).to_bytes(8, "little") + (64).to_bytes(8, "little") +
-                       (1).to_bytes(8, "little"))
-        assert c.read_int(uvfio.REGION_BAR0, 0x20, size=8) == 2
-        assert c.read_int(uvfio.REGION_BAR0, 0x28, size=8) == errno.EFAULT
+        for bme, err in ((False, errno.ENODEV), (True, errno.EFAULT)):
+            c.bus_master(bme)
+            c.region_write(uvfio.REGION_BAR0, 0, (0x5000).to_bytes(8, "little") +
+                           (0x9000).to_bytes(8, "little") + (64).to_bytes(8, "little") +
+                           (1).to_bytes(8, "little"))
+            assert c.read_int(uvfio.REGION_BAR0, 0x20, size=8) == 2
+            assert c.read_int(uvfio.REGION_BAR0, 0x28, size=8) == err
 
 
 def test_map_region(memdev):

@@ -98,6 +98,7 @@ static void engine_session(struct uvfio_client *c, const struct plan *p, struct 
 					.prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
 					.fd = p->fd ? mfd : -1 };
 	out->r[k++] = uvfio_client_dma_map(c, &reg);
+	out->r[k++] = uvfio_client_bus_master(c, true); /* as a driver */
 	uint64_t regs[4] = { ENGINE_IOVA, ENGINE_IOVA + ENGINE_LEN, ENGINE_LEN, 1 };
 	out->r[k++] = uvfio_client_region_write(c, 0, 0, regs, sizeof(regs));
 	uint64_t st[4] = { 4 };
@@ -429,7 +430,7 @@ static void test_text(void **state)
 		"C>S/twin #1 DMA_WRITE reply addr=0x100010000 count=65536",
 		("C>S #4 DMA_MAP argsz=32 flags=read|write addr=0x100000000 size=0x20000 "
 		 "offset=0x0 memory=messages"),
-		"C>S #5 REGION_WRITE region=BAR0 offset=0x0 count=32",
+		"C>S #7 REGION_WRITE region=BAR0 offset=0x0 count=32",
 		"REGION_WRITE_MULTI wr_cnt=3 writes=[{region=BAR0 offset=0x0 count=8 data=1111000000000000}",
 		/* ids from here on depend on how often STATUS was polled */
 		" DEVICE_GET_REGION_IO_FDS reply argsz=16 flags=0x0 region=BAR0 count=0",

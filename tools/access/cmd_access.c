@@ -235,6 +235,11 @@ static int cmd_dma_test(struct uvfio_client *c)
 			       id[0], id[1]);
 		goto unmap;
 	}
+	/* As a driver: Bus Master Enable before the device may DMA. */
+	if ((r = uvfio_client_bus_master(c, true)) < 0) {
+		code = tool_device_error("setting Bus Master Enable", r);
+		goto unmap;
+	}
 	/* Program a copy of 64 KiB from the first half to the second. */
 	size_t n = 64 * 1024;
 	for (size_t i = 0; i < n; i++)

@@ -75,6 +75,9 @@ static json_object *json_pages(const uint64_t *bm)
  * does: each read lets this client answer the engine's DMA requests. */
 static int engine_copies(struct uvfio_client *c)
 {
+	int b = uvfio_client_bus_master(c, true); /* as a driver does first */
+	if (b < 0)
+		return tool_device_error("setting Bus Master Enable", b);
 	for (size_t i = 0; i < sizeof(copies) / sizeof(copies[0]); i++) {
 		uint64_t regs[3] = { IOVA + copies[i].src, IOVA + copies[i].dst, copies[i].len };
 		uint64_t go = 1, status = 0;

@@ -45,7 +45,7 @@ static const char *field(char *out, const char *f, size_t len)
 static int identify(struct nvme_drv *d)
 {
 	const struct nvme_drv_info *in = nvme_drv_info(d);
-	const struct nvme_id_ctrl *ic = (const void *)in->id_ctrl;
+	const struct nvme_id_ctrl *ic = &in->id_ctrl;
 	char sn[21], mn[41], fr[9];
 	field(sn, ic->sn, 20);
 	field(mn, ic->mn, 40);

@@ -20,6 +20,7 @@
 #define ARENA_IOVA (1ull << 32) /* where the arena is in the device's address space */
 #define ADMIN_DEPTH 32u
 #define CMD_TIMEOUT_MS 10000
+#define CSTS_CHECK_MS 100 /* a waiting command looks at CSTS this often */
 
 /* One queue pair (SQ and CQ of the same id; the admin queue is 0). */
 struct queue {
@@ -299,6 +300,19 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, const struct nvme_sqe *cmd
 	return r < 0 ? r : cid;
 }
 
+/* -EIO when the controller reports a fatal status (CSTS.CFS), -ENXIO when it
+ * is not ready (disabled or reset under the driver), else 0. */
+static int controller_state(struct nvme_drv *d)
+{
+	uint32_t csts;
+	int r = reg_read(d, NVME_REG_CSTS, &csts, 4);
+	if (r < 0)
+		return r;
+	if (csts & NVME_CSTS_CFS)
+		return -EIO;
+	return csts & NVME_CSTS_RDY ? 0 : -ENXIO;
+}
+
 /* Take what the CQ holds, up to max. */
 static int cq_take(struct nvme_drv *d, struct queue *q, struct nvme_cqe *out, int max)
 {
@@ -373,7 +387,8 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_cqe *out, int ma
 	struct queue *q = queue_get(d, qid);
 	if (!q)
 		return -ENOENT;
-	uint64_t end = now_ms() + (uint64_t)(d->o.timeout_ms > 0 ? d->o.timeout_ms : CMD_TIMEOUT_MS);
+	uint64_t t0 = now_ms(), checked = t0;
+	uint64_t end = t0 + (uint64_t)(d->o.timeout_ms > 0 ? d->o.timeout_ms : CMD_TIMEOUT_MS);
 	for (;;) {
 		int n = cq_take(d, q, out, max);
 		if (n || !wait)
@@ -381,8 +396,16 @@ int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_cqe *out, int ma
 		int r = wait_some(d, q, end);
 		if (r < 0)
 			return r;
-		if (now_ms() > end)
+		uint64_t t = now_ms();
+		if (t > end)
 			return -ETIMEDOUT;
+		/* a controller that failed or was disabled completes nothing:
+		 * look at CSTS now and then rather than wait for the timeout */
+		if (t - checked >= CSTS_CHECK_MS) {
+			checked = t;
+			if ((r = controller_state(d)) < 0)
+				return r;
+		}
 	}
 }
 
@@ -392,13 +415,18 @@ int nvme_drv_cmd(struct nvme_drv *d, uint16_t qid, const struct nvme_sqe *cmd, v
 	int cid = nvme_drv_submit(d, qid, cmd, buf, len);
 	if (cid < 0)
 		return cid;
+	/* one deadline for the command, however many other completions come */
+	uint64_t end = now_ms() + (uint64_t)(d->o.timeout_ms > 0 ? d->o.timeout_ms : CMD_TIMEOUT_MS);
 	for (;;) {
 		struct nvme_cqe c;
 		int n = nvme_drv_reap(d, qid, &c, 1, true);
 		if (n < 0)
 			return n;
-		if (c.cid != cid)
+		if (c.cid != cid) {
+			if (now_ms() > end)
+				return -ETIMEDOUT;
 			continue;
+		}
 		if (cqe)
 			*cqe = c;
 		return c.status >> 1 & 0x7ff;
@@ -555,8 +583,8 @@ static int bring_up(struct nvme_drv *d)
 	struct nvme_sqe cmd = { .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_CTRL };
 	if ((r = admin_ok(d, "Identify Controller", &cmd, buf, PAGE, NULL)) < 0)
 		return r;
-	memcpy(in->id_ctrl, buf, sizeof(in->id_ctrl));
-	const struct nvme_id_ctrl *ic = (const void *)in->id_ctrl;
+	memcpy(&in->id_ctrl, buf, sizeof(in->id_ctrl));
+	const struct nvme_id_ctrl *ic = &in->id_ctrl;
 	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_IDENTIFY, .cdw10 = NVME_ID_CNS_NS_ACTIVE_LIST };
 	if ((r = admin_ok(d, "Identify Active Namespace List", &cmd, buf, PAGE, NULL)) < 0)
 		return r;
@@ -568,8 +596,8 @@ static int bring_up(struct nvme_drv *d)
 	cmd = (struct nvme_sqe){ .opcode = NVME_ADM_IDENTIFY, .nsid = in->nsid, .cdw10 = NVME_ID_CNS_NS };
 	if ((r = admin_ok(d, "Identify Namespace", &cmd, buf, PAGE, NULL)) < 0)
 		return r;
-	memcpy(in->id_ns, buf, sizeof(in->id_ns));
-	const struct nvme_id_ns *ns = (const void *)in->id_ns;
+	memcpy(&in->id_ns, buf, sizeof(in->id_ns));
+	const struct nvme_id_ns *ns = &in->id_ns;
 	uint8_t ds = ns->lbaf[ns->flbas & 0xf].ds;
 	if (ds < 9 || ds > 16) {
 		fprintf(stderr, "nvme: namespace %u has an LBA size of 2^%u bytes\n", in->nsid, ds);

@@ -79,8 +79,8 @@ struct nvme_drv_info {
 	uint16_t io_queues, io_depth;
 	bool shadow; /* shadow doorbells in use */
 	bool irq;
-	uint8_t id_ctrl[4096]; /* Identify Controller */
-	uint8_t id_ns[4096];   /* Identify Namespace of nsid */
+	struct nvme_id_ctrl id_ctrl; /* Identify Controller */
+	struct nvme_id_ns id_ns;     /* Identify Namespace of nsid */
 };
 
 /**
@@ -106,7 +106,10 @@ struct uvfio_client *nvme_drv_client(struct nvme_drv *d);
  * CSTS.SHST reads 10b. Commands fail afterwards until nvme_drv_reset(). */
 int nvme_drv_shutdown(struct nvme_drv *d);
 /** nvme_drv_reset() - controller reset (CC.EN 1 to 0, CSTS.RDY to 0) and the
- * whole bring-up again; commands outstanding are forgotten. */
+ * whole bring-up again; commands outstanding are forgotten. The PCI
+ * function's own state (MSI-X) is set up once, at open: after a
+ * DEVICE_RESET the driver still finds completions, by polling its CQ
+ * between waits of 100 ms. */
 int nvme_drv_reset(struct nvme_drv *d);
 
 /**
@@ -132,7 +135,9 @@ int nvme_drv_submit(struct nvme_drv *d, uint16_t qid, const struct nvme_sqe *cmd
  * nvme_drv_reap() - take up to @max completions of queue @qid into @out
  * (and ring the CQ head doorbell); with @wait, wait until at least one
  * (polling or on the queue's vector). Returns the number taken, or
- * -ETIMEDOUT, or a client error.
+ * -ETIMEDOUT, -EIO when CSTS.CFS (controller fatal status) is set, -ENXIO
+ * when the controller is no longer ready (CSTS is read every 100 ms of a
+ * wait), or a client error.
  */
 int nvme_drv_reap(struct nvme_drv *d, uint16_t qid, struct nvme_cqe *out, int max, bool wait);
 
