@@ -21,8 +21,9 @@
  *
  * Bounded time: rounds run for UVFIO_CHAOS_MS (default 2500 ms; the
  * sanitizer builds take what they take per round). A failure names the
- * round's seed; UVFIO_CHAOS_SEED=<seed> replays that round alone. Waits are
- * hang bounds, never speed checks.
+ * round's seed; UVFIO_CHAOS_SEED=<seed> replays that round alone
+ * (UVFIO_CHAOS_VERBOSE=1 prints each round's seed first, for a sanitizer's
+ * report, which names none). Waits are hang bounds, never speed checks.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -700,6 +701,8 @@ static void run_round(uint64_t seed)
 {
 	struct round o;
 	draw(&o, seed);
+	if (getenv("UVFIO_CHAOS_VERBOSE")) /* a sanitizer's report names no seed */
+		fprintf(stderr, "round: UVFIO_CHAOS_SEED=%llu\n", (unsigned long long)seed);
 	int fds_before = tu_count_fds();
 	struct srv *s = calloc(1, sizeof(*s));
 	s->o = &o;
