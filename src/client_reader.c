@@ -406,7 +406,12 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 			/* One blocking read when the whole limit is still ahead
 			 * (SO_RCVTIMEO is the message timeout) and nothing else
 			 * needs watching; else poll() until the time to wake. */
-			bool twin = vu_client_reader_owns_twin(c);
+			/* The service thread owns the twin socket: waiting in a
+			 * call from a callback, it goes on answering there (a
+			 * server blocked writing a DMA request to it may be what
+			 * this call waits for). */
+			bool twin = vu_client_reader_owns_twin(c) ||
+				    (c->twin >= 0 && is_me(&c->service));
 			/* Room may come from a thread that does not read (one
 			 * collecting its reply): roomfd wakes a poll() for it. */
 			bool block = c->blocking && !twin && !t->room && until == deadline &&
