@@ -1778,6 +1778,14 @@ static enum cf_result ck_dma_msg(struct cf_run *r, const struct cf_check *ck)
 	if (!cf_session(r, ck->arg == 1 ? 0 : 1,
 			"{\"capabilities\":{\"max_msg_fds\":16,\"max_data_xfer_size\":4096}}"))
 		return r->hung ? CF_FAIL : CF_SKIP;
+	/* As a driver: memory space and Bus Master Enable in the Command
+	 * register, or a PCI device may (uvfio's must) refuse to do DMA. */
+	uint16_t cmd = 0x0006;
+	if (!region_write(r, VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2)) {
+		if (r->hung)
+			return CF_FAIL;
+		cf_note(r, "could not set Bus Master Enable in the Command register");
+	}
 	struct cf_conn *c = &r->conn;
 	c->own_max_xfer = 4096;
 	c->qemu_layout = ck->arg == 1;
