@@ -620,6 +620,65 @@ static void test_pcap_damaged(void **state)
 	free(whole);
 }
 
+/* A message with only a header (and len payload bytes of zeros). */
+static struct vmsg hdr_msg(uint8_t dir, uint16_t id, uint16_t cmd, uint32_t flags, uint32_t len)
+{
+	struct vmsg v = { .buf = calloc(1, UVFIO_HDR_SIZE + len), .len = UVFIO_HDR_SIZE + len,
+			  .dir = dir };
+	struct uvfio_hdr h = { .msg_id = id, .cmd = cmd, .msg_size = UVFIO_HDR_SIZE + len,
+			       .flags = flags };
+	memcpy(v.buf, &h, sizeof(h));
+	return v;
+}
+
+/* A request stays matched however many others come and go while it waits
+ * (a DMA_READ of the server answered after 3,000 STATUS reads of the
+ * client); the table forgets only when TRACE_MAX_PENDING requests are
+ * awaiting replies at once, the oldest first. */
+static void test_pending_table(void **state)
+{
+	(void)state;
+	size_t n = 0, cap = 3 * TRACE_MAX_PENDING * 2 + 8;
+	struct vmsg *v = calloc(cap, sizeof(*v));
+	v[n++] = hdr_msg(TRACE_S2C, 0, UVFIO_CMD_DMA_WRITE, 0, 16);
+	for (uint16_t id = 1; id <= 3 * TRACE_MAX_PENDING; id++) {
+		v[n++] = hdr_msg(TRACE_C2S, id, UVFIO_CMD_DEVICE_RESET, 0, 0);
+		v[n++] = hdr_msg(TRACE_S2C, id, UVFIO_CMD_DEVICE_RESET, UVFIO_FLAGS_TYPE_REPLY, 0);
+	}
+	v[n++] = hdr_msg(TRACE_C2S, 0, UVFIO_CMD_DMA_WRITE, UVFIO_FLAGS_TYPE_REPLY, 16);
+	char *text = run(v, n, false, 0, NULL);
+	if (strstr(text, "unknown-id") || !strstr(text, " 0 unanswered"))
+		fail_msg("the waiting request was forgotten:\n%s", strstr(text, "#0 DMA_WRITE reply"));
+	free(text);
+	vec_free(v, n);
+
+	/* TRACE_MAX_PENDING + 2 awaiting at once: the two oldest are forgotten
+	 * (their replies unknown), the others matched, and amid them replies
+	 * that free slots let later requests in without forgetting more */
+	n = 0;
+	v = calloc(cap, sizeof(*v));
+	for (uint16_t id = 0; id < TRACE_MAX_PENDING + 2; id++)
+		v[n++] = hdr_msg(TRACE_C2S, id, UVFIO_CMD_DEVICE_RESET, 0, 0);
+	for (uint16_t id = 0; id < TRACE_MAX_PENDING + 2; id += 2)
+		v[n++] = hdr_msg(TRACE_S2C, id, UVFIO_CMD_DEVICE_RESET, UVFIO_FLAGS_TYPE_REPLY, 0);
+	for (uint16_t id = 0; id < TRACE_MAX_PENDING / 2 - 1; id++)
+		v[n++] = hdr_msg(TRACE_C2S, 2000 + id, UVFIO_CMD_DEVICE_RESET, 0, 0);
+	for (uint16_t id = 1; id < TRACE_MAX_PENDING + 2; id += 2)
+		v[n++] = hdr_msg(TRACE_S2C, id, UVFIO_CMD_DEVICE_RESET, UVFIO_FLAGS_TYPE_REPLY, 0);
+	text = run(v, n, false, 0, NULL);
+	size_t unknown = 0;
+	for (const char *p = text; (p = strstr(p, "unknown-id")); p++)
+		unknown++;
+	assert_int_equal(unknown, 2);
+	assert_non_null(strstr(text, "S>C #0 DEVICE_RESET reply ! unknown-id"));
+	assert_non_null(strstr(text, "S>C #1 DEVICE_RESET reply ! unknown-id"));
+	/* the 511 late requests, and the two forgotten */
+	if (!strstr(text, " 513 unanswered"))
+		fail_msg("%s", strstr(text, "-- end"));
+	free(text);
+	vec_free(v, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_qemu_layout_by_version),
 		cmocka_unit_test(test_pcap_roundtrip),
 		cmocka_unit_test(test_pcap_damaged),
+		cmocka_unit_test(test_pending_table),
 	};
 	return cmocka_run_group_tests_name("trace_decode", tests, NULL, NULL);
 }

@@ -31,11 +31,24 @@ extern char **environ;
 
 /* ---- The client's own record of the messages ---- */
 
+/* As many as the session has: the engine's STATUS reads are as many as
+ * the client needs until the copy is done, thousands under load. */
 struct seen {
 	pthread_mutex_t mu;
-	char *lines[4096];
-	size_t n;
+	char **lines;
+	size_t n, cap;
 };
+
+/* Append a line to a growing list. */
+static void add_line(char ***lines, size_t *n, size_t *cap, char *line)
+{
+	if (*n == *cap) {
+		*cap = *cap * 2 + 256;
+		*lines = realloc(*lines, *cap * sizeof(**lines));
+		assert_non_null(*lines);
+	}
+	(*lines)[(*n)++] = line;
+}
 
 /* "trace -> id=3 cmd=REGION_READ(9) size=32 type=command ..." into
  * "c2s 3 9 command" */
@@ -53,8 +66,7 @@ static void log_fn(void *opaque, int level, const char *line)
 	snprintf(key, sizeof(key), "%s %u %u %s", strcmp(dir, "->") ? "s2c" : "c2s", id, cmd,
 		 type);
 	pthread_mutex_lock(&s->mu);
-	if (s->n < 4096)
-		s->lines[s->n++] = strdup(key);
+	add_line(&s->lines, &s->n, &s->cap, strdup(key));
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -299,8 +311,8 @@ static int cmp_str(const void *a, const void *b)
  * trace has nothing else but the VERSION exchange. */
 static void check_listed(struct seen *seen, char *json)
 {
-	char *mine[4096];
-	size_t n = 0, version = 0;
+	char **mine = NULL;
+	size_t n = 0, cap = 0, version = 0;
 	for (char *line = strtok(json, "\n"); line; line = strtok(NULL, "\n")) {
 		json_object *o = json_tokener_parse(line), *v;
 		assert_non_null(o);
@@ -322,7 +334,7 @@ static void check_listed(struct seen *seen, char *json)
 		if (json_object_get_int(cmd) == UVFIO_CMD_VERSION)
 			version++;
 		else
-			mine[n++] = strdup(key);
+			add_line(&mine, &n, &cap, strdup(key));
 		json_object_put(o);
 	}
 	assert_int_equal(version, 2);
@@ -337,6 +349,7 @@ static void check_listed(struct seen *seen, char *json)
 		free(mine[i]);
 		free(seen->lines[i]);
 	}
+	free(mine);
 	seen->n = 0;
 }
 

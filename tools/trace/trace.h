@@ -111,7 +111,7 @@ void trace_feed(struct trace_session *t, const struct trace_msg *m);
 /* The connection ended: print what stays unanswered. */
 void trace_session_end(struct trace_session *t);
 void trace_session_free(struct trace_session *t);
-/* Requests tracked at once; older ones are forgotten past this. */
+/* Requests awaiting replies tracked at once; past this the oldest is forgotten. */
 #define TRACE_MAX_PENDING 1024u
 
 /* ---- pcap files (pcap.c) ---- */

@@ -19,7 +19,7 @@ struct pending {
 
 struct trace_session {
 	struct trace_opts o;
-	struct pending *ring; /* TRACE_MAX_PENDING requests, oldest at head */
+	struct pending *ring; /* TRACE_MAX_PENDING requests, oldest at head; some answered */
 	uint64_t head, tail;
 	uint64_t forgotten;   /* requests dropped from a full table */
 	uint64_t messages;
@@ -64,17 +64,38 @@ static struct pending *slot(struct trace_session *t, uint64_t i)
 	return &t->ring[i % TRACE_MAX_PENDING];
 }
 
+/* Past the answered requests at the head. */
+static void skip_answered(struct trace_session *t)
+{
+	while (t->head < t->tail && !slot(t, t->head)->live)
+		t->head++;
+}
+
+/*
+ * Keep a request until its reply. The table holds TRACE_MAX_PENDING
+ * requests awaiting replies, oldest first; the answered ones between them
+ * are squeezed out when the ring is full, so a request that waits long (a
+ * server's DMA_READ while the client polls thousands of times) stays however
+ * many others come and go. Only with TRACE_MAX_PENDING awaiting at once is
+ * the oldest forgotten (and counted).
+ */
 static void track(struct trace_session *t, const struct trace_msg *m)
 {
 	if (t->tail - t->head == TRACE_MAX_PENDING) {
+		uint64_t w = t->head;
+		for (uint64_t i = t->head; i < t->tail; i++)
+			if (slot(t, i)->live)
+				*slot(t, w++) = *slot(t, i);
+		t->tail = w;
+	}
+	if (t->tail - t->head == TRACE_MAX_PENDING) {
 		t->forgotten++;
 		t->head++;
+		skip_answered(t);
 	}
 	struct pending *p = slot(t, t->tail++);
 	trace_req_keep(m, &p->req);
 	p->live = true;
-	while (t->head < t->tail && !slot(t, t->head)->live)
-		t->head++;
 }
 
 /* The oldest request from the other side with this id, taken off the table. */
@@ -86,8 +107,7 @@ static bool match(struct trace_session *t, const struct trace_msg *m, uint16_t i
 		if (p->live && p->req.dir != m->dir && p->req.id == id) {
 			*out = p->req;
 			p->live = false;
-			while (t->head < t->tail && !slot(t, t->head)->live)
-				t->head++;
+			skip_answered(t);
 			return true;
 		}
 	}
