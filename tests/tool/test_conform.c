@@ -103,7 +103,7 @@ static void test_dma_engine_passes(void **state)
 			dma++;
 		}
 	}
-	assert_int_equal(dma, 5);
+	assert_int_equal(dma, 6);
 	json_object_put(j);
 }
 

@@ -1768,6 +1768,89 @@ static bool kick(struct cf_run *r, uint64_t src, uint64_t dst, uint64_t len)
 static enum cf_result dma_msg(struct cf_run *r, const struct cf_check *ck, struct cf_conn *c,
 			      uint8_t *mem, size_t msize);
 
+/* The device's DMA through a mapped memory file: the copy lands in the
+ * tool's own mapping of it; the unmap releases the file. */
+static enum cf_result ck_dma_mapped(struct cf_run *r, const struct cf_check *ck)
+{
+	(void)ck;
+	if (!r->kick.n) {
+		cf_note(r, "the device does DMA only when told how (--dma-kick)");
+		return CF_SKIP;
+	}
+	if (!cf_session(r, 1, CAPS_JSON))
+		return r->hung ? CF_FAIL : CF_SKIP;
+	const size_t msize = 0x10000, len = 0x3000;
+	int fd = make_fd(FD_MEM);
+	uint8_t *mem = fd >= 0 ? mmap(NULL, msize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+			       : MAP_FAILED;
+	if (mem == MAP_FAILED) {
+		if (fd >= 0)
+			close(fd);
+		cf_note(r, "cannot make the memory file");
+		return CF_FAIL;
+	}
+	for (size_t i = 0; i < msize / 2; i++)
+		mem[i] = (uint8_t)(i * 5 + 1);
+	r->conn.dma = (struct cf_dma_window){ DMA_IOVA, msize, mem }; /* if it uses messages */
+	int before = r->server_pid ? cf_count_fds(r->server_pid) : -1;
+	enum cf_result res = CF_FAIL;
+	bool mapped = map(r, DMA_IOVA, msize, fd, "DMA_MAP of a memory file");
+	close(fd);
+	if (mapped && kick(r, DMA_IOVA, DMA_IOVA + 0x8000, len)) {
+		for (int t = 0; t < r->timeout_ms / 10 && memcmp(mem, mem + 0x8000, len); t++) {
+			struct cf_msg m;
+			if (cf_recv(&r->conn, &m, 10) > 0) {
+				if (m.h.cmd == UVFIO_CMD_DMA_READ || m.h.cmd == UVFIO_CMD_DMA_WRITE)
+					cf_serve_dma(&r->conn, &m);
+				cf_msg_free(&m);
+			}
+		}
+		if (memcmp(mem, mem + 0x8000, len))
+			cf_note(r, "the copy did not arrive in the mapped memory");
+		else if (unmap(r, DMA_IOVA, msize) && fds_kept(r, before)) {
+			cf_note(r, "a copy of %zu bytes through mapped memory (%u DMA messages), the "
+				   "file released at the unmap",
+				len, r->conn.dma_served);
+			res = CF_PASS;
+		}
+	}
+	r->conn.dma.mem = NULL;
+	munmap(mem, msize);
+	return res;
+}
+
+/* Maps and unmaps of a memory file, over and over: no descriptor and no
+ * memory may stay behind. */
+static enum cf_result ck_map_churn(struct cf_run *r, const struct cf_check *ck)
+{
+	if (!cf_session(r, 1, CAPS_JSON))
+		return r->hung ? CF_FAIL : CF_SKIP;
+	int fd = make_fd(FD_MEM);
+	int before = r->server_pid ? cf_count_fds(r->server_pid) : -1;
+	long rss0 = -1;
+	enum cf_result res = CF_PASS;
+	for (long i = 0; i < ck->arg && res == CF_PASS; i++) {
+		if (i == ck->arg / 4 && r->server_pid)
+			rss0 = cf_rss_kib(r->server_pid); /* after the warm-up */
+		if (!map(r, DMA_IOVA, 0x10000, fd, "DMA_MAP") || !unmap(r, DMA_IOVA, 0x10000))
+			res = CF_FAIL;
+	}
+	close(fd);
+	if (res != CF_PASS)
+		return res;
+	long rss1 = r->server_pid ? cf_rss_kib(r->server_pid) : -1;
+	if (!fds_kept(r, before))
+		return CF_FAIL;
+	if (rss0 >= 0 && rss1 >= 0 && rss1 - rss0 > 8192) {
+		cf_note(r, "memory growth: resident memory %ld KiB -> %ld KiB over %ld maps and unmaps",
+			rss0, rss1, ck->arg * 3 / 4);
+		return CF_FAIL;
+	}
+	cf_note(r, "%ld maps and unmaps of a memory file; resident memory %ld KiB -> %ld KiB",
+		ck->arg, rss0, rss1);
+	return CF_PASS;
+}
+
 static enum cf_result ck_dma_msg(struct cf_run *r, const struct cf_check *ck)
 {
 	if (!r->kick.n) {
@@ -2127,10 +2210,12 @@ const struct cf_check cf_server_checks[] = {
 	  1 },
 	{ "sequence.reconnect", SEQ, SPEC "Client Disconnection", ck_reconnect, 0 },
 	{ "sequence.flood", SEQ, SPEC "Security Considerations", ck_flood, 20480 },
+	{ "sequence.map-unmap-churn", SEQ, SPEC "VFIO_USER_DMA_UNMAP", ck_map_churn, 2048 },
 	{ "corpus.replay", "corpus", SPEC "Security Considerations", cf_ck_corpus, 0 },
 #define DR "VFIO_USER_DMA_READ"
 	{ "dma.copy-spec-layout", "dma", SPEC DR, ck_dma_msg, 0 },
 	{ "dma.copy-qemu-layout", "dma", SPEC DR, ck_dma_msg, 1 },
+	{ "dma.copy-mapped-memory", "dma", SPEC "Client memory access", ck_dma_mapped, 0 },
 	{ "dma.error-replies", "dma", SPEC DR, ck_dma_msg, 2 },
 	{ "dma.flood-while-withheld", "dma", SPEC "Command Concurrency", ck_dma_msg, 3 },
 	{ "dma.close-while-withheld", "dma", SPEC "Client Disconnection", ck_dma_msg, 4 },
