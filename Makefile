@@ -5,7 +5,7 @@ BUILD ?= build
 # Where the Wireshark dissector goes; empty: LIBDIR/wireshark/plugins (see docs/uvfio.1).
 WIRESHARK_PLUGIN_DIR ?=
 # Everything `make`, `make check`, `make demo` and .ci/run need.
-DEPS = meson ninja-build pkg-config gcc libc6-dev libjson-c-dev libcmocka-dev \
+DEPS = meson ninja-build pkg-config gcc libc6-dev libjson-c-dev libcmocka-dev liburing-dev \
        linux-libc-dev clang libclang-rt-14-dev pciutils pci.ids python3 python3-pytest tshark
 
 .PHONY: all deps check demo install clean bench

@@ -170,6 +170,11 @@ void doorbell_rows(int cpu_srv, const char *place);
 void find_memdev(void);
 void migration_rows(int cpu_srv, const char *place);
 
+/* rows_nvme.c: uvfio-nvme through the userspace NVMe driver, beside
+ * pread/pwrite on its image file */
+void find_nvme(void);
+void nvme_rows(int cpu_srv, const char *place);
+
 /* rows_trace.c: uvfio trace in the path */
 void trace_row(int cpu_srv, const char *place, struct stat_ direct, size_t iters);
 

@@ -41,10 +41,11 @@ enum {
 	ROWS_DEVICES = 1 << 7,
 	ROWS_MIGRATION = 1 << 8,
 	ROWS_POLLING = 1 << 9,
+	ROWS_NVME = 1 << 10,
 };
 static const char *const row_groups[] = { "sync",	"trace",   "bulk",    "posted",	  "doorbell",
 					  "dma",	"threads", "devices", "migration",
-					  "polling" };
+					  "polling", "nvme" };
 #define NGROUPS (sizeof(row_groups) / sizeof(row_groups[0]))
 static unsigned rows = (1u << NGROUPS) - 1; /* all */
 static unsigned places = 3; /* --placement: 1 same CPU, 2 cross */
@@ -192,6 +193,8 @@ static void run_placement(int cpu_srv, const char *place)
 	}
 	if (rows & ROWS_DEVICES)
 		many_devices(cpu_srv, place, quick ? 100 : 5000);
+	if (rows & ROWS_NVME)
+		nvme_rows(cpu_srv, place);
 }
 
 static int external(const char *sock, uint32_t region, uint64_t off)
@@ -285,6 +288,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	find_memdev();
+	find_nvme();
 	bench_dev_init();
 	report_start(fmt);
 	int r = 0;

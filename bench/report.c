@@ -10,7 +10,7 @@
 
 #include "bench.h"
 
-#define MAX_ROWS 128
+#define MAX_ROWS 512
 
 struct row {
 	char name[80], place[8], ref[40];

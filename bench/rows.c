@@ -226,7 +226,7 @@ double dma_gbps(struct uvfio_client *c, bool share_fd, size_t len, int reps)
 	memset(mem, 5, DMA_MEM);
 	struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = DMA_MEM,
 				      .prot = UVFIO_DMA_FLAG_READ, .fd = share_fd ? mfd : -1 };
-	if (uvfio_client_dma_map(c, &r) < 0)
+	if (uvfio_client_dma_map(c, &r) < 0 || uvfio_client_bus_master(c, true) < 0)
 		exit(1);
 	uint64_t n = len;
 	/* one warm-up: faults the pages in on both sides */

@@ -150,10 +150,9 @@ static void parse_id_option(int ch, const char *arg, struct uvfio_pci_id *id)
 	case 'V':
 		id->vendor = (uint16_t)number("vendor", arg, 0, 0xffff, id16);
 		/* ids no device may have */
-		if (id->vendor == 0xffff)
-			bad_arg("--vendor=%s: 0xffff is what a read of an absent function returns: "
-				"no device has it",
-				arg);
+		if (id->vendor == 0xffff || id->vendor == 0)
+			bad_arg("--vendor=%s: a read of an absent function returns 0xffff, and "
+				"firmware takes 0 for absent too: no device has them", arg);
 		if (id->vendor == 0x0001)
 			bad_arg("--vendor=%s: 0x0001 is what a configuration read returns while a "
 				"function asks to be retried (Configuration RRS): guests would "

@@ -4,16 +4,26 @@
  * destination and length (IOVAs in its own memory) and starts it; the engine
  * copies through mapped memory when the client shared a descriptor, and
  * through DMA_READ/DMA_WRITE messages when it did not, then raises MSI-X
- * vector 0. It can be migrated (STOP_COPY): registers, a copy started
- * while the device was stopped (it runs once the device, here or at the
- * destination, runs again), its MSI-X table and configuration space.
+ * vector 0. The copy runs like hardware: the serving thread starts it with
+ * the library's asynchronous DMA and goes on answering the client (a driver
+ * polling STATUS reads BUSY) until the completion callback ends it. It can
+ * be migrated (STOP_COPY): registers, a copy started while the device was
+ * stopped or still running when its state was saved (it runs again once
+ * the device, here or at the destination, runs), its MSI-X table and
+ * configuration space.
  *
  * BAR0 registers (64-bit):
  *   0x00 SRC     source IOVA          0x08 DST   destination IOVA
  *   0x10 LEN     bytes to copy        0x18 CTRL  write 1 to start
- *   0x20 STATUS  0 idle, 1 done, 2 error, 3 queued (started while stopped)
+ *   0x20 STATUS  0 idle, 1 done, 2 error, 3 queued (started while stopped),
+ *                4 busy (copying)
  *   0x28 ERROR   errno of the last failure
  *   0x30 COPIES  copies completed     0x38 BYTES bytes copied in all
+ * SRC, DST and LEN are taken when the copy starts: writing them while BUSY
+ * prepares the next copy. CTRL = 1 while BUSY is refused: ignored (and
+ * logged), the running copy goes on. Each copy ends with MSI-X 0, also a
+ * failed one (STATUS 2, ERROR set; ECANCELED when a reset or a DMA_UNMAP of
+ * its memory cancelled it), except when the client left (ECONNRESET).
  * BAR1: MSI-X table (offset 0) and PBA (offset 0x800).
  */
 #include <errno.h>
@@ -34,35 +44,70 @@ struct engine {
 	struct uvfio_server *srv;
 	uint64_t r[NREGS];
 	unsigned maps;
+	/* the copy running (STATUS BUSY): what it was started with */
+	uint64_t src, dst, len;
+	uint8_t *buf;
 };
 
-enum { ST_IDLE, ST_DONE, ST_ERROR, ST_QUEUED };
+enum { ST_IDLE, ST_DONE, ST_ERROR, ST_QUEUED, ST_BUSY };
 
-static void run_copy(struct engine *e)
+/* The copy is over (err 0 or an errno): the registers say how, MSI-X 0
+ * says so unless nobody is there to hear it. */
+static void copy_end(struct engine *e, int err)
 {
-	uint64_t len = e->r[LEN];
-	int err = 0;
-	if (len > MAX_COPY) {
-		err = E2BIG;
-	} else {
-		uint8_t *buf = malloc(len ? len : 1);
-		int r = buf ? uvfio_server_dma_read(e->srv, e->r[SRC], buf, len) : -ENOMEM;
-		if (r == 0)
-			r = uvfio_server_dma_write(e->srv, e->r[DST], buf, len);
-		free(buf);
-		err = -r;
-	}
+	free(e->buf);
+	e->buf = NULL;
 	e->r[STATUS] = err ? ST_ERROR : ST_DONE;
 	e->r[ERROR] = (uint64_t)err;
 	if (!err) {
 		e->r[COPIES]++;
-		e->r[BYTES] += len;
+		e->r[BYTES] += e->len;
 	}
-	dev_log_line(err ? UVFIO_LOG_WARNING : UVFIO_LOG_INFO,
-		     "copy of %llu bytes %#llx -> %#llx: %s; raising MSI-X 0",
-		     (unsigned long long)len, (unsigned long long)e->r[SRC],
-		     (unsigned long long)e->r[DST], err ? strerror(err) : "done");
-	uvfio_server_irq_trigger(e->srv, VFIO_PCI_MSIX_IRQ_INDEX, 0);
+	bool irq = err != ECONNRESET;
+	dev_log_line(err ? UVFIO_LOG_WARNING : UVFIO_LOG_INFO, "copy of %llu bytes %#llx -> %#llx: %s%s",
+		     (unsigned long long)e->len, (unsigned long long)e->src,
+		     (unsigned long long)e->dst, err ? strerror(err) : "done",
+		     irq ? "; raising MSI-X 0" : "");
+	if (irq)
+		uvfio_server_irq_trigger(e->srv, VFIO_PCI_MSIX_IRQ_INDEX, 0);
+}
+
+static void wrote(void *opaque, int r)
+{
+	copy_end(opaque, -r);
+}
+
+/* The source is in: write it to the destination. */
+static void read_done(void *opaque, int r)
+{
+	struct engine *e = opaque;
+	if (r == 0)
+		r = uvfio_server_dma_write_async(e->srv, e->dst, e->buf, e->len, wrote, e);
+	if (r < 0)
+		copy_end(e, -r);
+}
+
+static void run_copy(struct engine *e)
+{
+	e->src = e->r[SRC];
+	e->dst = e->r[DST];
+	e->len = e->r[LEN];
+	if (e->len > MAX_COPY) {
+		copy_end(e, E2BIG);
+		return;
+	}
+	if (!e->len) {
+		copy_end(e, 0);
+		return;
+	}
+	if (!(e->buf = malloc(e->len))) {
+		copy_end(e, ENOMEM);
+		return;
+	}
+	e->r[STATUS] = ST_BUSY;
+	int r = uvfio_server_dma_read_async(e->srv, e->src, e->buf, e->len, read_done, e);
+	if (r < 0)
+		copy_end(e, -r);
 }
 
 static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size_t count,
@@ -82,6 +127,8 @@ static ssize_t regs(void *opaque, uint32_t region, uint64_t off, void *buf, size
 		memcpy(&v, (uint8_t *)buf + 8 * i, 8);
 		if (reg <= LEN)
 			e->r[reg] = v;
+		else if (reg == CTRL && (v & 1) && e->r[STATUS] == ST_BUSY)
+			dev_log_line(UVFIO_LOG_WARNING, "CTRL: a copy is running; start refused");
 		else if (reg == CTRL && (v & 1) && ms_running(&e->ms))
 			run_copy(e);
 		else if (reg == CTRL && (v & 1))
@@ -105,7 +152,16 @@ static int reset(void *opaque, enum uvfio_reset_type type)
 
 static void save_state(void *dev, void *buf)
 {
-	memcpy(buf, ((struct engine *)dev)->r, sizeof(((struct engine *)dev)->r));
+	struct engine *e = dev;
+	uint64_t r[NREGS];
+	memcpy(r, e->r, sizeof(r));
+	if (r[STATUS] == ST_BUSY) { /* copied again where it resumes */
+		r[STATUS] = ST_QUEUED;
+		r[SRC] = e->src;
+		r[DST] = e->dst;
+		r[LEN] = e->len;
+	}
+	memcpy(buf, r, sizeof(r));
 }
 
 static int check_state(void *dev, const void *buf)

@@ -33,6 +33,9 @@ int main(int argc, char **argv)
 				       .fd = -1 };
 	if ((r = uvfio_client_dma_map(c, &dr)) < 0)
 		fprintf(stderr, "dma_map: %s\n", uvfio_strerror(r));
+	/* as a driver does: the device may master the bus (DMA) from now */
+	if ((r = uvfio_client_bus_master(c, true)) < 0)
+		fprintf(stderr, "bus master: %s\n", uvfio_strerror(r));
 	int irq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	uvfio_client_set_irqs(c, VFIO_PCI_MSIX_IRQ_INDEX,
 			      VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 1, &irq);

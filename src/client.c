@@ -83,6 +83,7 @@ static struct vu_pending *pending_alloc(struct uvfio_client *c)
 
 static void pending_free(struct uvfio_client *c, struct vu_pending *p)
 {
+	c->nabandoned -= p->abandoned;
 	unsigned s = p->id & c->slot_mask;
 	c->slot[s] = NULL;
 	c->free_slots[(c->free_head + c->nfree_slots++) & c->slot_mask] = (uint16_t)s;
@@ -91,6 +92,24 @@ static void pending_free(struct uvfio_client *c, struct vu_pending *p)
 	c->in_flight--;
 	if (c->nany)
 		vu_client_wake_any(c); /* room for one more */
+}
+
+/*
+ * A request timed out: its record stays (its id reserved) until the late
+ * reply. Once every request in flight has timed out, the server is taken
+ * for stalled: new requests fail at once (stall_check) until a reply
+ * arrives, instead of each waiting a whole timeout. mu held.
+ */
+static void abandon(struct uvfio_client *c, struct vu_pending *p)
+{
+	p->abandoned = true;
+	if (++c->nabandoned == c->in_flight && !c->stalled) {
+		c->stalled = true;
+		vu_warn(&c->log, "the server answered none of the %u requests in flight: new "
+				 "requests fail with EHOSTDOWN until a reply comes",
+			c->in_flight);
+		vu_client_wake_any(c); /* a wait for room ends */
+	}
 }
 
 static struct vu_pending *pending_find(struct uvfio_client *c, uint16_t id)
@@ -165,6 +184,33 @@ static void unwaited_drop(struct uvfio_client *c, struct vu_pending *p)
 		unwaited_unlink(c, p);
 	if (p->kind == VU_NOWAIT)
 		nowait_unlink(c, p);
+}
+
+/*
+ * Room under max_in_flight can never come: every request in flight is
+ * waited for by a call that cannot go on, as its thread is waiting for room
+ * itself (in a call from a callback that call's wait delivered, or in
+ * another such call): hold and wait. Timed-out requests may still be freed
+ * by their late reply, posted and asynchronous ones by theirs. O(slots x
+ * waiters): only while waiting for room. mu held.
+ */
+bool vu_client_room_never(struct uvfio_client *c)
+{
+	unsigned stuck = 0;
+	for (unsigned i = 0; i <= c->slot_mask && stuck < c->in_flight; i++) {
+		struct vu_pending *p = c->slot[i];
+		if (!p)
+			continue;
+		if (p->kind != VU_WAIT || p->abandoned)
+			return false;
+		bool held = false;
+		for (struct vu_waiter *w = c->room_waiters; w && !held; w = w->room_next)
+			held = w->self == p->owner;
+		if (!held)
+			return false;
+		stuck++;
+	}
+	return stuck == c->in_flight;
 }
 
 bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t)
@@ -242,7 +288,7 @@ int vu_client_expire(struct uvfio_client *c, uint64_t now)
 		}
 		/* It keeps its slot (and id) until the late reply comes. */
 		unwaited_drop(c, p);
-		p->abandoned = true;
+		abandon(c, p);
 		n++;
 		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(p->cmd), p->id);
 		if (p->kind == VU_NOWAIT) {
@@ -330,6 +376,7 @@ static int reply_result(const struct vu_msg *m)
 
 void vu_client_complete(struct uvfio_client *c, struct vu_msg *m)
 {
+	c->stalled = false; /* the server answers again */
 	struct vu_pending *p = pending_find(c, m->hdr.msg_id);
 	if (!p || p->done) {
 		vu_warn(&c->log, "discarding a %s reply with id %u that matches no request",
@@ -419,13 +466,34 @@ static int send_failed(struct uvfio_client *c, struct vu_pending *p, int r, bool
 	return c->dead ? c->dead : r;
 }
 
+/*
+ * A stalled server (see abandon()): what it sent meanwhile is read first,
+ * without waiting, if no other thread reads; the stall is over if a reply
+ * came, else the new request fails at once. mu held.
+ */
+static int stall_check(struct uvfio_client *c)
+{
+	if (!c->stalled || c->dead)
+		return c->dead;
+	if (vu_reader_acquire(c)) {
+		unsigned how = VU_TURN_MAIN | (vu_client_reader_owns_twin(c) ? VU_TURN_TWIN : 0);
+		pthread_mutex_unlock(&c->mu);
+		int r = vu_reader_turn(c, NULL, how, 0, NULL);
+		pthread_mutex_lock(&c->mu);
+		vu_reader_release(c);
+		if (r < 0)
+			vu_client_set_dead(c, r);
+	}
+	return c->dead ? c->dead : c->stalled ? -EHOSTDOWN : 0;
+}
+
 /* The record of a request about to be sent, once there is room under the
  * limit of requests in flight. mu held. */
 static int req_alloc(struct uvfio_client *c, uint16_t cmd, enum vu_kind kind, uint64_t deadline,
 		     uint64_t now, struct vu_pending **out)
 {
 	vu_client_tick(c, now);
-	int r = c->dead;
+	int r = stall_check(c);
 	if (!r && c->in_flight >= c->max_in_flight)
 		r = wait_room(c, deadline, now);
 	struct vu_pending *p = NULL;
@@ -435,6 +503,7 @@ static int req_alloc(struct uvfio_client *c, uint16_t cmd, enum vu_kind kind, ui
 		return r;
 	p->cmd = cmd;
 	p->kind = kind;
+	p->owner = vu_reader_self(); /* its caller's thread */
 	*out = p;
 	return 0;
 }
@@ -488,7 +557,7 @@ static int collect(struct uvfio_client *c, struct vu_pending *p, uint64_t deadli
 		/* Timed out: the record keeps its slot so that its id is not
 		 * reused and the late reply is recognised and discarded. Its
 		 * data no longer goes to the caller's buffer. */
-		p->abandoned = true;
+		abandon(c, p);
 		p->waiter = NULL;
 		vu_warn(&c->log, "%s request %u timed out", uvfio_cmd_name(p->cmd), p->id);
 	}
@@ -542,6 +611,8 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	 */
 	bool reader = kind == VU_WAIT && c->blocking && !vu_client_reader_owns_twin(c) &&
 		      vu_reader_acquire(c);
+	if (reader) /* it leaves the role if it must wait to send (send_begin) */
+		__atomic_store_n(&c->fast, vu_reader_self(), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->mu);
 
 	struct uvfio_hdr h = { .msg_id = p->id, .cmd = cmd, .flags = UVFIO_FLAGS_TYPE_COMMAND };
@@ -549,6 +620,10 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 	r = post ? vu_post(c, p->id, seq, filled, &h, iov, iovcnt, &some)
 		 : vu_client_send(c, c->sock, &h, iov, iovcnt, fds, nfds, &some);
 	bool locked = false;
+	if (reader) {
+		__atomic_store_n(&c->fast, NULL, __ATOMIC_RELAXED);
+		reader = __atomic_load_n(&c->reader, __ATOMIC_RELAXED) == vu_reader_self();
+	}
 	if (reader && r == 0) {
 		struct wait_target t = { .p = p };
 		int pr = vu_reader_turn(c, &t, VU_TURN_MAIN | VU_TURN_BLOCK, -1, &locked);
@@ -579,7 +654,7 @@ int vu_client_request(struct uvfio_client *c, uint16_t cmd, const struct iovec *
 }
 
 int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_piece *pc,
-			unsigned n, struct vu_req *rq)
+			unsigned n, struct vu_req *rq, bool wait)
 {
 	struct {
 		struct uvfio_hdr h;
@@ -595,13 +670,12 @@ int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_pi
 	for (; k < n; k++) {
 		struct vu_pending *p;
 		/* Waits for room only for the first: then it sends what it has. */
-		if (k && c->in_flight >= c->max_in_flight)
+		if ((k || !wait) && c->in_flight >= c->max_in_flight)
 			break;
 		if ((r = req_alloc(c, cmd, VU_WAIT, deadline, now, &p)) < 0)
 			break;
 		p->sink = pc[k].sink;
 		p->sink_len = pc[k].sink_len;
-		p->owner = vu_reader_self();
 		rq[k].p = p;
 		rq[k].deadline = deadline;
 	}

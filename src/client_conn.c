@@ -81,6 +81,13 @@ int uvfio_client_shutdown(struct uvfio_client *c)
 
 /* ---- Setup and teardown ------------------------------------------------------------------ */
 
+/* The message timeout a setting means: 0 the default, negative none (-1),
+ * as the config says, also for uvfio_client_set_timeout(). */
+static int timeout_of(int timeout_ms)
+{
+	return timeout_ms == 0 ? DEFAULT_TIMEOUT_MS : timeout_ms < 0 ? -1 : timeout_ms;
+}
+
 /* SO_RCVTIMEO bounds the fast path's blocking read by the message timeout. */
 static int set_rcvtimeo(struct uvfio_client *c, int timeout_ms)
 {
@@ -185,7 +192,7 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->timerfd = -1;
 	c->post.timer = -1;
 	c->post.wm = SIZE_MAX;
-	c->timeout_ms = c->cfg.timeout_ms ? c->cfg.timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->timeout_ms = timeout_of(c->cfg.timeout_ms);
 	vu_spin_init(&c->spin, vu_spin_budget_us(c->cfg.poll_us), fd);
 	c->minor = c->cfg.propose_minor_zero ? 0
 		   : c->cfg.version_minor   ? c->cfg.version_minor
@@ -342,6 +349,7 @@ int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms)
 {
 	if (!c)
 		return -EINVAL;
+	timeout_ms = timeout_of(timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	int r = c->blocking ? set_rcvtimeo(c, timeout_ms) : 0;
 	if (r == 0)

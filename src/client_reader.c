@@ -366,6 +366,11 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	bool role = have_role || outer;
 	c->nwaiting++;
 	c->nany += w->any;
+	if (t->room) {
+		w->self = SELF;
+		w->room_next = c->room_waiters;
+		c->room_waiters = w;
+	}
 	for (;;) {
 		if (c->dead) { /* first: posted writes it failed are not done */
 			r = c->dead;
@@ -378,6 +383,14 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 		if (vu_client_tick(c, now)) {
 			now = 0; /* callbacks took time; t may be done */
 			continue;
+		}
+		if (t->room && c->stalled) { /* no room will come: see abandon() */
+			r = -EHOSTDOWN;
+			break;
+		}
+		if (t->room && vu_client_room_never(c)) { /* nor here: hold and wait */
+			r = -EDEADLK;
+			break;
 		}
 		if (deadline && now >= deadline) {
 			r = -ETIMEDOUT;
@@ -413,6 +426,11 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	c->nwaiting--;
 	c->nany -= w->any;
 	waiter_unlink(c, w, t);
+	for (struct vu_waiter **pp = &c->room_waiters; t->room && *pp; pp = &(*pp)->room_next)
+		if (*pp == w) {
+			*pp = w->room_next;
+			break;
+		}
 	if (role && !outer)
 		vu_reader_release(c);
 	else
@@ -496,7 +514,20 @@ void vu_client_send_begin(struct uvfio_client *c, int i, struct vu_send_ctx *s)
 {
 	s->c = c;
 	s->took = false;
-	pthread_mutex_lock(i ? &c->twin_send_mu : &c->send_mu);
+	pthread_mutex_t *m = i ? &c->twin_send_mu : &c->send_mu;
+	if (pthread_mutex_trylock(m) != 0) {
+		/* The thread sending may need to read while it waits for room
+		 * (a server blocked writing to us reads nothing): a role taken
+		 * for this thread's own reply is left meanwhile, not held
+		 * asleep on the lock. */
+		if (is_me(&c->fast)) {
+			pthread_mutex_lock(&c->mu);
+			__atomic_store_n(&c->fast, NULL, __ATOMIC_RELAXED);
+			vu_reader_release(c);
+			pthread_mutex_unlock(&c->mu);
+		}
+		pthread_mutex_lock(m);
+	}
 	__atomic_store_n(&c->sender[i], SELF, __ATOMIC_RELAXED);
 }
 

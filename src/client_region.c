@@ -76,13 +76,20 @@ static int xfer(struct uvfio_client *c, uint32_t region, uint64_t offset, uint8_
 							   .sink = dst ? dst + at : NULL,
 							   .sink_len = dst ? cnt : 0 };
 			}
-			int r = vu_client_send_reqs(c, cmd, pc, (unsigned)n, &rq[sent % window]);
+			/* With pieces of its own in flight it does not wait for
+			 * room: it collects them first (two calls each holding
+			 * pieces and waiting for the other's room would wait for
+			 * ever). */
+			int r = vu_client_send_reqs(c, cmd, pc, (unsigned)n, &rq[sent % window],
+						    sent == done);
 			if (r > 0) {
 				sent += (size_t)r;
 				continue;
 			}
-			err = r;
-			err_at = sent;
+			if (r < 0) {
+				err = r;
+				err_at = sent;
+			}
 		}
 		if (done == sent)
 			return err;
@@ -184,4 +191,23 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, uint32_t region, ui
 					 NULL, NULL, NULL);
 	}
 	return write_posted(c, region, offset, buf, len);
+}
+
+/* The Command register of a PCI function and its Bus Master Enable bit. */
+#define PCI_COMMAND_OFF 0x04
+#define PCI_COMMAND_BME 0x0004
+
+int uvfio_client_bus_master(struct uvfio_client *c, bool on)
+{
+	if (!c)
+		return -EINVAL;
+	uint8_t cmd[2];
+	int r = uvfio_client_region_read(c, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND_OFF, cmd, 2);
+	if (r < 0)
+		return r;
+	uint16_t v = (uint16_t)(cmd[0] | cmd[1] << 8);
+	v = on ? (uint16_t)(v | PCI_COMMAND_BME) : (uint16_t)(v & ~PCI_COMMAND_BME);
+	cmd[0] = (uint8_t)v;
+	cmd[1] = (uint8_t)(v >> 8);
+	return uvfio_client_region_write(c, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND_OFF, cmd, 2);
 }

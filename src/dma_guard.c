@@ -10,8 +10,12 @@
  *   there before it, or gets the default action (the process dies as it
  *   would have without the library);
  * - it is put in place when a client maps memory with a descriptor, and
- *   put back on top at the next such map if something replaced it since
- *   (the handler it replaces is then the one it hands faults to);
+ *   put back on top at the next such map if something replaced it since;
+ *   it keeps the handler it found each time (a history), hands a fault to
+ *   the newest, and when that one chains back to it (the application's
+ *   handler installed over ours), to the one below: never round in a loop;
+ * - the copying thread may block SIGBUS: the copy unblocks it around the
+ *   memcpy and puts the thread's mask back after;
  * - the guarded copy is a plain memcpy between sigsetjmp() and the clearing
  *   of the record, so jumping out of it skips no lock or allocation.
  * ThreadSanitizer does not unwind its bookkeeping of a handler left by
@@ -31,33 +35,27 @@ struct guard {
 };
 
 static VU_TLS struct guard *tls_guard;
-/* The handler before ours, published whole before the handler sees it: a
- * few slots, so that one being rewritten is never the one a running
- * handler reads. */
-#define PREV_SLOTS 8
-static struct sigaction prev_slot[PREV_SLOTS];
-static unsigned prev_next;
-static struct sigaction *prev; /* atomic */
+/*
+ * The handlers that were there each time ours was put in place, oldest
+ * first: hist[0] is the process's own, hist[k] the one an application put
+ * on top of ours before the k-th re-installation. Entries are written once,
+ * before nhist counts them, and never again, so a running handler reads a
+ * whole one. An application handler that chains (as server.h asks) hands a
+ * fault back to ours: it then goes on to the entry below, never round the
+ * same pair again.
+ */
+#define HIST_MAX 16
+static struct sigaction hist[HIST_MAX];
+static unsigned nhist; /* atomic */
 static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
+/* A fault our handler is handing down the history on this thread: which,
+ * and how far down (an application handler calls ours again with it). */
+static VU_TLS const siginfo_t *tls_chain_si;
+static VU_TLS unsigned tls_chain_level;
 
-static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+/* What would have happened without any handler of ours. */
+static void default_action(siginfo_t *si)
 {
-	struct guard *g = __atomic_load_n(&tls_guard, __ATOMIC_RELAXED);
-	uintptr_t a = (uintptr_t)si->si_addr;
-	if (g && si->si_code > 0 && a >= g->lo && a < g->hi)
-		siglongjmp(g->env, 1);
-	/* Not ours: what would have happened without the library. */
-	const struct sigaction *p = __atomic_load_n(&prev, __ATOMIC_ACQUIRE);
-	if (p && (p->sa_flags & SA_SIGINFO)) {
-		p->sa_sigaction(sig, si, ctx);
-		return;
-	}
-	if (p && p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-		p->sa_handler(sig);
-		return;
-	}
-	if (p && p->sa_handler == SIG_IGN && si->si_code <= 0)
-		return; /* sent by someone and ignored (a fault cannot be) */
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigemptyset(&dfl.sa_mask);
 	sigaction(SIGBUS, &dfl, NULL);
@@ -65,6 +63,36 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 	 * sent again. Either arrives once this handler returns. */
 	if (si->si_code <= 0)
 		raise(SIGBUS);
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	struct guard *g = __atomic_load_n(&tls_guard, __ATOMIC_RELAXED);
+	uintptr_t a = (uintptr_t)si->si_addr;
+	if (g && si->si_code > 0 && a >= g->lo && a < g->hi)
+		siglongjmp(g->env, 1);
+	/* Not ours: to the handler below ours, or below the one that handed
+	 * it back to us. */
+	unsigned level = tls_chain_si == si ? tls_chain_level + 1 : 0;
+	unsigned n = __atomic_load_n(&nhist, __ATOMIC_ACQUIRE);
+	if (level >= n) {
+		default_action(si);
+		return;
+	}
+	const struct sigaction *p = &hist[n - 1 - level];
+	const siginfo_t *saved_si = tls_chain_si;
+	unsigned saved_level = tls_chain_level;
+	tls_chain_si = si;
+	tls_chain_level = level;
+	if (p->sa_flags & SA_SIGINFO)
+		p->sa_sigaction(sig, si, ctx);
+	else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN)
+		p->sa_handler(sig);
+	else if (p->sa_handler == SIG_DFL || si->si_code > 0) /* a fault cannot be ignored */
+		default_action(si);
+	/* else: sent by someone and ignored */
+	tls_chain_si = saved_si;
+	tls_chain_level = saved_level;
 }
 
 static bool is_ours(const struct sigaction *sa)
@@ -81,12 +109,14 @@ int vu_guard_install(void)
 		return 0;
 	pthread_mutex_lock(&install_mu);
 	int r = 0;
+	unsigned n = __atomic_load_n(&nhist, __ATOMIC_RELAXED);
 	if (sigaction(SIGBUS, NULL, &cur) < 0) {
 		r = -errno;
-	} else if (!is_ours(&cur)) {
-		struct sigaction *slot = &prev_slot[prev_next++ % PREV_SLOTS];
-		*slot = cur;
-		__atomic_store_n(&prev, slot, __ATOMIC_RELEASE);
+	} else if (!is_ours(&cur) && n < HIST_MAX) {
+		/* (with the history full, the application's stays on top: it
+		 * chains to ours, so guarded copies still work) */
+		hist[n] = cur;
+		__atomic_store_n(&nhist, n + 1, __ATOMIC_RELEASE);
 		struct sigaction sa = { .sa_sigaction = on_sigbus,
 					.sa_flags = SA_SIGINFO | SA_ONSTACK };
 		sigemptyset(&sa.sa_mask);
@@ -102,14 +132,18 @@ int vu_guard_install(void)
 static __attribute__((noinline)) int guarded(struct guard *g, void *dst, const void *src,
 					     size_t len)
 {
+	/* SIGBUS must reach the handler: a thread that blocks it (a common
+	 * habit of worker threads) would be killed by the fault instead. */
+	sigset_t bus, old;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, &old);
 	if (sigsetjmp(g->env, 0)) {
 		__atomic_store_n(&tls_guard, NULL, __ATOMIC_RELAXED);
-		/* Left through the handler: SIGBUS is still blocked in this
-		 * thread (sigsetjmp(, 0) keeps the mask out of the fast path). */
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, SIGBUS);
-		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		/* Left through the handler, whose mask is still in force
+		 * (sigsetjmp(, 0) keeps the mask out of the fast path): the
+		 * thread's own again. */
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return -EIO;
 	}
 	__atomic_store_n(&tls_guard, g, __ATOMIC_RELAXED);
@@ -117,6 +151,8 @@ static __attribute__((noinline)) int guarded(struct guard *g, void *dst, const v
 	memcpy(dst, src, len);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&tls_guard, NULL, __ATOMIC_RELAXED);
+	if (sigismember(&old, SIGBUS))
+		pthread_sigmask(SIG_BLOCK, &bus, NULL);
 	return 0;
 }
 

@@ -242,6 +242,8 @@ struct vu_spin {
 	uint32_t waits;       /* waits so far, to look at the placement again */
 	uint64_t hits;        /* waits a spin ended */
 	uint64_t block_start; /* when the caller blocked after vu_spin_wait(), 0: not */
+	uint16_t judged;      /* waits a spin ended, this round of judging */
+	uint16_t helped;      /* ... of them, ended by the spin itself (see judge()) */
 };
 /* The budget for a configured value: the value (at most VU_SPIN_MAX_US),
  * or, for 0, the environment's UVFIO_POLL_US (for running every test with
@@ -285,8 +287,10 @@ void vu_caps_mine(struct uvfio_caps *caps, uint32_t max_msg_fds, uint32_t max_xf
 static inline uint32_t vu_max_msg_size(uint32_t max_xfer)
 {
 	/* A read reply or write request carries a 16-byte access header; the
-	 * widest fixed part of any other message is well under 4 KiB. */
-	return max_xfer + UVFIO_HDR_SIZE + 4096u;
+	 * widest fixed part of any other message is well under 4 KiB. In 64
+	 * bits, at most what msg_size can say: never wraps to a small bound. */
+	uint64_t n = (uint64_t)max_xfer + UVFIO_HDR_SIZE + 4096u;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 static inline bool vu_is_pow2(uint64_t v)

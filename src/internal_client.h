@@ -19,6 +19,8 @@ enum vu_kind { VU_WAIT, VU_NOWAIT, VU_ASYNC };
 struct vu_waiter {
 	pthread_cond_t cv; /* made when it first has to sleep */
 	struct vu_waiter *next, *prev;
+	struct vu_waiter *room_next; /* waiting for room: on c->room_waiters */
+	const void *self;            /* ... its thread's token */
 	bool any;    /* woken by every completion (flush, room) */
 	bool linked; /* cv made, on the client's list of waiters */
 };
@@ -46,7 +48,7 @@ struct vu_pending {
 	struct vu_waiter *waiter;
 	uint8_t *sink; /* a REGION_READ's data may land here while owner reads */
 	size_t sink_len;
-	const void *owner;
+	const void *owner; /* the thread of the call that made it */
 	uvfio_async_fn fn;
 	void *opaque;
 };
@@ -109,6 +111,7 @@ struct uvfio_client {
 	 * written under mu (service: once) and read atomically. */
 	const void *reader;  /* holds the reader role; NULL: free */
 	const void *service; /* the service thread */
+	const void *fast;    /* took the role for its own reply before sending */
 	bool thread_reading; /* the service thread holds the reader role */
 	bool blocking;       /* main socket in blocking mode, SO_RCVTIMEO set */
 	bool kicked;         /* wakefd written and not yet read */
@@ -132,11 +135,14 @@ struct uvfio_client {
 	uint16_t *free_slots;     /* ring of free slots, oldest first */
 	unsigned free_head, nfree_slots;
 	unsigned slot_mask, in_flight, max_in_flight;
+	unsigned nabandoned; /* of in_flight: timed out, their late reply not come */
+	bool stalled; /* every request in flight timed out, no reply since */
 	struct vu_pending *free_pending; /* records for reuse */
 	struct vu_pending *unwaited, *unwaited_tail; /* posted, async: by deadline */
 	struct vu_pending *nowait, *nowait_tail;     /* posted writes, by seq */
 	uint64_t timer_at; /* when timerfd fires (ms), 0: disarmed */
 	struct vu_waiter *waiters;
+	struct vu_waiter *room_waiters; /* every thread waiting for room */
 	unsigned nwaiting; /* application threads waiting (reply, flush, room) */
 	unsigned nany;     /* ... of them flush or room waiters */
 	uint64_t post_seq;
@@ -187,9 +193,11 @@ struct vu_piece {
 };
 #define VU_BATCH_MAX 8u
 /* Up to VU_BATCH_MAX in one system call, waiting for room for the first
- * only: how many were sent, or the first's error. */
+ * only, and only with wait (a caller holding requests of its own must not
+ * wait for room they may be taking: 0 then): how many were sent, or the
+ * first's error. */
 int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_piece *pc,
-			unsigned n, struct vu_req *rq);
+			unsigned n, struct vu_req *rq, bool wait);
 /* 0 with *reply (the caller frees it), or the error. */
 int vu_client_collect(struct uvfio_client *c, struct vu_req *rq, struct vu_msg **reply);
 /* The main socket's receive sink; unsink moves a reply partly received into
@@ -205,6 +213,7 @@ void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, i
 /* A reply arrived: complete its request. mu held; takes m. */
 void vu_client_complete(struct uvfio_client *c, struct vu_msg *m);
 bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t);
+bool vu_client_room_never(struct uvfio_client *c);
 /* Time out posted and async requests whose deadline has passed; rearm the
  * timer. mu held (dropped around callbacks). Returns how many timed out. */
 int vu_client_expire(struct uvfio_client *c, uint64_t now);

@@ -40,6 +40,10 @@ struct vu_srv_dma_map {
 	size_t map_len;
 	unsigned pins;  /* copies and uvfio_server_dma_sg_get() using it */
 	bool removed;   /* out of the table: DMA_UNMAP waits for the pins */
+	bool revoked;   /* pins outlived the wait: anonymous memory now, freed
+			 * by the last unpin (or at destroy) */
+	pid_t pinner;   /* the thread that took the last pin, for the log */
+	struct vu_srv_dma_map *next_revoked;
 };
 
 /* A DMA_READ/DMA_WRITE request to the client (server_dma_msg.c). */
@@ -53,7 +57,12 @@ struct vu_dma_req {
 	bool sinking;         /* a reader receives its data into buf */
 	int result;           /* DONE without a reply: the error */
 	struct vu_msg *reply; /* DONE: the reply */
+	bool async;           /* of an asynchronous transfer: the driving thread
+			       * finishes it (buf NULL: cancelled, the reply is
+			       * dropped when it comes) */
 };
+
+struct vu_aop; /* an asynchronous transfer (server_dma_async.c) */
 
 struct vu_dirty_range {
 	uint64_t iova, length;
@@ -129,9 +138,12 @@ struct uvfio_server {
 	/* DMA from any thread (server_dma.c, server_dma_msg.c): the map table,
 	 * requests in flight and the connection as DMA sees it, under dma_mu */
 	enum uvfio_dma_layout dma_layout; /* of this client: SPEC or QEMU */
+	bool bus_master;     /* atomic: Bus Master Enable as the client set it */
+	bool bme_refused;    /* atomic: a refusal was logged since it was cleared */
 	pthread_mutex_t dma_mu;
 	pthread_cond_t dma_cv; /* a reply, a pin or a socket user gone, a role free */
 	struct vu_srv_dma_map **maps; /* sorted by iova */
+	struct vu_srv_dma_map *revoked; /* unmapped, still pinned (server_dma.c) */
 	unsigned nmaps, capmaps;
 	bool dma_live;   /* a negotiated client: requests may be sent */
 	bool dma_broken; /* vu_srv_dma_break() ended it (and said why) */
@@ -140,10 +152,26 @@ struct uvfio_server {
 	unsigned sock_users; /* threads sending, or reading the twin socket */
 	unsigned qemu_reads; /* DMA_READs in flight in QEMU's layout */
 	struct vu_dma_req *dreqs; /* in flight, of every thread */
+	bool warned_sync_dma;     /* the serving thread's blocking DMA was logged */
+	bool async_slot_wait;     /* an asynchronous DMA_READ waits for a QEMU slot */
 	int dma_efd;     /* wakes a thread polling a socket for DMA replies */
 	pthread_mutex_t send_mu, twin_send_mu; /* one sender per socket */
 	uintptr_t driver;    /* atomic: the driving thread (vu_srv_is_driver) */
 	size_t main_partial; /* atomic: bytes of a message cut mid-way on the main socket */
+	/* asynchronous DMA (server_dma_async.c), driving thread only */
+	struct vu_aop *aops, *aops_tail; /* started, not yet called back, in order */
+	struct vu_aop *aorphans;         /* cancelled, requests still unanswered */
+	unsigned naops;                  /* both lists */
+	int async_efd;      /* in the epoll set: a request finished elsewhere, a slot free */
+	int async_kicked;   /* atomic: async_efd was written */
+	int async_tfd;      /* in the epoll set: the earliest deadline (timerfd) */
+	uint64_t async_armed; /* its deadline, 0: disarmed */
+	bool twin_watched;  /* the twin socket is in the epoll set */
+	/* Device callbacks on the stack of the driving thread: a disconnect
+	 * found meanwhile waits until they have returned (disc_pending). */
+	unsigned cb_depth;
+	bool disc_pending;
+	int disc_why;
 	/* dirty-page logging (server_dirty.c): the bitmaps under dirty_rw,
 	 * their words changed atomically */
 	pthread_rwlock_t dirty_rw;
@@ -236,6 +264,17 @@ int vu_watch_run(struct uvfio_server *s);
 void vu_watch_drop(struct uvfio_server *s);
 void vu_watch_free(struct uvfio_server *s);
 /* server_dma.c */
+/* May the device master the bus now? 0, or -ENODEV while the Bus Master
+ * Enable bit of the Command register is clear (unless the config's
+ * no_bus_master_check); the first refusal after each clearing is logged.
+ * Every path of device DMA asks it first (copies, sg, pins, messages,
+ * asynchronous DMA). Any thread. */
+int vu_srv_dma_permitted(struct uvfio_server *s);
+/* pci_config.c, driving thread, after the client wrote configuration space,
+ * a reset, and after each message (the device may write the space itself,
+ * e.g. loading migration data): take the Bus Master Enable bit into the
+ * flag other threads read. */
+void vu_cfg_bus_master_sync(struct uvfio_server *s);
 int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m);
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 void vu_srv_dma_drop_all(struct uvfio_server *s);
@@ -260,6 +299,59 @@ void vu_srv_dma_reply_in(struct uvfio_server *s, struct vu_msg *m);
 /* One piece of DMA through messages, from any thread. */
 int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
 		       bool write);
+/* Pieces of DMA by messages, for the blocking and asynchronous paths:
+ * the largest piece, how many in flight (*window), and whether DMA_READs
+ * take one of QEMU's slots for the whole connection (*qemu_read). */
+uint64_t vu_srv_dma_limits(struct uvfio_server *s, bool write, unsigned *window, bool *qemu_read);
+/* Take or give back one of QEMU's DMA_READ slots (dma_mu held). */
+bool vu_srv_dma_read_slot_get(struct uvfio_server *s);
+void vu_srv_dma_read_slot_put(struct uvfio_server *s);
+/* Send request q (cmd, iova, n, buf set; on the list of requests in flight
+ * once sent). 0, or -ECONNRESET (the connection is then broken). */
+int vu_srv_dma_req_start(struct uvfio_server *s, struct vu_dma_req *q);
+/* The result of an answered request; the request is FREE again. */
+int vu_srv_dma_req_finish(struct uvfio_server *s, struct vu_dma_req *q, bool quiet);
+/* Give up a request (dma_mu held): off the list once no reader receives
+ * into its buffer; FREE. */
+void vu_srv_dma_req_drop(struct uvfio_server *s, struct vu_dma_req *q);
+/* Keep a request in flight without its buffer (dma_mu held): its reply
+ * is dropped when it comes, its id stays taken until then. */
+void vu_srv_dma_req_orphan(struct uvfio_server *s, struct vu_dma_req *q);
+/* Driving thread: read what the twin socket holds if no other thread has
+ * the reader role, handing every reply to its request. */
+void vu_srv_dma_twin_poll(struct uvfio_server *s);
+/* server_dma.c */
+/* The first piece of [iova, iova+len): copied at once where mapped (its
+ * length returned), or 0 and in *msg_len the length to move by messages;
+ * or a negative errno (-EFAULT, -EPERM, -EIO). */
+int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
+			bool write, uint64_t *msg_len);
+/* server_dma_async.c */
+int vu_srv_async_init(struct uvfio_server *s);
+void vu_srv_async_free(struct uvfio_server *s);
+/* Any thread: make the driving thread look at its transfers. */
+void vu_srv_async_kick(struct uvfio_server *s);
+/* Driving thread, each pass of the loop: finish, continue and time out
+ * transfers, call back those done (in order). Returns callbacks made. */
+int vu_srv_async_pump(struct uvfio_server *s);
+/* Transfers in flight (run() then waits in epoll: their timer, the twin)? */
+bool vu_srv_async_busy(const struct uvfio_server *s);
+/* A callback is due: the loop goes round again. */
+bool vu_srv_async_ready(const struct uvfio_server *s);
+/* Cancel every transfer not yet finished with err (disconnect:
+ * -ECONNRESET, reset: -ECANCELED), calling back every transfer, in order. */
+void vu_srv_async_cancel_all(struct uvfio_server *s, int err);
+/* DMA_UNMAP of [iova, iova+size): transfers not finished that touch it are
+ * called back with -ECANCELED. */
+void vu_srv_async_cancel_range(struct uvfio_server *s, uint64_t iova, uint64_t size);
+/* The connection ends: take the twin socket out of the epoll set, drop
+ * transfers' requests (after vu_srv_dma_conn_end() failed them). */
+void vu_srv_async_conn_end(struct uvfio_server *s);
+/* Device callbacks run between enter and leave: a disconnect found
+ * meanwhile is carried out by the leave that ends the outermost one
+ * (server.c). */
+void vu_srv_cb_enter(struct uvfio_server *s);
+void vu_srv_cb_leave(struct uvfio_server *s);
 /* server_dirty.c */
 /* Log [iova, iova+len) as written, if logging; any thread. */
 void vu_dirty_mark(struct uvfio_server *s, uint64_t iova, uint64_t len);

@@ -31,6 +31,7 @@
 #define STATUS_CAP_LIST 0x0010
 #define EXP_DEVCAP_FLR (1u << 28)
 #define EXP_DEVCTL_FLR 0x8000 /* Initiate Function Level Reset: reads 0 */
+#define COMMAND_BUS_MASTER 0x0004
 #define COMMAND_WMASK 0x0547 /* I/O, memory, bus master, parity, SERR, INTx disable */
 #define STATUS_W1C 0xf900    /* the error bits */
 
@@ -161,13 +162,23 @@ int vu_cfg_access(struct uvfio_server *s, uint64_t offset, void *buf, uint32_t c
 		v &= (uint8_t)~(p[i] & s->cfg_w1c[o]);
 		s->cfg_space[o] = v;
 	}
+	if (offset <= CFG_COMMAND && offset + count > CFG_COMMAND)
+		vu_cfg_bus_master_sync(s);
 	return 0;
+}
+
+void vu_cfg_bus_master_sync(struct uvfio_server *s)
+{
+	bool on = get16(s->cfg_space, CFG_COMMAND) & COMMAND_BUS_MASTER;
+	if (__atomic_exchange_n(&s->bus_master, on, __ATOMIC_ACQ_REL) && !on)
+		__atomic_store_n(&s->bme_refused, false, __ATOMIC_RELAXED); /* log again */
 }
 
 void vu_cfg_reset(struct uvfio_server *s)
 {
 	uint8_t *c = s->cfg_space;
 	put16(c, CFG_COMMAND, 0);
+	vu_cfg_bus_master_sync(s);
 	put16(c, CFG_STATUS, get16(c, CFG_STATUS) & (uint16_t)~STATUS_W1C);
 	if (s->msi_cap)
 		put16(c, s->msi_cap + 2, get16(c, s->msi_cap + 2) & (uint16_t)~0x0071);

@@ -56,7 +56,7 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* vu_now_ms()'s clock */
 	pthread_cond_init(&s->dma_cv, &ca);
 	pthread_condattr_destroy(&ca);
-	s->dma_efd = -1;
+	s->dma_efd = s->async_efd = s->async_tfd = -1;
 	for (unsigned i = 0; i < VU_MAX_REGIONS; i++)
 		s->regions[i].memfd = -1;
 	s->nregions = VFIO_PCI_NUM_REGIONS;
@@ -83,7 +83,8 @@ int uvfio_server_create(const struct uvfio_server_config *cfg, struct uvfio_serv
 	}
 	if (r == 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)s->stopfd };
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stopfd, &ev) < 0)
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->stopfd, &ev) < 0 ||
+		    vu_srv_async_init(s) < 0)
 			r = -errno;
 	}
 	if (r < 0) {
@@ -109,15 +110,41 @@ static void epoll_set(struct uvfio_server *s, int fd, bool on)
 		vu_warn(&s->log, "epoll_ctl: %s", uvfio_strerror(-errno));
 }
 
-/* The client left (or broke the framing): drop what it gave us, keep the
- * device state, get ready for the next one. why 0: the reason is logged. */
+/*
+ * The client left (or broke the framing): drop what it gave us, keep the
+ * device state, get ready for the next one. why 0: the reason is logged.
+ *
+ * Found while a device callback is on the stack (its DMA by messages read
+ * the end of the stream, a reply failed), it is carried out once the
+ * callback has returned (vu_srv_cb_leave): the device is never reset, its
+ * maps never dropped, under its own feet, and nothing the callback adds
+ * (a DMA_MAP's map) outlives the connection. Meanwhile DMA fails with
+ * -ECONNRESET/-ENOTCONN and replies go nowhere.
+ */
 static void disconnect(struct uvfio_server *s, int why)
 {
 	if (s->sock < 0)
 		return;
 	/* Other threads out of the sockets, their DMA requests failed. */
-	if (vu_srv_dma_conn_end(s))
+	bool broken = vu_srv_dma_conn_end(s);
+	if (s->cb_depth) {
+		if (!s->disc_pending)
+			s->disc_why = broken ? 0 : why;
+		s->disc_pending = true;
+		return;
+	}
+	if (s->disc_pending) {
+		why = s->disc_why;
+		s->disc_pending = false;
+	} else if (broken) {
 		why = 0; /* vu_srv_dma_break() said why */
+	}
+	/* The device's transfers end before anything else goes; what their
+	 * callbacks might do to the connection is this. */
+	s->cb_depth++;
+	vu_srv_async_conn_end(s);
+	s->cb_depth--;
+	s->disc_pending = false;
 	if (!why)
 		;
 	else if (why == -ECONNRESET)
@@ -186,6 +213,7 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	vu_close(&s->dma_efd);
 	vu_srv_irqs_free(s);
 	vu_srv_dma_free(s);
+	vu_srv_async_free(s);
 	vu_watch_free(s);
 	unmap_regions(s);
 	vu_cfg_free(s);
@@ -327,7 +355,7 @@ int uvfio_server_client_caps(struct uvfio_server *s, struct uvfio_caps *caps)
  */
 static void send_failed(struct uvfio_server *s, const char *what, int err)
 {
-	if (s->sock < 0)
+	if (s->sock < 0 || s->disc_pending)
 		return;
 	vu_warn(&s->log, "cannot send %s to the client: %s; ending the connection", what,
 		err == -ETIMEDOUT ? "it has not read for the timeout" : uvfio_strerror(err));
@@ -456,7 +484,9 @@ static int negotiate(struct uvfio_server *s, struct vu_msg *m)
 	if (reply.twin_socket) {
 		s->twin = pair[0];
 		vu_set_nonblock(s->twin, true);
-		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->client.max_data_xfer_size), 0);
+		/* Our own bound, as on the main socket: DMA requests never ask
+		 * for more than it (server_dma_msg.c), whatever the client said. */
+		vu_rx_init(&s->twin_rx, vu_max_msg_size(s->mine.max_data_xfer_size), 0);
 	}
 	vu_srv_dma_conn_start(s);
 	__atomic_store_n(&s->connected, true, __ATOMIC_RELEASE);
@@ -536,7 +566,11 @@ static int serve(struct uvfio_server *s, bool block, const struct epoll_event *e
 					s->queue_tail = NULL;
 				s->nqueue--;
 				s->queue_bytes -= m->hdr.msg_size;
+				vu_srv_cb_enter(s);
 				handle(s, m);
+				vu_srv_cb_leave(s);
+				if (s->sock >= 0)
+					handled += vu_srv_async_pump(s);
 				handled++;
 				block = false;
 			}
@@ -564,13 +598,26 @@ static int serve(struct uvfio_server *s, bool block, const struct epoll_event *e
 				break;
 			}
 			vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+			vu_srv_cb_enter(s);
 			handle(s, m);
+			vu_srv_cb_leave(s);
 			handled++;
+			/* What a request finished (a reply, a mapped copy) is
+			 * called back before the next request is handled. */
+			if (s->sock >= 0)
+				handled += vu_srv_async_pump(s);
 		}
+		vu_srv_cb_enter(s);
 		handled += vu_watch_run(s);
+		vu_srv_cb_leave(s);
+		/* Asynchronous DMA moves on and calls back (a callback is a
+		 * device callback like the others: see vu_srv_cb_enter). */
+		if (s->sock >= 0)
+			handled += vu_srv_async_pump(s);
 		/* A handler's DMA may have queued requests, or left whole ones
 		 * in the buffer with the socket emptied: no event would come. */
-	} while (s->sock >= 0 && !stopping(s) && (s->queue || vu_rx_ready(&s->rx)));
+	} while (s->sock >= 0 && !stopping(s) &&
+		 (s->queue || vu_rx_ready(&s->rx) || vu_srv_async_ready(s)));
 	if (s->sock >= 0)
 		flush_out(s); /* ends the connection on failure */
 	if (stopping(s))
@@ -606,7 +653,10 @@ int uvfio_server_run(struct uvfio_server *s)
 	struct epoll_event ev[VU_WATCH_BATCH];
 	int nev = -1; /* the events of the last wait, -1: none */
 	for (;;) {
-		bool direct = s->sock >= 0 && !s->cfg.no_direct_read && !vu_watch_live(s);
+		/* Asynchronous DMA in flight: its timer (and the twin socket)
+		 * are in the epoll set. */
+		bool direct = s->sock >= 0 && !s->cfg.no_direct_read && !vu_watch_live(s) &&
+			      !vu_srv_async_busy(s);
 		/* Set before serve() checks for a stop, and held between reads:
 		 * a stop while run() serves a client directly shuts its socket
 		 * (see stop()), so that client is then always dropped. */
@@ -626,7 +676,7 @@ int uvfio_server_run(struct uvfio_server *s)
 		}
 		if (r < 0)
 			vu_warn(&s->log, "dispatch: %s", uvfio_strerror(r));
-		if (direct && s->sock >= 0 && !vu_watch_live(s))
+		if (direct && s->sock >= 0 && !vu_watch_live(s) && !vu_srv_async_busy(s))
 			continue;
 		/* serve() takes the eventfds signalled from these events;
 		 * polling mode spins on the set first while a client is here */
@@ -733,6 +783,17 @@ void vu_srv_main_cut_check(struct uvfio_server *s, bool driver)
 	vu_err(&s->log, "a message from the client was cut off by the DMA timeout after %zu "
 			"bytes; the stream is out of step, closing the connection", part);
 	disconnect(s, 0);
+}
+
+void vu_srv_cb_enter(struct uvfio_server *s)
+{
+	s->cb_depth++;
+}
+
+void vu_srv_cb_leave(struct uvfio_server *s)
+{
+	if (!--s->cb_depth && s->disc_pending)
+		disconnect(s, s->disc_why);
 }
 
 int vu_srv_send_reply(struct uvfio_server *s, const struct uvfio_hdr *req, int err,

@@ -61,14 +61,24 @@ void vu_srv_access_free(struct uvfio_server *s)
 
 /* ---- The socket file ------------------------------------------------------------ */
 
-/* The group and mode of the file just bound at path, before anyone else
- * can open it (it is still owner-only). */
-static int set_file_access(const struct uvfio_server_access *a, const char *path)
+/* The group and mode of the file just bound at file (the temporary name
+ * of path), before anyone else can open it (it is still owner-only). */
+static int set_file_access(struct uvfio_server *s, const char *file, const char *path)
 {
-	if (a->set_socket_gid && chown(path, (uid_t)-1, a->socket_gid) < 0)
-		return -errno;
-	if (chmod(path, a->socket_mode ? a->socket_mode : 0600) < 0)
-		return -errno;
+	const struct uvfio_server_access *a = &s->cfg.access;
+	if (a->set_socket_gid && chown(file, (uid_t)-1, a->socket_gid) < 0) {
+		int r = -errno;
+		vu_err(&s->log, "cannot give the socket %s group %u: %s", path,
+		       (unsigned)a->socket_gid, uvfio_strerror(r));
+		return r;
+	}
+	uint32_t mode = a->socket_mode ? a->socket_mode : 0600;
+	if (chmod(file, mode) < 0) {
+		int r = -errno;
+		vu_err(&s->log, "cannot give the socket %s mode %04o: %s", path, (unsigned)mode,
+		       uvfio_strerror(r));
+		return r;
+	}
 	return 0;
 }
 
@@ -82,8 +92,7 @@ static int set_file_access(const struct uvfio_server_access *a, const char *path
  */
 int vu_srv_listen_socket(struct uvfio_server *s, const char *path)
 {
-	const struct uvfio_server_access *a = &s->cfg.access;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX}, tmp = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -108,7 +117,7 @@ int vu_srv_listen_socket(struct uvfio_server *s, const char *path)
 		close(fd);
 		return r;
 	}
-	r = set_file_access(a, at->sun_path);
+	r = set_file_access(s, at->sun_path, path);
 	if (r == 0 && listen(fd, 8) < 0)
 		r = -errno;
 	if (r == 0 && !direct && link(tmp.sun_path, path) < 0)
@@ -194,11 +203,8 @@ bool vu_srv_peer_allowed(struct uvfio_server *s, int fd)
 	for (size_t i = 0; !ok && i < ngroups; i++)
 		ok = has_id(a->gids, a->ngids, groups[i]);
 	if (!ok && a->allow) {
-		struct uvfio_peer p = {.pid = uc.pid,
-				       .uid = uc.uid,
-				       .gid = uc.gid,
-				       .groups = groups,
-				       .ngroups = ngroups};
+		struct uvfio_peer p = { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid,
+					.groups = groups, .ngroups = ngroups };
 		ok = a->allow(s->opaque, &p);
 	}
 	if (groups != small)

@@ -282,6 +282,8 @@ static int dma_map(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *re
 int vu_srv_reset(struct uvfio_server *s, enum uvfio_reset_type type)
 {
 	if (type != UVFIO_RESET_LOST_CONN) {
+		/* The device's asynchronous transfers end (called back) first. */
+		vu_srv_async_cancel_all(s, -ECANCELED);
 		pthread_mutex_lock(&s->irq_mu); /* MSI/MSI-X enables change */
 		vu_cfg_reset(s);
 		pthread_mutex_unlock(&s->irq_mu);
@@ -340,6 +342,9 @@ void vu_srv_handle(struct uvfio_server *s, struct vu_msg *m)
 		r = -EINVAL;
 	else
 		r = handlers[cmd].fn(s, m, &rep);
+	/* The device may have written configuration space itself (loading
+	 * migration data): Bus Master Enable as it is now, before the reply. */
+	vu_cfg_bus_master_sync(s);
 	if (r < 0)
 		vu_dbg(&s->log, "%s id %u failed: %s", uvfio_cmd_name(cmd), m->hdr.msg_id,
 		       uvfio_strerror(r));

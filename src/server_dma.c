@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -17,8 +19,33 @@
  * that pieces of a copy (or a device's uvfio_server_dma_sg_get()) are using
  * is pinned; DMA_UNMAP takes it out of the table at once (no new user finds
  * it), lets the device drop its pointers (the dma_unmap callback), then
- * waits for the pins to go before the memory goes.
+ * waits for the pins to go before the memory goes, at most timeout_ms:
+ * pins still held then are revoked (revoke_map()), so that neither a device
+ * thread that never lets go nor a stuck one holds up the client.
  */
+
+/*
+ * Bus Master Enable: a PCI function whose Command register has the bit
+ * clear cannot reach memory. QEMU enforces it for DMA by messages (its
+ * bus-master address space is disabled: ENODEV); here it is enforced for
+ * every path, mapped memory too, so a guest that clears the bit (driver
+ * unbind, kexec, reset) sees no DMA after it.
+ */
+int vu_srv_dma_permitted(struct uvfio_server *s)
+{
+	if (s->cfg.no_bus_master_check || __atomic_load_n(&s->bus_master, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!__atomic_exchange_n(&s->bme_refused, true, __ATOMIC_RELAXED))
+		vu_warn(&s->log, "device DMA refused: the client has not set Bus Master Enable "
+				 "in the Command register (a driver sets it before DMA; "
+				 "no_bus_master_check for a device that is not PCI)");
+	return -ENODEV;
+}
+
+int uvfio_server_dma_permitted(struct uvfio_server *s)
+{
+	return s ? vu_srv_dma_permitted(s) : -EINVAL;
+}
 
 /* First map whose end is above iova (dma_mu held). */
 static unsigned lower_bound(const struct uvfio_server *s, uint64_t iova)
@@ -161,9 +188,49 @@ int vu_srv_dma_map(struct uvfio_server *s, struct vu_msg *m)
 	return 0;
 }
 
+static void map_free(struct vu_srv_dma_map *mp)
+{
+	if (mp->vaddr)
+		munmap(mp->vaddr, mp->map_len);
+	free(mp);
+}
+
+/*
+ * Pins outlived the wait: put private anonymous memory in place of the
+ * client's, at the same addresses and with the same protection, in one
+ * mmap(MAP_FIXED): the holder's later reads find zeros, its writes go
+ * nowhere, nothing faults, and once mmap() returns no access reaches the
+ * client's memory (the kernel replaces the pages under its mapping lock).
+ * The map lives on until its last pin goes (dma_mu held). False if the
+ * kernel refused: then the caller must keep waiting.
+ */
+static bool revoke_map(struct uvfio_server *s, struct vu_srv_dma_map *mp)
+{
+	int prot = ((mp->prot & UVFIO_DMA_FLAG_READ) ? PROT_READ : 0) |
+		   ((mp->prot & UVFIO_DMA_FLAG_WRITE) ? PROT_WRITE : 0);
+	void *p = mmap(mp->vaddr, mp->map_len, prot ? prot : PROT_NONE,
+		       MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		vu_err(&s->log, "DMA_UNMAP [%#llx, +%#llx): cannot revoke the pinned range (%s); "
+				"waiting for its pins",
+		       (unsigned long long)mp->iova, (unsigned long long)mp->size,
+		       uvfio_strerror(-errno));
+		return false;
+	}
+	mp->revoked = true;
+	mp->next_revoked = s->revoked;
+	s->revoked = mp;
+	vu_warn(&s->log, "DMA_UNMAP [%#llx, +%#llx): %u pin(s) still held after %d ms (the last "
+			 "taken by thread %d): revoked, the holder's accesses now reach private "
+			 "memory, never the client's",
+		(unsigned long long)mp->iova, (unsigned long long)mp->size, mp->pins,
+		s->timeout_ms, (int)mp->pinner);
+	return true;
+}
+
 /* Take map i out of the table, then out of the device's hands, then out
- * of this process once nothing is pinned in it (dma_mu held; returns with
- * it held). */
+ * of this process once nothing is pinned in it, or revoke it when pins
+ * outlive timeout_ms (dma_mu held; returns with it held). */
 static void unmap_at(struct uvfio_server *s, unsigned i)
 {
 	struct vu_srv_dma_map *mp = s->maps[i];
@@ -175,11 +242,20 @@ static void unmap_at(struct uvfio_server *s, unsigned i)
 	if (s->ops.dma_unmap)
 		s->ops.dma_unmap(s->opaque, mp->iova, mp->size);
 	pthread_mutex_lock(&s->dma_mu);
-	while (mp->pins)
-		pthread_cond_wait(&s->dma_cv, &s->dma_mu);
-	if (mp->vaddr)
-		munmap(mp->vaddr, mp->map_len);
-	free(mp);
+	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
+	while (mp->pins) {
+		uint64_t now = vu_now_ms();
+		if (now >= deadline && revoke_map(s, mp))
+			return;
+		if (now >= deadline) {
+			pthread_cond_wait(&s->dma_cv, &s->dma_mu);
+			continue;
+		}
+		struct timespec ts = { .tv_sec = (time_t)(deadline / 1000),
+				       .tv_nsec = (long)(deadline % 1000) * 1000000 };
+		pthread_cond_timedwait(&s->dma_cv, &s->dma_mu, &ts);
+	}
+	map_free(mp);
 }
 
 int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep)
@@ -210,8 +286,14 @@ int vu_srv_dma_unmap(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *
 	int r = -ENOENT; /* the range must match a previous mapping exactly */
 	if (i < s->nmaps && s->maps[i]->iova == du.addr && s->maps[i]->size == du.size) {
 		r = vu_reply_add(rep, &du, sizeof(du)); /* before the unmap: it cannot fail after */
-		if (r == 0)
+		if (r == 0) {
+			/* Asynchronous transfers touching it end first; only the
+			 * driving thread changes the table: i holds. */
+			pthread_mutex_unlock(&s->dma_mu);
+			vu_srv_async_cancel_range(s, du.addr, du.size);
+			pthread_mutex_lock(&s->dma_mu);
 			unmap_at(s, i);
+		}
 	}
 	pthread_mutex_unlock(&s->dma_mu);
 	return r;
@@ -231,6 +313,8 @@ int vu_srv_dma_ranges(struct uvfio_server *s, struct uvfio_dma_logging_range **o
 
 void vu_srv_dma_drop_all(struct uvfio_server *s)
 {
+	if (s->nmaps) /* read by the driving thread, the only one that changes it */
+		vu_srv_async_cancel_range(s, 0, UINT64_MAX);
 	pthread_mutex_lock(&s->dma_mu);
 	while (s->nmaps)
 		unmap_at(s, s->nmaps - 1);
@@ -240,6 +324,13 @@ void vu_srv_dma_drop_all(struct uvfio_server *s)
 void vu_srv_dma_free(struct uvfio_server *s)
 {
 	vu_srv_dma_drop_all(s);
+	/* Revoked maps still pinned: destroy's caller promises that no thread
+	 * uses the context any more, so no pin will ever be released. */
+	while (s->revoked) {
+		struct vu_srv_dma_map *mp = s->revoked;
+		s->revoked = mp->next_revoked;
+		map_free(mp);
+	}
 	free(s->maps);
 	s->maps = NULL;
 	s->capmaps = 0;
@@ -248,8 +339,17 @@ void vu_srv_dma_free(struct uvfio_server *s)
 /* Release the pin of one piece (dma_mu held). */
 static void unpin(struct uvfio_server *s, struct vu_srv_dma_map *mp)
 {
-	if (!--mp->pins && mp->removed)
+	if (--mp->pins || !mp->removed)
+		return;
+	if (!mp->revoked) {
 		pthread_cond_broadcast(&s->dma_cv); /* an unmap waits for it */
+		return;
+	}
+	struct vu_srv_dma_map **pp = &s->revoked; /* the last pin of a revoked map */
+	while (*pp != mp)
+		pp = &(*pp)->next_revoked;
+	*pp = mp->next_revoked;
+	map_free(mp);
 }
 
 /* Translate [iova, iova+len) into sg; with pin, pin each mapped piece;
@@ -260,9 +360,11 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 	if (!s || (!sg && max) || !len || iova + len < iova ||
 	    (prot & ~(UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE)))
 		return -EINVAL;
+	int r = vu_srv_dma_permitted(s); /* each piece of a copy asks again */
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&s->dma_mu);
 	unsigned i = lower_bound(s, iova), n = 0;
-	int r = 0;
 	while (len && r == 0 && !(prefix && n == max)) {
 		if (i >= s->nmaps || s->maps[i]->iova > iova) {
 			r = -EFAULT;
@@ -277,8 +379,10 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 			sg[n] = (struct uvfio_sg){ .iova = iova, .len = chunk, .prot = prot,
 						   .vaddr = mapped ? (uint8_t *)mp->vaddr + off : NULL,
 						   .pin = pin && mapped ? mp : NULL };
-			if (pin && mapped)
+			if (pin && mapped) {
 				mp->pins++;
+				mp->pinner = gettid();
+			}
 			n++;
 			iova += chunk;
 			len -= chunk;
@@ -338,30 +442,42 @@ static int copy_mapped(struct uvfio_server *s, const struct uvfio_sg *sg, uint8_
 	return r;
 }
 
+int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
+			bool write, uint64_t *msg_len)
+{
+	uint32_t prot = write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ;
+	/* One piece at a time: no pin is held while messages are awaited. */
+	struct uvfio_sg sg;
+	int r = translate(s, iova, len, prot, &sg, 1, true, true);
+	if (r < 0)
+		return r;
+	if (!sg.vaddr) {
+		*msg_len = sg.len;
+		return 0;
+	}
+	r = copy_mapped(s, &sg, buf, write);
+	pthread_mutex_lock(&s->dma_mu);
+	unpin(s, sg.pin);
+	pthread_mutex_unlock(&s->dma_mu);
+	return r < 0 ? r : (int64_t)sg.len;
+}
+
 static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t len, bool write)
 {
 	if (!s || (!buf && len))
 		return -EINVAL;
-	uint32_t prot = write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ;
 	while (len) {
-		/* One piece at a time: no pin is held while messages are awaited. */
-		struct uvfio_sg sg;
-		int r = translate(s, iova, len, prot, &sg, 1, true, true);
+		uint64_t n;
+		int64_t r = vu_srv_dma_step(s, iova, buf, len, write, &n);
+		if (r == 0)
+			r = vu_srv_dma_message(s, iova, buf, n, write);
+		else
+			n = (uint64_t)r;
 		if (r < 0)
-			return r;
-		if (sg.vaddr) {
-			r = copy_mapped(s, &sg, buf, write);
-			pthread_mutex_lock(&s->dma_mu);
-			unpin(s, sg.pin);
-			pthread_mutex_unlock(&s->dma_mu);
-		} else {
-			r = vu_srv_dma_message(s, sg.iova, buf, sg.len, write);
-		}
-		if (r < 0)
-			return r;
-		buf += sg.len;
-		iova += sg.len;
-		len -= sg.len;
+			return (int)r;
+		buf += n;
+		iova += n;
+		len -= n;
 	}
 	return 0;
 }

@@ -59,6 +59,8 @@ static void wake_pollers(struct uvfio_server *s)
 	if (write(s->dma_efd, &one, sizeof(one)) < 0) {
 		/* a full counter already says "look again" */
 	}
+	if (s->async_slot_wait) /* an asynchronous DMA_READ waits for a slot */
+		vu_srv_async_kick(s);
 }
 
 /* Fail every request in flight (dma_mu held); with keep_sinking, those a
@@ -75,6 +77,8 @@ static void fail_all(struct uvfio_server *s, bool keep_sinking)
 		q->sinking = false;
 		q->state = VU_DMA_DONE;
 		q->result = -ECONNRESET;
+		if (q->async)
+			vu_srv_async_kick(s);
 	}
 	pthread_cond_broadcast(&s->dma_cv);
 	wake_pollers(s);
@@ -87,6 +91,7 @@ void vu_srv_dma_conn_start(struct uvfio_server *s)
 	s->dma_broken = false;
 	s->dma_twin = s->twin >= 0;
 	s->qemu_reads = 0;
+	s->warned_sync_dma = false;
 	pthread_mutex_unlock(&s->dma_mu);
 }
 
@@ -152,6 +157,8 @@ void vu_srv_dma_reply_in(struct uvfio_server *s, struct vu_msg *m)
 		q->sinking = false;
 		q->state = VU_DMA_DONE;
 		pthread_cond_broadcast(&s->dma_cv);
+		if (q->async && !vu_srv_is_driver(s))
+			vu_srv_async_kick(s); /* the driving thread finishes it */
 		m = NULL;
 	}
 	pthread_mutex_unlock(&s->dma_mu);
@@ -174,7 +181,7 @@ static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 	pthread_mutex_lock(&s->dma_mu);
 	struct vu_dma_req *q = find_req(s, h->msg_id);
 	uint8_t *dst = NULL;
-	if (q && q->cmd == UVFIO_CMD_DMA_READ &&
+	if (q && q->buf && q->cmd == UVFIO_CMD_DMA_READ &&
 	    h->msg_size == UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_access) + q->n) {
 		q->sinking = true;
 		dst = q->buf;
@@ -429,27 +436,144 @@ static int finish_req(struct uvfio_server *s, struct vu_dma_req *q, bool quiet)
 	return r;
 }
 
-/* Give up the call's requests still in flight (dma_mu held): wait while a
- * reader receives into one's buffer, drop the rest from the list. */
+/* ---- Pieces, for both the blocking calls and the asynchronous ones --------------------- */
+
+uint64_t vu_srv_dma_limits(struct uvfio_server *s, bool write, unsigned *window, bool *qemu_read)
+{
+	uint64_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
+	*window = DMA_WINDOW;
+	*qemu_read = false;
+	if (s->dma_layout == UVFIO_DMA_LAYOUT_QEMU && !write) {
+		maxx = VU_MIN(maxx, QEMU_DMA_PIECE);
+		*window = QEMU_DMA_WINDOW;
+		*qemu_read = true;
+	}
+	return maxx;
+}
+
+bool vu_srv_dma_read_slot_get(struct uvfio_server *s)
+{
+	if (s->qemu_reads >= QEMU_DMA_WINDOW)
+		return false;
+	s->qemu_reads++;
+	return true;
+}
+
+void vu_srv_dma_read_slot_put(struct uvfio_server *s)
+{
+	s->qemu_reads--;
+	wake_pollers(s); /* a thread may wait for the slot */
+	pthread_cond_broadcast(&s->dma_cv);
+}
+
+int vu_srv_dma_req_start(struct uvfio_server *s, struct vu_dma_req *q)
+{
+	static const uint8_t pad[UVFIO_DMA_ACCESS32_PAD];
+	bool write = q->cmd == UVFIO_CMD_DMA_WRITE;
+	/* A DMA_READ request is the same in both layouts: QEMU reads a 4-byte
+	 * count and the zero high half as its padding. */
+	struct uvfio_dma_access a = { .addr = q->iova, .count = q->n };
+	struct uvfio_dma_access32 a32 = { .addr = q->iova, .count = (uint32_t)q->n };
+	struct iovec iov[3] = { { &a, sizeof(a) }, { q->buf, q->n }, { (void *)pad, 0 } };
+	if (s->dma_layout == UVFIO_DMA_LAYOUT_QEMU && write) {
+		iov[0] = (struct iovec){ &a32, sizeof(a32) };
+		iov[2].iov_len = sizeof(pad);
+	}
+	return send_req(s, q, iov, write ? 3 : 1);
+}
+
+int vu_srv_dma_req_finish(struct uvfio_server *s, struct vu_dma_req *q, bool quiet)
+{
+	return finish_req(s, q, quiet);
+}
+
+void vu_srv_dma_req_drop(struct uvfio_server *s, struct vu_dma_req *q)
+{
+	while (q->state == VU_DMA_INFLIGHT && q->sinking)
+		pthread_cond_wait(&s->dma_cv, &s->dma_mu);
+	if (q->state == VU_DMA_INFLIGHT) {
+		struct vu_dma_req **pp = &s->dreqs;
+		while (*pp != q)
+			pp = &(*pp)->next;
+		*pp = q->next;
+	}
+	vu_msg_free(q->reply);
+	q->reply = NULL;
+	q->state = VU_DMA_FREE;
+}
+
+void vu_srv_dma_req_orphan(struct uvfio_server *s, struct vu_dma_req *q)
+{
+	while (q->state == VU_DMA_INFLIGHT && q->sinking)
+		pthread_cond_wait(&s->dma_cv, &s->dma_mu);
+	q->buf = NULL;
+}
+
+void vu_srv_dma_twin_poll(struct uvfio_server *s)
+{
+	pthread_mutex_lock(&s->dma_mu);
+	if (!s->dma_live || !s->dma_twin || s->twin_reading) {
+		/* the role's holder hands our replies over (and kicks us) */
+		pthread_mutex_unlock(&s->dma_mu);
+		return;
+	}
+	s->twin_reading = true;
+	s->sock_users++;
+	pthread_mutex_unlock(&s->dma_mu);
+	struct vu_rx *rx = &s->twin_rx;
+	rx->drained = false; /* the poll fd said so, or a look costs one read */
+	for (;;) {
+		struct vu_msg *m;
+		int r = vu_rx_more(rx) ? vu_rx_read(s->twin, rx, &m) : 0;
+		if (r < 0)
+			vu_srv_dma_break(s, "the twin socket: %s", uvfio_strerror(r));
+		if (r != 1)
+			break;
+		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			vu_srv_dma_reply_in(s, m);
+		} else {
+			vu_warn(&s->log, "discarding a %s request on the twin socket",
+				uvfio_cmd_name(m->hdr.cmd));
+			vu_msg_free(m);
+		}
+	}
+	pthread_mutex_lock(&s->dma_mu);
+	s->twin_reading = false;
+	s->sock_users--;
+	pthread_cond_broadcast(&s->dma_cv); /* the next waiter takes the role */
+	pthread_mutex_unlock(&s->dma_mu);
+}
+
+/*
+ * The rule QEMU imposes (docs/INTEROP.md): its vCPU thread waits for the
+ * reply to a region access holding the global lock, and it answers DMA
+ * requests only from its main loop, which needs that lock. A serving thread
+ * that waits for DMA replies stalls both until a timeout: said once per
+ * connection.
+ */
+static void warn_serving_thread(struct uvfio_server *s)
+{
+	if (s->warned_sync_dma)
+		return;
+	s->warned_sync_dma = true;
+	vu_warn(&s->log, "blocking DMA by messages on the serving thread: client requests wait "
+			 "until it completes, and QEMU's client answers DMA_READ/DMA_WRITE only "
+			 "when none of its own requests waits for a reply (hw/vfio-user/proxy.c: "
+			 "vfio_user_send_wait() holds the global lock, vfio_user_request() needs "
+			 "it), so both stall until a timeout; use uvfio_server_dma_read_async() "
+			 "and friends, or DMA from another thread");
+}
+
+/* Give up the call's requests still in flight (dma_mu held). */
 static void abandon(struct uvfio_server *s, struct dma_call *c)
 {
 	for (int k = 0; k < DMA_WINDOW; k++) {
 		struct vu_dma_req *q = &c->req[k];
-		while (q->state == VU_DMA_INFLIGHT && q->sinking)
-			pthread_cond_wait(&s->dma_cv, &s->dma_mu);
-		if (q->state == VU_DMA_INFLIGHT) {
-			struct vu_dma_req **pp = &s->dreqs;
-			while (*pp != q)
-				pp = &(*pp)->next;
-			*pp = q->next;
-		}
-		vu_msg_free(q->reply);
-		q->reply = NULL;
-		if (q->state != VU_DMA_FREE && c->qemu_read) {
-			s->qemu_reads--;
-			wake_pollers(s);
-		}
-		q->state = VU_DMA_FREE;
+		bool held = q->state != VU_DMA_FREE;
+		vu_srv_dma_req_drop(s, q);
+		if (held && c->qemu_read)
+			vu_srv_dma_read_slot_put(s);
 	}
 }
 
@@ -470,24 +594,20 @@ int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 		pthread_mutex_unlock(&s->dma_mu);
 		return -ENOTCONN;
 	}
-	bool qemu = s->dma_layout == UVFIO_DMA_LAYOUT_QEMU, twin = s->dma_twin;
-	uint64_t maxx = VU_MIN(s->client.max_data_xfer_size, s->mine.max_data_xfer_size);
-	uint64_t window = DMA_WINDOW;
-	if (qemu && !write) {
-		maxx = VU_MIN(maxx, QEMU_DMA_PIECE);
-		window = QEMU_DMA_WINDOW;
-		c.qemu_read = true;
-	}
+	bool twin = s->dma_twin;
+	unsigned window;
+	uint64_t maxx = vu_srv_dma_limits(s, write, &window, &c.qemu_read);
+	if (c.driver)
+		warn_serving_thread(s);
 	bool sink = c.driver && !twin && !write;
 	if (sink)
 		sink_set(s, &s->rx);
 	uint64_t nchunks = (len + maxx - 1) / maxx, sent = 0, done = 0;
 	uint64_t deadline = vu_now_ms() + (uint64_t)s->timeout_ms;
 	int err = 0;
-	static const uint8_t pad[UVFIO_DMA_ACCESS32_PAD];
 	while (done < nchunks) {
 		while (!err && sent < nchunks && sent - done < window) {
-			if (c.qemu_read && s->qemu_reads >= QEMU_DMA_WINDOW) {
+			if (c.qemu_read && !vu_srv_dma_read_slot_get(s)) {
 				if (sent > done)
 					break; /* our own replies free one */
 				int r = wait_event(s, &c, deadline, true);
@@ -502,24 +622,13 @@ int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			*q = (struct vu_dma_req){ .cmd = write ? UVFIO_CMD_DMA_WRITE
 							       : UVFIO_CMD_DMA_READ,
 						  .iova = iova + off, .n = n, .buf = buf + off };
-			if (c.qemu_read)
-				s->qemu_reads++;
 			pthread_mutex_unlock(&s->dma_mu);
-			/* A DMA_READ request is the same in both layouts: QEMU reads
-			 * a 4-byte count and the zero high half as its padding. */
-			struct uvfio_dma_access a = { .addr = iova + off, .count = n };
-			struct uvfio_dma_access32 a32 = { .addr = iova + off, .count = (uint32_t)n };
-			struct iovec iov[3] = { { &a, sizeof(a) }, { buf + off, n }, { (void *)pad, 0 } };
-			if (qemu && write) {
-				iov[0] = (struct iovec){ &a32, sizeof(a32) };
-				iov[2].iov_len = sizeof(pad);
-			}
-			int r = send_req(s, q, iov, write ? 3 : 1);
+			int r = vu_srv_dma_req_start(s, q);
 			pthread_mutex_lock(&s->dma_mu);
 			if (r < 0) {
 				err = r;
 				if (q->state == VU_DMA_FREE && c.qemu_read) /* never on the list */
-					s->qemu_reads--;
+					vu_srv_dma_read_slot_put(s);
 				break;
 			}
 			sent++;
@@ -539,11 +648,8 @@ int vu_srv_dma_message(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint
 			pthread_mutex_unlock(&s->dma_mu);
 			r = finish_req(s, q, err != 0);
 			pthread_mutex_lock(&s->dma_mu);
-			if (c.qemu_read) {
-				s->qemu_reads--;
-				wake_pollers(s); /* a thread may wait for the slot */
-				pthread_cond_broadcast(&s->dma_cv);
-			}
+			if (c.qemu_read)
+				vu_srv_dma_read_slot_put(s);
 			done++;
 			if (r < 0 && !err)
 				err = r;

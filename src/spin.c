@@ -12,7 +12,8 @@
  * spins for a few waits and then costs no CPU. Spinning against a peer that
  * can only run on the same single CPU would only delay it: then the thread
  * never spins, and it yields the CPU between checks in any case, so a peer
- * that the scheduler happened to put on the same CPU runs at once.
+ * that the scheduler happened to put on the same CPU runs at once; when that
+ * is what keeps ending the spins, it stops spinning too (judge()).
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,6 +37,12 @@ static uint64_t vu_now_ns(void)
 #define SPIN_START_NS 2000u
 /* How often (waits) the CPU placement is looked at again. */
 #define SPIN_RECHECK 1024u
+/* A sched_yield() longer than this ran another task on this CPU (a bare
+ * one takes 0.2-0.5 us on these machines, handing the CPU to a peer that
+ * serves a request and blocks again takes microseconds). */
+#define SPIN_RAN_NS 1000u
+/* Spins that ended after a yield, judged together (see judge()). */
+#define SPIN_JUDGE 64u
 
 uint32_t vu_spin_budget_us(uint32_t configured)
 {
@@ -93,26 +100,58 @@ void vu_spin_init(struct vu_spin *sp, uint32_t budget_us, int sock)
 	sp->allowed = placement_allows(sp);
 }
 
+/*
+ * Placement by experience, for the peers SO_PEERCRED cannot name (a socket
+ * pair handed to a child) and the ones the scheduler moves. A spin helped
+ * only when the message arrived while this thread kept its CPU: found after
+ * a yield that returned at once. Found at the first check, the message came
+ * while this thread was still sending (a peer on this CPU preempted it, or
+ * it was there already): the blocking read would have had it as soon.
+ * Found after a yield that ran another task, the peer shares this CPU and
+ * would have run as soon as this thread blocked. When fewer than half of
+ * SPIN_JUDGE ended spins helped, spinning only adds system calls to every
+ * round trip: stop until the placement is looked at again (SPIN_RECHECK
+ * waits later, when judging starts over).
+ */
+static void judge(struct vu_spin *sp, bool helped)
+{
+	sp->judged++;
+	sp->helped += helped;
+	if (sp->judged < SPIN_JUDGE)
+		return;
+	if (sp->helped * 2u < sp->judged)
+		sp->allowed = false;
+	sp->judged = sp->helped = 0;
+}
+
 bool vu_spin_wait(struct vu_spin *sp, const int *fds, int n)
 {
 	if (!sp->max_ns)
 		return false;
-	if (++sp->waits % SPIN_RECHECK == 0)
+	if (++sp->waits % SPIN_RECHECK == 0) {
 		sp->allowed = placement_allows(sp);
+		sp->judged = sp->helped = 0;
+	}
 	if (sp->allowed && sp->cur_ns) {
 		struct pollfd pf[VU_SPIN_MAX_FDS];
 		int k = 0;
 		for (int i = 0; i < n && k < VU_SPIN_MAX_FDS; i++)
 			if (fds[i] >= 0)
 				pf[k++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-		uint64_t until = vu_now_ns() + sp->cur_ns;
+		uint64_t t = vu_now_ns(), until = t + sp->cur_ns;
+		bool yielded = false, ran_other = false;
 		do {
 			if (poll(pf, (nfds_t)k, 0) > 0) {
 				sp->hits++;
+				judge(sp, yielded && !ran_other);
 				return true;
 			}
 			sched_yield(); /* a peer on this CPU runs now */
-		} while (vu_now_ns() < until);
+			uint64_t after = vu_now_ns();
+			yielded = true;
+			ran_other = after - t > SPIN_RAN_NS;
+			t = after;
+		} while (t < until);
 	}
 	sp->block_start = vu_now_ns(); /* the caller blocks: see vu_spin_woke() */
 	return false;

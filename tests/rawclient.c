@@ -106,6 +106,8 @@ int raw_connect_twin(struct uvfio_server *s, const char *caps, int *twin)
 		rep.nfds = 0;
 	}
 	raw_reply_close(&rep); /* a twin socket, if the server offered one */
+	uint16_t cmd = 0x0004; /* Bus Master Enable, as a driver sets it */
+	assert_int_equal(raw_region_write(s, sv[0], VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2), 0);
 	return sv[0];
 }
 

@@ -23,7 +23,8 @@ struct raw_reply {
 };
 
 /* Adopt one end of a new socketpair in s and negotiate, proposing the
- * capabilities JSON object caps (NULL: none). Returns the test's end. */
+ * capabilities JSON object caps (NULL: none), then set Bus Master Enable
+ * (as a driver does before DMA). Returns the test's end. */
 int raw_connect(struct uvfio_server *s, const char *caps);
 /* The same, keeping the twin socket the server may offer in *twin (-1 if
  * none). */

@@ -190,6 +190,8 @@ struct testdev *testdev_start(const struct testdev_opts *o)
 		.no_write_multiple = o->no_write_multiple,
 		.max_dma_maps = o->max_dma_maps,
 		.dma_require_seal = o->dma_require_seal,
+		.no_bus_master_check = o->no_bus_master_check,
+		.timeout_ms = o->timeout_ms,
 		.log = { .level = UVFIO_LOG_ERR },
 	};
 	if (uvfio_server_create(&cfg, &d->srv) < 0)
@@ -252,7 +254,8 @@ int testdev_fx_setup(void **state, const struct testdev_opts *o,
 	struct testdev_fx *f = calloc(1, sizeof(*f));
 	f->dev = testdev_start(o);
 	struct uvfio_client_config def = { .log = { .level = UVFIO_LOG_ERR } };
-	if (uvfio_client_connect(f->dev->path, cc ? cc : &def, &f->c) < 0)
+	if (uvfio_client_connect(f->dev->path, cc ? cc : &def, &f->c) < 0 ||
+	    uvfio_client_bus_master(f->c, true) < 0) /* as a driver: DMA allowed */
 		abort();
 	*state = f;
 	return 0;

@@ -56,6 +56,8 @@ struct testdev_opts {
 	bool no_write_multiple;
 	uint32_t max_dma_maps;
 	bool dma_require_seal;
+	bool no_bus_master_check;
+	uint32_t timeout_ms;
 };
 
 /* A cmocka fixture: a device and a client connected to it (config cc, or

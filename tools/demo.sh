@@ -16,9 +16,9 @@ trap cleanup EXIT INT TERM
 if [ -t 1 ]; then b='\033[1m' n='\033[0m'; else b= n=; fi
 step() { printf "\n${b}== %s${n}\n" "$*"; }
 
-# start PROGRAM SOCKET: run a device in the background until its socket is there
+# start PROGRAM SOCKET [ARG]: run a device in the background until its socket is there
 start() {
-	"$build/$1" --quiet "$2" &
+	"$build/$1" --quiet "$2" ${3:+"$3"} &
 	last=$!
 	pids="$pids $last"
 	i=0
@@ -81,3 +81,33 @@ if [ "$before" != "$after" ]; then
 	exit 1
 fi
 echo "   RAM and registers came across; the downtime above is how long the device was stopped"
+
+
+# The NVMe controller, when it is built
+if [ -x "$build/uvfio-nvme" ]; then
+	disk=$tmp/disk.img
+	nsock=$tmp/nvme.sock
+	step "An NVMe controller in its own process: uvfio-nvme serving a 16 MiB image file"
+	truncate -s 16M "$disk"
+	start uvfio-nvme "$nsock" "--file=$disk"
+	npid=$last
+	echo "   uvfio lspci $nsock"
+	"$build/uvfio" lspci "$nsock" || exit 1
+
+	step "uvfio's userspace NVMe driver enables it and asks Identify: uvfio nvme identify"
+	"$build/uvfio" nvme identify "$nsock" || exit 1
+
+	msg="Hello from uvfio's userspace NVMe driver"
+	step "Write a block through an I/O queue, then read it back: uvfio nvme write / read"
+	"$build/uvfio" nvme write "$nsock" 8 "$msg" || exit 1
+	"$build/uvfio" nvme read "$nsock" 8 | head -4 || exit 1
+
+	step "The same bytes in the image file, at LBA 8 (offset 4096)"
+	od -A d -j 4096 -N 48 -c "$disk"
+	if [ "$(dd if="$disk" bs=1 skip=4096 count=${#msg} status=none)" != "$msg" ]; then
+		echo "demo: the image file does not hold what was written"
+		exit 1
+	fi
+	kill -TERM "$npid"
+	wait "$npid" || exit 1
+fi

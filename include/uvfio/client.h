@@ -30,6 +30,22 @@
  *                reserved, and counts as in flight, until it comes).
  *   -EAGAIN      max_in_flight requests were in flight and none was answered
  *                within the message timeout: this request was not sent.
+ *   -EDEADLK     max_in_flight requests were in flight, and every one is
+ *                waited for by a call that cannot go on before this one
+ *                returns: a call of this thread whose wait ran the callback
+ *                that made this call, or a call of another thread likewise
+ *                waiting for room. No room could ever come: this request
+ *                was not sent (it fails at once, not after the timeout).
+ *   -EHOSTDOWN   the server is taken for stalled: every request in flight
+ *                timed out and no reply has come since. The request was not
+ *                sent; it failed at once (a caller waiting for room under
+ *                max_in_flight stops waiting then too), so that a hung
+ *                device costs one timeout, not one per call. What the
+ *                server sent meanwhile is read first (without waiting, when
+ *                no other thread reads): the first reply that comes, a
+ *                late one too, ends the stall. A server that dropped the
+ *                requests it never answered keeps the client there: close
+ *                it and connect again.
  *   other        the errno the server put in its error reply (-EINVAL ...),
  *                or -EPROTO for a reply that does not match its request.
  */
@@ -99,12 +115,17 @@ enum uvfio_client_mode {
  *                 request that timed out until its late reply comes (its id
  *                 stays reserved); 0 means 1024; at most 32768 (larger
  *                 values are taken as 32768). A request beyond it waits for
- *                 room, then fails with -EAGAIN (see above).
+ *                 room, then fails with -EAGAIN (see above). Message ids:
+ *                 no id is in use twice at once (an id that timed out stays
+ *                 reserved until its late reply), and an id comes back only
+ *                 after 65,536 requests, whatever the limit.
  * @post_delay_us: posted writes wait in the client's send buffer (16 KiB)
  *                 and leave together, several in one system call (one
  *                 wake-up of the server): when the buffer is full, before
- *                 any other message the client sends on the connection (a
- *                 request of any thread, an answer to a DMA request), at
+ *                 any other message the client sends on the main socket (a
+ *                 request of any thread, an answer to a DMA request; not
+ *                 an answer on the twin socket, which has a stream and an
+ *                 order of its own and never waits for the main socket), at
  *                 uvfio_client_flush() and uvfio_client_close(), when a
  *                 request takes the last room under @max_in_flight, and at
  *                 the latest @post_delay_us after the first of them was
@@ -139,7 +160,10 @@ enum uvfio_client_mode {
  *           connection costs no CPU; while requests keep coming, each wait
  *           costs its spin in CPU time. No spinning when this thread and the
  *           server (SO_PEERCRED) can only run on the same single CPU, where
- *           it could only delay the answer. Use it when latency matters
+ *           it could only delay the answer, nor (judged over 64 waits, again
+ *           every 1024) while answers keep arriving only when this thread
+ *           gives its CPU away: a peer the kernel cannot name (a socket pair)
+ *           or the scheduler put on this CPU. Use it when latency matters
  *           more than a CPU's worth of cycles per busy connection, with the
  *           server on another CPU. Environment: when this is 0,
  *           UVFIO_POLL_US=N sets it (for trying an application with
@@ -216,8 +240,9 @@ UVFIO_EXPORT int uvfio_client_server_caps(struct uvfio_client *c, struct uvfio_c
 /** uvfio_client_twin_socket() - true when twin-socket mode was negotiated. */
 UVFIO_EXPORT bool uvfio_client_twin_socket(struct uvfio_client *c);
 
-/** uvfio_client_set_timeout() - change the message timeout (ms; <0: none)
- * for the requests made from now on. Thread-safe. */
+/** uvfio_client_set_timeout() - change the message timeout (ms) for the
+ * requests made from now on; as in the config, 0 means the default (5000)
+ * and a negative value none. Thread-safe. */
 UVFIO_EXPORT int uvfio_client_set_timeout(struct uvfio_client *c, int timeout_ms);
 
 /** uvfio_client_set_trace() - switch the one-line-per-header trace. */
@@ -395,6 +420,19 @@ UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32
  * call's own message timeout passes first.
  */
 UVFIO_EXPORT int uvfio_client_flush(struct uvfio_client *c);
+
+/**
+ * uvfio_client_bus_master() - set (@on) or clear the Bus Master Enable bit
+ * of the device's PCI Command register (configuration space offset 0x04,
+ * bit 2), as a driver does before it starts DMA and to stop all DMA: a
+ * read-modify-write of the 16-bit register with REGION_READ/REGION_WRITE,
+ * the other bits kept. A uvfio server refuses every device DMA with
+ * -ENODEV while the bit is clear (uvfio/server.h, "Bus Master Enable"),
+ * and a device reset clears it. Returns 0 or the error of either access.
+ * Thread-safe as those calls are; two threads changing the Command
+ * register at once may undo each other's change.
+ */
+UVFIO_EXPORT int uvfio_client_bus_master(struct uvfio_client *c, bool on);
 
 /** uvfio_client_reset() - DEVICE_RESET. */
 UVFIO_EXPORT int uvfio_client_reset(struct uvfio_client *c);

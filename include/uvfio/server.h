@@ -62,6 +62,13 @@ enum uvfio_reset_type {
  * NULL. Callbacks get the opaque pointer of the config and return 0 or a
  * negative errno that becomes the error reply. They run on the thread that
  * serves the context (see Threads above).
+ * The client may leave while a callback runs (its DMA by messages finds the
+ * end of the stream): that DMA, and any later in the callback, fails with
+ * -ECONNRESET or -ENOTCONN, and the disconnect (reset(UVFIO_RESET_LOST_CONN),
+ * dma_unmap of every range, client_gone) happens once the callback has
+ * returned, never under it; a range dma_map accepted meanwhile is unmapped
+ * with the others. The serving thread should not do DMA by messages at all
+ * (see uvfio_server_dma_read(): QEMU's rule); asynchronous DMA never waits.
  *
  * @reset: the device must reset, for the reason @type (see above).
  * @dma_map: the client added DMA memory [iova, iova+size); @vaddr is where
@@ -159,9 +166,13 @@ enum uvfio_dma_layout {
  *     with none of the three set, every peer that could open the socket is
  *     served (the file's permissions are the rule). A refused peer's
  *     connection is closed unread and logged (a warning with its pid, uid
- *     and gid); the server goes on listening.
- * A descriptor given to uvfio_server_adopt() is not checked: whoever
- * handed it over chose the peer.
+ *     and gid; after 100 refusals in a row only every 1000th); the server
+ *     goes on listening.
+ * The file comes first because the kernel completes connections into the
+ * listening backlog before any check can run: a process that may open the
+ * file but is refused can still hold backlog places while another client
+ * is served. A descriptor given to uvfio_server_adopt() is not checked:
+ * whoever handed it over chose the peer.
  */
 
 /**
@@ -226,7 +237,9 @@ struct uvfio_server_access {
  *              socket, and a DMA_READ/DMA_WRITE request for its reply
  *              (0: 5000). A message that cannot be sent in time ends the
  *              connection (logged); a reply that does not come fails the DMA
- *              with -ETIMEDOUT.
+ *              with -ETIMEDOUT. Also how long DMA_UNMAP (or a disconnect)
+ *              waits for pins before it revokes them ("DMA from any
+ *              thread").
  * @dma_require_seal: accept DMA_MAP descriptors only if sealed against
  *                    shrinking (F_SEAL_SHRINK, as QEMU's
  *                    memory-backend-memfd seals them); refused with -EPERM
@@ -246,12 +259,16 @@ struct uvfio_server_access {
  *           (uvfio/client.h, poll_us): it shrinks to nothing while the
  *           client is idle, so an idle device costs no CPU, and it never
  *           spins when this thread and the client can only run on the same
- *           single CPU. uvfio_server_dispatch() never spins: an event loop
+ *           single CPU, or while experience shows they share one (as the
+ *           client's). uvfio_server_dispatch() never spins: an event loop
  *           decides how it waits. When this is 0, the environment's
  *           UVFIO_POLL_US=N sets it.
  * @access: who may connect, and the socket file's permissions (see "Who
  *          may connect" below); all-zero: the socket file is owner-only
  *          (0600) and every peer that can open it is served.
+ * @no_bus_master_check: the device is not a PCI function: its DMA does not
+ *                       depend on the Bus Master Enable bit of the Command
+ *                       register (see "Bus Master Enable" below).
  */
 struct uvfio_server_config {
 	struct uvfio_log_config log;
@@ -270,6 +287,7 @@ struct uvfio_server_config {
 	enum uvfio_dma_layout dma_layout;
 	uint32_t poll_us;
 	struct uvfio_server_access access;
+	bool no_bus_master_check;
 };
 
 /** uvfio_server_create() - a new device context, not yet serving. */
@@ -544,7 +562,11 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   copies, at an address of the client memory being copied; every other
  *   SIGBUS goes to the handler installed before it, or gets the default
  *   action. An application that installs a SIGBUS handler of its own later
- *   should chain to the previous one (sigaction's old action).
+ *   should chain to the previous one (sigaction's old action); when the
+ *   library puts its handler back on top, it remembers the one it covers,
+ *   so a fault that comes back to it goes on down the chain, never round
+ *   in a loop. The copying thread may block SIGBUS: the copy unblocks it
+ *   for its duration and restores the thread's mask.
  * - Pointers a device gets (the dma_map callback, uvfio_server_dma_sg()) are
  *   not guarded: a device that reads or writes through them itself trusts
  *   the client not to shrink the file, or sets dma_require_seal (memfds
@@ -562,7 +584,15 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   once, calls dma_unmap, then waits until every pin is released before it
  *   unmaps the memory and replies. The client's memory is never pulled from
  *   under a copy. (libvfio-user quiesces the whole device instead; here only
- *   the users of that range are waited for.)
+ *   the users of that range are waited for.) The wait is bounded by
+ *   timeout_ms (QEMU waits for the reply with its vCPU or main loop
+ *   blocked): pins still held then are revoked. Private anonymous memory
+ *   replaces the client's at the same addresses, so the holder's later
+ *   reads find zeros and its writes go nowhere (nothing faults, nothing
+ *   reaches the client after the reply); a warning names the range, the
+ *   pins and the thread that took the last one. The pieces stay valid
+ *   pointers until uvfio_server_dma_sg_put(). The same holds for the
+ *   mappings dropped when a client leaves.
  * - Through messages: each thread's DMA_READ/DMA_WRITE requests are in
  *   flight at once with everyone's, and replies are matched by id. Without a
  *   twin socket the replies arrive on the main socket, which only the
@@ -584,6 +614,33 @@ UVFIO_EXPORT int uvfio_server_add_ioeventfd(struct uvfio_server *s, uint32_t reg
  *   is received straight into the caller's buffer where it can be.
  */
 
+/*
+ * Bus Master Enable. A PCI function cannot master the bus while the Bus
+ * Master Enable bit (0x4) of its Command register (configuration space
+ * offset 0x04) is clear; a driver sets it before it starts DMA and clears
+ * it to stop all DMA (unbind, kexec, reset; a reset clears it). The library
+ * enforces it on every path of device DMA: uvfio_server_dma_read/write(),
+ * uvfio_server_dma_sg(), uvfio_server_dma_sg_get() (and so through mapped
+ * memory and through DMA_READ/DMA_WRITE messages alike) fail with -ENODEV
+ * while the bit is clear, the first refusal after each clearing is logged.
+ * -ENODEV is what QEMU answers a DMA message with while the bit is clear
+ * (its bus-master address space is disabled), so the device sees the same
+ * error whichever side refuses. What the library cannot stop is a device's
+ * own use of pointers it already holds (the dma_map callback's, pieces
+ * from uvfio_server_dma_sg/_get()): a device that keeps them asks
+ * uvfio_server_dma_permitted() before it uses them. Clients set the bit as
+ * a driver does (uvfio_client_bus_master() in uvfio/client.h). A device
+ * that is not PCI sets no_bus_master_check in its config.
+ */
+
+/**
+ * uvfio_server_dma_permitted() - may the device master the bus now? 0, or
+ * -ENODEV while the client has the Bus Master Enable bit clear (and the
+ * config does not set no_bus_master_check), -EINVAL for NULL. The check
+ * every DMA call of the library makes first. Thread-safe.
+ */
+UVFIO_EXPORT int uvfio_server_dma_permitted(struct uvfio_server *s);
+
 struct uvfio_sg {
 	uint64_t iova;
 	uint64_t len;
@@ -596,7 +653,8 @@ struct uvfio_sg {
  * uvfio_server_dma_sg() - turn [iova, iova+len) into pieces, one per DMA
  * mapping it crosses, checking that every byte is mapped with @prot
  * (UVFIO_DMA_FLAG_READ/WRITE). Returns the number of pieces, -EFAULT for an
- * unmapped byte, -EPERM for a permission, -ENOSPC if @max is too small.
+ * unmapped byte, -EPERM for a permission, -ENOSPC if @max is too small,
+ * -ENODEV while the client has Bus Master Enable clear.
  * Pointers stay valid until the dma_unmap callback for their range: a
  * thread other than the driving one must agree with its dma_unmap callback
  * on when it stops using them, or use uvfio_server_dma_sg_get(). Nothing is
@@ -608,8 +666,10 @@ UVFIO_EXPORT int uvfio_server_dma_sg(struct uvfio_server *s, uint64_t iova, uint
 /**
  * uvfio_server_dma_sg_get() - uvfio_server_dma_sg(), and pin the mapped
  * pieces: their memory stays mapped until uvfio_server_dma_sg_put(), even
- * if the client unmaps the range meanwhile (the DMA_UNMAP waits). On error
- * nothing is pinned. Thread-safe.
+ * if the client unmaps the range meanwhile (the DMA_UNMAP waits, at most
+ * timeout_ms: then the pieces are revoked, see "DMA from any thread").
+ * -ENODEV while Bus Master Enable is clear. On error nothing is pinned.
+ * Thread-safe.
  */
 UVFIO_EXPORT int uvfio_server_dma_sg_get(struct uvfio_server *s, uint64_t iova, uint64_t len,
 					 uint32_t prot, struct uvfio_sg *sg, unsigned max);
@@ -638,22 +698,105 @@ UVFIO_EXPORT int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t io
  * uvfio_server_dma_read() / _write() - copy between client memory and @buf:
  * directly where the client shared a descriptor, otherwise with DMA_READ /
  * DMA_WRITE messages split by the client's max_data_xfer_size. Returns 0,
- * -EFAULT/-EPERM as uvfio_server_dma_sg(), -EIO when the file behind mapped
+ * -EFAULT/-EPERM/-ENODEV as uvfio_server_dma_sg() (Bus Master Enable is
+ * asked again for each piece: a copy stops at the piece after the client
+ * clears it), -EIO when the file behind mapped
  * memory shrank under the copy, or the error of a DMA message (-ETIMEDOUT
  * when its reply did not come within timeout_ms, -ENOTCONN/-ECONNRESET
  * without a client). Thread-safe (see "DMA from any thread").
  *
- * Memory while the serving thread waits for a reply on the main socket (no
- * twin socket): client requests that arrive meanwhile are queued and
- * handled afterwards, at most 1024 of them and 4 MiB of messages (plus the
- * one being read). Beyond that the server stops reading the socket, so the
- * client's socket buffer holds the rest; a reply sent behind more requests
- * than that cannot be reached, and the DMA fails with -ETIMEDOUT.
+ * On the serving thread (a callback), DMA by messages blocks the device:
+ * client requests that arrive meanwhile are queued and handled only after
+ * the DMA, at most 1024 of them and 4 MiB of messages (plus the one being
+ * read); beyond that the server stops reading the socket, so the client's
+ * socket buffer holds the rest; a reply sent behind more requests than that
+ * cannot be reached, and the DMA fails with -ETIMEDOUT. That suits a client
+ * that answers DMA while it waits for replies of its own (ours does). It
+ * deadlocks QEMU's client, which most users run: QEMU's vCPU thread waits
+ * for the reply to a region access holding the global lock
+ * (hw/vfio-user/proxy.c, vfio_user_send_wait() waits on a condition
+ * variable with the BQL held), and QEMU answers DMA_READ/DMA_WRITE only from
+ * a bottom half in its main loop (vfio_user_request()), which needs that
+ * lock. A driver that reads a register during the copy then stalls both
+ * processes until a timeout (QEMU's x-msg-timeout and timeout_ms, 5 s
+ * each), and the DMA fails. So the rule for devices: the serving thread
+ * never waits for DMA by messages. Use the asynchronous calls below (one
+ * thread), or DMA from another thread. The library logs one warning per
+ * connection the first time the serving thread does it.
  */
 UVFIO_EXPORT int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 				       size_t len);
 UVFIO_EXPORT int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova, const void *buf,
 					size_t len);
+
+/* ---- Asynchronous DMA --------------------------------------------------------------
+ *
+ * For devices that serve from one thread: a transfer starts from a callback
+ * (or between uvfio_server_dispatch() calls), the call returns at once, and
+ * the serving loop answers the client's requests while the DMA_READ /
+ * DMA_WRITE messages are in flight; the device is called back on the
+ * serving thread when the transfer is over.
+ * - Thread: call it on the thread that serves the context (inside a
+ *   callback, or the thread that calls uvfio_server_run()/_dispatch());
+ *   from any other thread it returns -EPERM (use the blocking calls there).
+ * - The callback is always called from the serving loop, never inside the
+ *   starting call, also when the memory is mapped (then the copy is done
+ *   before the call returns and only the callback waits for the loop: one
+ *   code path for both). A dispatch() user finds the poll fd readable.
+ * - Order: callbacks come one at a time in the order the transfers were
+ *   started. A transfer cancelled by DMA_UNMAP is called back at once (see
+ *   below), ahead of earlier ones still running.
+ * - Result: 0, or -EFAULT/-EPERM (not mapped, not allowed), -EIO (the file
+ *   behind mapped memory shrank), an error the client returned, -EPROTO (a
+ *   malformed reply), -ETIMEDOUT (no reply within timeout_ms of the last
+ *   progress), or the cancellation errors:
+ *   -ECONNRESET: the client disconnected (or the connection broke); called
+ *     while the connection ends, before the reset (UVFIO_RESET_LOST_CONN),
+ *     dma_unmap and client_gone callbacks;
+ *   -ECANCELED: a device reset (DEVICE_RESET, function-level reset), called
+ *     before the reset callback; or a DMA_UNMAP of a range the transfer's
+ *     segments touch, called before the dma_unmap callback.
+ *   A transfer that finished before the cancel keeps its own result. After
+ *   an error no more pieces are sent; data already moved stays moved.
+ * - @buf is read (write) or written (read) until the callback; keep it.
+ *   A cancelled transfer's late replies are dropped, never written to it.
+ * - Bounds: at most UVFIO_SERVER_DMA_ASYNC_MAX transfers per context (a
+ *   cancelled one counts until its messages are answered or time out),
+ *   UVFIO_SERVER_DMA_ASYNC_SEGS segments each, 4 requests in flight each
+ *   (in QEMU's layout at most 2 DMA_READs for the whole connection).
+ * - Mapped pieces are copied by the serving thread in the starting call or
+ *   the loop (guarded as the blocking copies); a large mapped transfer
+ *   holds the loop for the time of its memcpy.
+ * Returns 0 (@done will be called exactly once), or, without calling it:
+ * -EINVAL (NULL, empty or wrapping segment), -E2BIG (too many segments),
+ * -EPERM (not the serving thread), -ENOTCONN (no client), -EAGAIN (the
+ * bound), -ENOMEM.
+ */
+#define UVFIO_SERVER_DMA_ASYNC_MAX 64
+#define UVFIO_SERVER_DMA_ASYNC_SEGS 256
+
+/* @result: 0 or a negative errno (see above). */
+typedef void (*uvfio_dma_done_fn)(void *arg, int result);
+
+struct uvfio_dma_seg {
+	uint64_t iova;
+	uint64_t len;
+};
+
+/** uvfio_server_dma_read_async() - client memory [iova, iova+len) into @buf. */
+UVFIO_EXPORT int uvfio_server_dma_read_async(struct uvfio_server *s, uint64_t iova, void *buf,
+					     size_t len, uvfio_dma_done_fn done, void *arg);
+/** uvfio_server_dma_write_async() - @buf into client memory [iova, iova+len);
+ * logged dirty as pieces complete. */
+UVFIO_EXPORT int uvfio_server_dma_write_async(struct uvfio_server *s, uint64_t iova,
+					      const void *buf, size_t len,
+					      uvfio_dma_done_fn done, void *arg);
+/** uvfio_server_dma_sg_async() - scatter-gather: the @nseg segments in
+ * order, to (@write) or from one contiguous @buf of their total length. */
+UVFIO_EXPORT int uvfio_server_dma_sg_async(struct uvfio_server *s,
+					   const struct uvfio_dma_seg *seg, unsigned nseg,
+					   void *buf, bool write, uvfio_dma_done_fn done,
+					   void *arg);
 
 /* ---- Serving ------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
             ...                       # make the device interrupt
             assert irqs.wait(0, timeout=5)
         mem = c.dma_map(0x10000, 4096)  # memory the device may DMA into
+        c.bus_master(True)              # as a driver: DMA allowed from now
         mem.write(0, b"hello")
 
 Errors are uvfio.Error, an OSError whose errno is the library's (timeouts

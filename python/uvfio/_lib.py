@@ -117,6 +117,7 @@ FUNCTIONS = {
                                                  c_size_t]),
     "uvfio_client_flush": (c_int, [client_p]),
     "uvfio_client_reset": (c_int, [client_p]),
+    "uvfio_client_bus_master": (c_int, [client_p, c_bool]),
     "uvfio_client_dma_map": (c_int, [client_p, POINTER(DmaRegionC)]),
     "uvfio_client_dma_unmap": (c_int, [client_p, c_uint64, c_uint64]),
     "uvfio_client_feature": (c_int, [client_p, c_uint32, c_void_p, c_size_t, c_void_p,

@@ -363,6 +363,12 @@ class Client:
     def reset(self):
         check(lib.uvfio_client_reset(self._h()), "DEVICE_RESET")
 
+    def bus_master(self, on=True):
+        """Set (or clear) Bus Master Enable in the PCI Command register, as a
+        driver does before DMA: a uvfio device refuses DMA (ENODEV) while it
+        is clear, and a reset clears it."""
+        check(lib.uvfio_client_bus_master(self._h(), bool(on)), "Bus Master Enable")
+
     def set_irqs(self, index, flags, start, count, data=None):
         """DEVICE_SET_IRQS as in <linux/vfio.h>: data is a list of eventfds
         (-1 de-assigns one) for DATA_EVENTFD, of bools for DATA_BOOL."""

@@ -16,7 +16,7 @@ ninja -C "$dir" >"$dir.log" 2>&1 || { tail -30 "$dir.log"; echo "0 passed, 1 fai
 passed=0
 failed=0
 n=0
-for f in caps server client config mig decode; do
+for f in caps server client config mig decode nvme; do
 	n=$((n + 1))
 	work=$(mktemp -d)
 	cp "$here/corpus/$f"/* "$work/" 2>/dev/null

@@ -73,7 +73,7 @@ static int session(const char *path)
 	static uint8_t mem[16384] __attribute__((aligned(4096)));
 	struct uvfio_dma_region r = { .vaddr = mem, .iova = 0x10000, .size = sizeof(mem),
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE, .fd = -1 };
-	if (uvfio_client_dma_map(c, &r) == 0) {
+	if (uvfio_client_dma_map(c, &r) == 0 && uvfio_client_bus_master(c, true) == 0) {
 		ok++;
 		uint64_t regs[3] = { 0x10000, 0x12000, 4096 };
 		uvfio_client_region_write(c, 0, TD_DMA_SRC, &regs[0], 8);

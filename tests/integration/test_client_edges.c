@@ -71,6 +71,8 @@ struct srv {
 	unsigned requests;
 	uint8_t *ids; /* ids seen in flight (silent mode): 1 per id */
 	bool dup;     /* an id used twice while in flight */
+	uint16_t *log; /* ids of the requests in order, up to nlog_max */
+	unsigned nlog, nlog_max;
 };
 
 static uint8_t out_buf[4u << 20];
@@ -163,6 +165,8 @@ static void srv_script(struct peer *p)
 			break;
 		pthread_mutex_lock(&s->mu);
 		s->requests++;
+		if (s->log && s->nlog < s->nlog_max)
+			s->log[s->nlog++] = h.msg_id;
 		if (s->ids && held) {
 			s->dup |= s->ids[h.msg_id];
 			s->ids[h.msg_id] = 1;
@@ -210,6 +214,12 @@ static void srv_fini(struct srv *s)
 	close(s->go);
 	free(s->held);
 	pthread_mutex_destroy(&s->mu);
+}
+
+static void srv_go(struct srv *s)
+{
+	uint64_t one = 1;
+	assert_int_equal(write(s->go, &one, sizeof(one)), sizeof(one));
 }
 
 static unsigned srv_requests(struct srv *s)
@@ -583,6 +593,360 @@ static void test_post_after_shutdown(void **state)
 	}
 }
 
+/* ---- 6: a server that answers nothing -------------------------------------------------- */
+
+static void never_cb(void *opaque, int result, const void *rep, size_t len)
+{
+	(void)opaque;
+	(void)result;
+	(void)rep;
+	(void)len;
+	fail_msg("a request that was not sent completed");
+}
+
+/*
+ * A server that reads and answers nothing: 5,000 posted writes. The first
+ * max_in_flight (1024) go out; the next waits for room until they time
+ * out; from then on every request fails at once with -EHOSTDOWN (it used
+ * to wait a whole timeout each: hours for a loop like this), synchronous
+ * and asynchronous alike, until the server answers again: then the late
+ * replies end it, and requests work.
+ */
+static void test_silent_server(void **state)
+{
+	(void)state;
+	alarm(120); /* the defect was a wait per call: end rather than take hours */
+	struct srv s = { .silent = true };
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.timeout_ms = 200;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	uint32_t v = 1;
+	unsigned sent = 0, down = 0;
+	for (int i = 0; i < 5000; i++) {
+		int r = uvfio_client_region_write_posted(c, 0, 0, &v, 4);
+		if (r == 0)
+			sent++;
+		else if (r == -EHOSTDOWN)
+			down++;
+		else
+			fail_msg("write %d: %d", i, r);
+	}
+	assert_int_equal(sent, 1024);
+	assert_int_equal(down, 5000 - 1024);
+	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -EHOSTDOWN);
+	struct uvfio_region_access a = { .count = 4 };
+	assert_int_equal(uvfio_client_call_async(c, UVFIO_CMD_REGION_READ, &a, sizeof(a), never_cb,
+						 NULL),
+			 -EHOSTDOWN);
+	assert_int_equal(uvfio_client_flush(c), -ETIMEDOUT); /* they timed out */
+	assert_int_equal(srv_requests(&s), 1024);
+	/* the server answers again: the late replies come, the stall ends */
+	srv_go(&s);
+	int r = -EHOSTDOWN;
+	for (int ms = 0; r == -EHOSTDOWN && ms < HANG_MS; ms++) {
+		ms_sleep(1);
+		r = uvfio_client_region_read(c, 0, 16, &v, 4);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(v, 0x13121110);
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+	alarm(0);
+}
+
+/* ---- Decided: the timeout 0 ------------------------------------------------------------ */
+
+struct slow_res {
+	int n, result;
+};
+
+static void slow_cb(void *opaque, int result, const void *rep, size_t len)
+{
+	struct slow_res *r = opaque;
+	(void)rep;
+	(void)len;
+	r->result = result;
+	__atomic_store_n(&r->n, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * uvfio_client_set_timeout(c, 0) means what timeout_ms 0 means in the
+ * config: the default (5 s). It used to make every deadline "now" (an
+ * asynchronous request timed out at once) while the socket's receive
+ * timeout 0 meant "for ever" (a synchronous one waited without limit).
+ * The server answers reads 50 ms late: both kinds get their reply.
+ */
+static void test_set_timeout_zero(void **state)
+{
+	(void)state;
+	struct srv s = { .delay_ms = 50 };
+	srv_init(&s, NULL);
+	struct uvfio_client *c = peer_client(s.p, &quiet);
+	assert_int_equal(uvfio_client_set_timeout(c, 0), 0);
+	struct slow_res res = { 0 };
+	struct uvfio_region_access a = { .offset = 4, .count = 4 };
+	assert_int_equal(uvfio_client_call_async(c, UVFIO_CMD_REGION_READ, &a, sizeof(a), slow_cb,
+						 &res),
+			 0);
+	uint32_t v = 0;
+	assert_int_equal(uvfio_client_region_read(c, 0, 8, &v, 4), 0);
+	assert_int_equal(v, 0x0b0a0908);
+	for (int ms = 0; !__atomic_load_n(&res.n, __ATOMIC_ACQUIRE) && ms < HANG_MS; ms++) {
+		if (readable(uvfio_client_poll_fd(c), 1))
+			uvfio_client_dispatch(c);
+	}
+	assert_int_equal(res.n, 1);
+	assert_int_equal(res.result, 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+}
+
+/* ---- Decided: ids at max_in_flight 32768 ---------------------------------------------- */
+
+/*
+ * At max_in_flight 32768 a slot has two ids (the id's low 15 bits are the
+ * slot). Decided: not a defect. No id is ever in use twice at once (a slot
+ * is taken again only once its reply came, a late one too), and free slots
+ * are taken oldest first, so an id comes back only after 65,536 requests,
+ * as with any limit. Here: 32,768 posted writes held by the server (all
+ * ids distinct while in flight), then 65,536 more answered at once; no id
+ * repeats within 65,536 requests in a row.
+ */
+static void test_max_in_flight_ids(void **state)
+{
+	(void)state;
+	enum { N = 32768 + 65536 };
+	struct srv s = { .silent = true, .nlog_max = N };
+	s.ids = calloc(65536, 1);
+	s.log = calloc(N, sizeof(*s.log));
+	srv_init(&s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.max_in_flight = 100000; /* taken as 32768 */
+	cfg.timeout_ms = HANG_MS;
+	struct uvfio_client *c = peer_client(s.p, &cfg);
+	uint32_t v = 1;
+	for (int i = 0; i < 32768; i++)
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	for (int ms = 0; srv_requests(&s) < 32768 && ms < HANG_MS; ms++)
+		ms_sleep(1);
+	pthread_mutex_lock(&s.mu);
+	bool dup = s.dup;
+	pthread_mutex_unlock(&s.mu);
+	assert_false(dup);
+	srv_go(&s);
+	for (int i = 0; i < 65536; i++)
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+	assert_int_equal(uvfio_client_flush(c), 0);
+	uvfio_client_close(c);
+	srv_fini(&s);
+	assert_int_equal(s.nlog, N);
+	uint32_t *last = malloc(65536 * sizeof(*last)); /* where each id was last seen */
+	memset(last, 0xff, 65536 * sizeof(*last));
+	for (uint32_t i = 0; i < N; i++) {
+		if (last[s.log[i]] != UINT32_MAX && i - last[s.log[i]] < 65536)
+			fail_msg("id %u again after %u requests", s.log[i], i - last[s.log[i]]);
+		last[s.log[i]] = i;
+	}
+	free(last);
+	free(s.ids);
+	free(s.log);
+}
+
+/* ---- Decided: the reader role and a blocked send -------------------------------------- */
+
+#define DMA_IOVA 0x100000u
+#define DMA_LEN (1u << 20)
+
+struct jam {
+	struct srv s;
+	struct uvfio_client *c;
+	int rw, rr; /* results of the large write and the small read */
+	int dma_ok;
+	uint8_t *wbuf;
+};
+
+/* Answers DMA_MAP; on go, sends a DMA_WRITE of 1 MiB (it blocks until the
+ * client reads) before reading anything more; then serves. */
+static void script_jam(struct peer *p)
+{
+	struct jam *j = p->arg;
+	srv_version(&j->s, p->fd);
+	static __thread uint8_t body[2u << 20];
+	struct uvfio_hdr h;
+	if (!peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL) || h.cmd != UVFIO_CMD_DMA_MAP)
+		return;
+	put_split(&j->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	struct pollfd pf = { .fd = j->s.go, .events = POLLIN };
+	if (poll(&pf, 1, -1) != 1)
+		return;
+	struct uvfio_hdr d = { .msg_id = 7, .cmd = UVFIO_CMD_DMA_WRITE,
+			       .flags = UVFIO_FLAGS_TYPE_COMMAND, .msg_size = 32 + DMA_LEN };
+	struct uvfio_dma_access a = { .addr = DMA_IOVA, .count = DMA_LEN };
+	memcpy(out_buf, &d, 16);
+	memcpy(out_buf + 16, &a, 16);
+	memset(out_buf + 32, 0x5a, DMA_LEN);
+	put_split(&j->s, p->fd, out_buf, 32 + DMA_LEN);
+	while (peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL)) {
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			__atomic_store_n(&j->dma_ok, h.msg_id == 7 && !(h.flags & UVFIO_FLAGS_ERROR),
+					 __ATOMIC_RELAXED);
+			continue;
+		}
+		put_split(&j->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	}
+	p->result = 0;
+}
+
+static void *jam_write(void *arg)
+{
+	struct jam *j = arg;
+	j->rw = uvfio_client_region_write(j->c, 0, 0, j->wbuf, 2u << 20);
+	return NULL;
+}
+
+static void *jam_read(void *arg)
+{
+	struct jam *j = arg;
+	uint32_t v;
+	j->rr = uvfio_client_region_read(j->c, 0, 0, &v, 4);
+	return NULL;
+}
+
+/*
+ * One thread's large write fills the socket; another thread's synchronous
+ * read takes the reader role for its reply and waits for the send lock;
+ * the server, not reading, writes a DMA_WRITE of 1 MiB to the client and
+ * blocks. The thread sending must be able to read it (it used to poll for
+ * room only, the role's holder asleep on the send lock: the write timed out
+ * and the connection died, while uvfio_client_dispatch() spun on -EBUSY).
+ * Decided: a thread that took the role for its own reply leaves it while
+ * it waits for the send lock.
+ */
+static void test_role_not_held_waiting_to_send(void **state)
+{
+	(void)state;
+	static uint8_t mem[DMA_LEN];
+	struct jam j = { .wbuf = calloc(1, 2u << 20) };
+	srv_init(&j.s, script_jam);
+	struct uvfio_client_config cfg = quiet;
+	cfg.timeout_ms = 3000;
+	j.c = peer_client(j.s.p, &cfg);
+	struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = DMA_LEN,
+				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE, .fd = -1 };
+	assert_int_equal(uvfio_client_dma_map(j.c, &r), 0);
+	pthread_t tw, tr;
+	pthread_create(&tw, NULL, jam_write, &j);
+	ms_sleep(50);
+	pthread_create(&tr, NULL, jam_read, &j);
+	ms_sleep(50);
+	srv_go(&j.s);
+	/* the event loop, meanwhile */
+	unsigned busy = 0;
+	for (int i = 0; i < 200; i++)
+		if (readable(uvfio_client_poll_fd(j.c), 1))
+			busy += uvfio_client_dispatch(j.c) == -EBUSY;
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	assert_int_equal(j.rw, 0);
+	assert_int_equal(j.rr, 0);
+	assert_int_equal(mem[0], 0x5a);
+	assert_int_equal(mem[DMA_LEN - 1], 0x5a);
+	uvfio_client_close(j.c);
+	srv_fini(&j.s);
+	assert_true(j.dma_ok);
+	free(j.wbuf);
+	(void)busy;
+}
+
+/* ---- Decided: DMA answers and the send buffer ------------------------------------------ */
+
+struct answer_order {
+	struct srv s;
+	int order; /* 1: the write came first, 2: the answer, 0: not seen */
+	bool write_later; /* twin: the write came after the answer */
+};
+
+static void script_answer_order(struct peer *p)
+{
+	struct answer_order *o = p->arg;
+	srv_version(&o->s, p->fd);
+	static __thread uint8_t body[4096];
+	struct uvfio_hdr h;
+	if (!peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL) || h.cmd != UVFIO_CMD_DMA_MAP)
+		return;
+	put_split(&o->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	struct pollfd pf = { .fd = o->s.go, .events = POLLIN };
+	if (poll(&pf, 1, -1) != 1)
+		return;
+	int dfd = o->s.twin ? o->s.twin_fd : p->fd;
+	struct uvfio_hdr d = { .msg_id = 9, .cmd = UVFIO_CMD_DMA_READ,
+			       .flags = UVFIO_FLAGS_TYPE_COMMAND, .msg_size = 32 };
+	struct uvfio_dma_access a = { .addr = DMA_IOVA, .count = 8 };
+	uint8_t req[32];
+	memcpy(req, &d, 16);
+	memcpy(req + 16, &a, 16);
+	put_split(&o->s, dfd, req, 32);
+	if (o->s.twin) {
+		if (!peer_recv(dfd, &h, body, sizeof(body), NULL, NULL))
+			return;
+		o->write_later = !readable(p->fd, 0); /* the posted write still waits */
+		__atomic_store_n(&o->order, 2, __ATOMIC_RELEASE);
+	}
+	while (peer_recv(p->fd, &h, body, sizeof(body), NULL, NULL)) {
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+			if (!o->order)
+				__atomic_store_n(&o->order, 2, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (h.cmd == UVFIO_CMD_REGION_WRITE && !o->order)
+			__atomic_store_n(&o->order, 1, __ATOMIC_RELEASE);
+		put_split(&o->s, p->fd, out_buf, answer_of(&h, body, out_buf));
+	}
+	p->result = 0;
+}
+
+/*
+ * post_delay_us: posted writes wait in the send buffer. An answer to a DMA
+ * request on the main socket sends them first (the server sees the write,
+ * then the answer). Decided: an answer on the twin socket does not. It
+ * travels on a socket of its own, which the server reads apart from the
+ * main one (the two streams have no order to keep), and it must never
+ * wait for the main socket's send lock: a thread may hold it blocked on a
+ * server that is itself waiting for this answer. The write leaves by its
+ * delay.
+ */
+static void test_dma_answer_and_send_buffer(void **state)
+{
+	(void)state;
+	static uint8_t mem[4096];
+	for (int twin = 0; twin < 2; twin++) {
+		struct answer_order o = { .s = { .twin = twin } };
+		srv_init(&o.s, script_answer_order);
+		struct uvfio_client_config cfg = quiet;
+		cfg.mode = UVFIO_CLIENT_SERVICE_THREAD;
+		cfg.twin_socket = twin ? UVFIO_TWIN_ON : UVFIO_TWIN_OFF;
+		cfg.post_delay_us = 500000;
+		struct uvfio_client *c = peer_client(o.s.p, &cfg);
+		struct uvfio_dma_region r = { .vaddr = mem, .iova = DMA_IOVA, .size = sizeof(mem),
+					      .prot = UVFIO_DMA_FLAG_READ, .fd = -1 };
+		assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+		uint32_t v = 5;
+		assert_int_equal(uvfio_client_region_write_posted(c, 0, 0, &v, 4), 0);
+		srv_go(&o.s);
+		/* the answer came (and, without the twin socket, the write) */
+		for (int ms = 0; !__atomic_load_n(&o.order, __ATOMIC_ACQUIRE) && ms < HANG_MS; ms++)
+			ms_sleep(1);
+		assert_int_equal(uvfio_client_flush(c), 0);
+		uvfio_client_close(c);
+		srv_fini(&o.s);
+		assert_int_equal(o.order, twin ? 2 : 1);
+		if (twin)
+			assert_true(o.write_later);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +955,11 @@ int main(void)
 		cmocka_unit_test(test_flush_and_later_posts),
 		cmocka_unit_test(test_twin_service_coalesce),
 		cmocka_unit_test(test_post_after_shutdown),
+		cmocka_unit_test(test_silent_server),
+		cmocka_unit_test(test_set_timeout_zero),
+		cmocka_unit_test(test_max_in_flight_ids),
+		cmocka_unit_test(test_role_not_held_waiting_to_send),
+		cmocka_unit_test(test_dma_answer_and_send_buffer),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }

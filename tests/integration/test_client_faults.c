@@ -143,22 +143,29 @@ static void test_all_waiters_fail_at_once(void **state)
 
 static void script_stall_then_late(struct peer *p)
 {
+	int *go = p->arg;
 	peer_version(p->fd, 1, NULL);
 	struct uvfio_hdr h1, h2;
 	uint8_t req1[64], req2[64], rep[64];
 	peer_recv(p->fd, &h1, req1, sizeof(req1), NULL, NULL);
-	/* no answer: the client times out and sends another request */
-	peer_recv(p->fd, &h2, req2, sizeof(req2), NULL, NULL);
-	/* the late reply to the first arrives before the second's */
+	/* no answer until the client timed out and found the server stalled */
+	uint64_t v;
+	if (read(*go, &v, sizeof(v)) != sizeof(v))
+		return;
 	peer_write(p->fd, rep, peer_read_reply(&h1, req1, 111, rep), NULL, 0);
+	peer_recv(p->fd, &h2, req2, sizeof(req2), NULL, NULL);
 	peer_write(p->fd, rep, peer_read_reply(&h2, req2, 222, rep), NULL, 0);
 	p->result = h1.msg_id != h2.msg_id ? 0 : 1;
 }
 
+/* A request times out; the server has answered nothing since, so the next
+ * fails at once (-EHOSTDOWN, not sent); the late reply ends that and is
+ * discarded; the next request gets its own reply. */
 static void test_timeout_and_late_reply(void **state)
 {
 	(void)state;
-	struct peer *p = peer_start(script_stall_then_late, NULL);
+	int go = eventfd(0, EFD_CLOEXEC);
+	struct peer *p = peer_start(script_stall_then_late, &go);
 	struct uvfio_client_config cfg = quiet;
 	cfg.timeout_ms = 200;
 	struct uvfio_client *c = peer_client(p, &cfg);
@@ -167,11 +174,19 @@ static void test_timeout_and_late_reply(void **state)
 	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -ETIMEDOUT);
 	assert_true(now_ms() - t0 >= 190);
 	assert_int_equal(uvfio_client_set_timeout(c, 5000), 0);
+	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), -EHOSTDOWN);
+	uint64_t one = 1;
+	assert_int_equal(write(go, &one, sizeof(one)), sizeof(one));
 	/* the late reply is discarded; this one gets its own */
-	assert_int_equal(uvfio_client_region_read(c, 0, 0, &v, 4), 0);
+	int r;
+	for (int ms = 0; (r = uvfio_client_region_read(c, 0, 0, &v, 4)) == -EHOSTDOWN && ms < 20000;
+	     ms++)
+		usleep(1000);
+	assert_int_equal(r, 0);
 	assert_int_equal(v, 222);
 	uvfio_client_close(c);
 	assert_int_equal(peer_join(p), 0);
+	close(go);
 }
 
 static void script_unexpected(struct peer *p)

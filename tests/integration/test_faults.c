@@ -330,6 +330,13 @@ static int dma_client(struct uvfio_server *s, uvfio_region_fn fn, uint64_t len, 
 	send_msg(sv[0], 2, UVFIO_CMD_DMA_MAP, 0, &map, sizeof(map));
 	read_reply(sv[0], &h);
 	assert_false(h.flags & UVFIO_FLAGS_ERROR);
+	/* Bus Master Enable, as a driver sets it before DMA */
+	uint8_t bme[18] = { 0 };
+	memcpy(bme, &(struct uvfio_region_access){ .offset = 4, .region = 7, .count = 2 }, 16);
+	bme[16] = 0x04;
+	send_msg(sv[0], 3, UVFIO_CMD_REGION_WRITE, 0, bme, sizeof(bme));
+	read_reply(sv[0], &h);
+	assert_false(h.flags & UVFIO_FLAGS_ERROR);
 	return sv[0];
 }
 

@@ -37,7 +37,7 @@ struct srv {
 	pthread_t thread;
 	char path[108];
 	pthread_mutex_t mu;
-	char log[8192]; /* the server's log lines */
+	char log[65536]; /* the server's log lines */
 	size_t log_len;
 	int run_result;
 	pid_t last_peer_pid; /* seen by the allow callback */
@@ -75,7 +75,9 @@ static unsigned count_logged(struct srv *v, const char *what)
 static bool allow_uid2(void *opaque, const struct uvfio_peer *peer)
 {
 	struct srv *v = opaque;
+	pthread_mutex_lock(&v->mu);
 	v->last_peer_pid = peer->pid;
+	pthread_mutex_unlock(&v->mu);
 	return peer->uid == OTHER_UID2;
 }
 
@@ -93,13 +95,13 @@ static struct srv *srv_new(const struct uvfio_server_access *access)
 	assert_non_null(v);
 	pthread_mutex_init(&v->mu, NULL);
 	struct uvfio_server_config cfg = {
-		.log = {.fn = log_fn, .opaque = v, .level = UVFIO_LOG_INFO},
+		.log = { .fn = log_fn, .opaque = v, .level = UVFIO_LOG_INFO },
 		.opaque = v,
 	};
 	if (access)
 		cfg.access = *access;
 	assert_int_equal(uvfio_server_create(&cfg, &v->s), 0);
-	struct uvfio_pci_id id = {.vendor = VENDOR, .device = DEVICE, .class_code = 0xff0000};
+	struct uvfio_pci_id id = { .vendor = VENDOR, .device = DEVICE, .class_code = 0xff0000 };
 	assert_int_equal(uvfio_server_pci_init(v->s, &id), 0);
 	snprintf(v->path, sizeof(v->path), "/tmp/uvfio-access-%d-%p.sock", (int)getpid(),
 		 (void *)v);
@@ -123,7 +125,7 @@ static void srv_free(struct srv *v)
 /* Served: a client negotiates and reads the vendor id. 0 or an errno. */
 static int try_served(const char *path)
 {
-	struct uvfio_client_config cc = {.log = {.level = UVFIO_LOG_ERR}, .timeout_ms = 3000};
+	struct uvfio_client_config cc = { .log = { .level = UVFIO_LOG_ERR }, .timeout_ms = 3000 };
 	struct uvfio_client *c;
 	int r = uvfio_client_connect(path, &cc, &c);
 	if (r < 0)
@@ -139,7 +141,7 @@ static int try_served(const char *path)
 static int try_refused(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return errno; /* not even the kernel let it in */
@@ -148,15 +150,14 @@ static int try_refused(const char *path)
 		struct uvfio_hdr h;
 		struct uvfio_version v;
 	} __attribute__((packed)) m = {
-		.h = {.msg_id = 1,
-		      .cmd = UVFIO_CMD_VERSION,
-		      .msg_size = (uint32_t)(sizeof(m) + sizeof(version))},
-		.v = {.major = 0, .minor = 1},
+		.h = { .msg_id = 1, .cmd = UVFIO_CMD_VERSION,
+		       .msg_size = (uint32_t)(sizeof(m) + sizeof(version)) },
+		.v = { .major = 0, .minor = 1 },
 	};
 	/* a refused peer may be gone already: the writes may fail */
 	if (write(fd, &m, sizeof(m)) == (ssize_t)sizeof(m))
 		(void)!write(fd, version, sizeof(version));
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	if (poll(&p, 1, 5000) != 1)
 		return ETIMEDOUT;
 	char b[64];
@@ -215,7 +216,7 @@ static void test_socket_mode(void **state)
 
 	umask(0077); /* the umask does not take bits from the mode asked for */
 	struct uvfio_server_access a = {
-		.socket_mode = 0660, .set_socket_gid = true, .socket_gid = GROUP};
+		.socket_mode = 0660, .set_socket_gid = true, .socket_gid = GROUP };
 	v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	gid_t g;
@@ -248,21 +249,49 @@ static void test_socket_mode(void **state)
 	umask(old);
 }
 
+/* A group the process may not give: -EPERM, and no file left behind
+ * (neither the path nor its temporary name). */
+static int listen_with_foreign_group(const char *path)
+{
+	struct uvfio_server_access a = { .set_socket_gid = true, .socket_gid = GROUP };
+	struct uvfio_server_config cfg = { .log = { .level = -1 }, .access = a };
+	struct uvfio_server *s;
+	if (uvfio_server_create(&cfg, &s) < 0)
+		return 1;
+	int r = uvfio_server_listen(s, path);
+	uvfio_server_destroy(s);
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	if (r != -EPERM)
+		return 2;
+	return access(path, F_OK) == 0 || access(tmp, F_OK) == 0 ? 3 : 0;
+}
+
+static void test_socket_group_not_ours(void **state)
+{
+	(void)state;
+	char path[108];
+	snprintf(path, sizeof(path), "/tmp/uvfio-access-grp-%d.sock", (int)getpid());
+	unlink(path);
+	assert_int_equal(
+		as_user(OTHER_UID, OTHER_GID, NULL, 0, listen_with_foreign_group, path, NULL), 0);
+}
+
 static void test_bad_config(void **state)
 {
 	(void)state;
 	struct uvfio_server *s = NULL;
 	uid_t u = 1;
 	const struct uvfio_server_access bad[] = {
-		{.socket_mode = 01000},
-		{.socket_mode = 04600},
-		{.nuids = 1},
-		{.ngids = 2},
-		{.uids = &u, .nuids = UVFIO_ACCESS_MAX_IDS + 1},
+		{ .socket_mode = 01000 },
+		{ .socket_mode = 04600 },
+		{ .nuids = 1 },
+		{ .ngids = 2 },
+		{ .uids = &u, .nuids = UVFIO_ACCESS_MAX_IDS + 1 },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct uvfio_server_config cfg = {.log = {.level = UVFIO_LOG_ERR},
-						  .access = bad[i]};
+		struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR },
+						   .access = bad[i] };
 		assert_int_equal(uvfio_server_create(&cfg, &s), -EINVAL);
 		assert_null(s);
 	}
@@ -270,7 +299,7 @@ static void test_bad_config(void **state)
 	uid_t *uids = malloc(2 * sizeof(*uids));
 	uids[0] = OTHER_UID;
 	uids[1] = 0;
-	struct uvfio_server_access a = {.uids = uids, .nuids = 2, .socket_mode = 0666};
+	struct uvfio_server_access a = { .uids = uids, .nuids = 2, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	memset(uids, 0xff, 2 * sizeof(*uids));
 	free(uids);
@@ -289,8 +318,8 @@ static void test_bad_config(void **state)
 static void test_uid_rule(void **state)
 {
 	(void)state;
-	uid_t uids[] = {0, OTHER_UID2};
-	struct uvfio_server_access a = {.uids = uids, .nuids = 2, .socket_mode = 0666};
+	uid_t uids[] = { 0, OTHER_UID2 };
+	struct uvfio_server_access a = { .uids = uids, .nuids = 2, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	srv_start(v);
@@ -318,12 +347,12 @@ static void test_uid_rule(void **state)
 static void test_gid_rule(void **state)
 {
 	(void)state;
-	gid_t gids[] = {GROUP};
-	struct uvfio_server_access a = {.gids = gids, .ngids = 1, .socket_mode = 0666};
+	gid_t gids[] = { GROUP };
+	struct uvfio_server_access a = { .gids = gids, .ngids = 1, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	srv_start(v);
-	gid_t sup[] = {17, GROUP, 18};
+	gid_t sup[] = { 17, GROUP, 18 };
 	assert_int_equal(as_user(OTHER_UID, GROUP, NULL, 0, try_served, v->path, NULL), 0);
 	assert_int_equal(as_user(OTHER_UID, OTHER_GID, sup, 3, try_served, v->path, NULL), 0);
 	pid_t pid;
@@ -341,17 +370,42 @@ static void test_gid_rule(void **state)
 static void test_allow_callback(void **state)
 {
 	(void)state;
-	uid_t uids[] = {0};
+	uid_t uids[] = { 0 };
 	struct uvfio_server_access a = {
-		.uids = uids, .nuids = 1, .allow = allow_uid2, .socket_mode = 0666};
+		.uids = uids, .nuids = 1, .allow = allow_uid2, .socket_mode = 0666 };
 	struct srv *v = srv_new(&a);
 	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
 	srv_start(v);
 	pid_t pid;
 	assert_int_equal(as_user(OTHER_UID2, OTHER_GID, NULL, 0, try_served, v->path, &pid), 0);
-	assert_int_equal(v->last_peer_pid, pid); /* pthread_join in srv_free orders it */
+	pthread_mutex_lock(&v->mu);
+	assert_int_equal(v->last_peer_pid, pid);
+	pthread_mutex_unlock(&v->mu);
 	assert_int_equal(as_user(OTHER_UID, OTHER_GID, NULL, 0, try_refused, v->path, &pid), 0);
 	assert_int_equal(try_served(v->path), 0); /* by the list, the callback not asked */
+	srv_free(v);
+}
+
+static bool allow_none(void *opaque, const struct uvfio_peer *peer)
+{
+	(void)opaque;
+	(void)peer;
+	return false;
+}
+
+/* A peer reconnecting in a loop cannot fill the log: 100 refusals in a row
+ * are logged, then every 1000th; an accepted peer starts the count again. */
+static void test_refusals_logged_bounded(void **state)
+{
+	(void)state;
+	struct uvfio_server_access a = { .allow = allow_none };
+	struct srv *v = srv_new(&a);
+	assert_int_equal(uvfio_server_listen(v->s, v->path), 0);
+	srv_start(v);
+	for (int i = 0; i < 1500; i++)
+		assert_int_equal(try_refused(v->path), 0);
+	assert_int_equal(count_logged(v, "refused a connection from"), 101);
+	assert_int_equal(count_logged(v, "from now on every 1000th refusal"), 1);
 	srv_free(v);
 }
 
@@ -360,7 +414,7 @@ static void test_allow_callback(void **state)
 static int listening_socket(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 4), 0);
@@ -395,18 +449,18 @@ static void test_socket_activation(void **state)
 			_exit(11);
 		if (!(fcntl(3, F_GETFD) & FD_CLOEXEC))
 			_exit(12);
-		uid_t uids[] = {0};
-		struct uvfio_server_access a = {.uids = uids, .nuids = 1};
-		struct uvfio_server_config cfg = {.log = {.level = UVFIO_LOG_ERR}, .access = a};
+		uid_t uids[] = { 0 };
+		struct uvfio_server_access a = { .uids = uids, .nuids = 1 };
+		struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR }, .access = a };
 		struct uvfio_server *s;
-		struct uvfio_pci_id id = {.vendor = VENDOR, .device = DEVICE};
+		struct uvfio_pci_id id = { .vendor = VENDOR, .device = DEVICE };
 		if (uvfio_server_create(&cfg, &s) < 0 || uvfio_server_pci_init(s, &id) < 0 ||
 		    uvfio_server_listen_fd(s, 3) < 0)
 			_exit(13);
 		/* serve until the second client (root) has come and gone */
 		int served = 0;
 		while (served < 1) {
-			struct pollfd pf = {.fd = uvfio_server_poll_fd(s), .events = POLLIN};
+			struct pollfd pf = { .fd = uvfio_server_poll_fd(s), .events = POLLIN };
 			if (poll(&pf, 1, 10000) != 1)
 				_exit(14);
 			bool was = uvfio_server_connected(s);
@@ -442,13 +496,13 @@ static void test_activation_env(void **state)
 	assert_int_equal(uvfio_server_activation_fds(false), 0); /* no LISTEN_PID */
 	setenv("LISTEN_PID", "1", 1);
 	assert_int_equal(uvfio_server_activation_fds(false), 0); /* init's, not ours */
-	static const char *const bad_pid[] = {"", "x", "-5", "0", "12x", "99999999999"};
+	static const char *const bad_pid[] = { "", "x", "-5", "0", "12x", "99999999999" };
 	for (size_t i = 0; i < sizeof(bad_pid) / sizeof(bad_pid[0]); i++) {
 		setenv("LISTEN_PID", bad_pid[i], 1);
 		assert_int_equal(uvfio_server_activation_fds(false), -EINVAL);
 	}
 	setenv("LISTEN_PID", me, 1);
-	static const char *const bad_n[] = {"", "one", "-1", "1 ", "4294967296"};
+	static const char *const bad_n[] = { "", "one", "-1", "1 ", "4294967296" };
 	for (size_t i = 0; i < sizeof(bad_n) / sizeof(bad_n[0]); i++) {
 		setenv("LISTEN_FDS", bad_n[i], 1);
 		assert_int_equal(uvfio_server_activation_fds(false), -EINVAL);
@@ -469,9 +523,10 @@ static void test_listen_fd_checks(void **state)
 {
 	(void)state;
 	int before = tu_count_fds();
-	struct uvfio_server_config cfg = {.log = {.level = UVFIO_LOG_ERR}};
+	struct uvfio_server_config cfg = { .log = { .level = UVFIO_LOG_ERR } };
 	struct uvfio_server *s;
 	assert_int_equal(uvfio_server_create(&cfg, &s), 0);
+	int own = tu_count_fds(); /* with the server's own (epoll, eventfds) */
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 	close(p[1]);
@@ -481,7 +536,7 @@ static void test_listen_fd_checks(void **state)
 	assert_int_equal(uvfio_server_listen_fd(s, socket(AF_UNIX, SOCK_STREAM, 0)), -EINVAL);
 	assert_int_equal(uvfio_server_listen_fd(s, -1), -EINVAL);
 	assert_int_equal(uvfio_server_listen_fd(s, 1000), -EBADF);
-	assert_int_equal(tu_count_fds(), before + 3); /* the server's own: epoll, 2 eventfds */
+	assert_int_equal(tu_count_fds(), own); /* each refused one closed */
 	/* a good one; then a second is refused */
 	char path[108];
 	snprintf(path, sizeof(path), "/tmp/uvfio-access-lfd-%d.sock", (int)getpid());
@@ -508,8 +563,10 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socket_mode),    cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_socket_group_not_ours),
 		cmocka_unit_test(test_uid_rule),       cmocka_unit_test(test_gid_rule),
-		cmocka_unit_test(test_allow_callback), cmocka_unit_test(test_socket_activation),
+		cmocka_unit_test(test_allow_callback),
+		cmocka_unit_test(test_refusals_logged_bounded), cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_activation_env), cmocka_unit_test(test_listen_fd_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

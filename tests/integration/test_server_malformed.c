@@ -359,6 +359,9 @@ static void test_dma_with_fd(void **state)
 	struct uvfio_dma_map m = { .argsz = 32, .flags = 3, .offset = 0x4000, .addr = 0x100000,
 				   .size = 0x4000 };
 	assert_int_equal(transact(r, UVFIO_CMD_DMA_MAP, 0, &m, sizeof(m), &mfd, 1), 0);
+	uint8_t bme[18] = { [16] = 0x04 }; /* Bus Master Enable, as a driver sets it */
+	memcpy(bme, &(struct uvfio_region_access){ .offset = 4, .region = 7, .count = 2 }, 16);
+	assert_int_equal(transact(r, UVFIO_CMD_REGION_WRITE, 0, bme, sizeof(bme), NULL, 0), 0);
 	struct uvfio_sg sg[2];
 	assert_int_equal(uvfio_server_dma_sg(r->srv, 0x100010, 16, UVFIO_DMA_FLAG_WRITE, sg, 2), 1);
 	memcpy(sg[0].vaddr, "through the map", 16);

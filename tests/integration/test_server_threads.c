@@ -176,6 +176,7 @@ static void map(struct uvfio_client *c, void *mem, uint64_t iova, size_t len, in
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
 				      .fd = fd };
 	assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0); /* as a driver */
 }
 
 static void run_case(bool twin)

@@ -116,6 +116,7 @@ static void run_dma_case(const struct dma_case *k)
 				      .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
 				      .fd = k->share_fd ? mfd : -1 };
 	assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0); /* as a driver */
 	uint64_t v;
 	v = (1u << 30);
 	assert_int_equal(uvfio_client_region_write(c, 0, TD_DMA_SRC, &v, 8), 0);

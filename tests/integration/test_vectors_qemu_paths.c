@@ -38,6 +38,21 @@ static void bar0_write(struct vx_replay *q, uint16_t id, uint64_t off, uint64_t 
 	}
 }
 
+/* Bus Master Enable in the Command register, as the guest's driver sets it
+ * before DMA (QEMU forwards the configuration write). */
+static void bus_master_on(struct vx_replay *q, uint16_t id)
+{
+	uint8_t m[34];
+	struct uvfio_hdr h = { .msg_id = id, .cmd = UVFIO_CMD_REGION_WRITE, .msg_size = 34 };
+	struct uvfio_region_access a = { .offset = 4, .region = VFIO_PCI_CONFIG_REGION_INDEX,
+					 .count = 2 };
+	memcpy(m, &h, 16);
+	memcpy(m + 16, &a, 16);
+	m[32] = 0x06; /* memory space and bus master */
+	m[33] = 0;
+	vx_call_ok(q, m, sizeof(m));
+}
+
 #define BIG_COPY (1u << 20)
 
 /*
@@ -57,6 +72,7 @@ static void test_qemu_dma_read_pieces(void **state)
 	assert_int_equal(map->hdr.cmd, UVFIO_CMD_DMA_MAP); /* [1 MiB, 256 MiB), no descriptor */
 	assert_int_equal(map->nfds, 0);
 	vx_call_ok(&q, map->bytes, map->len);
+	bus_master_on(&q, 99);
 	bar0_write(&q, 100, TD_DMA_SRC, DMA_SRC, true);
 	bar0_write(&q, 101, TD_DMA_DST, DMA_DST, true);
 	bar0_write(&q, 102, TD_DMA_LEN, BIG_COPY, true);
@@ -155,6 +171,7 @@ static void test_uvfio_client_in_qemu_dialect(void **state)
 	struct uvfio_dma_region w = { .vaddr = mem + BIG_COPY, .iova = DMA_DST, .size = BIG_COPY,
 				      .prot = UVFIO_DMA_FLAG_WRITE, .fd = -1 };
 	assert_int_equal(uvfio_client_dma_map(c, &w), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0); /* as a driver */
 	uint64_t regs[][2] = { { TD_DMA_SRC, DMA_SRC }, { TD_DMA_DST, DMA_DST },
 			       { TD_DMA_LEN, BIG_COPY }, { TD_DMA_GO, 1 } };
 	for (int k = 0; k < 4; k++)

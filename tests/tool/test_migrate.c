@@ -258,6 +258,7 @@ static void give_memory(struct uvfio_client *c, uint8_t *mem, int mfd)
 					.prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
 					.fd = mfd };
 	assert_int_equal(uvfio_client_dma_map(c, &reg), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0); /* as a driver */
 }
 
 static void program(struct uvfio_client *c, uint64_t src, uint64_t dst, uint64_t len)

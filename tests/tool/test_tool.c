@@ -286,6 +286,7 @@ static void test_dma_engine_short_file(void **state)
 	assert_int_equal(uvfio_client_dma_map(c, &r), -ENXIO);
 	assert_int_equal(ftruncate(fd, (off_t)mib), 0);
 	assert_int_equal(uvfio_client_dma_map(c, &r), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0); /* as a driver */
 	assert_int_equal(ftruncate(fd, 4096), 0);
 	uint64_t regs[4] = { (1u << 30) + mib / 2, 1u << 30, 4096, 1 };
 	assert_int_equal(uvfio_client_region_write(c, 0, 0, regs, sizeof(regs)), 0);
@@ -711,7 +712,8 @@ static void test_device_id_options(void **state)
 	static const struct {
 		const char *opt, *says;
 	} bad[] = {
-		{ "--vendor=0xffff", "--vendor=0xffff: 0xffff is what a read of an absent function" },
+		{ "--vendor=0xffff", "--vendor=0xffff: a read of an absent function returns 0xffff" },
+		{ "--vendor=0", "--vendor=0: a read of an absent function returns 0xffff" },
 		{ "--vendor=0x0001", "(Configuration RRS)" },
 		{ "--vendor=0x10000", "--vendor=0x10000: expected a 16-bit number" },
 		{ "--device=-1", "--device=-1: expected a 16-bit number" },
@@ -775,8 +777,8 @@ static void test_device_access_options(void **state)
 	tu_dev_stop(&d);
 
 	tu_dev_start(&d, UVFIO_BUILD_ROOT, "uvfio-memdev",
-		     "--socket-mode=0660 --socket-group=4242 --allow-uid=0,12345 "
-		     "--allow-gid=4343");
+		     "--socket-mode=0660 --socket-group=4242 --allow-uid=root "
+		     "--allow-uid=12345,12346 --allow-gid=4343");
 	assert_int_equal(stat(d.sock, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0660);
 	assert_int_equal(st.st_gid, 4242);

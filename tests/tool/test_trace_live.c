@@ -98,10 +98,15 @@ static void engine_session(struct uvfio_client *c, const struct plan *p, struct 
 					.prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
 					.fd = p->fd ? mfd : -1 };
 	out->r[k++] = uvfio_client_dma_map(c, &reg);
+	out->r[k++] = uvfio_client_bus_master(c, true); /* as a driver */
 	uint64_t regs[4] = { ENGINE_IOVA, ENGINE_IOVA + ENGINE_LEN, ENGINE_LEN, 1 };
 	out->r[k++] = uvfio_client_region_write(c, 0, 0, regs, sizeof(regs));
-	uint64_t st[4];
-	out->r[k++] = uvfio_client_region_read(c, 0, 0x20, st, sizeof(st));
+	uint64_t st[4] = { 4 };
+	/* the engine copies while it answers: read STATUS until not BUSY (4),
+	 * each read letting this client answer its DMA requests */
+	for (int polls = 0; st[0] == 4 && polls < 100000; polls++)
+		out->r[k] = uvfio_client_region_read(c, 0, 0x20, st, sizeof(st));
+	k++;
 	memcpy(&out->v[2], st, sizeof(st));
 	/* unmapped first: the library's lock orders the service thread's
 	 * writes into the memory before our reads (for ThreadSanitizer) */
@@ -234,6 +239,7 @@ static void trace_start_opt(struct tracer *t, const char *server, bool json, con
 	for (int i = 0; i < 500 && stat(t->sock, &st) < 0; i++)
 		usleep(10000);
 	assert_int_equal(stat(t->sock, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600); /* owner-only: it drives the server */
 }
 
 static void trace_start(struct tracer *t, const char *server, bool json)
@@ -424,12 +430,13 @@ static void test_text(void **state)
 		"C>S/twin #1 DMA_WRITE reply addr=0x100010000 count=65536",
 		("C>S #4 DMA_MAP argsz=32 flags=read|write addr=0x100000000 size=0x20000 "
 		 "offset=0x0 memory=messages"),
-		"C>S #5 REGION_WRITE region=BAR0 offset=0x0 count=32",
+		"C>S #7 REGION_WRITE region=BAR0 offset=0x0 count=32",
 		"REGION_WRITE_MULTI wr_cnt=3 writes=[{region=BAR0 offset=0x0 count=8 data=1111000000000000}",
-		"S>C #10 DEVICE_GET_REGION_IO_FDS reply argsz=16 flags=0x0 region=BAR0 count=0",
-		"S>C #11 DEVICE_FEATURE reply argsz=16 feature=MIGRATION op=get mig_flags=STOP_COPY",
-		"C>S #12 REGION_READ region=REGION42 offset=0x0 count=4",
-		"S>C #12 REGION_READ reply EINVAL(22)", "-- end: 32 messages, 0 unanswered",
+		/* ids from here on depend on how often STATUS was polled */
+		" DEVICE_GET_REGION_IO_FDS reply argsz=16 flags=0x0 region=BAR0 count=0",
+		" DEVICE_FEATURE reply argsz=16 feature=MIGRATION op=get mig_flags=STOP_COPY",
+		" REGION_READ region=REGION42 offset=0x0 count=4", " REGION_READ reply EINVAL(22)",
+		"-- end: ", " messages, 0 unanswered",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!strstr(text, want[i]))

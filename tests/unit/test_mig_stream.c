@@ -69,7 +69,7 @@ static void side_init(struct side *s)
 {
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(uvfio_server_create(NULL, &s->srv), 0);
-	struct uvfio_pci_id id = { .vendor = 0x1de5, .device = 0x1111 };
+	struct uvfio_pci_id id = { .vendor = 0xf1f0, .device = 0x1111 };
 	assert_int_equal(uvfio_server_pci_init(s->srv, &id), 0);
 	s->mem = calloc(1, AREA);
 	assert_int_equal(ms_init(&s->ms, s->srv, &fake_dev, &s->dev), 0);

@@ -177,6 +177,64 @@ static void test_placement(void **state)
 	assert_true(WIFEXITED(st));
 }
 
+/* A peer SO_PEERCRED cannot name (a socket pair, the child holding one
+ * end) bound to this thread's CPU, echoing every byte: its answer is there
+ * at the first check (it preempted the sender) or after a yield that ran
+ * it, never caught by the spin itself, so after SPIN_JUDGE such waits the
+ * thread stops spinning (fails with the experience rule gone: allowed stays
+ * true). */
+static void test_shared_cpu_by_experience(void **state)
+{
+	(void)state;
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		skip();
+	cpu_set_t saved;
+	assert_int_equal(sched_getaffinity(0, sizeof(saved), &saved), 0);
+	pin_to(0, 0);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid_t pid = fork();
+	if (!pid) {
+		close(sv[0]);
+		char c;
+		while (read(sv[1], &c, 1) == 1)
+			if (write(sv[1], &c, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	close(sv[1]);
+	struct vu_spin sp;
+	vu_spin_init(&sp, 1000, sv[0]);
+	assert_int_equal(sp.peer, 0);
+	assert_true(sp.allowed);
+	int spun = 0;
+	for (int i = 0; i < 400 && sp.allowed; i++) {
+		char c = 'x';
+		assert_int_equal(write(sv[0], &c, 1), 1);
+		if (vu_spin_wait(&sp, &sv[0], 1))
+			spun++;
+		else
+			sp.block_start = 0;
+		assert_int_equal(read(sv[0], &c, 1), 1);
+	}
+	assert_false(sp.allowed);
+	assert_true(spun >= 64);
+	/* the placement is looked at again after SPIN_RECHECK waits: allowed
+	 * (the peer is unknown), judged afresh */
+	while (sp.waits % 1024 != 1023) {
+		sp.cur_ns = 0;
+		vu_spin_wait(&sp, &sv[0], 1);
+		sp.block_start = 0;
+	}
+	vu_spin_wait(&sp, &sv[0], 1);
+	assert_true(sp.allowed);
+	assert_int_equal(sp.judged, 0);
+	close(sv[0]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(sched_setaffinity(0, sizeof(saved), &saved), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_off),
 		cmocka_unit_test(test_ready_and_adapt),
 		cmocka_unit_test(test_placement),
+		cmocka_unit_test(test_shared_cpu_by_experience),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,17 +71,20 @@ static json_object *json_pages(const uint64_t *bm)
 	return a;
 }
 
-/* Run the copies; the engine finishes each before its register write is
- * answered. */
+/* Run the copies, polling STATUS while the engine is busy (4) as a driver
+ * does: each read lets this client answer the engine's DMA requests. */
 static int engine_copies(struct uvfio_client *c)
 {
+	int b = uvfio_client_bus_master(c, true); /* as a driver does first */
+	if (b < 0)
+		return tool_device_error("setting Bus Master Enable", b);
 	for (size_t i = 0; i < sizeof(copies) / sizeof(copies[0]); i++) {
 		uint64_t regs[3] = { IOVA + copies[i].src, IOVA + copies[i].dst, copies[i].len };
 		uint64_t go = 1, status = 0;
 		int r = uvfio_client_region_write(c, 0, 0x00, regs, sizeof(regs));
 		if (r == 0)
 			r = uvfio_client_region_write(c, 0, 0x18, &go, 8);
-		if (r == 0)
+		for (int polls = 0; r == 0 && (polls == 0 || status == 4) && polls < 100000; polls++)
 			r = uvfio_client_region_read(c, 0, 0x20, &status, 8);
 		if (r < 0)
 			return tool_device_error("programming the DMA engine", r);

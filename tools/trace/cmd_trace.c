@@ -107,6 +107,13 @@ static int listen_at(const char *path)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* whoever connects drives the server through us: owner-only, as the
+	 * devices' sockets (the file gets the socket's mode less the umask) */
+	if (fchmod(fd, 0600) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	unlink(tmp);
 	if (bind(fd, (struct sockaddr *)&ta, sizeof(ta)) < 0 || listen(fd, 1) < 0 ||
 	    rename(tmp, path) < 0) {
