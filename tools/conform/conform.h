@@ -59,7 +59,8 @@ struct cf_conn {
 	bool withhold;          /* keep them (withheld[]) instead of answering */
 	struct cf_msg withheld[8];
 	int nwithheld;
-	unsigned dma_served;    /* DMA requests answered */
+	unsigned dma_served;    /* DMA requests answered with data */
+	unsigned dma_seen;      /* DMA requests met, answered either way */
 	char dma_err[200];      /* the first wrong DMA request seen */
 	/* messages read ahead of the one waited for (replies to other ids) */
 	struct cf_msg stray[4];

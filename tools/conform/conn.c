@@ -270,6 +270,7 @@ bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m)
 {
 	bool rd = m->h.cmd == UVFIO_CMD_DMA_READ;
 	bool q = c->qemu_layout;
+	c->dma_seen++;
 	uint64_t addr = 0, count = 0;
 	size_t hlen = q ? 12 : 16;
 	bool sized = false;
