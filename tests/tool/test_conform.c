@@ -215,6 +215,20 @@ static void test_reports(void **state)
 	assert_non_null(strstr(x, "failures=\"1\""));
 	assert_non_null(strstr(x, "name=\"set-irqs.unknown-flag\""));
 	free(x);
+	/* a running server (not spawned): its death is seen as its process gone */
+	char sock[64];
+	snprintf(sock, sizeof(sock), "/tmp/uvfio-conform-run-%d.sock", (int)getpid());
+	unlink(sock);
+	snprintf(cmd, sizeof(cmd),
+		 "sh -c '" B "/tests/conform-broken server crash %s & while [ ! -S %s ]; do "
+		 "sleep 0.05; done; " B
+		 "/uvfio conform -T 1000 --only region-read.offset-overflow %s; wait' 2>/dev/null",
+		 sock, sock, sock);
+	out = tu_run(cmd, &st);
+	assert_non_null(strstr(out, "fail region-read.offset-overflow"));
+	assert_non_null(strstr(out, "is gone"));
+	free(out);
+	unlink(sock);
 	out = tu_run(B "/uvfio conform 2>&1", &st);
 	assert_int_equal(WEXITSTATUS(st), 2);
 	free(out);

@@ -205,6 +205,9 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 	if (!cf_still_serves(r, why, sizeof(why))) {
 		if (!r->crashed)
 			cf_note(r, "the server no longer serves after this check: %s", why);
+		/* a server the tool did not start: its end is all it can see */
+		if (!r->proc.argv_tmpl && pid && !cf_proc_alive(pid))
+			cf_note(r, "its process (pid %d) is gone", (int)pid);
 		if (r->proc.argv_tmpl) {
 			cf_proc_kill(&r->proc);
 			if (cf_proc_start(&r->proc, true) < 0)

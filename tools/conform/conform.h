@@ -125,6 +125,8 @@ const char *cf_status_str(int status, char *buf, size_t len);
 bool cf_status_crash(int status);
 /* Open descriptors of a process (-1 if /proc cannot tell). */
 int cf_count_fds(pid_t pid);
+/* The process exists and has not ended (a zombie has). */
+bool cf_proc_alive(pid_t pid);
 /* Resident set size in KiB (-1 if unknown). */
 long cf_rss_kib(pid_t pid);
 /* The process at the other end of a connected socket (0 if unknown). */

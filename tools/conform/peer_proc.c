@@ -183,6 +183,21 @@ int cf_count_fds_settled(pid_t pid)
 	return last;
 }
 
+bool cf_proc_alive(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool alive = true;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "State:", 6))
+			alive = !strchr(line + 6, 'Z') && !strchr(line + 6, 'X');
+	fclose(f);
+	return alive;
+}
+
 long cf_rss_kib(pid_t pid)
 {
 	char path[64], line[256];
