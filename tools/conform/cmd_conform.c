@@ -546,8 +546,8 @@ out:
 
 static const struct tool_cmd conform_cmd = {
 	.name = "conform",
-	.summary = "conform [--client] SOCKET | -- COMMAND ARG...\n"
-		   "                       check a server (or a client) against the specification",
+	.summary = "conform SOCKET | -- COMMAND ARG...  check a server against the specification\n"
+		   "  conform --client -- COMMAND ARG...  check a client against a hostile server",
 	.help = "Usage: uvfio conform [OPTIONS] SOCKET\n"
 		"       uvfio conform [OPTIONS] -- COMMAND ARG...\n"
 		"       uvfio conform --client [OPTIONS] -- COMMAND ARG...\n"
