@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * conform.h — `uvfio conform` (docs/CONFORMANCE.md): the checks of a server
- * (checks_server.c) and of a client (checks_client.c), the peer under test
+ * (checks_*.c, checks.h) and of a client (checks_client.c), the peer under test
  * (peer_proc.c: spawning, restarting, what only a parent or /proc sees), the
  * raw connection both sides speak (conn.c), fuzz corpora replayed
  * (corpus.c) and the command with its reports (cmd_conform.c).
