@@ -12,7 +12,7 @@
  *       accept  SET_IRQS with an unknown flag: a success reply
  *   conform-broken client DEFECT SOCKET
  *     a raw client (VERSION, DEVICE_GET_INFO, every region's info, 4 bytes
- *     of configuration space) with a 300 ms reply timeout, except:
+ *     of configuration space) with a 500 ms reply timeout, except:
  *       crash   a DEVICE_GET_INFO reply with more than 64 regions: SIGSEGV
  *       hang    no reply timeout: it waits for ever
  *       leak    descriptors that came with a region info reply are kept
@@ -192,7 +192,7 @@ static struct msg *call(uint16_t cmd, const void *body, size_t len)
 	q->nfds = 0;
 	put(cfd, q);
 	for (;;) {
-		if (get(cfd, &rep, is("hang") ? -1 : 300) <= 0)
+		if (get(cfd, &rep, is("hang") ? -1 : 500) <= 0)
 			return NULL;
 		if (!is("leak") || rep.h.cmd != UVFIO_CMD_DEVICE_GET_REGION_INFO)
 			close_fds(&rep);

@@ -156,7 +156,7 @@ static void test_broken_server(void **state)
 	for (size_t i = 0; i < sizeof(server_defects) / sizeof(server_defects[0]); i++) {
 		char args[512];
 		snprintf(args, sizeof(args),
-			 "--split -T 1000 -- " B "/tests/conform-broken server %s {sock}",
+			 "--split -T 2000 -- " B "/tests/conform-broken server %s {sock}",
 			 server_defects[i].name);
 		caught_once(args, &server_defects[i]);
 	}
@@ -176,7 +176,7 @@ static void test_broken_client(void **state)
 	for (size_t i = 0; i < sizeof(client_defects) / sizeof(client_defects[0]); i++) {
 		char args[512];
 		snprintf(args, sizeof(args),
-			 "--client --split -T 1000 -- " B "/tests/conform-broken client %s {sock}",
+			 "--client --split -T 2000 -- " B "/tests/conform-broken client %s {sock}",
 			 client_defects[i].name);
 		caught_once(args, &client_defects[i]);
 	}
