@@ -209,8 +209,16 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 		if (!r->crashed)
 			cf_note(r, "the server no longer serves after this check: %s", why);
 		/* a server the tool did not start: its end is all it can see */
-		if (!r->proc.argv_tmpl && pid && !cf_proc_alive(pid))
-			cf_note(r, "its process (pid %d) is gone", (int)pid);
+		if (!r->proc.argv_tmpl && pid) {
+			/* it may still be on its way out */
+			bool alive = cf_proc_alive(pid);
+			for (int i = 0; i < 50 && alive; i++) {
+				usleep(10000);
+				alive = cf_proc_alive(pid);
+			}
+			if (!alive)
+				cf_note(r, "its process (pid %d) is gone", (int)pid);
+		}
 		if (r->proc.argv_tmpl) {
 			cf_proc_kill(&r->proc);
 			if (cf_proc_start(&r->proc, true) < 0)
