@@ -130,20 +130,22 @@ int vu_guard_install(void)
 /* The one place a copy may fault: kept out of line so that nothing of the
  * caller's state lives in registers across the jump. */
 static __attribute__((noinline)) int guarded(struct guard *g, void *dst, const void *src,
-					     size_t len)
+					     size_t len, bool unblock)
 {
 	/* SIGBUS must reach the handler: a thread that blocks it (a common
 	 * habit of worker threads) would be killed by the fault instead. */
 	sigset_t bus, old;
 	sigemptyset(&bus);
 	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &bus, &old);
+	if (unblock)
+		pthread_sigmask(SIG_UNBLOCK, &bus, &old);
 	if (sigsetjmp(g->env, 0)) {
 		__atomic_store_n(&tls_guard, NULL, __ATOMIC_RELAXED);
-		/* Left through the handler, whose mask is still in force
-		 * (sigsetjmp(, 0) keeps the mask out of the fast path): the
-		 * thread's own again. */
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		/* Left through the handler, whose mask (the thread's and
+		 * SIGBUS) is still in force: sigsetjmp(, 0) keeps the mask out
+		 * of the fast path. The thread's own again; without unblock,
+		 * SIGBUS was unblocked (the fault reached the handler). */
+		pthread_sigmask(unblock ? SIG_SETMASK : SIG_UNBLOCK, unblock ? &old : &bus, NULL);
 		return -EIO;
 	}
 	__atomic_store_n(&tls_guard, g, __ATOMIC_RELAXED);
@@ -151,15 +153,21 @@ static __attribute__((noinline)) int guarded(struct guard *g, void *dst, const v
 	memcpy(dst, src, len);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&tls_guard, NULL, __ATOMIC_RELAXED);
-	if (sigismember(&old, SIGBUS))
+	if (unblock && sigismember(&old, SIGBUS))
 		pthread_sigmask(SIG_BLOCK, &bus, NULL);
 	return 0;
 }
 
-int vu_guarded_copy(void *dst, const void *src, size_t len, const void *client)
+int vu_guarded_copy_ex(void *dst, const void *src, size_t len, const void *client,
+		       bool may_shrink)
 {
 	struct guard g;
 	g.lo = (uintptr_t)client;
 	g.hi = g.lo + len;
-	return guarded(&g, dst, src, len);
+	return guarded(&g, dst, src, len, may_shrink);
+}
+
+int vu_guarded_copy(void *dst, const void *src, size_t len, const void *client)
+{
+	return vu_guarded_copy_ex(dst, src, len, client, true);
 }

@@ -43,6 +43,7 @@ struct vu_srv_dma_map {
 	bool revoked;   /* pins outlived the wait: anonymous memory now, freed
 			 * by the last unpin (or at destroy) */
 	pid_t pinner;   /* the thread that took the last pin, for the log */
+	bool may_shrink; /* its file is not sealed against shrinking */
 	struct vu_srv_dma_map *next_revoked;
 };
 
@@ -167,6 +168,7 @@ struct uvfio_server {
 	int async_tfd;      /* in the epoll set: the earliest deadline (timerfd) */
 	uint64_t async_armed; /* its deadline, 0: disarmed */
 	bool twin_watched;  /* the twin socket is in the epoll set */
+	bool async_more;    /* a transfer stopped at its slice of mapped memory */
 	/* Device callbacks on the stack of the driving thread: a disconnect
 	 * found meanwhile waits until they have returned (disc_pending). */
 	unsigned cb_depth;
@@ -321,11 +323,12 @@ void vu_srv_dma_req_orphan(struct uvfio_server *s, struct vu_dma_req *q);
  * the reader role, handing every reply to its request. */
 void vu_srv_dma_twin_poll(struct uvfio_server *s);
 /* server_dma.c */
-/* The first piece of [iova, iova+len): copied at once where mapped (its
- * length returned), or 0 and in *msg_len the length to move by messages;
- * or a negative errno (-EFAULT, -EPERM, -EIO). */
+/* The first piece of [iova, iova+len): copied at once where mapped, at
+ * most cap bytes of it (the length copied returned), or 0 and in *msg_len
+ * the length to move by messages; or a negative errno (-ENODEV, -EFAULT,
+ * -EPERM, -EIO). */
 int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
-			bool write, uint64_t *msg_len);
+			uint64_t cap, bool write, uint64_t *msg_len);
 /* server_dma_async.c */
 int vu_srv_async_init(struct uvfio_server *s);
 void vu_srv_async_free(struct uvfio_server *s);
@@ -365,6 +368,10 @@ int vu_guard_install(void);
 /* memcpy whose len bytes at client (dst or src) may fault: -EIO if they
  * did (the file behind them shrank), else 0. */
 int vu_guarded_copy(void *dst, const void *src, size_t len, const void *client);
+/* The same; without may_shrink (memory sealed against shrinking cannot
+ * fault that way) the thread's signal mask is left alone: no system call. */
+int vu_guarded_copy_ex(void *dst, const void *src, size_t len, const void *client,
+		       bool may_shrink);
 /* server_mig.c */
 int vu_srv_feature(struct uvfio_server *s, struct vu_msg *m, struct vu_reply *rep);
 int vu_mig_path(struct uvfio_server *s, uint32_t from, uint32_t to, uint32_t *path);

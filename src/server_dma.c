@@ -72,7 +72,8 @@ static uint64_t min_pgsize(const struct uvfio_server *s)
  * hugetlbfs) have a size to check; a file shrunk later is the guarded
  * copy's business (dma_guard.c).
  */
-static int check_backing(struct uvfio_server *s, int fd, const struct uvfio_dma_map *dm)
+static int check_backing(struct uvfio_server *s, int fd, const struct uvfio_dma_map *dm,
+			 struct vu_srv_dma_map *mp)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
@@ -86,9 +87,10 @@ static int check_backing(struct uvfio_server *s, int fd, const struct uvfio_dma_
 			(unsigned long long)dm->offset, (unsigned long long)fsize);
 		return -ENXIO;
 	}
+	int seals = fcntl(fd, F_GET_SEALS);
+	mp->may_shrink = seals < 0 || !(seals & F_SEAL_SHRINK);
 	if (s->cfg.dma_require_seal) {
-		int seals = fcntl(fd, F_GET_SEALS);
-		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		if (mp->may_shrink) {
 			vu_warn(&s->log, "DMA_MAP [%#llx, +%#llx): the descriptor is not sealed "
 					 "against shrinking (F_SEAL_SHRINK)",
 				(unsigned long long)dm->addr, (unsigned long long)dm->size);
@@ -123,7 +125,7 @@ static int map_fd(struct uvfio_server *s, struct vu_msg *m, const struct uvfio_d
 		  struct vu_srv_dma_map *mp)
 {
 	int fd = vu_msg_take_fd(m, 0);
-	int r = check_backing(s, fd, dm);
+	int r = check_backing(s, fd, dm, mp);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -365,6 +367,11 @@ static int translate(struct uvfio_server *s, uint64_t iova, uint64_t len, uint32
 		return r;
 	pthread_mutex_lock(&s->dma_mu);
 	unsigned i = lower_bound(s, iova), n = 0;
+	/* The connection ended (or a thread found it broken): its memory is
+	 * gone for the device, also before the maps are dropped (a disconnect
+	 * waits for a device callback to return). */
+	if (!s->dma_live)
+		r = -EFAULT;
 	while (len && r == 0 && !(prefix && n == max)) {
 		if (i >= s->nmaps || s->maps[i]->iova > iova) {
 			r = -EFAULT;
@@ -430,8 +437,11 @@ void uvfio_server_dma_sg_put(struct uvfio_server *s, struct uvfio_sg *sg, unsign
 static int copy_mapped(struct uvfio_server *s, const struct uvfio_sg *sg, uint8_t *buf,
 		       bool write)
 {
-	int r = write ? vu_guarded_copy(sg->vaddr, buf, sg->len, sg->vaddr)
-		      : vu_guarded_copy(buf, sg->vaddr, sg->len, sg->vaddr);
+	/* Memory sealed against shrinking cannot fault that way: its copy
+	 * skips making sure SIGBUS is unblocked (two system calls). */
+	bool shrink = ((const struct vu_srv_dma_map *)sg->pin)->may_shrink;
+	int r = write ? vu_guarded_copy_ex(sg->vaddr, buf, sg->len, sg->vaddr, shrink)
+		      : vu_guarded_copy_ex(buf, sg->vaddr, sg->len, sg->vaddr, shrink);
 	if (write)
 		vu_dirty_mark(s, sg->iova, sg->len);
 	if (r < 0)
@@ -443,7 +453,7 @@ static int copy_mapped(struct uvfio_server *s, const struct uvfio_sg *sg, uint8_
 }
 
 int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uint64_t len,
-			bool write, uint64_t *msg_len)
+			uint64_t cap, bool write, uint64_t *msg_len)
 {
 	uint32_t prot = write ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ;
 	/* One piece at a time: no pin is held while messages are awaited. */
@@ -455,6 +465,7 @@ int64_t vu_srv_dma_step(struct uvfio_server *s, uint64_t iova, uint8_t *buf, uin
 		*msg_len = sg.len;
 		return 0;
 	}
+	sg.len = VU_MIN(sg.len, cap);
 	r = copy_mapped(s, &sg, buf, write);
 	pthread_mutex_lock(&s->dma_mu);
 	unpin(s, sg.pin);
@@ -468,7 +479,7 @@ static int dma_copy(struct uvfio_server *s, uint64_t iova, uint8_t *buf, size_t 
 		return -EINVAL;
 	while (len) {
 		uint64_t n;
-		int64_t r = vu_srv_dma_step(s, iova, buf, len, write, &n);
+		int64_t r = vu_srv_dma_step(s, iova, buf, len, len, write, &n);
 		if (r == 0)
 			r = vu_srv_dma_message(s, iova, buf, n, write);
 		else

@@ -29,6 +29,10 @@
 #include "internal.h"
 
 #define ASYNC_WINDOW 4 /* requests in flight per transfer */
+/* Mapped memory a transfer copies per pass of the loop: the client's
+ * requests are answered between slices (a 64 MiB copy in one memcpy held
+ * QEMU's vCPU for a third of a second). */
+#define ASYNC_SLICE (256u << 10)
 
 struct vu_aop {
 	struct vu_aop *next;
@@ -42,6 +46,7 @@ struct vu_aop {
 	uint64_t soff;     /* ... at this offset */
 	uint64_t pos, total; /* of buf */
 	uint64_t deadline;   /* for the requests in flight */
+	uint64_t sliced;     /* mapped bytes copied in this pass */
 	unsigned inflight;
 	struct vu_dma_req req[ASYNC_WINDOW];
 	struct uvfio_dma_seg seg[];
@@ -174,14 +179,22 @@ static bool op_start(struct uvfio_server *s, struct vu_aop *op)
 	while (!op->result && op->pos < op->total && op->inflight < window) {
 		const struct uvfio_dma_seg *g = &op->seg[op->si];
 		uint64_t mlen = 0;
+		if (op->sliced >= ASYNC_SLICE) {
+			s->async_more = true; /* the next pass goes on */
+			break;
+		}
+		/* Each piece asks the Bus Master Enable check again (in its
+		 * translation): a guest that clears the bit sees no DMA after it. */
 		int64_t r = vu_srv_dma_step(s, g->iova + op->soff, op->buf + op->pos,
-					    g->len - op->soff, op->write, &mlen);
+					    g->len - op->soff, ASYNC_SLICE - op->sliced, op->write,
+					    &mlen);
 		if (r < 0) {
 			op->result = (int)r;
 			break;
 		}
 		progress = true;
 		if (r > 0) {
+			op->sliced += (uint64_t)r;
 			op_advance(op, (uint64_t)r);
 			continue;
 		}
@@ -334,7 +347,8 @@ static void watch_twin(struct uvfio_server *s)
 	s->twin_watched = want;
 }
 
-int vu_srv_async_pump(struct uvfio_server *s)
+/* Clear a kick: the eventfd is level-triggered in the epoll set. */
+static void drain_kick(struct uvfio_server *s)
 {
 	if (__atomic_load_n(&s->async_kicked, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&s->async_kicked, 0, __ATOMIC_SEQ_CST)) {
@@ -343,6 +357,11 @@ int vu_srv_async_pump(struct uvfio_server *s)
 			/* drained already */
 		}
 	}
+}
+
+int vu_srv_async_pump(struct uvfio_server *s)
+{
+	drain_kick(s);
 	if (!vu_srv_async_busy(s))
 		return 0;
 	/* A disconnect a callback causes waits until the lists are left
@@ -356,6 +375,9 @@ int vu_srv_async_pump(struct uvfio_server *s)
 	uint64_t now = vu_now_ms();
 	int called = 0;
 	bool progress = true;
+	s->async_more = false;
+	for (struct vu_aop *op = s->aops; op; op = op->next)
+		op->sliced = 0;
 	while (progress) {
 		progress = false;
 		for (struct vu_aop **pp = &s->aorphans; *pp;) {
@@ -383,6 +405,8 @@ int vu_srv_async_pump(struct uvfio_server *s)
 	}
 	arm_timer(s);
 	watch_twin(s);
+	if (s->async_more) /* a slice is left for the next pass */
+		vu_srv_async_kick(s);
 	vu_srv_cb_leave(s);
 	return called;
 }
@@ -449,6 +473,12 @@ void vu_srv_async_conn_end(struct uvfio_server *s)
 		epoll_tag(s, EPOLL_CTL_DEL, s->twin);
 	s->twin_watched = false;
 	arm_timer(s);
+	pthread_mutex_lock(&s->dma_mu);
+	s->async_slot_wait = false;
+	pthread_mutex_unlock(&s->dma_mu);
+	/* Failing our requests kicked: no loop pass without a client would
+	 * clear it, and the poll fd would stay readable. */
+	drain_kick(s);
 }
 
 /* ---- Starting ------------------------------------------------------------------------ */
@@ -492,8 +522,9 @@ int uvfio_server_dma_sg_async(struct uvfio_server *s, const struct uvfio_dma_seg
 	s->naops++;
 	/* The first pieces leave now; the callback always comes from the
 	 * loop, also when everything was mapped and is copied already. */
+	s->async_more = false;
 	op_step(s, op, vu_now_ms());
-	if (op->finished)
+	if (op->finished || s->async_more)
 		vu_srv_async_kick(s); /* a dispatch() user's poll fd says so */
 	arm_timer(s);
 	watch_twin(s);

@@ -386,8 +386,9 @@ static bool control(struct nvme_ctrl *c)
 		ctrl_enable(c, cc, aqa, asq, acq);
 	if (c->enabled && !c->shut && NVME_CC_SHN(cc) != NVME_CC_SHN_NONE)
 		ctrl_shutdown(c);
-	if (c->enabled && !(intms & 1) && pin_asserted(c) && c->host.irq)
-		c->host.irq(c->host.opaque, 0, false); /* INTx unmasked while asserted */
+	/* INTx unmasked (INTMC, or the client's unmask): raised again if still
+	 * asserted, once the doorbells that came with it are applied (step) */
+	c->intx_check = c->enabled && !(intms & 1);
 	return true;
 }
 
@@ -630,12 +631,14 @@ static void irqs(struct nvme_ctrl *c)
 
 #define FETCH_BATCH 16u
 
+/* Round robin arbitration (4.11) with a burst of FETCH_BATCH: one batch
+ * of a queue per pass, then the next queue. */
 static bool sq_fetch(struct nvme_ctrl *c, struct nvme_sq *sq)
 {
 	bool did = false;
-	while (sq->head != sq->tail && sq->free && !c->shut && sq->used) {
+	if (sq->head != sq->tail && sq->free && !c->shut && sq->used) {
 		if (sq->qid && c->be.fd >= 0 && !c->io_free)
-			break; /* every backend request is in flight: later */
+			return did; /* every backend request is in flight: later */
 		uint32_t n = sq->tail > sq->head ? sq->tail - sq->head : sq->size - sq->head;
 		if (n > FETCH_BATCH)
 			n = FETCH_BATCH;
@@ -678,6 +681,11 @@ bool nvme_ctrl_step(struct nvme_ctrl *c)
 		return nvme_io_reap(c, false) || did;
 	}
 	did |= doorbells(c);
+	if (c->intx_check) {
+		c->intx_check = false;
+		if (pin_asserted(c) && c->host.irq)
+			c->host.irq(c->host.opaque, 0, false);
+	}
 	for (uint64_t m = c->sq_used; m; m &= m - 1)
 		did |= sq_fetch(c, &c->sq[__builtin_ctzll(m)]);
 	nvme_io_submit(c);

@@ -29,7 +29,7 @@ enum { IO_RW, IO_FSYNC };
 
 /* ---- PRPs (4.3) ---- */
 
-static void seg_add(struct nvme_seg *seg, unsigned *n, uint64_t iova, uint64_t len)
+static void seg_add(struct uvfio_dma_seg *seg, unsigned *n, uint64_t iova, uint64_t len)
 {
 	if (*n && seg[*n - 1].iova + seg[*n - 1].len == iova) {
 		seg[*n - 1].len += len; /* contiguous pages: one piece */
@@ -41,7 +41,7 @@ static void seg_add(struct nvme_seg *seg, unsigned *n, uint64_t iova, uint64_t l
 }
 
 uint16_t nvme_prp_map(struct nvme_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_t len,
-		      struct nvme_seg *seg, unsigned *nseg)
+		      struct uvfio_dma_seg *seg, unsigned *nseg)
 {
 	uint64_t psz = 1ull << c->page_shift, mask = psz - 1;
 	*nseg = 0;
@@ -97,10 +97,15 @@ uint16_t nvme_prp_map(struct nvme_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_
 	return 0;
 }
 
-uint16_t nvme_xfer(struct nvme_ctrl *c, const struct nvme_seg *seg, unsigned nseg, void *buf,
+uint16_t nvme_xfer(struct nvme_ctrl *c, const struct uvfio_dma_seg *seg, unsigned nseg, void *buf,
 		   uint64_t len, bool to_guest)
 {
 	uint8_t *p = buf;
+	uint64_t total = 0;
+	for (unsigned i = 0; i < nseg; i++)
+		total += seg[i].len;
+	if (c->host.dma_xfer_sg && total == len)
+		return c->host.dma_xfer_sg(c->host.opaque, seg, nseg, buf, to_guest) < 0 ? SC_XFER_ERROR : 0;
 	for (unsigned i = 0; i < nseg && len; i++) {
 		uint64_t l = seg[i].len < len ? seg[i].len : len;
 		int r = to_guest ? c->host.dma_write(c->host.opaque, seg[i].iova, p, l)
@@ -116,7 +121,7 @@ uint16_t nvme_xfer(struct nvme_ctrl *c, const struct nvme_seg *seg, unsigned nse
 uint16_t nvme_xfer_prp(struct nvme_ctrl *c, const struct nvme_sqe *cmd, void *buf, uint64_t len,
 		       bool to_guest)
 {
-	struct nvme_seg *seg = malloc(NVME_MAX_SEGS * sizeof(*seg));
+	struct uvfio_dma_seg *seg = malloc(NVME_MAX_SEGS * sizeof(*seg));
 	unsigned n;
 	if (!seg)
 		return SC_INTERNAL;
@@ -417,7 +422,7 @@ static void rw(struct nvme_ctrl *c, struct nvme_req *r, const struct nvme_sqe *c
 		c->host_reads++;
 	}
 	if (c->be.mem) {
-		struct nvme_seg seg[NVME_MAX_SEGS];
+		struct uvfio_dma_seg seg[NVME_MAX_SEGS];
 		unsigned n;
 		r->status = nvme_prp_map(c, cmd->prp1, cmd->prp2, len, seg, &n);
 		if (!r->status)

@@ -30,14 +30,115 @@
 #include "nvme.h"
 
 #define NAME "uvfio-nvme"
-#define SPIN_NS 20000ull /* poll this long after the last work before sleeping */
+#define SPIN_NS 20000ull /* poll at most this long after the last work before sleeping */
+
+/* Helpers that carry scattered pieces through DMA messages side by side
+ * with the worker: each blocking DMA call waits for its own replies, so
+ * one thread alone makes one round trip per piece. */
+#define XFER_HELPERS 7u
+
+struct xfer_part {
+	const struct uvfio_dma_seg *seg;
+	unsigned nseg;
+	uint8_t *buf;
+	bool to_guest, busy;
+	int result;
+};
 
 struct dev {
 	struct uvfio_server *srv;
 	struct nvme_ctrl *ctrl;
 	int msix_cap;
 	pthread_t worker;
+	pthread_t helper[XFER_HELPERS];
+	pthread_mutex_t xmu;
+	pthread_cond_t xcv, xdone;
+	struct xfer_part part[XFER_HELPERS];
+	bool xquit;
 };
+
+static int xfer_run(struct dev *d, const struct xfer_part *p)
+{
+	uint8_t *b = p->buf;
+	for (unsigned i = 0; i < p->nseg; i++) {
+		int r = p->to_guest ? uvfio_server_dma_write(d->srv, p->seg[i].iova, b, p->seg[i].len)
+				    : uvfio_server_dma_read(d->srv, p->seg[i].iova, b, p->seg[i].len);
+		if (r < 0)
+			return r;
+		b += p->seg[i].len;
+	}
+	return 0;
+}
+
+static void *xfer_helper(void *arg)
+{
+	struct dev *d = arg;
+	pthread_mutex_lock(&d->xmu);
+	unsigned me = 0;
+	while (me < XFER_HELPERS && !pthread_equal(d->helper[me], pthread_self()))
+		me++;
+	for (;;) {
+		while (!d->xquit && (me == XFER_HELPERS || !d->part[me].busy || d->part[me].result != 1))
+			pthread_cond_wait(&d->xcv, &d->xmu);
+		if (d->xquit)
+			break;
+		struct xfer_part p = d->part[me];
+		pthread_mutex_unlock(&d->xmu);
+		int r = xfer_run(d, &p);
+		pthread_mutex_lock(&d->xmu);
+		d->part[me].result = r;
+		d->part[me].busy = false;
+		pthread_cond_broadcast(&d->xdone);
+	}
+	pthread_mutex_unlock(&d->xmu);
+	return NULL;
+}
+
+/* The worker's scattered copies: through mapped memory one piece after
+ * the other (memcpy), through DMA messages in up to eight parts at once. */
+static int h_xfer_sg(void *o, const struct uvfio_dma_seg *seg, unsigned nseg, void *buf,
+		     bool to_guest)
+{
+	struct dev *d = o;
+	struct uvfio_sg sg;
+	unsigned parts = nseg < 4 ? 1 : nseg < 4 * (XFER_HELPERS + 1) ? nseg / 4 : XFER_HELPERS + 1;
+	if (parts > 1 && uvfio_server_dma_sg(d->srv, seg[0].iova, seg[0].len,
+					     to_guest ? UVFIO_DMA_FLAG_WRITE : UVFIO_DMA_FLAG_READ,
+					     &sg, 1) == 1 && sg.vaddr)
+		parts = 1; /* mapped: nothing to overlap */
+	struct xfer_part mine = { .seg = seg, .nseg = nseg, .buf = buf, .to_guest = to_guest };
+	if (parts == 1)
+		return xfer_run(d, &mine);
+	/* part h takes nseg / parts pieces, one more while the remainder lasts;
+	 * the worker takes the last part */
+	unsigned k = 0;
+	uint8_t *b = buf;
+	pthread_mutex_lock(&d->xmu);
+	for (unsigned h = 0; h + 1 < parts; h++) {
+		unsigned per = nseg / parts + (h < nseg % parts);
+		struct xfer_part *p = &d->part[h];
+		*p = (struct xfer_part){ .seg = seg + k, .nseg = per, .buf = b, .to_guest = to_guest,
+					 .busy = true, .result = 1 };
+		for (unsigned i = 0; i < per; i++)
+			b += seg[k + i].len;
+		k += per;
+	}
+	pthread_cond_broadcast(&d->xcv);
+	pthread_mutex_unlock(&d->xmu);
+	mine.seg = seg + k;
+	mine.nseg = nseg - k;
+	mine.buf = b;
+	int r = xfer_run(d, &mine);
+	pthread_mutex_lock(&d->xmu);
+	for (unsigned h = 0; h + 1 < parts; h++) {
+		while (d->part[h].busy)
+			pthread_cond_wait(&d->xdone, &d->xmu);
+		if (d->part[h].result < 0 && r == 0)
+			r = d->part[h].result;
+	}
+	pthread_mutex_unlock(&d->xmu);
+	return r;
+}
 
 static int h_dma_read(void *o, uint64_t iova, void *buf, size_t len)
 {
@@ -121,22 +222,28 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The worker: passes over the controller while there is work; then, for
+ * an adaptive budget, polls (doorbells and shadow doorbells, a pause per
+ * look) before it sleeps. The budget doubles (up to SPIN_NS) when a sleep
+ * ends sooner than SPIN_NS (polling longer would have caught that work)
+ * and halves when a sleep lasts longer (polling was wasted: a guest whose
+ * next command comes 100 us later gains nothing and loses the CPU time),
+ * down to not polling at all: an idle device costs no CPU.
+ */
 static void *worker(void *arg)
 {
 	struct dev *d = arg;
-	uint64_t busy = 0;
+	uint64_t idle_since = 0, budget = SPIN_NS;
 	while (!nvme_ctrl_stopping(d->ctrl)) {
 		if (nvme_ctrl_step(d->ctrl)) {
-			busy = 0;
+			idle_since = 0;
 			continue;
 		}
-		/* idle: poll the doorbells (and shadow doorbells) a little while,
-		 * then sleep: back-to-back commands need no wake-up, an idle
-		 * device costs no CPU */
 		uint64_t t = now_ns();
-		if (!busy)
-			busy = t;
-		if (nvme_ctrl_may_spin(d->ctrl) && t - busy < SPIN_NS) {
+		if (!idle_since)
+			idle_since = t;
+		if (nvme_ctrl_may_spin(d->ctrl) && t - idle_since < budget) {
 			/* a busy poll, not sched_yield(): on a loaded CPU a yield
 			 * hands the rest of a time slice (milliseconds) to others */
 #if defined(__x86_64__) || defined(__i386__)
@@ -144,8 +251,11 @@ static void *worker(void *arg)
 #endif
 			continue;
 		}
-		busy = 0;
 		nvme_ctrl_wait(d->ctrl);
+		uint64_t slept = now_ns() - t;
+		budget = slept < SPIN_NS ? (budget * 2 + 1000 < SPIN_NS ? budget * 2 + 1000 : SPIN_NS)
+					 : budget / 2;
+		idle_since = 0;
 	}
 	nvme_ctrl_drain(d->ctrl);
 	return NULL;
@@ -291,6 +401,7 @@ int main(int argc, char **argv)
 	struct nvme_ctrl_config cc = {
 		.host = { .opaque = &d, .dma_read = h_dma_read, .dma_write = h_dma_write,
 			  .sg_get = h_sg_get, .sg_put = h_sg_put, .irq = h_irq,
+			  .dma_xfer_sg = h_xfer_sg,
 			  .nvec = (uint16_t)(queues + 1) },
 		.vid = a.id.vendor, .ssvid = a.id.subsys_vendor,
 		.backend = be, .lba_shift = lba == 4096 ? 12 : 9, .nr_ioq = queues, .wake_fd = wake,
@@ -323,6 +434,16 @@ int main(int argc, char **argv)
 				uvfio_server_destroy(d.srv);
 				return 1;
 			}
+	pthread_mutex_init(&d.xmu, NULL);
+	pthread_cond_init(&d.xcv, NULL);
+	pthread_cond_init(&d.xdone, NULL);
+	pthread_mutex_lock(&d.xmu); /* the helpers find their index once created */
+	for (unsigned h = 0; h < XFER_HELPERS; h++)
+		if (pthread_create(&d.helper[h], NULL, xfer_helper, &d) != 0) {
+			uvfio_server_destroy(d.srv);
+			return 1;
+		}
+	pthread_mutex_unlock(&d.xmu);
 	if (pthread_create(&d.worker, NULL, worker, &d) != 0) {
 		uvfio_server_destroy(d.srv);
 		return 1;
@@ -332,6 +453,12 @@ int main(int argc, char **argv)
 	int status = dev_serve(d.srv, &a, NAME);
 	nvme_ctrl_stop(d.ctrl);
 	pthread_join(d.worker, NULL);
+	pthread_mutex_lock(&d.xmu);
+	d.xquit = true;
+	pthread_cond_broadcast(&d.xcv);
+	pthread_mutex_unlock(&d.xmu);
+	for (unsigned h = 0; h < XFER_HELPERS; h++)
+		pthread_join(d.helper[h], NULL);
 	uvfio_server_destroy(d.srv);
 	nvme_ctrl_destroy(d.ctrl);
 	nvme_backend_close(&be);

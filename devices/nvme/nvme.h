@@ -49,6 +49,10 @@ struct nvme_host {
 	int (*sg_get)(void *opaque, uint64_t iova, uint64_t len, uint32_t prot,
 		      struct uvfio_sg *sg, unsigned max);
 	void (*sg_put)(void *opaque, struct uvfio_sg *sg, unsigned n);
+	/* copy the @nseg pieces to (@to_guest) or from one buffer; may be NULL
+	 * (then one dma_read/dma_write a piece) */
+	int (*dma_xfer_sg)(void *opaque, const struct uvfio_dma_seg *seg, unsigned nseg, void *buf,
+			   bool to_guest);
 	/* raise the interrupt of @vector; @pin_masked: INTMS masks INTx */
 	void (*irq)(void *opaque, uint16_t vector, bool pin_masked);
 	uint16_t nvec; /* MSI-X vectors */

@@ -20,10 +20,6 @@ struct nvme_req {
 	uint64_t lba;            /* for the error log */
 };
 
-struct nvme_seg {
-	uint64_t iova, len;
-};
-
 /* A backend request in flight (io_uring), with the guest memory it uses. */
 struct nvme_io {
 	struct nvme_req *req;
@@ -31,7 +27,7 @@ struct nvme_io {
 	bool write, bounce;
 	uint64_t off, len, done;     /* image offset, bytes, bytes done */
 	unsigned nseg, niov, npin;
-	struct nvme_seg seg[NVME_MAX_SEGS];
+	struct uvfio_dma_seg seg[NVME_MAX_SEGS];
 	struct iovec iov[NVME_MAX_SEGS];
 	struct uvfio_sg sg[NVME_MAX_SEGS];
 	uint8_t *buf;                /* bounce buffer */
@@ -87,6 +83,7 @@ struct nvme_ctrl {
 	/* worker state */
 	uint32_t seen_reset_gen, seen_reg_gen;
 	bool enabled, shut;
+	bool intx_check;             /* INTx unmasked: raise it if asserted */
 	uint32_t cc_en;              /* CC value the controller was enabled with */
 	unsigned page_shift;
 	struct nvme_sq sq[NVME_NQ];
@@ -142,8 +139,8 @@ void nvme_io_submit(struct nvme_ctrl *c);
 int nvme_io_init(struct nvme_ctrl *c);
 void nvme_io_fini(struct nvme_ctrl *c);
 uint16_t nvme_prp_map(struct nvme_ctrl *c, uint64_t prp1, uint64_t prp2, uint64_t len,
-		      struct nvme_seg *seg, unsigned *nseg);
-uint16_t nvme_xfer(struct nvme_ctrl *c, const struct nvme_seg *seg, unsigned nseg, void *buf,
+		      struct uvfio_dma_seg *seg, unsigned *nseg);
+uint16_t nvme_xfer(struct nvme_ctrl *c, const struct uvfio_dma_seg *seg, unsigned nseg, void *buf,
 		   uint64_t len, bool to_guest);
 uint16_t nvme_xfer_prp(struct nvme_ctrl *c, const struct nvme_sqe *cmd, void *buf, uint64_t len,
 		       bool to_guest);

@@ -544,7 +544,7 @@ static void test_doorbell_errors(void **state)
 static void test_reset_shutdown(void **state)
 {
 	(void)state;
-	struct nvme_drv_opts o = { .shadow = true };
+	struct nvme_drv_opts o = { .shadow = true, .irq = true };
 	struct env e;
 	env_start(&e, &o, 512);
 	struct uvfio_client *c = nvme_drv_client(e.d);

@@ -85,8 +85,11 @@ static int dma_map_cb(void *opaque, uint64_t iova, uint64_t size, uint32_t prot,
 		d->in_map_cb = true;
 		uint8_t b[64];
 		d->map_cb_dma = uvfio_server_dma_read(d->s, M1, b, sizeof(b));
+		/* the client's shared memory is out of reach too, although the
+		 * maps are dropped only once this callback returns */
+		int mapped = uvfio_server_dma_read(d->s, M2, b, sizeof(b));
 		d->in_map_cb = false;
-		ev(d, "map-dma(%d) ", d->map_cb_dma);
+		ev(d, "map-dma(%d,%d) ", d->map_cb_dma, mapped);
 	}
 	return 0; /* accepted: the case that used to leave the map behind */
 }
@@ -168,7 +171,15 @@ static int dma_map(struct dev *d, int fd, uint64_t iova, uint64_t size, bool sha
 			shared ? 1 : 0, NULL);
 }
 
-/* A client with M1 and M3 (messages) and M2 (shared); pieces of 64 KiB. */
+/* Set or clear Bus Master Enable in the Command register, as a driver does. */
+static void bus_master(struct dev *d, int fd, bool on)
+{
+	uint16_t cmd = on ? 0x6 : 0x2;
+	assert_int_equal(raw_region_write(d->s, fd, VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2), 0);
+}
+
+/* A client with M1 and M3 (messages) and M2 (shared); pieces of 64 KiB;
+ * Bus Master Enable set. */
 static int connect_dev(struct dev *d, int *twin)
 {
 	int fd = raw_connect_twin(d->s,
@@ -179,6 +190,7 @@ static int connect_dev(struct dev *d, int *twin)
 	assert_int_equal(dma_map(d, fd, M1, MIB, false), 0);
 	assert_int_equal(dma_map(d, fd, M2, MIB, true), 0);
 	assert_int_equal(dma_map(d, fd, M3, 65536, false), 0);
+	bus_master(d, fd, true);
 	return fd;
 }
 
@@ -204,6 +216,14 @@ static void reqs_add(struct reqs *q, const struct uvfio_hdr *h, const uint8_t *b
 	q->h[q->n] = *h;
 	q->body[q->n] = malloc(h->msg_size);
 	memcpy(q->body[q->n++], body, h->msg_size - 16);
+}
+
+/* Forget requests left unanswered. */
+static void reqs_drop(struct reqs *q)
+{
+	for (unsigned i = 0; i < q->n; i++)
+		free(q->body[i]);
+	q->n = 0;
 }
 
 /* Send a request, dispatch, and return its reply's errno; DMA requests
@@ -259,11 +279,15 @@ static void answer(struct dev *d, int fd, struct reqs *q, unsigned i)
 	q->body[i] = NULL;
 }
 
+/* Answer every request of q, the server reading each answer (a few of
+ * 64 KiB fill the socket). */
 static void answer_all(struct dev *d, int fd, struct reqs *q)
 {
 	for (unsigned i = 0; i < q->n; i++)
-		if (q->body[i])
+		if (q->body[i]) {
 			answer(d, fd, q, i);
+			uvfio_server_dispatch(d->s);
+		}
 	q->n = 0;
 }
 
@@ -323,6 +347,29 @@ static void test_order_and_serving(void **state)
 	assert_string_equal(d->events, "A:0 B:0 C:0 ");
 	assert_memory_equal(a, d->cmem + 100, sizeof(a));
 	assert_memory_equal(d->cmem + 65536, c, sizeof(c));
+	close(fd);
+	dev_free(d);
+}
+
+/* A large transfer through mapped memory is copied a slice per pass of
+ * the loop: requests are answered before it is over. */
+static void test_mapped_slices(void **state)
+{
+	(void)state;
+	struct dev *d = dev_new(0);
+	int fd = connect_dev(d, NULL);
+	static uint8_t a[MIB];
+	memset(a, 0, sizeof(a));
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M2, a, sizeof(a), done_cb, "A"), 0);
+	assert_memory_equal(a, d->shared, 4096);              /* started */
+	assert_int_equal(a[MIB - 1], 0);                      /* not finished */
+	struct pollfd pf = { .fd = uvfio_server_poll_fd(d->s), .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 0), 1);                 /* the loop goes on */
+	uint64_t v;
+	assert_int_equal(raw_region_read(d->s, fd, 0, 8, &v, 8), 0); /* served meanwhile */
+	serve_until(d, "A:");
+	assert_string_equal(d->events, "A:0 ");
+	assert_memory_equal(a, d->shared, MIB);
 	close(fd);
 	dev_free(d);
 }
@@ -402,6 +449,9 @@ static void test_cancel_disconnect(void **state)
 	serve_until(d, "gone");
 	assert_string_equal(d->events, "A:-104 B:0 unmap(0x800000) unmap(0x400000) "
 				       "unmap(0x100000) reset(lost) gone ");
+	/* nothing left to do: the poll fd is quiet (a loop would spin) */
+	struct pollfd pf = { .fd = uvfio_server_poll_fd(d->s), .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 0), 0);
 	assert_int_equal(uvfio_server_dma_read_async(d->s, M1, a, 16, done_cb, "C"), -ENOTCONN);
 	dev_free(d);
 }
@@ -426,11 +476,16 @@ static void test_cancel_reset(void **state)
 	for (size_t i = 0; i < sizeof(a); i++)
 		assert_int_equal(a[i], 0xee); /* nothing lands in the cancelled buffer */
 	assert_null(strstr(d->log, "matches no request"));
+	/* the reset cleared Bus Master Enable: refused until the driver sets
+	 * it again (issue #21 item 4) */
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M1, a, sizeof(a), done_cb, "N"), 0);
+	serve_until(d, "N:");
+	bus_master(d, fd, true);
 	assert_int_equal(uvfio_server_dma_read_async(d->s, M1, a, sizeof(a), done_cb, "B"), 0);
 	take(fd, &q);
 	answer_all(d, fd, &q);
 	serve_until(d, "B:");
-	assert_string_equal(d->events, "A:-125 reset(dev) B:0 ");
+	assert_string_equal(d->events, "A:-125 reset(dev) N:-19 B:0 ");
 	assert_memory_equal(a, d->cmem, sizeof(a));
 	close(fd);
 	dev_free(d);
@@ -532,6 +587,34 @@ static void test_sg(void **state)
 	dev_free(d);
 }
 
+/* Bus Master Enable cleared while a transfer runs: its next piece is
+ * refused (-ENODEV), a mapped transfer too; set again, DMA works. */
+static void test_bus_master(void **state)
+{
+	(void)state;
+	struct dev *d = dev_new(0);
+	int fd = connect_dev(d, NULL);
+	static uint8_t a[400000], b[4096]; /* 7 pieces of 64 KiB */
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M1, a, sizeof(a), done_cb, "A"), 0);
+	struct reqs q = { 0 };
+	take(fd, &q); /* the first 4 pieces of 64 KiB are out */
+	take(fd, &q);
+	take(fd, &q);
+	take(fd, &q);
+	bus_master(d, fd, false);
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M2, b, sizeof(b), done_cb, "B"), 0);
+	answer_all(d, fd, &q);
+	serve_until(d, "B:");
+	assert_string_equal(d->events, "A:-19 B:-19 ");
+	bus_master(d, fd, true);
+	assert_int_equal(uvfio_server_dma_read_async(d->s, M2, b, sizeof(b), done_cb, "C"), 0);
+	serve_until(d, "C:");
+	assert_string_equal(d->events, "A:-19 B:-19 C:0 ");
+	assert_memory_equal(b, d->shared, sizeof(b));
+	close(fd);
+	dev_free(d);
+}
+
 /* With a twin socket the requests travel there; the serving loop reads it
  * while the main socket is answered. */
 static void test_twin(void **state)
@@ -577,6 +660,7 @@ static void test_sync_warning(void **state)
 	if (!w || !strstr(d->log, "vfio_user_request()") || !strstr(d->log, "hw/vfio-user/proxy.c"))
 		fail_msg("no warning naming QEMU's rule in: %s", d->log);
 	assert_null(strstr(w + 1, "vfio_user_send_wait()")); /* once */
+	reqs_drop(&q);
 	close(fd);
 	serve_until(d, "gone");
 	/* a new connection is warned again */
@@ -584,6 +668,7 @@ static void test_sync_warning(void **state)
 	fd = connect_dev(d, NULL);
 	assert_int_equal(call(d, fd, UVFIO_CMD_REGION_WRITE, wr, sizeof(wr), &rep, &q), 0);
 	assert_non_null(strstr(d->log, "vfio_user_send_wait()"));
+	reqs_drop(&q);
 	close(fd);
 	dev_free(d);
 }
@@ -605,7 +690,7 @@ static void test_disconnect_in_map_callback(void **state)
 	shutdown(fd, SHUT_WR); /* gone, but for reading what the device sends */
 	serve_until(d, "gone");
 	assert_int_equal(d->map_cb_dma, -ECONNRESET);
-	assert_string_equal(d->events, "map-dma(-104) unmap(0x1000000) unmap(0x800000) "
+	assert_string_equal(d->events, "map-dma(-104,-14) unmap(0x1000000) unmap(0x800000) "
 				       "unmap(0x400000) unmap(0x100000) reset(lost) gone ");
 	assert_int_equal(d->maps, d->unmaps);
 	struct uvfio_sg sg;
@@ -692,7 +777,8 @@ static void *t_worker(void *arg)
 			continue;
 		}
 		int r = uvfio_server_dma_read(t->s, M3, b, sizeof(b));
-		if (r < 0 && r != -ENOTCONN && r != -ECONNRESET && r != -EFAULT)
+		/* before the maps, before Bus Master Enable, after the client */
+		if (r < 0 && r != -ENOTCONN && r != -ECONNRESET && r != -EFAULT && r != -ENODEV)
 			t->worker_err = r;
 		usleep(200);
 	}
@@ -731,6 +817,7 @@ static void threaded(bool twin)
 					 .prot = UVFIO_DMA_FLAG_READ, .fd = -1 };
 	assert_int_equal(uvfio_client_dma_map(c, &reg3), 0);
 	assert_int_equal(uvfio_client_dma_map(c, &reg), 0);
+	assert_int_equal(uvfio_client_bus_master(c, true), 0);
 	for (int round = 0; round < 3; round++) {
 		memset(mem + MIB, 0, MIB);
 		uint64_t regs[4] = { M1, M1 + MIB, MIB, 1 };
@@ -778,12 +865,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_serving),
+		cmocka_unit_test(test_mapped_slices),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_cancel_disconnect),
 		cmocka_unit_test(test_cancel_reset),
 		cmocka_unit_test(test_cancel_unmap),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_sg),
+		cmocka_unit_test(test_bus_master),
 		cmocka_unit_test(test_twin),
 		cmocka_unit_test(test_sync_warning),
 		cmocka_unit_test(test_disconnect_in_map_callback),

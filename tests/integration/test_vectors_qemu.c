@@ -140,6 +140,7 @@ struct guest {
 	unsigned nmap;
 	uint64_t reg[3];      /* the engine's SRC, DST, LEN as the guest wrote them */
 	size_t copy_at;       /* index of the message that started a copy, or 0 */
+	bool settled;         /* the copy was seen complete in guest RAM */
 	uint64_t src, dst, len;
 	unsigned copies;
 };
@@ -168,6 +169,18 @@ static void guest_check_copy(struct guest *g)
 static void guest_before(struct vx_replay *q, const struct vx_msg *m)
 {
 	struct guest *g = q->arg;
+	if (g->copy_at && !g->settled && (size_t)(m - q->ses.m) >= g->copy_at) {
+		/* The recorded guest took milliseconds between CTRL and its next
+		 * access; the engine copies a large range in slices meanwhile
+		 * (it answers BUSY until done). Send what is queued and wait,
+		 * as the guest did, until the copy shows in guest RAM: the
+		 * engine's loop calls the copy done before it reads again. */
+		vx_flush(&q->w);
+		uint8_t *s = guest_at(g, g->src, g->len), *d = guest_at(g, g->dst, g->len);
+		for (int i = 0; i < 10000 && memcmp(s, d, g->len); i++)
+			usleep(1000);
+		g->settled = true;
+	}
 	if (m->hdr.cmd == UVFIO_CMD_DMA_MAP && m->nfds) {
 		struct uvfio_dma_map dm;
 		memcpy(&dm, m->bytes + 16, sizeof(dm));
@@ -199,6 +212,7 @@ static void guest_before(struct vx_replay *q, const struct vx_msg *m)
 			for (uint64_t i = 0; i < g->len; i++)
 				s[i] = vx_pattern(i + 977 * g->copies);
 			g->copy_at = (size_t)(m - q->ses.m) + 1;
+			g->settled = false;
 		}
 	}
 }

@@ -162,6 +162,8 @@ static void stop(struct drv *d)
 
 static void enable(struct drv *d)
 {
+	/* as a driver: Bus Master Enable first (a reset clears it) */
+	assert_int_equal(uvfio_client_bus_master(d->c, true), 0);
 	memset(d->mem, 0, 16 * PG);
 	d->sqt[0] = d->cqh[0] = 0;
 	d->phase[0] = 1;
@@ -354,9 +356,21 @@ static void check_identify(struct drv *d, uint64_t nsze)
 static void check_io(struct drv *d, bool file)
 {
 	uint8_t *w = malloc(128 * 1024), *r = malloc(128 * 1024);
-	/* 64 KiB at LBA 100, first page at offset 512: PRP1 + list of 16 */
-	size_t len = 64 * 1024;
+	/* 116 KiB at LBA 400 over 29 scattered pages (a piece count that does
+	 * not divide evenly among the DMA helpers), then 64 KiB at LBA 100
+	 * over 17, first page at offset 512: PRP1 + a list */
 	uint64_t p1, p2;
+	size_t len = 29 * 4096 - 512;
+	tu_pattern(w, len, 5);
+	build_prps(d, 29, 512, &p1, &p2);
+	scatter(d, 29, 512, w, len);
+	assert_int_equal(st(io(d, NVME_CMD_WRITE, 400, (uint32_t)(len / 512), p1, p2)), 0);
+	for (unsigned i = 0; i < 60; i++)
+		memset(pg(d, P_DATA + i), 0xee, PG);
+	assert_int_equal(st(io(d, NVME_CMD_READ, 400, (uint32_t)(len / 512), p1, p2)), 0);
+	gather(d, 29, 512, r, len);
+	assert_memory_equal(r, w, len);
+	len = 64 * 1024;
 	tu_pattern(w, len, 7);
 	build_prps(d, 17, 512, &p1, &p2);
 	scatter(d, 17, 512, w, len);

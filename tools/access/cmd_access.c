@@ -519,7 +519,8 @@ static const struct tool_cmd dma_test_cmd = {
 	.help = "uvfio dma-test [--no-fd] SOCKET\n"
 		"  Give the device 1 MiB of memory (shared by descriptor, or with --no-fd\n"
 		"  reached through DMA_READ/DMA_WRITE messages). If it is uvfio-dma-engine,\n"
-		"  make it copy 64 KiB and check the data and the completion interrupt.\n",
+		"  set Bus Master Enable (as a driver does), make it copy 64 KiB and check\n"
+		"  the data and the completion interrupt.\n",
 	.run = run_dma_test,
 	.rank = 70,
 };

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/pci_regs.h>
+
 #include "nvme_drv.h"
 
 #define PAGE 4096u
@@ -51,6 +53,8 @@ struct nvme_drv {
 	struct queue *q;          /* [0] admin, [1..io_queues] I/O */
 	unsigned nq;
 	int nvec;
+	unsigned msix_cap;   /* MSI-X capability's offset (with nvec) */
+	uint32_t msix_table; /* its table offset and BIR */
 	bool down;      /* shut down */
 	bool bells_fd;  /* the client rings doorbells through ioeventfds */
 	bool bell_sync; /* ... but without shadow doorbells: ring by messages */
@@ -467,66 +471,83 @@ static int admin_ok(struct nvme_drv *d, const char *what, const struct nvme_sqe 
 	return st;
 }
 
-/* MSI-X: enable it in the capability, unmask the vectors the queues use,
- * and give each an eventfd. */
+/* MSI-X: find the capability, make an eventfd per vector the queues use
+ * (at most one per queue); pci_enable() arms them. */
 static int msix_setup(struct nvme_drv *d)
 {
 	uint8_t cfg[256];
 	int r = uvfio_client_region_read(d->c, VFIO_PCI_CONFIG_REGION_INDEX, 0, cfg, sizeof(cfg));
 	if (r < 0)
 		return r;
-	unsigned cap = cfg[0x34] & 0xfc;
-	for (int hops = 0; cap && cap < 0xff && cfg[cap] != 0x11 && hops < 48; hops++)
+	unsigned cap = cfg[PCI_CAPABILITY_LIST] & 0xfc;
+	for (int hops = 0; cap && cap < 0xff && cfg[cap] != PCI_CAP_ID_MSIX && hops < 48; hops++)
 		cap = cfg[cap + 1] & 0xfc;
-	if (!cap || cfg[cap] != 0x11) {
+	if (!cap || cfg[cap] != PCI_CAP_ID_MSIX) {
 		fprintf(stderr, "nvme: the device has no MSI-X capability\n");
 		return -ENODEV;
 	}
 	uint16_t ctl;
-	uint32_t tbl;
-	memcpy(&ctl, cfg + cap + 2, 2);
-	memcpy(&tbl, cfg + cap + 4, 4);
-	int nvec = (ctl & 0x7ff) + 1;
+	memcpy(&ctl, cfg + cap + PCI_MSIX_FLAGS, 2);
+	memcpy(&d->msix_table, cfg + cap + PCI_MSIX_TABLE, 4);
+	d->msix_cap = cap;
+	int nvec = (ctl & PCI_MSIX_FLAGS_QSIZE) + 1;
 	if (nvec > (int)d->nq)
 		nvec = (int)d->nq;
-	for (int i = 0; i < nvec; i++) {
-		/* address, data (what a vfio-user device does not use), unmasked */
-		uint32_t ent[4] = { 0xfee00000u, 0, (uint32_t)i, 0 };
-		r = uvfio_client_region_write(d->c, tbl & 7, (tbl & ~7u) + 16u * (unsigned)i, ent,
-					      sizeof(ent));
-		if (r < 0)
-			return r;
-	}
-	int fds[64];
 	if (nvec > 64)
 		nvec = 64;
-	for (int i = 0; i < nvec; i++)
-		fds[i] = -1;
 	for (int i = 0; i < nvec; i++) {
-		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (fds[i] < 0) {
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0) {
 			r = -errno;
-			goto fail;
+			for (int k = 0; k < i; k++)
+				close(d->q[k].efd);
+			return r;
 		}
+		d->q[i].efd = fd;
+	}
+	d->nvec = nvec;
+	for (unsigned i = (unsigned)nvec; i < d->nq; i++)
+		d->q[i].efd = d->q[i % (unsigned)nvec].efd;
+	return 0;
+}
+
+/* The PCI function as a driver sets it up, at open and again at every reset
+ * (a DEVICE_RESET or FLR clears it): memory space and bus master on (a
+ * device may refuse DMA until then); MSI-X vectors unmasked in the table,
+ * their eventfds given by SET_IRQS, MSI-X enabled without function mask. */
+static int pci_enable(struct nvme_drv *d)
+{
+	uint16_t cmd;
+	int r = uvfio_client_region_read(d->c, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, &cmd, 2);
+	if (r < 0)
+		return r;
+	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	r = uvfio_client_region_write(d->c, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND, &cmd, 2);
+	if (r < 0 || !d->nvec)
+		return r;
+	uint32_t bir = d->msix_table & PCI_MSIX_TABLE_BIR;
+	uint64_t tbl = d->msix_table & PCI_MSIX_TABLE_OFFSET;
+	int fds[64];
+	for (int i = 0; i < d->nvec; i++) {
+		/* address, data (what a vfio-user device does not use), unmasked */
+		uint32_t ent[4] = { 0xfee00000u, 0, (uint32_t)i, 0 };
+		r = uvfio_client_region_write(d->c, bir, tbl + 16u * (unsigned)i, ent, sizeof(ent));
+		if (r < 0)
+			return r;
+		fds[i] = d->q[i].efd;
 	}
 	r = uvfio_client_set_irqs(d->c, VFIO_PCI_MSIX_IRQ_INDEX,
 				  VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0,
-				  (uint32_t)nvec, fds);
+				  (uint32_t)d->nvec, fds);
 	if (r < 0)
-		goto fail;
-	ctl = (uint16_t)((ctl | 0x8000) & ~0x4000); /* enable, no function mask */
-	r = uvfio_client_region_write(d->c, VFIO_PCI_CONFIG_REGION_INDEX, cap + 2, &ctl, 2);
+		return r;
+	uint16_t ctl;
+	unsigned at = d->msix_cap + PCI_MSIX_FLAGS;
+	r = uvfio_client_region_read(d->c, VFIO_PCI_CONFIG_REGION_INDEX, at, &ctl, 2);
 	if (r < 0)
-		goto fail;
-	d->nvec = nvec;
-	for (unsigned i = 0; i < d->nq; i++)
-		d->q[i].efd = fds[i % (unsigned)nvec];
-	return 0;
-fail:
-	for (int i = 0; i < nvec; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	return r;
+		return r;
+	ctl = (uint16_t)((ctl | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL);
+	return uvfio_client_region_write(d->c, VFIO_PCI_CONFIG_REGION_INDEX, at, &ctl, 2);
 }
 
 static int create_io_queue(struct nvme_drv *d, struct queue *q)
@@ -553,8 +574,10 @@ static int bring_up(struct nvme_drv *d)
 {
 	struct nvme_drv_info *in = &d->info;
 	uint32_t cc;
-	int r = reg_read(d, NVME_REG_CC, &cc, 4);
-	if (r < 0)
+	/* As Linux's driver (pci_set_master()): the controller may master the
+	 * bus from now; a reset clears the bit, so every bring-up sets it. */
+	int r = uvfio_client_bus_master(d->c, true);
+	if (r < 0 || (r = reg_read(d, NVME_REG_CC, &cc, 4)) < 0)
 		return r;
 	if (cc & NVME_CC_EN) {
 		if ((r = reg_write32(d, NVME_REG_CC, 0)) < 0 ||
@@ -717,7 +740,7 @@ int nvme_drv_open(const char *sock, const struct nvme_drv_opts *o, struct nvme_d
 	if (r < 0)
 		goto fail;
 	d->brk_user = d->brk;
-	if (d->o.irq && (r = msix_setup(d)) < 0)
+	if ((d->o.irq && (r = msix_setup(d)) < 0) || (r = pci_enable(d)) < 0)
 		goto fail;
 	in->irq = d->nvec > 0;
 	if ((r = bring_up(d)) < 0)
@@ -733,6 +756,8 @@ int nvme_drv_reset(struct nvme_drv *d)
 {
 	int r = reg_write32(d, NVME_REG_CC, 0);
 	if (r < 0)
+		return r;
+	if ((r = pci_enable(d)) < 0)
 		return r;
 	if ((r = wait_csts(d, NVME_CSTS_RDY, 0)) < 0)
 		return r;

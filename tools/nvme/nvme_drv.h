@@ -84,7 +84,8 @@ struct nvme_drv_info {
 };
 
 /**
- * nvme_drv_open() - connect to the device at @sock, map the arena, enable the
+ * nvme_drv_open() - connect to the device at @sock, map the arena, set up
+ * the PCI function (memory space, bus master, MSI-X), enable the
  * controller (admin queue, CC/CSTS handshake), identify it and its first
  * namespace, set the number of queues, (shadow doorbells,) create the I/O
  * queues. Returns 0, a client error, -ENODEV for a device that is not an
@@ -107,9 +108,8 @@ struct uvfio_client *nvme_drv_client(struct nvme_drv *d);
 int nvme_drv_shutdown(struct nvme_drv *d);
 /** nvme_drv_reset() - controller reset (CC.EN 1 to 0, CSTS.RDY to 0) and the
  * whole bring-up again; commands outstanding are forgotten. The PCI
- * function's own state (MSI-X) is set up once, at open: after a
- * DEVICE_RESET the driver still finds completions, by polling its CQ
- * between waits of 100 ms. */
+ * function is set up again first (memory space, bus master, MSI-X), so
+ * this also brings the device back after a DEVICE_RESET or an FLR. */
 int nvme_drv_reset(struct nvme_drv *d);
 
 /**
