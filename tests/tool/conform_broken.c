@@ -12,7 +12,7 @@
  *       accept  SET_IRQS with an unknown flag: a success reply
  *   conform-broken client DEFECT SOCKET
  *     a raw client (VERSION, DEVICE_GET_INFO, every region's info, 4 bytes
- *     of configuration space) with a 300 ms reply timeout, except:
+ *     of configuration space) with a 500 ms reply timeout, except:
  *       crash   a DEVICE_GET_INFO reply with more than 64 regions: SIGSEGV
  *       hang    no reply timeout: it waits for ever
  *       leak    descriptors that came with a region info reply are kept
@@ -54,7 +54,7 @@ struct msg {
  * nothing waits for a GiB. */
 static int get(int fd, struct msg *m, int ms)
 {
-	struct pollfd p = { fd, POLLIN, 0 };
+	struct pollfd p = {fd, POLLIN, 0};
 	int r = poll(&p, 1, ms);
 	if (r == 0)
 		return -1;
@@ -107,7 +107,7 @@ static bool client_msg(int cfd, struct msg *m)
 	if (m->h.cmd == UVFIO_CMD_DEVICE_SET_IRQS && is("accept")) {
 		memcpy(&u32, m->body + 4, 4);
 		if (u32 & (1u << 9)) {
-			struct msg r = { .h = m->h };
+			struct msg r = {.h = m->h};
 			r.h.flags = UVFIO_FLAGS_TYPE_REPLY;
 			r.h.msg_size = 16;
 			put(cfd, &r);
@@ -133,10 +133,10 @@ static void server_msg(struct msg *m)
 
 static int serve(const char *path)
 {
-	struct testdev_opts o = { .no_twin_socket = true };
+	struct testdev_opts o = {.no_twin_socket = true};
 	struct testdev *d = testdev_start(&o);
 	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	unlink(path);
 	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 4) < 0)
@@ -147,12 +147,12 @@ static int serve(const char *path)
 		if (c < 0)
 			continue;
 		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_un da = { .sun_family = AF_UNIX };
+		struct sockaddr_un da = {.sun_family = AF_UNIX};
 		snprintf(da.sun_path, sizeof(da.sun_path), "%s", d->path);
 		if (connect(s, (struct sockaddr *)&da, sizeof(da)) < 0)
 			return 1;
 		for (;;) {
-			struct pollfd p[2] = { { c, POLLIN, 0 }, { s, POLLIN, 0 } };
+			struct pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
 			if (poll(p, 2, -1) < 0)
 				break;
 			if (p[0].revents) {
@@ -186,17 +186,18 @@ static struct msg rep;
 static struct msg *call(uint16_t cmd, const void *body, size_t len)
 {
 	struct msg *q = &in;
-	q->h = (struct uvfio_hdr){ .msg_id = next_id++, .cmd = cmd, .msg_size = (uint32_t)(16 + len) };
+	q->h = (struct uvfio_hdr){
+		.msg_id = next_id++, .cmd = cmd, .msg_size = (uint32_t)(16 + len)};
 	memcpy(q->body, body, len);
 	q->nfds = 0;
 	put(cfd, q);
 	for (;;) {
-		if (get(cfd, &rep, is("hang") ? -1 : 300) <= 0)
+		if (get(cfd, &rep, is("hang") ? -1 : 500) <= 0)
 			return NULL;
 		if (!is("leak") || rep.h.cmd != UVFIO_CMD_DEVICE_GET_REGION_INFO)
 			close_fds(&rep);
 		if ((rep.h.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_COMMAND) {
-			struct msg e = { .h = rep.h };
+			struct msg e = {.h = rep.h};
 			e.h.flags = UVFIO_FLAGS_TYPE_REPLY | UVFIO_FLAGS_ERROR;
 			e.h.error_no = EFAULT;
 			e.h.msg_size = 16;
@@ -205,7 +206,8 @@ static struct msg *call(uint16_t cmd, const void *body, size_t len)
 			put(cfd, &e);
 			continue;
 		}
-		if (rep.h.msg_id != q->h.msg_id || rep.h.cmd != cmd || rep.h.flags & UVFIO_FLAGS_ERROR)
+		if (rep.h.msg_id != q->h.msg_id || rep.h.cmd != cmd ||
+		    rep.h.flags & UVFIO_FLAGS_ERROR)
 			return NULL;
 		return &rep;
 	}
@@ -214,12 +216,12 @@ static struct msg *call(uint16_t cmd, const void *body, size_t len)
 static int client(const char *path)
 {
 	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	if (connect(cfd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		return 3;
 	signal(SIGPIPE, SIG_IGN);
-	uint8_t b[64] = { 0, 0, 1, 0 };
+	uint8_t b[64] = {0, 0, 1, 0};
 	const char *j = "{\"capabilities\":{\"max_msg_fds\":8}}";
 	memcpy(b + 4, j, strlen(j) + 1);
 	struct msg *r = call(UVFIO_CMD_VERSION, b, 4 + strlen(j) + 1);
@@ -233,7 +235,7 @@ static int client(const char *path)
 	if (!caps || !json_object_is_type(caps, json_type_object) || r->body[r->h.msg_size - 17])
 		return 3;
 	json_object_put(caps);
-	struct uvfio_device_info di = { .argsz = 16 };
+	struct uvfio_device_info di = {.argsz = 16};
 	if (!(r = call(UVFIO_CMD_DEVICE_GET_INFO, &di, 16)) || r->h.msg_size < 32)
 		return 4;
 	memcpy(&di, r->body, 16);
@@ -243,11 +245,11 @@ static int client(const char *path)
 		return 4;
 	}
 	for (uint32_t i = 0; i < di.num_regions; i++) {
-		struct vfio_region_info ri = { .argsz = sizeof(ri), .index = i };
+		struct vfio_region_info ri = {.argsz = sizeof(ri), .index = i};
 		if (!call(UVFIO_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri)))
 			return 4;
 	}
-	struct uvfio_region_access ra = { .offset = 0, .region = 7, .count = 4 };
+	struct uvfio_region_access ra = {.offset = 0, .region = 7, .count = 4};
 	if (!(r = call(UVFIO_CMD_REGION_READ, &ra, sizeof(ra))) || r->h.msg_size != 16 + 16 + 4)
 		return 4;
 	return 0;

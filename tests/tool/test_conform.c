@@ -15,7 +15,7 @@
 
 #include "util.h"
 
-#define B UVFIO_BUILD_ROOT
+#define B    UVFIO_BUILD_ROOT
 #define KICK "bar0:0={src},bar0:8={dst},bar0:0x10={len},bar0:0x18=1"
 
 /* Run uvfio conform with args; returns its JSON (and exit status). */
@@ -86,9 +86,8 @@ static void test_dma_engine_passes(void **state)
 	(void)state;
 	/* with the kick, the DMA group runs, and passes */
 	int st;
-	json_object *j = conform("--split -T 3000 --dma-kick '" KICK "' -- " B
-				 "/uvfio-dma-engine {sock}",
-				 &st);
+	json_object *j = conform(
+		"--split -T 3000 --dma-kick '" KICK "' -- " B "/uvfio-dma-engine {sock}", &st);
 	if (summary(j, "fail"))
 		show_fails(j);
 	assert_int_equal(summary(j, "fail"), 0);
@@ -103,7 +102,7 @@ static void test_dma_engine_passes(void **state)
 			dma++;
 		}
 	}
-	assert_int_equal(dma, 5);
+	assert_int_equal(dma, 6);
 	json_object_put(j);
 }
 
@@ -144,11 +143,11 @@ static void caught_once(const char *args, const struct defect *d)
 }
 
 static const struct defect server_defects[] = {
-	{ "crash", "region-read.offset-overflow", "crash: the server was killed by SIGSEGV" },
-	{ "hang", "irq-info.index-out-of-range", "hang:" },
-	{ "leak", "device-info.descriptor", "descriptor leak" },
-	{ "wrong", "region-info.valid", "wrong reply" },
-	{ "accept", "set-irqs.unknown-flag", "accepted bad input" },
+	{"crash", "region-read.offset-overflow", "crash: the server was killed by SIGSEGV"},
+	{"hang", "irq-info.index-out-of-range", "hang:"},
+	{"leak", "device-info.descriptor", "descriptor leak"},
+	{"wrong", "region-info.valid", "wrong reply"},
+	{"accept", "set-irqs.unknown-flag", "accepted bad input"},
 };
 
 static void test_broken_server(void **state)
@@ -156,18 +155,19 @@ static void test_broken_server(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(server_defects) / sizeof(server_defects[0]); i++) {
 		char args[512];
-		snprintf(args, sizeof(args), "--split -T 1000 -- " B "/tests/conform-broken server %s {sock}",
+		snprintf(args, sizeof(args),
+			 "--split -T 2000 -- " B "/tests/conform-broken server %s {sock}",
 			 server_defects[i].name);
 		caught_once(args, &server_defects[i]);
 	}
 }
 
 static const struct defect client_defects[] = {
-	{ "crash", "client.device-info-huge-counts", "crash: the client was killed by SIGSEGV" },
-	{ "hang", "client.silence", "hang:" },
-	{ "leak", "client.region-info-unexpected-descriptor", "descriptor leak" },
-	{ "wrong", "client.dma-read-unmapped", "wrong reply" },
-	{ "accept", "client.version-major-1", "accepted a bad reply" },
+	{"crash", "client.device-info-huge-counts", "crash: the client was killed by SIGSEGV"},
+	{"hang", "client.silence", "hang:"},
+	{"leak", "client.region-info-unexpected-descriptor", "descriptor leak"},
+	{"wrong", "client.dma-read-unmapped", "wrong reply"},
+	{"accept", "client.version-major-1", "accepted a bad reply"},
 };
 
 static void test_broken_client(void **state)
@@ -176,7 +176,7 @@ static void test_broken_client(void **state)
 	for (size_t i = 0; i < sizeof(client_defects) / sizeof(client_defects[0]); i++) {
 		char args[512];
 		snprintf(args, sizeof(args),
-			 "--client --split -T 1000 -- " B "/tests/conform-broken client %s {sock}",
+			 "--client --split -T 2000 -- " B "/tests/conform-broken client %s {sock}",
 			 client_defects[i].name);
 		caught_once(args, &client_defects[i]);
 	}
@@ -215,6 +215,20 @@ static void test_reports(void **state)
 	assert_non_null(strstr(x, "failures=\"1\""));
 	assert_non_null(strstr(x, "name=\"set-irqs.unknown-flag\""));
 	free(x);
+	/* a running server (not spawned): its death is seen as its process gone */
+	char sock[64];
+	snprintf(sock, sizeof(sock), "/tmp/uvfio-conform-run-%d.sock", (int)getpid());
+	unlink(sock);
+	snprintf(cmd, sizeof(cmd),
+		 "sh -c '" B "/tests/conform-broken server crash %s & while [ ! -S %s ]; do "
+		 "sleep 0.05; done; " B
+		 "/uvfio conform -T 1000 --only region-read.offset-overflow %s; wait' 2>/dev/null",
+		 sock, sock, sock);
+	out = tu_run(cmd, &st);
+	assert_non_null(strstr(out, "fail region-read.offset-overflow"));
+	assert_non_null(strstr(out, "is gone"));
+	free(out);
+	unlink(sock);
 	out = tu_run(B "/uvfio conform 2>&1", &st);
 	assert_int_equal(WEXITSTATUS(st), 2);
 	free(out);
@@ -226,9 +240,9 @@ static void test_reports(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_memdev_passes),   cmocka_unit_test(test_dma_engine_passes),
+		cmocka_unit_test(test_memdev_passes),	  cmocka_unit_test(test_dma_engine_passes),
 		cmocka_unit_test(test_own_client_passes), cmocka_unit_test(test_broken_server),
-		cmocka_unit_test(test_broken_client),   cmocka_unit_test(test_reports),
+		cmocka_unit_test(test_broken_client),	  cmocka_unit_test(test_reports),
 	};
 	return cmocka_run_group_tests_name("conform", tests, NULL, NULL);
 }

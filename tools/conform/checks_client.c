@@ -25,10 +25,30 @@
 #include "conform.h"
 
 enum scen {
-	C_BASELINE, C_SPLIT, C_VERSION_MAJOR, C_VERSION_SHORT, C_VERSION_JSON, C_VERSION_ID,
-	C_VERSION_ERROR, C_VERSION_FD, C_INFO_SHORT, C_INFO_HUGE, C_INFO_WRONG_CMD, C_RINFO_CAPS,
-	C_RINFO_FD, C_READ_SHORT, C_SILENCE, C_CLOSE_INSIDE, C_SIZE_HUGE, C_DMA_BEFORE_VERSION,
-	C_DMA_UNMAPPED, C_DMA_FDS, C_UNKNOWN_CMD, C_ERROR_ZERO, C_UNKNOWN_ID, C_REVERSED,
+	C_BASELINE,
+	C_SPLIT,
+	C_VERSION_MAJOR,
+	C_VERSION_SHORT,
+	C_VERSION_JSON,
+	C_VERSION_ID,
+	C_VERSION_ERROR,
+	C_VERSION_FD,
+	C_INFO_SHORT,
+	C_INFO_HUGE,
+	C_INFO_WRONG_CMD,
+	C_RINFO_CAPS,
+	C_RINFO_FD,
+	C_READ_SHORT,
+	C_SILENCE,
+	C_CLOSE_INSIDE,
+	C_SIZE_HUGE,
+	C_DMA_BEFORE_VERSION,
+	C_DMA_UNMAPPED,
+	C_DMA_FDS,
+	C_UNKNOWN_CMD,
+	C_ERROR_ZERO,
+	C_UNKNOWN_ID,
+	C_REVERSED,
 };
 
 static long now_ms(void)
@@ -52,7 +72,7 @@ int cf_client_accept(struct cf_run *r, struct cf_conn *c)
 	}
 	long deadline = now_ms() + r->timeout_ms + 2000;
 	while (now_ms() < deadline) {
-		struct pollfd p = { r->listen_fd, POLLIN, 0 };
+		struct pollfd p = {r->listen_fd, POLLIN, 0};
 		if (poll(&p, 1, 20) > 0) {
 			c->fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (c->fd >= 0)
@@ -110,11 +130,11 @@ static void put_reply(struct cf_conn *c, const struct cf_msg *q, uint32_t err, c
 /* The good answer to a request. */
 static void answer(struct cf_conn *c, const struct cf_msg *q, bool bytewise)
 {
-	uint8_t b[512] = { 0 };
+	uint8_t b[512] = {0};
 	switch (q->h.cmd) {
 	case UVFIO_CMD_VERSION: {
 		/* the minor proposed, at most 1 ("equal to or less than") */
-		struct uvfio_version v = { 0, 0 };
+		struct uvfio_version v = {0, 0};
 		if (q->len >= 4)
 			memcpy(&v.minor, q->body + 2, 2);
 		v.minor = v.minor > 1 ? 1 : v.minor;
@@ -126,14 +146,16 @@ static void answer(struct cf_conn *c, const struct cf_msg *q, bool bytewise)
 		return;
 	}
 	case UVFIO_CMD_DEVICE_GET_INFO: {
-		struct uvfio_device_info di = { .argsz = 16,
-						.flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET,
-						.num_regions = 9, .num_irqs = 5 };
+		struct uvfio_device_info di = {.argsz = 16,
+					       .flags = VFIO_DEVICE_FLAGS_PCI |
+							VFIO_DEVICE_FLAGS_RESET,
+					       .num_regions = 9,
+					       .num_irqs = 5};
 		put_reply(c, q, 0, &di, 16, NULL, 0, bytewise);
 		return;
 	}
 	case UVFIO_CMD_DEVICE_GET_REGION_INFO: {
-		struct vfio_region_info ri = { .argsz = sizeof(ri) };
+		struct vfio_region_info ri = {.argsz = sizeof(ri)};
 		if (q->len >= 12)
 			memcpy(&ri.index, q->body + 8, 4);
 		if (ri.index >= 9) {
@@ -149,7 +171,7 @@ static void answer(struct cf_conn *c, const struct cf_msg *q, bool bytewise)
 		return;
 	}
 	case UVFIO_CMD_DEVICE_GET_IRQ_INFO: {
-		struct vfio_irq_info ii = { .argsz = sizeof(ii) };
+		struct vfio_irq_info ii = {.argsz = sizeof(ii)};
 		if (q->len >= 12)
 			memcpy(&ii.index, q->body + 8, 4);
 		if (ii.index >= 5) {
@@ -162,7 +184,7 @@ static void answer(struct cf_conn *c, const struct cf_msg *q, bool bytewise)
 		return;
 	}
 	case UVFIO_CMD_REGION_READ: {
-		struct uvfio_region_access a = { 0 };
+		struct uvfio_region_access a = {0};
 		if (q->len >= 16)
 			memcpy(&a, q->body, 16);
 		if (a.region != 7 || a.count > 256 || a.offset > 256 - a.count) {
@@ -194,10 +216,17 @@ static void answer(struct cf_conn *c, const struct cf_msg *q, bool bytewise)
 
 static const char *cmd_name_c(uint16_t c)
 {
-	static const char *n[] = { "command 0", "VERSION", "DMA_MAP", "DMA_UNMAP",
-				   "DEVICE_GET_INFO", "DEVICE_GET_REGION_INFO",
-				   "DEVICE_GET_REGION_IO_FDS", "DEVICE_GET_IRQ_INFO", "DEVICE_SET_IRQS",
-				   "REGION_READ", "REGION_WRITE" };
+	static const char *n[] = {"command 0",
+				  "VERSION",
+				  "DMA_MAP",
+				  "DMA_UNMAP",
+				  "DEVICE_GET_INFO",
+				  "DEVICE_GET_REGION_INFO",
+				  "DEVICE_GET_REGION_IO_FDS",
+				  "DEVICE_GET_IRQ_INFO",
+				  "DEVICE_SET_IRQS",
+				  "REGION_READ",
+				  "REGION_WRITE"};
 	return c < sizeof(n) / sizeof(n[0]) ? n[c] : "another request";
 }
 
@@ -218,7 +247,7 @@ static enum cf_result judge_end(struct cf_run *r, enum cf_result res)
  * never mapped. Its answer must be an error (or a close). */
 static int send_dma(struct cf_conn *c, uint16_t cmd, const int *fds, int nfds)
 {
-	uint8_t b[32] = { 0 };
+	uint8_t b[32] = {0};
 	uint64_t addr = 0xdead0000, count = 16;
 	memcpy(b, &addr, 8);
 	memcpy(b + 8, &count, 8);
@@ -246,8 +275,7 @@ static int wait_answer(struct cf_run *r, struct cf_conn *c, uint16_t id, struct 
 	return -1;
 }
 
-static enum cf_result judge_dma_answer(struct cf_run *r, struct cf_conn *c, int id,
-				       uint16_t cmd)
+static enum cf_result judge_dma_answer(struct cf_run *r, struct cf_conn *c, int id, uint16_t cmd)
 {
 	struct cf_msg m;
 	int w = id < 0 ? 0 : wait_answer(r, c, (uint16_t)id, &m);
@@ -317,8 +345,9 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 			 * owes a reaction */
 			if (expect_close) {
 				r->hung = true;
-				cf_note(r, "hang: the client neither closed the connection nor ended "
-					   "within %d ms",
+				cf_note(r,
+					"hang: the client neither closed the connection nor ended "
+					"within %d ms",
 					r->timeout_ms);
 				res = CF_FAIL;
 			} else {
@@ -345,8 +374,10 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 				fds_now = cf_count_fds(pid);
 			}
 			if (fds_now > ref) {
-				cf_note(r, "descriptor leak: the client held %d descriptors at its request "
-					   "%u after the reply with a descriptor, %d %s",
+				cf_note(r,
+					"descriptor leak: the client held %d descriptors at its "
+					"request "
+					"%u after the reply with a descriptor, %d %s",
 					fds_now, requests + 1, ref,
 					by_base ? "at the same request with a good server"
 						: "before that reply");
@@ -367,11 +398,13 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 		}
 		bool hostile = !hostile_done;
 		uint16_t cmd = m.h.cmd;
-		if (hostile && sc >= C_VERSION_MAJOR && sc <= C_VERSION_FD && cmd == UVFIO_CMD_VERSION) {
+		if (hostile && sc >= C_VERSION_MAJOR && sc <= C_VERSION_FD &&
+		    cmd == UVFIO_CMD_VERSION) {
 			uint8_t b[128];
-			struct uvfio_version v = { sc == C_VERSION_MAJOR ? 1 : 0, 1 };
+			struct uvfio_version v = {sc == C_VERSION_MAJOR ? 1 : 0, 1};
 			memcpy(b, &v, 4);
-			const char *j = sc == C_VERSION_JSON ? "{\"capabilities\":{\"max_msg_fds\":" : "{}";
+			const char *j =
+				sc == C_VERSION_JSON ? "{\"capabilities\":{\"max_msg_fds\":" : "{}";
 			memcpy(b + 4, j, strlen(j) + 1);
 			size_t n = sc == C_VERSION_SHORT ? 2 : 4 + strlen(j) + 1;
 			if (sc == C_VERSION_ID)
@@ -403,8 +436,10 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 		     sc == C_DMA_UNMAPPED || sc == C_DMA_FDS || sc == C_UNKNOWN_CMD ||
 		     sc == C_ERROR_ZERO)) {
 			hostile_done = true;
-			struct uvfio_device_info di = { .argsz = 16, .flags = VFIO_DEVICE_FLAGS_PCI,
-							.num_regions = 9, .num_irqs = 5 };
+			struct uvfio_device_info di = {.argsz = 16,
+						       .flags = VFIO_DEVICE_FLAGS_PCI,
+						       .num_regions = 9,
+						       .num_irqs = 5};
 			if (sc == C_INFO_SHORT) {
 				put_reply(&c, &m, 0, &di, 8, NULL, 0, false);
 			} else if (sc == C_INFO_HUGE) {
@@ -422,7 +457,8 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 				expect_close = true;
 			} else if (sc == C_CLOSE_INSIDE || sc == C_SIZE_HUGE) {
 				uint8_t b[32];
-				cf_build(b, 32, m.h.msg_id, m.h.cmd, UVFIO_FLAGS_TYPE_REPLY, &di, 16);
+				cf_build(b, 32, m.h.msg_id, m.h.cmd, UVFIO_FLAGS_TYPE_REPLY, &di,
+					 16);
 				if (sc == C_SIZE_HUGE) {
 					((struct uvfio_hdr *)b)->msg_size = 1u << 30;
 					cf_write_split(&c, b, 32, NULL, 0);
@@ -452,7 +488,8 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 					int w2 = id < 0 ? 0 : wait_answer(r, &c, (uint16_t)id, &a);
 					if (w2 > 0) {
 						cf_note(r, "answered with %s",
-							a.h.flags & UVFIO_FLAGS_ERROR ? "an error" : "success");
+							a.h.flags & UVFIO_FLAGS_ERROR ? "an error"
+										      : "success");
 						cf_msg_free(&a);
 					} else if (w2 < 0) {
 						cf_note(r, "the unknown command was ignored");
@@ -471,7 +508,7 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 		if (hostile && negotiated && cmd == UVFIO_CMD_DEVICE_GET_REGION_INFO &&
 		    (sc == C_RINFO_CAPS || sc == C_RINFO_FD)) {
 			hostile_done = true;
-			struct vfio_region_info ri = { .argsz = sizeof(ri) };
+			struct vfio_region_info ri = {.argsz = sizeof(ri)};
 			memcpy(&ri.index, m.body + 8, 4);
 			if (sc == C_RINFO_CAPS) {
 				ri.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_CAPS;
@@ -481,7 +518,8 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 			} else {
 				int efd = eventfd(0, EFD_CLOEXEC);
 				leak_before = cf_count_fds(pid);
-				ri.flags = VFIO_REGION_INFO_FLAG_READ; /* not mappable: no descriptor */
+				ri.flags = VFIO_REGION_INFO_FLAG_READ; /* not mappable: no
+									  descriptor */
 				ri.size = ri.index == 7 ? 256 : 0;
 				put_reply(&c, &m, 0, &ri, sizeof(ri), &efd, 1, false);
 				close(efd);
@@ -494,14 +532,16 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 			uint8_t b[20];
 			memcpy(b, m.body, 16);
 			memset(b + 16, 0xff, 4);
-			put_reply(&c, &m, 0, b, 18, NULL, 0, false); /* 2 bytes, whatever was asked */
+			put_reply(&c, &m, 0, b, 18, NULL, 0,
+				  false); /* 2 bytes, whatever was asked */
 			cf_msg_free(&m);
 			continue;
 		}
-		if (hostile && negotiated && cmd == UVFIO_CMD_DEVICE_GET_INFO && sc == C_UNKNOWN_ID) {
+		if (hostile && negotiated && cmd == UVFIO_CMD_DEVICE_GET_INFO &&
+		    sc == C_UNKNOWN_ID) {
 			/* a reply to an id the client never used, then the real one */
 			hostile_done = true;
-			struct cf_msg fake = { .h = m.h };
+			struct cf_msg fake = {.h = m.h};
 			fake.h.msg_id = (uint16_t)(m.h.msg_id ^ 0x8000);
 			answer(&c, &fake, false);
 		}
@@ -515,7 +555,8 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 				int w2 = cf_recv(&c, &x, 30);
 				if (w2 <= 0)
 					break;
-				if ((x.h.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_COMMAND) {
+				if ((x.h.flags & UVFIO_FLAGS_TYPE_MASK) !=
+				    UVFIO_FLAGS_TYPE_COMMAND) {
 					cf_msg_free(&x);
 					continue;
 				}
@@ -524,7 +565,9 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 			}
 			if (nq > 1 && !hostile_done) {
 				hostile_done = true;
-				cf_note(r, "%d requests in flight answered last first, in one write", nq);
+				cf_note(r,
+					"%d requests in flight answered last first, in one write",
+					nq);
 			}
 			cf_cork(&c);
 			for (int i = nq - 1; i >= 0; i--)
@@ -551,9 +594,12 @@ end:
 		int st = WIFEXITED(r->proc.last_status) ? WEXITSTATUS(r->proc.last_status) : -1;
 		if (sc == C_BASELINE)
 			r->baseline_status = st;
-		cf_note(r, "the client ended: %s", cf_status_str(r->proc.last_status, b, sizeof(b)));
+		cf_note(r, "the client ended: %s",
+			cf_status_str(r->proc.last_status, b, sizeof(b)));
 		if (sc == C_SPLIT && r->baseline_status >= 0 && st != r->baseline_status) {
-			cf_note(r, "replies in pieces end it otherwise than whole ones (exit status %d)",
+			cf_note(r,
+				"replies in pieces end it otherwise than whole ones (exit status "
+				"%d)",
 				r->baseline_status);
 			res = CF_FAIL;
 		}
@@ -565,7 +611,10 @@ end:
 	return judge_end(r, res);
 }
 
-#define CL(n, s, sc) { n, "client", SPEC s, ck_client, sc }
+#define CL(n, s, sc)                                                                               \
+	{                                                                                          \
+		n, "client", SPEC s, ck_client, sc                                                 \
+	}
 
 const struct cf_check cf_client_checks[] = {
 	CL("client.baseline", "Connection Initiation", C_BASELINE),

@@ -131,7 +131,7 @@ bool cf_still_serves(struct cf_run *r, char *why, size_t len)
 		}
 		int n = cf_negotiate(&c, 1, NULL, NULL);
 		if (n > 0) {
-			struct uvfio_device_info di = { .argsz = 16 };
+			struct uvfio_device_info di = {.argsz = 16};
 			struct cf_msg m;
 			n = cf_call(&c, UVFIO_CMD_DEVICE_GET_INFO, &di, 16, NULL, 0, &m);
 			bool ok = n > 0 && !(m.h.flags & UVFIO_FLAGS_ERROR);
@@ -139,7 +139,9 @@ bool cf_still_serves(struct cf_run *r, char *why, size_t len)
 				cf_msg_free(&m);
 			if (!ok)
 				snprintf(why, len, "DEVICE_GET_INFO %s",
-					 n < 0 ? "got no reply" : n == 0 ? "closed" : "failed");
+					 n < 0	  ? "got no reply"
+					 : n == 0 ? "closed"
+						  : "failed");
 			r->server_pid = cf_peer_pid(c.fd) ? cf_peer_pid(c.fd) : r->server_pid;
 			cf_conn_close(&c);
 			cf_after_close(r);
@@ -168,7 +170,7 @@ struct result {
 	double secs;
 };
 
-static const char *res_name[] = { "pass", "fail", "skip" };
+static const char *res_name[] = {"pass", "fail", "skip"};
 
 static double now_s(void)
 {
@@ -193,7 +195,8 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 		return res;
 	if (r->proc.argv_tmpl && r->proc.child) {
 		/* a crash shows as the child's end, soon after the close */
-		if (cf_proc_wait_end(&r->proc, r->hung ? 0 : 20) && cf_status_crash(r->proc.last_status))
+		if (cf_proc_wait_end(&r->proc, r->hung ? 0 : 20) &&
+		    cf_status_crash(r->proc.last_status))
 			cf_restart_if_ended(r);
 	}
 	if (r->hung && r->proc.argv_tmpl) {
@@ -205,6 +208,17 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 	if (!cf_still_serves(r, why, sizeof(why))) {
 		if (!r->crashed)
 			cf_note(r, "the server no longer serves after this check: %s", why);
+		/* a server the tool did not start: its end is all it can see */
+		if (!r->proc.argv_tmpl && pid) {
+			/* it may still be on its way out */
+			bool alive = cf_proc_alive(pid);
+			for (int i = 0; i < 50 && alive; i++) {
+				usleep(10000);
+				alive = cf_proc_alive(pid);
+			}
+			if (!alive)
+				cf_note(r, "its process (pid %d) is gone", (int)pid);
+		}
 		if (r->proc.argv_tmpl) {
 			cf_proc_kill(&r->proc);
 			if (cf_proc_start(&r->proc, true) < 0)
@@ -224,8 +238,10 @@ static enum cf_result run_server_check(struct cf_run *r, const struct cf_check *
 			after = cf_count_fds(pid);
 		}
 		if (after > fds_before) {
-			cf_note(r, "descriptor leak: the server held %d descriptors before the check and "
-				   "%d after its client left",
+			cf_note(r,
+				"descriptor leak: the server held %d descriptors before the check "
+				"and "
+				"%d after its client left",
 				fds_before, after);
 			return CF_FAIL;
 		}
@@ -237,11 +253,20 @@ static void xml_escaped(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '&': fputs("&amp;", f); break;
-		case '"': fputs("&quot;", f); break;
-		default: fputc(*s, f);
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			fputc(*s, f);
 		}
 	}
 }
@@ -255,13 +280,14 @@ static int write_junit(const char *path, const struct result *res, size_t n, con
 	double total = 0;
 	for (size_t i = 0; i < n; i++)
 		total += res[i].secs;
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		   "<testsuites>\n<testsuite name=\"uvfio-conform%s\" tests=\"%zu\" failures=\"%d\" "
-		   "skipped=\"%d\" time=\"%.3f\">\n",
+	fprintf(f,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<testsuites>\n<testsuite name=\"uvfio-conform%s\" tests=\"%zu\" failures=\"%d\" "
+		"skipped=\"%d\" time=\"%.3f\">\n",
 		client ? "-client" : "", n, count[CF_FAIL], count[CF_SKIP], total);
 	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "  <testcase classname=\"%s\" name=\"%s\" time=\"%.3f\">", res[i].ck->group,
-			res[i].ck->name, res[i].secs);
+		fprintf(f, "  <testcase classname=\"%s\" name=\"%s\" time=\"%.3f\">",
+			res[i].ck->group, res[i].ck->name, res[i].secs);
 		if (res[i].res == CF_FAIL) {
 			fputs("<failure message=\"", f);
 			xml_escaped(f, res[i].detail);
@@ -323,32 +349,45 @@ static int conform_opt(int ch, const char *arg, void *ctx)
 {
 	struct conform_opts *o = ctx;
 	switch (ch) {
-	case 'c': o->client = true; return -1;
-	case 0x300: o->tap = true; return -1;
-	case 0x301: o->junit = arg; return -1;
-	case 'l': o->list = true; return -1;
+	case 'c':
+		o->client = true;
+		return -1;
+	case 0x300:
+		o->tap = true;
+		return -1;
+	case 0x301:
+		o->junit = arg;
+		return -1;
+	case 'l':
+		o->list = true;
+		return -1;
 	case 'o':
 		if (o->n_only >= 16)
 			return tool_fail(EXIT_USAGE, "at most 16 --only patterns");
 		o->only[o->n_only++] = arg;
 		return -1;
-	case 0x302: return parse_kick(&o->kick, arg);
-	case 0x303: o->split = true; return -1;
-	case 0x304: o->corpus = arg; return -1;
+	case 0x302:
+		return parse_kick(&o->kick, arg);
+	case 0x303:
+		o->split = true;
+		return -1;
+	case 0x304:
+		o->corpus = arg;
+		return -1;
 	}
 	return tool_fail(EXIT_USAGE, "unknown option");
 }
 
 static const struct option conform_long[] = {
-	{ "client", no_argument, NULL, 'c' },
-	{ "tap", no_argument, NULL, 0x300 },
-	{ "junit", required_argument, NULL, 0x301 },
-	{ "list", no_argument, NULL, 'l' },
-	{ "only", required_argument, NULL, 'o' },
-	{ "dma-kick", required_argument, NULL, 0x302 },
-	{ "split", no_argument, NULL, 0x303 },
-	{ "corpus", required_argument, NULL, 0x304 },
-	{ NULL, 0, NULL, 0 },
+	{"client", no_argument, NULL, 'c'},
+	{"tap", no_argument, NULL, 0x300},
+	{"junit", required_argument, NULL, 0x301},
+	{"list", no_argument, NULL, 'l'},
+	{"only", required_argument, NULL, 'o'},
+	{"dma-kick", required_argument, NULL, 0x302},
+	{"split", no_argument, NULL, 0x303},
+	{"corpus", required_argument, NULL, 0x304},
+	{NULL, 0, NULL, 0},
 };
 
 static bool selected(const struct conform_opts *o, const struct cf_check *ck)
@@ -372,10 +411,10 @@ static int run(int argc, char **argv)
 			dash = i;
 			break;
 		}
-	struct conform_opts o = { 0 };
+	struct conform_opts o = {0};
 	char *pos[2];
 	int npos = 0;
-	struct tool_argspec spec = { "clo:", conform_long, conform_opt, &o, 0, 1 };
+	struct tool_argspec spec = {"clo:", conform_long, conform_opt, &o, 0, 1};
 	int code = tool_args(&conform_cmd, dash >= 0 ? dash : argc, argv, &spec, pos, &npos);
 	if (code >= 0)
 		return code;
@@ -384,7 +423,8 @@ static int run(int argc, char **argv)
 	if (o.list) {
 		for (size_t i = 0; i < ntable; i++)
 			if (selected(&o, &table[i]))
-				printf("%-40s %-14s %s\n", table[i].name, table[i].group, table[i].spec);
+				printf("%-40s %-14s %s\n", table[i].name, table[i].group,
+				       table[i].spec);
 		return 0;
 	}
 	bool spawn = dash >= 0 && dash + 1 < argc;
@@ -414,15 +454,16 @@ static int run(int argc, char **argv)
 		snprintf(r.proc.sock, sizeof(r.proc.sock), "%s/sock", dir);
 		char logp[128];
 		snprintf(logp, sizeof(logp), "%s/log", dir);
-		r.proc.log_fd = tool_opts.log_level > UVFIO_LOG_ERR ? dup(2)
-								   : open(logp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		r.proc.log_fd = tool_opts.log_level > UVFIO_LOG_ERR
+					? dup(2)
+					: open(logp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	} else {
 		snprintf(r.proc.sock, sizeof(r.proc.sock), "%s", pos[0]);
 	}
 
 	int ret = 0;
 	if (o.client) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
 		snprintf(a.sun_path, sizeof(a.sun_path), "%s", r.proc.sock);
 		r.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (r.listen_fd < 0 || bind(r.listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
@@ -441,26 +482,27 @@ static int run(int argc, char **argv)
 			goto out;
 		}
 		if ((code = cf_probe(&r, &r.dev)) < 0) {
-			ret = tool_fail(EXIT_USAGE, "cannot talk to the server at %s: %s", r.proc.sock,
-					strerror(-code));
+			ret = tool_fail(EXIT_USAGE, "cannot talk to the server at %s: %s",
+					r.proc.sock, strerror(-code));
 			goto out;
 		}
 		/* does it end when its client leaves (libvfio-user's samples do)? */
-		if (spawn && cf_proc_wait_end(&r.proc, 300) && !cf_status_crash(r.proc.last_status)) {
+		if (spawn && cf_proc_wait_end(&r.proc, 300) &&
+		    !cf_status_crash(r.proc.last_status)) {
 			r.exits_on_leave = true;
 			r.server_pid = 0;
 			code = cf_proc_start(&r.proc, true);
 		}
 		if (code < 0) {
-			ret = tool_fail(EXIT_USAGE, "cannot talk to the server at %s: %s", r.proc.sock,
-					strerror(-code));
+			ret = tool_fail(EXIT_USAGE, "cannot talk to the server at %s: %s",
+					r.proc.sock, strerror(-code));
 			goto out;
 		}
 	}
 
 	struct result *res = calloc(ntable, sizeof(*res));
 	size_t n = 0;
-	int count[3] = { 0 };
+	int count[3] = {0};
 	if (o.tap)
 		printf("TAP version 13\n");
 	size_t nsel = 0;
@@ -476,7 +518,7 @@ static int run(int argc, char **argv)
 		r.noted = r.crashed = r.hung = false;
 		double t0 = now_s();
 		enum cf_result rs = o.client ? ck->fn(&r, ck) : run_server_check(&r, ck);
-		res[n] = (struct result){ ck, rs, strdup(r.detail), now_s() - t0 };
+		res[n] = (struct result){ck, rs, strdup(r.detail), now_s() - t0};
 		count[rs]++;
 		n++;
 		if (o.tap) {
@@ -496,8 +538,10 @@ static int run(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			json_object *c = json_object_new_object();
 			json_object_object_add(c, "name", json_object_new_string(res[i].ck->name));
-			json_object_object_add(c, "group", json_object_new_string(res[i].ck->group));
-			json_object_object_add(c, "result", json_object_new_string(res_name[res[i].res]));
+			json_object_object_add(c, "group",
+					       json_object_new_string(res[i].ck->group));
+			json_object_object_add(c, "result",
+					       json_object_new_string(res_name[res[i].res]));
 			json_object_object_add(c, "detail", json_object_new_string(res[i].detail));
 			json_object_object_add(c, "spec", json_object_new_string(res[i].ck->spec));
 			json_object_array_add(list, c);
@@ -543,8 +587,8 @@ out:
 
 static const struct tool_cmd conform_cmd = {
 	.name = "conform",
-	.summary = "conform [--client] SOCKET | -- COMMAND ARG...\n"
-		   "                       check a server (or a client) against the specification",
+	.summary = "conform SOCKET | -- COMMAND ARG...  check a server against the specification\n"
+		   "  conform --client -- COMMAND ARG...  check a client against a hostile server",
 	.help = "Usage: uvfio conform [OPTIONS] SOCKET\n"
 		"       uvfio conform [OPTIONS] -- COMMAND ARG...\n"
 		"       uvfio conform --client [OPTIONS] -- COMMAND ARG...\n"

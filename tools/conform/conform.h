@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * conform.h — `uvfio conform` (docs/CONFORMANCE.md): the checks of a server
- * (checks_server.c) and of a client (checks_client.c), the peer under test
+ * (checks_*.c, checks.h) and of a client (checks_client.c), the peer under test
  * (peer_proc.c: spawning, restarting, what only a parent or /proc sees), the
  * raw connection both sides speak (conn.c), fuzz corpora replayed
  * (corpus.c) and the command with its reports (cmd_conform.c).
@@ -46,21 +46,22 @@ struct cf_conn {
 	/* negotiated */
 	uint16_t minor;
 	uint32_t max_msg_fds, max_data_xfer;
-	uint32_t own_max_xfer;  /* the max_data_xfer_size the tool proposed */
+	uint32_t own_max_xfer; /* the max_data_xfer_size the tool proposed */
 	uint64_t max_dma_maps;
 	bool migration;
 	/* server requests met while waiting for a reply */
 	struct cf_dma_window dma;
-	bool split;             /* cut every message at random (--split) */
+	bool split; /* cut every message at random (--split) */
 	/* corked: writes gather here (no descriptors) until cf_uncork() */
 	uint8_t *cork;
 	size_t cork_len, cork_cap;
-	bool qemu_layout;       /* answer DMA in QEMU's layout, else the specification's */
-	bool withhold;          /* keep them (withheld[]) instead of answering */
+	bool qemu_layout; /* answer DMA in QEMU's layout, else the specification's */
+	bool withhold;	  /* keep them (withheld[]) instead of answering */
 	struct cf_msg withheld[8];
 	int nwithheld;
-	unsigned dma_served;    /* DMA requests answered */
-	char dma_err[200];      /* the first wrong DMA request seen */
+	unsigned dma_served; /* DMA requests answered with data */
+	unsigned dma_seen;   /* DMA requests met, answered either way */
+	char dma_err[200];   /* the first wrong DMA request seen */
 	/* messages read ahead of the one waited for (replies to other ids) */
 	struct cf_msg stray[4];
 	int nstray;
@@ -88,8 +89,8 @@ int cf_recv(struct cf_conn *c, struct cf_msg *m, int timeout_ms);
  * way: 1 with the reply in m, 0 at a close, -1 at a timeout. */
 int cf_wait(struct cf_conn *c, uint16_t id, struct cf_msg *m);
 /* cf_send + cf_wait. */
-int cf_call(struct cf_conn *c, uint16_t cmd, const void *body, size_t len, const int *fds,
-	    int nfds, struct cf_msg *m);
+int cf_call(struct cf_conn *c, uint16_t cmd, const void *body, size_t len, const int *fds, int nfds,
+	    struct cf_msg *m);
 /* Answer a DMA request from c->dma (layout by its size); false if it was
  * not one the tool can take as well formed (c->dma_err says why). */
 bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m);
@@ -100,12 +101,12 @@ int cf_negotiate(struct cf_conn *c, uint16_t minor, const char *json, struct cf_
 /* ---- peer_proc.c: the program under test ---- */
 
 struct cf_proc {
-	char **argv_tmpl;  /* the command with {sock}; NULL: a running server */
-	char sock[108];    /* the socket (the server's, or the one we listen on) */
-	pid_t child;       /* spawned process, 0 if none */
-	int last_status;   /* of the child that ended (waitpid) */
-	bool ended;        /* the child ended since the last look */
-	int log_fd;        /* the child's stdout and stderr */
+	char **argv_tmpl; /* the command with {sock}; NULL: a running server */
+	char sock[108];	  /* the socket (the server's, or the one we listen on) */
+	pid_t child;	  /* spawned process, 0 if none */
+	int last_status;  /* of the child that ended (waitpid) */
+	bool ended;	  /* the child ended since the last look */
+	int log_fd;	  /* the child's stdout and stderr */
 	int timeout_ms;
 	int spawns;
 };
@@ -124,6 +125,8 @@ const char *cf_status_str(int status, char *buf, size_t len);
 bool cf_status_crash(int status);
 /* Open descriptors of a process (-1 if /proc cannot tell). */
 int cf_count_fds(pid_t pid);
+/* The process exists and has not ended (a zombie has). */
+bool cf_proc_alive(pid_t pid);
 /* Resident set size in KiB (-1 if unknown). */
 long cf_rss_kib(pid_t pid);
 /* The process at the other end of a connected socket (0 if unknown). */
@@ -168,17 +171,17 @@ struct cf_run {
 	int timeout_ms;
 	struct cf_dev dev;
 	struct cf_kick kick;
-	const char *corpus; /* --corpus DIR */
-	bool split;         /* --split: every connection cuts its messages */
-	pid_t server_pid; /* as the socket tells (server mode) */
-	bool dead;        /* a running server stopped serving: the rest is skipped */
+	const char *corpus;  /* --corpus DIR */
+	bool split;	     /* --split: every connection cuts its messages */
+	pid_t server_pid;    /* as the socket tells (server mode) */
+	bool dead;	     /* a running server stopped serving: the rest is skipped */
 	bool exits_on_leave; /* a spawned server that ends when its client leaves */
 	/* the result of the check being run */
 	char detail[600];
 	bool noted;
 	bool crashed, hung;
 	struct cf_conn conn; /* the check's connection (server mode) */
-	int listen_fd;       /* client mode */
+	int listen_fd;	     /* client mode */
 	/* the client with a good server (client.baseline): its exit status and
 	 * its descriptors when each request arrived (-1: not seen) */
 	int baseline_status;

@@ -45,7 +45,7 @@ int cf_conn_open(struct cf_conn *c, const char *path, int timeout_ms)
 	c->max_msg_fds = UVFIO_DEFAULT_MAX_MSG_FDS;
 	c->max_data_xfer = UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
 	c->own_max_xfer = UVFIO_DEFAULT_MAX_DATA_XFER_SIZE;
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(a.sun_path, path);
@@ -80,9 +80,9 @@ static bool write_all(int fd, const uint8_t *buf, size_t len, const int *fds, in
 {
 	size_t at = 0;
 	while (at < len) {
-		char cbuf[CMSG_SPACE(16 * sizeof(int))] = { 0 };
-		struct iovec iov = { (void *)(buf + at), len - at };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		char cbuf[CMSG_SPACE(16 * sizeof(int))] = {0};
+		struct iovec iov = {(void *)(buf + at), len - at};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		if (nfds > 0 && at == 0) {
 			mh.msg_control = cbuf;
 			mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
@@ -123,7 +123,8 @@ bool cf_write_split(struct cf_conn *c, const void *buf, size_t len, const int *f
 	if (!c->split)
 		return write_all(c->fd, b, len, fds, nfds);
 	if (len > 1)
-		for (unsigned want = 1 + (unsigned)rand_r(&c->seed) % 3; pieces + 1 < want; pieces++)
+		for (unsigned want = 1 + (unsigned)rand_r(&c->seed) % 3; pieces + 1 < want;
+		     pieces++)
 			cut[pieces] = 1 + (size_t)rand_r(&c->seed) % (len - 1);
 	if (pieces == 2 && cut[0] > cut[1]) {
 		size_t t = cut[0];
@@ -166,8 +167,8 @@ size_t cf_build(uint8_t *out, size_t cap, uint16_t id, uint16_t cmd, uint32_t fl
 {
 	if (16 + len > cap)
 		len = cap - 16;
-	struct uvfio_hdr h = { .msg_id = id, .cmd = cmd, .msg_size = (uint32_t)(16 + len),
-			       .flags = flags };
+	struct uvfio_hdr h = {
+		.msg_id = id, .cmd = cmd, .msg_size = (uint32_t)(16 + len), .flags = flags};
 	memcpy(out, &h, 16);
 	if (len)
 		memcpy(out + 16, body, len);
@@ -196,16 +197,18 @@ static int read_full(struct cf_conn *c, void *buf, size_t len, struct cf_msg *m,
 		long left = deadline - now_ms();
 		if (left <= 0)
 			return -1;
-		struct pollfd p = { c->fd, POLLIN, 0 };
+		struct pollfd p = {c->fd, POLLIN, 0};
 		int pr = poll(&p, 1, (int)left);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0)
 			return -1;
 		char cbuf[CMSG_SPACE(32 * sizeof(int))];
-		struct iovec iov = { (uint8_t *)buf + got, len - got };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
+		struct iovec iov = {(uint8_t *)buf + got, len - got};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
 		ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -270,6 +273,7 @@ bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m)
 {
 	bool rd = m->h.cmd == UVFIO_CMD_DMA_READ;
 	bool q = c->qemu_layout;
+	c->dma_seen++;
 	uint64_t addr = 0, count = 0;
 	size_t hlen = q ? 12 : 16;
 	bool sized = false;
@@ -286,8 +290,9 @@ bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m)
 	}
 	const char *why = NULL;
 	if (!sized)
-		why = q ? "its size is not that of QEMU's layout" : "its size is not that of the "
-								       "specification's layout";
+		why = q ? "its size is not that of QEMU's layout"
+			: "its size is not that of the "
+			  "specification's layout";
 	else if (count == 0 || count > c->own_max_xfer)
 		why = "its count is 0 or above the client's max_data_xfer_size";
 	else if (addr < c->dma.iova || addr - c->dma.iova > c->dma.size ||
@@ -301,8 +306,8 @@ bool cf_serve_dma(struct cf_conn *c, const struct cf_msg *m)
 				 "the server's", rd ? "DMA_READ" : "DMA_WRITE",
 				 (unsigned long long)addr, (unsigned long long)count, why);
 		uint8_t e[16];
-		cf_build(e, sizeof(e), m->h.msg_id, m->h.cmd, UVFIO_FLAGS_TYPE_REPLY | UVFIO_FLAGS_ERROR,
-			 NULL, 0);
+		cf_build(e, sizeof(e), m->h.msg_id, m->h.cmd,
+			 UVFIO_FLAGS_TYPE_REPLY | UVFIO_FLAGS_ERROR, NULL, 0);
 		((struct uvfio_hdr *)e)->error_no = EINVAL;
 		cf_write_split(c, e, 16, NULL, 0);
 		return false;
@@ -362,8 +367,8 @@ int cf_wait(struct cf_conn *c, uint16_t id, struct cf_msg *m)
 	}
 }
 
-int cf_call(struct cf_conn *c, uint16_t cmd, const void *body, size_t len, const int *fds,
-	    int nfds, struct cf_msg *m)
+int cf_call(struct cf_conn *c, uint16_t cmd, const void *body, size_t len, const int *fds, int nfds,
+	    struct cf_msg *m)
 {
 	int id = cf_send(c, cmd, 0, body, len, fds, nfds);
 	if (id < 0) {
@@ -390,7 +395,7 @@ int cf_negotiate(struct cf_conn *c, uint16_t minor, const char *json, struct cf_
 	uint8_t *body = malloc(4 + jl);
 	if (!body)
 		return 0;
-	struct uvfio_version v = { 0, minor };
+	struct uvfio_version v = {0, minor};
 	memcpy(body, &v, 4);
 	if (jl)
 		memcpy(body + 4, json, jl);

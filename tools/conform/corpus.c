@@ -60,13 +60,13 @@ static bool replay(struct cf_run *r, const uint8_t *data, size_t len)
 	uint8_t mode = data[0];
 	if (!(mode & 1)) {
 		static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8}}";
-		uint8_t v[64] = { 0, 0, 1, 0 };
+		uint8_t v[64] = {0, 0, 1, 0};
 		memcpy(v + 4, json, sizeof(json));
 		uint8_t msg[96];
 		size_t n = cf_build(msg, sizeof(msg), 0, UVFIO_CMD_VERSION, 0, v, 4 + sizeof(json));
 		cf_write_split(c, msg, n, NULL, 0);
 	}
-	int efd[2] = { -1, -1 };
+	int efd[2] = {-1, -1};
 	if (mode & 2) {
 		efd[0] = eventfd(0, EFD_CLOEXEC);
 		efd[1] = eventfd(0, EFD_CLOEXEC);
@@ -144,7 +144,8 @@ enum cf_result cf_ck_corpus(struct cf_run *r, const struct cf_check *ck)
 		char why[160];
 		if (!drained) {
 			r->hung = true;
-			cf_note(r, "hang: the server did not close within %d ms after input %s ended",
+			cf_note(r,
+				"hang: the server did not close within %d ms after input %s ended",
 				r->timeout_ms, names[i]);
 			res = CF_FAIL;
 		} else if (r->proc.child && cf_proc_wait_end(&r->proc, 0) &&
@@ -154,7 +155,8 @@ enum cf_result cf_ck_corpus(struct cf_run *r, const struct cf_check *ck)
 			res = CF_FAIL;
 		} else if (!cf_still_serves(r, why, sizeof(why))) {
 			if (!r->crashed)
-				cf_note(r, "the server no longer serves after input %s: %s", names[i], why);
+				cf_note(r, "the server no longer serves after input %s: %s",
+					names[i], why);
 			else
 				cf_note(r, "after input %s", names[i]);
 			res = CF_FAIL;
@@ -165,7 +167,8 @@ enum cf_result cf_ck_corpus(struct cf_run *r, const struct cf_check *ck)
 				after = cf_count_fds(pid);
 			}
 			if (after > before) {
-				cf_note(r, "descriptor leak: %d descriptors before input %s, %d after",
+				cf_note(r,
+					"descriptor leak: %d descriptors before input %s, %d after",
 					before, names[i], after);
 				res = CF_FAIL;
 			}

@@ -24,7 +24,7 @@
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
@@ -181,6 +181,21 @@ int cf_count_fds_settled(pid_t pid)
 		last = now;
 	}
 	return last;
+}
+
+bool cf_proc_alive(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool alive = true;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "State:", 6))
+			alive = !strchr(line + 6, 'Z') && !strchr(line + 6, 'X');
+	fclose(f);
+	return alive;
 }
 
 long cf_rss_kib(pid_t pid)
