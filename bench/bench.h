@@ -167,6 +167,9 @@ void many_devices(int cpu_srv, const char *place, size_t iters);
 void doorbell_rows(int cpu_srv, const char *place);
 
 /* rows_mig.c: migration between two uvfio-memdev processes */
+/* path (size bytes) := the program prog beside uvfio-bench's own
+ * executable, or "" when there is none. */
+void bench_sibling(char *path, size_t size, const char *prog);
 void find_memdev(void);
 void migration_rows(int cpu_srv, const char *place);
 

@@ -297,3 +297,15 @@ struct stat_ raw_eventfd(int cpu_srv, size_t n, size_t nl)
 	free(lat);
 	return s;
 }
+
+void bench_sibling(char *path, size_t size, const char *prog)
+{
+	size_t keep = strlen(prog) + 1;
+	ssize_t n = size > keep ? readlink("/proc/self/exe", path, size - keep) : -1;
+	path[n > 0 ? n : 0] = 0;
+	char *slash = strrchr(path, '/');
+	if (slash)
+		memcpy(slash + 1, prog, keep);
+	if (!slash || access(path, X_OK) < 0)
+		path[0] = 0;
+}

@@ -20,13 +20,7 @@ static char memdev_path[4096]; /* empty: the program is not beside this one */
 
 void find_memdev(void)
 {
-	ssize_t n = readlink("/proc/self/exe", memdev_path, sizeof(memdev_path) - 16);
-	memdev_path[n > 0 ? n : 0] = 0;
-	char *slash = strrchr(memdev_path, '/');
-	if (slash)
-		strcpy(slash + 1, "uvfio-memdev");
-	if (!slash || access(memdev_path, X_OK) < 0)
-		memdev_path[0] = 0;
+	bench_sibling(memdev_path, sizeof(memdev_path), "uvfio-memdev");
 }
 
 /* A memdev process with ram bytes of RAM on cpu serving the client returned

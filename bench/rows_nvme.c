@@ -32,13 +32,7 @@ static char nvme_path[4096];
 
 void find_nvme(void)
 {
-	ssize_t n = readlink("/proc/self/exe", nvme_path, sizeof(nvme_path) - 16);
-	nvme_path[n > 0 ? n : 0] = 0;
-	char *slash = strrchr(nvme_path, '/');
-	if (slash)
-		strcpy(slash + 1, "uvfio-nvme");
-	if (!slash || access(nvme_path, X_OK) < 0)
-		nvme_path[0] = 0;
+	bench_sibling(nvme_path, sizeof(nvme_path), "uvfio-nvme");
 }
 
 struct nvme_bench {

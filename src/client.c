@@ -186,33 +186,6 @@ static void unwaited_drop(struct uvfio_client *c, struct vu_pending *p)
 		nowait_unlink(c, p);
 }
 
-/*
- * Room under max_in_flight can never come: every request in flight is
- * waited for by a call that cannot go on, as its thread is waiting for room
- * itself (in a call from a callback that call's wait delivered, or in
- * another such call): hold and wait. Timed-out requests may still be freed
- * by their late reply, posted and asynchronous ones by theirs. O(slots x
- * waiters): only while waiting for room. mu held.
- */
-bool vu_client_room_never(struct uvfio_client *c)
-{
-	unsigned stuck = 0;
-	for (unsigned i = 0; i <= c->slot_mask && stuck < c->in_flight; i++) {
-		struct vu_pending *p = c->slot[i];
-		if (!p)
-			continue;
-		if (p->kind != VU_WAIT || p->abandoned)
-			return false;
-		bool held = false;
-		for (struct vu_waiter *w = c->room_waiters; w && !held; w = w->room_next)
-			held = w->self == p->owner;
-		if (!held)
-			return false;
-		stuck++;
-	}
-	return stuck == c->in_flight;
-}
-
 bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t)
 {
 	if (t->p)
@@ -503,7 +476,6 @@ static int req_alloc(struct uvfio_client *c, uint16_t cmd, enum vu_kind kind, ui
 		return r;
 	p->cmd = cmd;
 	p->kind = kind;
-	p->owner = vu_reader_self(); /* its caller's thread */
 	*out = p;
 	return 0;
 }
@@ -676,6 +648,7 @@ int vu_client_send_reqs(struct uvfio_client *c, uint16_t cmd, const struct vu_pi
 			break;
 		p->sink = pc[k].sink;
 		p->sink_len = pc[k].sink_len;
+		p->owner = vu_reader_self();
 		rq[k].p = p;
 		rq[k].deadline = deadline;
 	}

@@ -189,6 +189,7 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	c->twin = -1;
 	c->epfd = -1;
 	c->wakefd = -1;
+	c->roomfd = -1;
 	c->timerfd = -1;
 	c->post.timer = -1;
 	c->post.wm = SIZE_MAX;
@@ -230,8 +231,9 @@ int uvfio_client_adopt(int fd, const struct uvfio_client_config *cfg, struct uvf
 	if (r == 0) {
 		c->epfd = epoll_create1(EPOLL_CLOEXEC);
 		c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		c->roomfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (c->epfd < 0 || c->wakefd < 0 || c->timerfd < 0)
+		if (c->epfd < 0 || c->wakefd < 0 || c->roomfd < 0 || c->timerfd < 0)
 			r = -errno;
 	}
 	/* poll_fd: input, a wake-up (shutdown), a deadline, posted writes due. */
@@ -318,6 +320,7 @@ void uvfio_client_close(struct uvfio_client *c)
 	vu_close(&c->twin);
 	vu_close(&c->epfd);
 	vu_close(&c->wakefd);
+	vu_close(&c->roomfd);
 	vu_close(&c->timerfd);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->send_mu);

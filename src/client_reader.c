@@ -71,6 +71,11 @@ void vu_client_wake_any(struct uvfio_client *c)
 {
 	if (!c->nany)
 		return;
+	/* Room freed by a thread that does not read (a collector, a sender):
+	 * the reader waiting for it in poll() must look. */
+	uint64_t one = 1;
+	if (c->room_reading && write(c->roomfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		vu_warn(&c->log, "cannot wake the reader waiting for room");
 	for (struct vu_waiter *w = c->waiters; w; w = w->next)
 		if (w->any)
 			pthread_cond_signal(&w->cv);
@@ -244,14 +249,15 @@ int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned
 		vu_spin_woke(&c->spin);
 		return r < 0 ? r : n + r;
 	}
-	struct pollfd pf[5] = {
+	struct pollfd pf[6] = {
 		{ .fd = main_ ? c->sock : -1, .events = POLLIN },
 		{ .fd = twin ? c->twin : -1, .events = POLLIN },
 		{ .fd = wake ? c->wakefd : -1, .events = POLLIN },
 		{ .fd = wake ? c->timerfd : -1, .events = POLLIN }, /* read by vu_client_tick */
 		{ .fd = wake ? c->post.timer : -1, .events = POLLIN },
+		{ .fd = how & VU_TURN_ROOM ? c->roomfd : -1, .events = POLLIN },
 	};
-	int pr = poll(pf, 5, timeout_ms);
+	int pr = poll(pf, 6, timeout_ms);
 	if (main_)
 		vu_spin_woke(&c->spin);
 	if (pr < 0)
@@ -261,6 +267,11 @@ int vu_reader_turn(struct uvfio_client *c, const struct wait_target *t, unsigned
 	if (pf[2].revents & POLLIN) {
 		uint64_t v;
 		if (read(c->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return -errno;
+	}
+	if (pf[5].revents & POLLIN) {
+		uint64_t v;
+		if (read(c->roomfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			return -errno;
 	}
 	if (pf[1].revents) {
@@ -366,11 +377,6 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	bool role = have_role || outer;
 	c->nwaiting++;
 	c->nany += w->any;
-	if (t->room) {
-		w->self = SELF;
-		w->room_next = c->room_waiters;
-		c->room_waiters = w;
-	}
 	for (;;) {
 		if (c->dead) { /* first: posted writes it failed are not done */
 			r = c->dead;
@@ -388,10 +394,6 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 			r = -EHOSTDOWN;
 			break;
 		}
-		if (t->room && vu_client_room_never(c)) { /* nor here: hold and wait */
-			r = -EDEADLK;
-			break;
-		}
 		if (deadline && now >= deadline) {
 			r = -ETIMEDOUT;
 			break;
@@ -404,14 +406,23 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 			/* One blocking read when the whole limit is still ahead
 			 * (SO_RCVTIMEO is the message timeout) and nothing else
 			 * needs watching; else poll() until the time to wake. */
-			bool twin = vu_client_reader_owns_twin(c);
-			bool block = c->blocking && !twin && until == deadline &&
+			/* The service thread owns the twin socket: waiting in a
+			 * call from a callback, it goes on answering there (a
+			 * server blocked writing a DMA request to it may be what
+			 * this call waits for). */
+			bool twin = vu_client_reader_owns_twin(c) ||
+				    (c->twin >= 0 && is_me(&c->service));
+			/* Room may come from a thread that does not read (one
+			 * collecting its reply): roomfd wakes a poll() for it. */
+			bool block = c->blocking && !twin && !t->room && until == deadline &&
 				     (!deadline || deadline - now + 1 >= (uint64_t)c->timeout_ms);
 			unsigned how = VU_TURN_MAIN | (twin ? VU_TURN_TWIN : 0) |
-				       (block ? VU_TURN_BLOCK : 0);
+				       (block ? VU_TURN_BLOCK : 0) | (t->room ? VU_TURN_ROOM : 0);
+			c->room_reading = t->room;
 			pthread_mutex_unlock(&c->mu);
 			int pr = vu_reader_turn(c, t, how, until ? (int)(until - now) : -1, NULL);
 			pthread_mutex_lock(&c->mu);
+			c->room_reading = false;
 			now = 0;
 			if (pr < 0)
 				vu_client_set_dead(c, pr);
@@ -426,11 +437,6 @@ int vu_client_wait(struct uvfio_client *c, struct vu_waiter *w, const struct wai
 	c->nwaiting--;
 	c->nany -= w->any;
 	waiter_unlink(c, w, t);
-	for (struct vu_waiter **pp = &c->room_waiters; t->room && *pp; pp = &(*pp)->room_next)
-		if (*pp == w) {
-			*pp = w->room_next;
-			break;
-		}
 	if (role && !outer)
 		vu_reader_release(c);
 	else

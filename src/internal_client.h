@@ -19,8 +19,6 @@ enum vu_kind { VU_WAIT, VU_NOWAIT, VU_ASYNC };
 struct vu_waiter {
 	pthread_cond_t cv; /* made when it first has to sleep */
 	struct vu_waiter *next, *prev;
-	struct vu_waiter *room_next; /* waiting for room: on c->room_waiters */
-	const void *self;            /* ... its thread's token */
 	bool any;    /* woken by every completion (flush, room) */
 	bool linked; /* cv made, on the client's list of waiters */
 };
@@ -48,7 +46,7 @@ struct vu_pending {
 	struct vu_waiter *waiter;
 	uint8_t *sink; /* a REGION_READ's data may land here while owner reads */
 	size_t sink_len;
-	const void *owner; /* the thread of the call that made it */
+	const void *owner; /* the thread of the call that made it (pieces) */
 	uvfio_async_fn fn;
 	void *opaque;
 };
@@ -100,6 +98,7 @@ struct uvfio_client {
 	int epfd;    /* uvfio_client_poll_fd() */
 	int wakefd;  /* eventfd: come and look (service thread, event loop) */
 	int timerfd; /* fires at the earliest deadline of a posted or async request */
+	int roomfd;  /* eventfd: room came, for the reader waiting for it in poll() */
 	int timeout_ms;
 	struct uvfio_client_config cfg;
 	struct uvfio_caps mine, server;
@@ -115,6 +114,7 @@ struct uvfio_client {
 	bool thread_reading; /* the service thread holds the reader role */
 	bool blocking;       /* main socket in blocking mode, SO_RCVTIMEO set */
 	bool kicked;         /* wakefd written and not yet read */
+	bool room_reading;   /* the role's holder waits for room in poll() */
 	struct vu_rx rx, twin_rx;
 	struct vu_spin spin; /* polling mode: the reader role's (spin.c) */
 	/* [0] main socket, [1] twin, each owned by the thread reading it:
@@ -142,7 +142,6 @@ struct uvfio_client {
 	struct vu_pending *nowait, *nowait_tail;     /* posted writes, by seq */
 	uint64_t timer_at; /* when timerfd fires (ms), 0: disarmed */
 	struct vu_waiter *waiters;
-	struct vu_waiter *room_waiters; /* every thread waiting for room */
 	unsigned nwaiting; /* application threads waiting (reply, flush, room) */
 	unsigned nany;     /* ... of them flush or room waiters */
 	uint64_t post_seq;
@@ -213,7 +212,6 @@ void vu_client_unsent(struct uvfio_client *c, const uint16_t *ids, unsigned n, i
 /* A reply arrived: complete its request. mu held; takes m. */
 void vu_client_complete(struct uvfio_client *c, struct vu_msg *m);
 bool vu_client_target_done(struct uvfio_client *c, const struct wait_target *t);
-bool vu_client_room_never(struct uvfio_client *c);
 /* Time out posted and async requests whose deadline has passed; rearm the
  * timer. mu held (dropped around callbacks). Returns how many timed out. */
 int vu_client_expire(struct uvfio_client *c, uint64_t now);
@@ -231,6 +229,7 @@ void vu_client_slots_free(struct uvfio_client *c);
 #define VU_TURN_TWIN 2u  /* read the twin socket (the caller owns it) */
 #define VU_TURN_BLOCK 4u /* one blocking read of the main socket (SO_RCVTIMEO) */
 #define VU_TURN_WAKE 8u  /* also wake on wakefd and timerfd (service thread) */
+#define VU_TURN_ROOM 16u /* also wake on roomfd (waiting for room) */
 const void *vu_reader_self(void); /* this thread's token (c->reader) */
 bool vu_reader_acquire(struct uvfio_client *c);
 void vu_reader_release(struct uvfio_client *c);

@@ -172,6 +172,21 @@ void vu_srv_dma_reply_in(struct uvfio_server *s, struct vu_msg *m)
 /* A DMA_READ reply of the exact expected size for a request in flight:
  * its data is received straight into the asking thread's buffer (the
  * specification's layout only: QEMU's puts padding after the data). */
+/* One message read from the twin socket: a reply goes to its request; a
+ * request has no business there and is dropped (both readers of the twin
+ * socket, the waiting thread and the serving loop, come here). */
+static void twin_msg_in(struct uvfio_server *s, struct vu_msg *m)
+{
+	vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
+	if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
+		vu_srv_dma_reply_in(s, m);
+	} else {
+		vu_warn(&s->log, "discarding a %s request on the twin socket",
+			uvfio_cmd_name(m->hdr.cmd));
+		vu_msg_free(m);
+	}
+}
+
 static uint8_t *dma_sink(void *arg, const struct uvfio_hdr *h, size_t *keep)
 {
 	struct uvfio_server *s = arg;
@@ -267,14 +282,7 @@ static void read_twin(struct uvfio_server *s, struct dma_call *c, uint64_t deadl
 		if (r < 0) {
 			vu_srv_dma_break(s, "the twin socket: %s", uvfio_strerror(r));
 		} else if (r == 1) {
-			vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
-			if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-				vu_srv_dma_reply_in(s, m);
-			} else {
-				vu_warn(&s->log, "discarding a %s request on the twin socket",
-					uvfio_cmd_name(m->hdr.cmd));
-				vu_msg_free(m);
-			}
+			twin_msg_in(s, m);
 		} else if (vu_now_ms() >= deadline) {
 			size_t part = vu_rx_partial(rx);
 			if (part) /* the rest could not be told from what follows */
@@ -529,14 +537,7 @@ void vu_srv_dma_twin_poll(struct uvfio_server *s)
 			vu_srv_dma_break(s, "the twin socket: %s", uvfio_strerror(r));
 		if (r != 1)
 			break;
-		vu_trace_hdr(&s->log, "<-", &m->hdr, m->nfds);
-		if ((m->hdr.flags & UVFIO_FLAGS_TYPE_MASK) == UVFIO_FLAGS_TYPE_REPLY) {
-			vu_srv_dma_reply_in(s, m);
-		} else {
-			vu_warn(&s->log, "discarding a %s request on the twin socket",
-				uvfio_cmd_name(m->hdr.cmd));
-			vu_msg_free(m);
-		}
+		twin_msg_in(s, m);
 	}
 	pthread_mutex_lock(&s->dma_mu);
 	s->twin_reading = false;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #include "testdev.h"
 
 static ssize_t bar0(void *opaque, uint32_t region, uint64_t off, void *buf, size_t count,
@@ -268,4 +270,20 @@ int testdev_fx_teardown(void **state)
 	testdev_stop(f->dev);
 	free(f);
 	return 0;
+}
+
+void td_wr64(struct uvfio_client *c, uint64_t off, uint64_t v)
+{
+	assert_int_equal(uvfio_client_region_write(c, 0, off, &v, 8), 0);
+}
+
+int64_t td_device_copy(struct uvfio_client *c, uint64_t src, uint64_t dst, uint64_t len)
+{
+	td_wr64(c, TD_DMA_SRC, src);
+	td_wr64(c, TD_DMA_DST, dst);
+	td_wr64(c, TD_DMA_LEN, len);
+	td_wr64(c, TD_DMA_GO, 1);
+	int64_t v = 0;
+	assert_int_equal(uvfio_client_region_read(c, 0, TD_DMA_GO, &v, 8), 0);
+	return v;
 }

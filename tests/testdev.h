@@ -87,4 +87,11 @@ void testdev_stop(struct testdev *d);
 #define TD_SG_WRITE 0x48
 #define TD_MAP_WRITE 0x50
 
+/* Write a 64-bit register of the test device's BAR0 (asserted). */
+void td_wr64(struct uvfio_client *c, uint64_t off, uint64_t v);
+/* Have the test device copy len bytes src -> dst through its registers
+ * (each access asserted); returns the result it reads back from TD_DMA_GO
+ * (0, or the copy's negative errno). */
+int64_t td_device_copy(struct uvfio_client *c, uint64_t src, uint64_t dst, uint64_t len);
+
 #endif

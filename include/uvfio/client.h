@@ -30,12 +30,6 @@
  *                reserved, and counts as in flight, until it comes).
  *   -EAGAIN      max_in_flight requests were in flight and none was answered
  *                within the message timeout: this request was not sent.
- *   -EDEADLK     max_in_flight requests were in flight, and every one is
- *                waited for by a call that cannot go on before this one
- *                returns: a call of this thread whose wait ran the callback
- *                that made this call, or a call of another thread likewise
- *                waiting for room. No room could ever come: this request
- *                was not sent (it fails at once, not after the timeout).
  *   -EHOSTDOWN   the server is taken for stalled: every request in flight
  *                timed out and no reply has come since. The request was not
  *                sent; it failed at once (a caller waiting for room under
@@ -266,7 +260,10 @@ UVFIO_EXPORT int uvfio_client_poll_fd(struct uvfio_client *c);
  *   0            nothing to do;
  *   -EBUSY       another thread is reading at this moment (a caller waiting
  *                for its reply): it delivers what is there, and poll_fd may
- *                stay readable until it has read it. Not an error;
+ *                stay readable until it has read it (a thread reads
+ *                whenever it holds the role: one waiting to send leaves it
+ *                first). Not an error; an event loop should not call again
+ *                at once in a tight loop;
  *   -ECONNRESET, -ESHUTDOWN  the connection is dead or shut down.
  * Thread-safe; meant for the thread that runs the event loop.
  */
@@ -378,7 +375,8 @@ UVFIO_EXPORT int uvfio_client_set_irqs(struct uvfio_client *c, uint32_t index, u
  * once on the connection (fewer under max_in_flight); a piece's data is
  * received straight into @buf when the calling thread is the one reading
  * the connection. Every piece sent is waited for before the call returns,
- * and nothing is written to @buf after it returns. Returns 0 when every
+ * and the library neither writes nor reads @buf after it returns, whatever
+ * the outcome (also from a callback, when the connection dies meanwhile). Returns 0 when every
  * piece succeeded, else the error of the first piece (in order of offset)
  * that failed; @buf's contents are then unspecified.
  */
@@ -415,9 +413,12 @@ UVFIO_EXPORT int uvfio_client_region_write_posted(struct uvfio_client *c, uint32
 /**
  * uvfio_client_flush() - send the posted writes waiting in the send buffer
  * and wait until every posted write issued before this call has been
- * acknowledged or has timed out. Returns the first error a posted write got since the previous flush
- * (-ETIMEDOUT for one never acknowledged), or 0; -ETIMEDOUT also when this
- * call's own message timeout passes first.
+ * acknowledged or has timed out (writes other threads post meanwhile are
+ * not waited for; a write whose call had begun before this one is sent at
+ * once, so it is never waited for in vain). Returns the first error a
+ * posted write got since the previous flush (-ETIMEDOUT for one never
+ * acknowledged), or 0; -ETIMEDOUT also when this call's own message timeout
+ * passes first.
  */
 UVFIO_EXPORT int uvfio_client_flush(struct uvfio_client *c);
 
@@ -559,7 +560,8 @@ UVFIO_EXPORT int uvfio_client_call(struct uvfio_client *c, struct uvfio_call *ca
  * uvfio_client_dispatch(), the service thread), the one that notices the
  * deadline, or the one that shuts down or closes the client. It may send
  * further requests (posted or asynchronous: the client's lock is not
- * held); it should not wait for a reply, which delays every other message.
+ * held); a synchronous call works too (a large read in pieces included), but
+ * delays every other message while it waits.
  */
 typedef void (*uvfio_async_fn)(void *opaque, int result, const void *rep, size_t rep_len);
 

@@ -57,6 +57,7 @@ struct srv {
 	struct peer *p;
 	uint64_t rng;
 	bool twin, multi; /* offer the twin socket, write_multiple */
+	uint32_t max_xfer; /* its max_data_xfer_size (0: not said) */
 	int twin_fd;      /* the server's end of the twin socket */
 	int go;           /* eventfd: a silent server starts answering */
 	bool silent;      /* answers nothing until go, then everything held */
@@ -118,9 +119,11 @@ static void srv_version(struct srv *s, int fd)
 	uint8_t body[4096];
 	if (!peer_recv(fd, &h, body, sizeof(body), NULL, NULL))
 		return;
-	char js[256];
-	snprintf(js, sizeof(js), "{\"capabilities\":{\"write_multiple\":%s%s}}",
-		 s->multi ? "true" : "false",
+	char js[256], xf[64] = "";
+	if (s->max_xfer)
+		snprintf(xf, sizeof(xf), ",\"max_data_xfer_size\":%u", s->max_xfer);
+	snprintf(js, sizeof(js), "{\"capabilities\":{\"write_multiple\":%s%s%s}}",
+		 s->multi ? "true" : "false", xf,
 		 s->twin ? ",\"twin_socket\":{\"supported\":true,\"fd_index\":0}" : "");
 	uint8_t rep[512];
 	struct uvfio_version v = { 0, 1 };
@@ -947,6 +950,52 @@ static void test_dma_answer_and_send_buffer(void **state)
 	}
 }
 
+/* ---- Found by test_client_random: waiting for room that cannot come -------------------- */
+
+struct pieces {
+	struct srv s;
+	struct uvfio_client *c;
+	int bad;
+};
+
+static void *pieces_read(void *arg)
+{
+	struct pieces *q = arg;
+	uint8_t *buf = malloc(5 * 4096);
+	for (int i = 0; i < 30; i++) {
+		int r = uvfio_client_region_read(q->c, 0, 0, buf, 5 * 4096);
+		if (r != 0 || buf[4096 * 4 + 7] != (uint8_t)(4096 * 4 + 7))
+			__atomic_add_fetch(&q->bad, 1, __ATOMIC_RELAXED);
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Two threads read 20 KiB in pieces of 4 KiB under max_in_flight 3. A read
+ * holding pieces in flight used to wait for room for its last ones: two of
+ * them held all the room and waited for each other until the timeout
+ * (-EAGAIN). Now a read with pieces in flight collects before it waits.
+ */
+static void test_pieces_do_not_wait_for_room(void **state)
+{
+	(void)state;
+	struct pieces q = { .s = { .max_xfer = 4096 } };
+	srv_init(&q.s, NULL);
+	struct uvfio_client_config cfg = quiet;
+	cfg.max_in_flight = 3;
+	cfg.timeout_ms = 1000;
+	q.c = peer_client(q.s.p, &cfg);
+	pthread_t t[2];
+	for (int k = 0; k < 2; k++)
+		pthread_create(&t[k], NULL, pieces_read, &q);
+	for (int k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	assert_int_equal(q.bad, 0);
+	uvfio_client_close(q.c);
+	srv_fini(&q.s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -960,6 +1009,7 @@ int main(void)
 		cmocka_unit_test(test_max_in_flight_ids),
 		cmocka_unit_test(test_role_not_held_waiting_to_send),
 		cmocka_unit_test(test_dma_answer_and_send_buffer),
+		cmocka_unit_test(test_pieces_do_not_wait_for_room),
 	};
 	return cmocka_run_group_tests_name("client_edges", tests, NULL, NULL);
 }

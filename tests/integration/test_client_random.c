@@ -9,7 +9,9 @@
  * The scripted server coalesces and splits its replies at random, answers
  * some requests with an error, some late (racing the timeout), drops some,
  * and hangs up at a random point in some rounds; in others a thread shuts
- * the client down at a random moment.
+ * the client down at a random moment. Once the client has mapped memory,
+ * the server makes DMA of its own (a DMA_WRITE, then a DMA_READ of the same
+ * bytes, on the twin socket when there is one) and checks the answers.
  *
  * Every request carries a tag in its offset (one per call), so the
  * server's record of what it did with each can be set against what the
@@ -21,8 +23,9 @@
  *
  * Bounded time: rounds run for UVFIO_CHAOS_MS (default 2500 ms; the
  * sanitizer builds take what they take per round). A failure names the
- * round's seed; UVFIO_CHAOS_SEED=<seed> replays that round alone. Waits are
- * hang bounds, never speed checks.
+ * round's seed; UVFIO_CHAOS_SEED=<seed> replays that round alone
+ * (UVFIO_CHAOS_VERBOSE=1 prints each round's seed first, for a sanitizer's
+ * report, which names none). Waits are hang bounds, never speed checks.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -135,7 +138,8 @@ struct out_msg {
 	struct out_msg *next;
 	uint64_t due; /* ms */
 	size_t len;
-	int fd; /* sent with it, or -1 */
+	int fd;   /* sent with it, or -1 */
+	bool twin; /* on the twin socket */
 	uint8_t buf[];
 };
 
@@ -152,6 +156,11 @@ struct srv {
 	unsigned msg_rings; /* doorbell writes that came as messages */
 	struct tag_rec tags[MAX_TAGS];
 	uint32_t post_seq[NWORKERS + 1]; /* last posted sequence number per thread */
+	bool mapped;  /* DMA_MAP came: the server makes DMA of its own */
+	bool dma_done; /* ... until the test counts the answers */
+	unsigned dma_issued, dma_answered;
+	struct { bool live, read; uint64_t addr; uint32_t len; } dma[256]; /* by id - DMA_ID */
+	pthread_t twin_reader;
 	int errors;
 	char what[160];
 };
@@ -163,10 +172,11 @@ static void srv_fail(struct srv *s, const char *fmt, unsigned a, unsigned b)
 }
 
 /* Queue a message, sent at due (ms), with descriptor fd. mu held. */
-static void put(struct srv *s, const struct uvfio_hdr *h, const void *b1, size_t l1,
+static void put(struct srv *s, bool twin, const struct uvfio_hdr *h, const void *b1, size_t l1,
 		const void *b2, size_t l2, uint64_t due, int fd)
 {
 	struct out_msg *m = malloc(sizeof(*m) + 16 + l1 + l2);
+	m->twin = twin;
 	m->len = 16 + l1 + l2;
 	m->due = due;
 	m->fd = fd;
@@ -185,13 +195,62 @@ static void put(struct srv *s, const struct uvfio_hdr *h, const void *b1, size_t
 	pthread_cond_signal(&s->cv);
 }
 
+#define DMA_IOVA 0x40000000u
+#define DMA_SIZE 65536u
+#define DMA_ID 0x8000u
+
+/* A DMA_WRITE of bytes pat(addr ^ seed), then a DMA_READ of the same: on
+ * the twin socket when there is one. mu held. */
+static void dma_issue(struct srv *s)
+{
+	uint32_t len = 1 + rnd(&s->rng) % 4096;
+	uint64_t addr = DMA_IOVA + rnd(&s->rng) % (DMA_SIZE - len);
+	for (int k = 0; k < 2; k++) {
+		unsigned i = s->dma_issued++ % 256;
+		if (s->dma[i].live)
+			return; /* 128 pairs unanswered: enough */
+		s->dma[i] = (typeof(s->dma[0])){ true, k == 1, addr, len };
+		struct uvfio_dma_access a = { .addr = addr, .count = len };
+		struct uvfio_hdr h = { .msg_id = (uint16_t)(DMA_ID + i), .flags = UVFIO_FLAGS_TYPE_COMMAND,
+				       .cmd = k ? UVFIO_CMD_DMA_READ : UVFIO_CMD_DMA_WRITE };
+		uint8_t *d = k ? NULL : malloc(len);
+		for (uint32_t j = 0; d && j < len; j++)
+			d[j] = pat((addr + j) ^ s->o->seed);
+		put(s, s->o->twin, &h, &a, sizeof(a), d, k ? 0 : len, now_ms(), -1);
+		free(d);
+	}
+}
+
+/* The client's answer to a DMA request. mu held. */
+static void dma_answer(struct srv *s, const struct uvfio_hdr *h, const uint8_t *body, size_t len)
+{
+	unsigned i = (unsigned)(h->msg_id - DMA_ID);
+	if (i >= 256 || !s->dma[i].live) {
+		srv_fail(s, "an answer to no DMA request (id %u)", h->msg_id, 0);
+		return;
+	}
+	s->dma[i].live = false;
+	s->dma_answered++;
+	struct uvfio_dma_access a;
+	size_t want = sizeof(a) + (s->dma[i].read ? s->dma[i].len : 0);
+	bool ok = !(h->flags & UVFIO_FLAGS_ERROR) && len == want;
+	if (ok) {
+		memcpy(&a, body, sizeof(a));
+		ok = a.addr == s->dma[i].addr && a.count == s->dma[i].len;
+	}
+	for (uint32_t j = 0; ok && s->dma[i].read && j < s->dma[i].len; j++)
+		ok = body[sizeof(a) + j] == pat((s->dma[i].addr + j) ^ s->o->seed);
+	if (!ok)
+		srv_fail(s, "DMA answer %u wrong (%u bytes)", h->msg_id, (unsigned)len);
+}
+
 static void reply(struct srv *s, const struct uvfio_hdr *req, int err, const void *b1, size_t l1,
 		  const void *b2, size_t l2, uint64_t due, int fd)
 {
 	struct uvfio_hdr h = { .msg_id = req->msg_id, .cmd = req->cmd,
 			       .flags = UVFIO_FLAGS_TYPE_REPLY | (err ? UVFIO_FLAGS_ERROR : 0),
 			       .error_no = (uint32_t)err };
-	put(s, &h, b1, l1, b2, l2, due, fd);
+	put(s, false, &h, b1, l1, b2, l2, due, fd);
 }
 
 /* The writer: what is due, up to four messages in one buffer, written in
@@ -233,7 +292,8 @@ static void *writer(void *arg)
 				size_t k = 1 + rnd(&s->wrng) % VU_MIN(cap, len - at);
 				bool last = at + k == len;
 				int fd = last ? batch[i]->fd : -1;
-				if (!peer_write(s->fd, batch[i]->buf + at, k, fd >= 0 ? &fd : NULL,
+				if (!peer_write(batch[i]->twin ? s->twin_fd : s->fd, batch[i]->buf + at, k,
+						fd >= 0 ? &fd : NULL,
 						fd >= 0))
 					break; /* the client is gone */
 				at += k;
@@ -256,6 +316,8 @@ static enum act act_of(const struct srv *s, uint64_t off)
 	return v < 70 ? A_OK : v < 80 ? A_ERR : v < 92 ? A_LATE : A_DROP;
 }
 
+static void *twin_reader(void *arg);
+
 static void version(struct srv *s, const struct uvfio_hdr *h)
 {
 	char js[256];
@@ -272,6 +334,8 @@ static void version(struct srv *s, const struct uvfio_hdr *h)
 		fd = sv[1];
 	}
 	reply(s, h, 0, &v, sizeof(v), js, strlen(js) + 1, 0, fd);
+	if (s->o->twin)
+		pthread_create(&s->twin_reader, NULL, twin_reader, s);
 }
 
 /* A tagged request's piece at offset off: its fate, recorded. mu held. */
@@ -394,6 +458,9 @@ static void handle(struct srv *s, const struct uvfio_hdr *h, const uint8_t *body
 		return;
 	}
 	case UVFIO_CMD_DMA_MAP:
+		s->mapped = true;
+		reply(s, h, 0, NULL, 0, NULL, 0, 0, -1);
+		return;
 	case UVFIO_CMD_DMA_UNMAP:
 		reply(s, h, 0, NULL, 0, NULL, 0, 0, -1);
 		return;
@@ -410,10 +477,15 @@ static void *reader(void *arg)
 	struct uvfio_hdr h;
 	while (peer_recv(s->fd, &h, body, 1u << 20, NULL, NULL)) {
 		pthread_mutex_lock(&s->mu);
-		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_COMMAND)
-			srv_fail(s, "a message that is no request (%u)", h.cmd, 0);
-		else
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_COMMAND) {
+			if (s->o->twin) /* answers travel on the twin socket */
+				srv_fail(s, "an answer on the main socket (%u)", h.cmd, 0);
+			dma_answer(s, &h, body, h.msg_size - 16);
+		} else {
 			handle(s, &h, body, h.msg_size - 16);
+			if (s->mapped && !s->dma_done && rnd(&s->rng) % 8 == 0)
+				dma_issue(s);
+		}
 		bool hang = s->o->hang_after && ++s->requests == s->o->hang_after;
 		if (hang)
 			s->hung = true;
@@ -422,6 +494,23 @@ static void *reader(void *arg)
 			shutdown(s->fd, SHUT_RDWR);
 			break;
 		}
+	}
+	free(body);
+	return NULL;
+}
+
+static void *twin_reader(void *arg)
+{
+	struct srv *s = arg;
+	uint8_t *body = malloc(8192);
+	struct uvfio_hdr h;
+	while (peer_recv(s->twin_fd, &h, body, 8192, NULL, NULL)) {
+		pthread_mutex_lock(&s->mu);
+		if ((h.flags & UVFIO_FLAGS_TYPE_MASK) != UVFIO_FLAGS_TYPE_REPLY)
+			srv_fail(s, "a request on the twin socket (%u)", h.cmd, 0);
+		else
+			dma_answer(s, &h, body, h.msg_size - 16);
+		pthread_mutex_unlock(&s->mu);
 	}
 	free(body);
 	return NULL;
@@ -489,7 +578,7 @@ static void record(struct ctx *x, unsigned tag, int result, bool async)
 static bool known_error(int r)
 {
 	return r == -SRV_EIO || r == -ETIMEDOUT || r == -ECONNRESET || r == -ESHUTDOWN ||
-	       r == -EHOSTDOWN || r == -EAGAIN || r == -EDEADLK;
+	       r == -EHOSTDOWN || r == -EAGAIN;
 }
 
 /* A read of len bytes under a new tag, checked against the pattern. */
@@ -691,15 +780,19 @@ static void check(struct ctx *x, struct srv *s)
 			      (int)t->seen);
 		else if (r < 0 && !known_error(r))
 			cfail(x, "tag %d: unexpected %d", (int)tag, r);
-		else if (clean(o) && r != 0 && !(r == -SRV_EIO && t->err) && r != -EDEADLK)
+		else if (clean(o) && r != 0 && !(r == -SRV_EIO && t->err))
 			cfail(x, "tag %d: %d in a round without faults", (int)tag, r);
 	}
 }
+
+static unsigned total_dma; /* server DMA requests, all rounds */
 
 static void run_round(uint64_t seed)
 {
 	struct round o;
 	draw(&o, seed);
+	if (getenv("UVFIO_CHAOS_VERBOSE")) /* a sanitizer's report names no seed */
+		fprintf(stderr, "round: UVFIO_CHAOS_SEED=%llu\n", (unsigned long long)seed);
 	int fds_before = tu_count_fds();
 	struct srv *s = calloc(1, sizeof(*s));
 	s->o = &o;
@@ -737,6 +830,13 @@ static void run_round(uint64_t seed)
 		if (!o.hang_after)
 			fail_msg("seed %llu: connect: %d", (unsigned long long)seed, r);
 	} else {
+		static uint8_t mem[DMA_SIZE];
+		struct uvfio_dma_region dr = { .vaddr = mem, .iova = DMA_IOVA, .size = DMA_SIZE,
+					       .prot = UVFIO_DMA_FLAG_READ | UVFIO_DMA_FLAG_WRITE,
+					       .fd = -1 };
+		r = uvfio_client_dma_map(x->c, &dr);
+		if (r < 0 && !o.hang_after)
+			cfail(x, "DMA_MAP: %d%d", r, 0);
 		uvfio_client_set_timeout(x->c, o.timeout_ms);
 		pthread_t loop, shut;
 		if (!o.service)
@@ -756,6 +856,18 @@ static void run_round(uint64_t seed)
 		r = uvfio_client_flush(x->c);
 		if (r < 0 && (clean(&o) || !known_error(r)))
 			cfail(x, "final flush: %d%d", r, 0);
+		/* every DMA request of the server answered (without faults) */
+		pthread_mutex_lock(&s->mu);
+		s->dma_done = true; /* none after this (the close's flush) */
+		pthread_mutex_unlock(&s->mu);
+		for (int ms = 0; clean(&o) && ms < HANG_MS; ms++) {
+			pthread_mutex_lock(&s->mu);
+			bool all = s->dma_answered == s->dma_issued;
+			pthread_mutex_unlock(&s->mu);
+			if (all)
+				break;
+			ms_sleep(1);
+		}
 		/* every callback runs once: by its reply, its deadline, or the end */
 		for (int ms = 0; __atomic_load_n(&x->async_out, __ATOMIC_ACQUIRE) && ms < HANG_MS;
 		     ms++)
@@ -780,6 +892,13 @@ static void run_round(uint64_t seed)
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->writer, NULL);
+	if (s->twin_fd >= 0) {
+		shutdown(s->twin_fd, SHUT_RDWR);
+		pthread_join(s->twin_reader, NULL);
+	}
+	total_dma += s->dma_issued;
+	if (clean(&o) && s->dma_answered != s->dma_issued)
+		cfail(x, "%d of %d DMA requests answered", (int)s->dma_answered, (int)s->dma_issued);
 	uint64_t rings = 0;
 	if (read(s->bell, &rings, sizeof(rings)) < 0)
 		rings = 0;
@@ -824,7 +943,9 @@ static void test_random_options(void **state)
 	unsigned rounds = 0;
 	while (rounds < 3 || now_ms() - t0 < budget)
 		run_round(base + rounds++);
-	print_message("%u rounds from seed %llu\n", rounds, (unsigned long long)base);
+	print_message("%u rounds from seed %llu, %u DMA requests of the server\n", rounds,
+		      (unsigned long long)base, total_dma);
+	assert_true(total_dma > 0); /* the server's DMA did happen */
 }
 
 int main(void)

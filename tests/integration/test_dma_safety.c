@@ -64,22 +64,6 @@ static void give(struct uvfio_client *c, uint8_t *mem, uint64_t iova, int fd)
 	assert_int_equal(uvfio_client_dma_map(c, &r), 0);
 }
 
-static void wr64(struct uvfio_client *c, uint64_t off, uint64_t v)
-{
-	assert_int_equal(uvfio_client_region_write(c, 0, off, &v, 8), 0);
-}
-
-/* Have the test device copy len bytes src -> dst; returns its result. */
-static int64_t device_copy(struct uvfio_client *c, uint64_t src, uint64_t dst, uint64_t len)
-{
-	wr64(c, TD_DMA_SRC, src);
-	wr64(c, TD_DMA_DST, dst);
-	wr64(c, TD_DMA_LEN, len);
-	wr64(c, TD_DMA_GO, 1);
-	int64_t v = 0;
-	assert_int_equal(uvfio_client_region_read(c, 0, TD_DMA_GO, &v, 8), 0);
-	return v;
-}
 
 /* ---- Bus Master Enable -------------------------------------------------------- */
 
@@ -90,9 +74,9 @@ static void every_path(struct testdev_fx *f, uint8_t *mem, uint8_t *msgmem, int 
 	memset(mem + 8192, 0, 64);
 	memset(msgmem + 8192, 0, 64);
 	/* the device's copies: through mapped memory and through messages */
-	assert_int_equal(device_copy(f->c, IOVA, IOVA + 8192, 64), expect);
+	assert_int_equal(td_device_copy(f->c, IOVA, IOVA + 8192, 64), expect);
 	assert_int_equal(memcmp(mem + 8192, mem, 64) == 0, expect == 0);
-	assert_int_equal(device_copy(f->c, IOVA_MSG, IOVA_MSG + 8192, 64), expect);
+	assert_int_equal(td_device_copy(f->c, IOVA_MSG, IOVA_MSG + 8192, 64), expect);
 	assert_int_equal(memcmp(msgmem + 8192, msgmem, 64) == 0, expect == 0);
 	/* from another thread (this one): copies, pointers, pins */
 	uint8_t b[16];
@@ -159,7 +143,7 @@ static void test_bus_master_opt_out(void **state)
 	uint8_t *mem = map_shared(fd, MEM);
 	memcpy(mem, "not PCI", 8);
 	give(c, mem, IOVA, fd);
-	assert_int_equal(device_copy(c, IOVA, IOVA + 4096, 8), 0);
+	assert_int_equal(td_device_copy(c, IOVA, IOVA + 4096, 8), 0);
 	assert_string_equal((char *)mem + 4096, "not PCI");
 	assert_int_equal(uvfio_server_dma_permitted(d->srv), 0);
 	uvfio_client_close(c);

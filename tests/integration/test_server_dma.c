@@ -41,22 +41,6 @@ static int setup_sealed(void **state)
 	return testdev_fx_setup(state, &o, &quiet);
 }
 
-static void wr64(struct uvfio_client *c, uint64_t off, uint64_t v)
-{
-	assert_int_equal(uvfio_client_region_write(c, 0, off, &v, 8), 0);
-}
-
-/* Have the test device copy len bytes src -> dst; returns its result. */
-static int64_t device_copy(struct uvfio_client *c, uint64_t src, uint64_t dst, uint64_t len)
-{
-	wr64(c, TD_DMA_SRC, src);
-	wr64(c, TD_DMA_DST, dst);
-	wr64(c, TD_DMA_LEN, len);
-	wr64(c, TD_DMA_GO, 1);
-	int64_t v = 0;
-	assert_int_equal(uvfio_client_region_read(c, 0, TD_DMA_GO, &v, 8), 0);
-	return v;
-}
 
 static int memfd_of(size_t size)
 {
@@ -103,7 +87,7 @@ static void test_map_past_end(void **state)
 	assert_int_equal(ftruncate(fd, MIB), 0);
 	assert_int_equal(guest_map(f, mem, fd, 4096), -ENXIO);
 	assert_int_equal(guest_map(f, mem, fd, 0), 0);
-	assert_int_equal(device_copy(f->c, IOVA, IOVA + 4096, 4096), 0);
+	assert_int_equal(td_device_copy(f->c, IOVA, IOVA + 4096, 4096), 0);
 	guest_unmap(f, mem, fd);
 }
 
@@ -118,13 +102,13 @@ static void test_shrunk_after_map(void **state)
 	memset(mem, 0x5a, 4096);
 	assert_int_equal(ftruncate(fd, 4096), 0);
 	/* source past the end: the read faults */
-	assert_int_equal(device_copy(f->c, IOVA + MIB / 2, IOVA, 4096), -EIO);
+	assert_int_equal(td_device_copy(f->c, IOVA + MIB / 2, IOVA, 4096), -EIO);
 	/* destination past the end: the write faults */
-	assert_int_equal(device_copy(f->c, IOVA, IOVA + MIB / 2, 4096), -EIO);
+	assert_int_equal(td_device_copy(f->c, IOVA, IOVA + MIB / 2, 4096), -EIO);
 	/* what is still there still works, again and again */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(device_copy(f->c, IOVA, IOVA + 2048, 1024), 0);
-		assert_int_equal(device_copy(f->c, IOVA + 8192, IOVA, 16), -EIO);
+		assert_int_equal(td_device_copy(f->c, IOVA, IOVA + 2048, 1024), 0);
+		assert_int_equal(td_device_copy(f->c, IOVA + 8192, IOVA, 16), -EIO);
 	}
 	assert_int_equal(mem[2048], 0x5a);
 	guest_unmap(f, mem, fd);
@@ -141,7 +125,7 @@ static void test_require_seal(void **state)
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
 	assert_int_equal(guest_map(f, mem, fd, 0), 0);
 	assert_int_equal(ftruncate(fd, 4096), -1); /* the seal holds */
-	assert_int_equal(device_copy(f->c, IOVA, IOVA + MIB / 2, 4096), 0);
+	assert_int_equal(td_device_copy(f->c, IOVA, IOVA + MIB / 2, 4096), 0);
 	guest_unmap(f, mem, fd);
 }
 
@@ -175,22 +159,22 @@ static void test_dirty_every_path(void **state)
 	assert_int_equal(uvfio_client_dma_logging_start(f->c, PG, NULL, 0), 0);
 	expect_dirty(f->c, -1);
 	/* uvfio_server_dma_write() through the mapping */
-	assert_int_equal(device_copy(f->c, IOVA, IOVA + 3 * PG + 100, 16), 0);
+	assert_int_equal(td_device_copy(f->c, IOVA, IOVA + 3 * PG + 100, 16), 0);
 	expect_dirty(f->c, 3);
 	expect_dirty(f->c, -1); /* and only in that report */
 	/* ... through DMA_WRITE messages */
-	assert_int_equal(device_copy(f->c, IOVA, NOFD_IOVA + 70 * PG, 16), 0);
+	assert_int_equal(td_device_copy(f->c, IOVA, NOFD_IOVA + 70 * PG, 16), 0);
 	expect_dirty(f->c, MIB / PG + 70);
 	expect_dirty(f->c, -1);
 	/* a pointer from uvfio_server_dma_sg(): translating is not writing */
-	wr64(f->c, TD_SG_IOVA, IOVA + 200 * PG);
+	td_wr64(f->c, TD_SG_IOVA, IOVA + 200 * PG);
 	expect_dirty(f->c, -1);
-	wr64(f->c, TD_SG_WRITE, 0x77);
+	td_wr64(f->c, TD_SG_WRITE, 0x77);
 	assert_int_equal(mem[200 * PG], 0x77);
 	expect_dirty(f->c, 200);
 	expect_dirty(f->c, -1);
 	/* the pointer the dma_map callback got */
-	wr64(f->c, TD_MAP_WRITE, 9 * PG + 8);
+	td_wr64(f->c, TD_MAP_WRITE, 9 * PG + 8);
 	assert_int_equal(mem[9 * PG + 8], 0xd1);
 	expect_dirty(f->c, 9);
 	expect_dirty(f->c, -1);
