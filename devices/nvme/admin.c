@@ -31,7 +31,18 @@ static void put128(uint8_t f[16], uint64_t v)
 
 /* ---- Identify (5.15) ---- */
 
-static void id_ctrl(struct nvme_ctrl *c, struct nvme_id_ctrl *id)
+/* Whether guest memory at iova is mapped here (shared by descriptor). */
+static bool mapped(struct nvme_ctrl *c, uint64_t iova)
+{
+	struct uvfio_sg sg;
+	if (!c->host.sg_get || c->host.sg_get(c->host.opaque, iova, 1, UVFIO_DMA_FLAG_READ, &sg, 1) != 1)
+		return false;
+	bool m = sg.vaddr != NULL;
+	c->host.sg_put(c->host.opaque, &sg, 1);
+	return m;
+}
+
+static void id_ctrl(struct nvme_ctrl *c, struct nvme_id_ctrl *id, uint64_t buf_iova)
 {
 	id->vid = c->vid;
 	id->ssvid = c->ssvid;
@@ -44,7 +55,11 @@ static void id_ctrl(struct nvme_ctrl *c, struct nvme_id_ctrl *id)
 	id->cntlid = 1;
 	id->ver = NVME_VS_1_4;
 	id->cntrltype = 1; /* I/O controller */
-	id->oacs = NVME_OACS_DBBUF;
+	/* Shadow doorbells pay where the host's memory is mapped here; through
+	 * DMA messages every look at them would be a round trip, so a host
+	 * whose memory (the Identify buffer's) is not shared is not offered
+	 * them and rings the registers, whose writes carry the values. */
+	id->oacs = mapped(c, buf_iova) ? NVME_OACS_DBBUF : 0;
 	id->acl = NVME_ACL;
 	id->aerl = NVME_AERL;
 	id->frmw = 0x3;    /* one slot, slot 1 read-only */
@@ -90,7 +105,7 @@ static uint16_t identify(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
 			id_ns(c, (struct nvme_id_ns *)buf);
 		break;
 	case NVME_ID_CNS_CTRL:
-		id_ctrl(c, (struct nvme_id_ctrl *)buf);
+		id_ctrl(c, (struct nvme_id_ctrl *)buf, cmd->prp1);
 		break;
 	case NVME_ID_CNS_NS_ACTIVE_LIST:
 		if (cmd->nsid >= 0xfffffffeu)

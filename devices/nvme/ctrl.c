@@ -763,8 +763,11 @@ int nvme_ctrl_create(const struct nvme_ctrl_config *cfg, struct nvme_ctrl **out)
 	memcpy(c->uid, cfg->uid, sizeof(c->uid));
 	c->vid = cfg->vid;
 	c->ssvid = cfg->ssvid;
-	snprintf(c->sn, sizeof(c->sn), "UVFIO%02X%02X%02X%02X%02X%02X", c->uid[0], c->uid[1],
-		 c->uid[2], c->uid[3], c->uid[4], c->uid[5]);
+	if (cfg->serial)
+		snprintf(c->sn, sizeof(c->sn), "%s", cfg->serial);
+	else
+		snprintf(c->sn, sizeof(c->sn), "UVFIO%02X%02X%02X%02X%02X%02X", c->uid[0], c->uid[1],
+			 c->uid[2], c->uid[3], c->uid[4], c->uid[5]);
 	c->wake_fd = cfg->wake_fd;
 	c->start_ns = now_ns();
 	pthread_mutex_init(&c->reg_mu, NULL);

@@ -288,18 +288,21 @@ static const char *what =
 	"                      file is made that size\n"
 	"  --size=BYTES        the namespace's size (K, M, G, T suffixes); alone: memory\n"
 	"  --lba-size=512|4096 logical block size (default 512)\n"
-	"  --queues=N          I/O queue pairs, 1 to 63 (default 8)";
+	"  --queues=N          I/O queue pairs, 1 to 63 (default 8)\n"
+	"  --serial=TEXT       serial number (1 to 20 printable ASCII characters; default\n"
+	"                      derived from the image), also seeding the namespace's\n"
+	"                      NGUID/UUID: two controllers of one image need two";
 
 /* This device's own options, taken out of argv before the common ones. */
 static void own_options(int *argc, char **argv, const char **file, uint64_t *size,
-			unsigned *lba, unsigned *queues)
+			unsigned *lba, unsigned *queues, const char **serial)
 {
 	int out = 1;
 	for (int i = 1; i < *argc; i++) {
 		const char *a = argv[i], *v = NULL;
-		static const char *names[] = { "--file", "--size", "--lba-size", "--queues" };
+		static const char *names[] = { "--file", "--size", "--lba-size", "--queues", "--serial" };
 		int k = -1;
-		for (int n = 0; n < 4; n++) {
+		for (int n = 0; n < 5; n++) {
 			size_t l = strlen(names[n]);
 			if (!strncmp(a, names[n], l) && (a[l] == '=' || a[l] == 0)) {
 				k = n;
@@ -340,6 +343,18 @@ static void own_options(int *argc, char **argv, const char **file, uint64_t *siz
 			}
 			*queues = (unsigned)n;
 			break;
+		case 4: {
+			size_t l = strlen(v);
+			bool ok = l >= 1 && l <= 20;
+			for (size_t j = 0; j < l; j++)
+				ok = ok && v[j] >= 0x20 && v[j] < 0x7f;
+			if (!ok) {
+				fprintf(stderr, "%s: --serial takes 1 to 20 printable ASCII characters\n", NAME);
+				exit(2);
+			}
+			*serial = v;
+			break;
+		}
 		}
 	}
 	argv[out] = NULL;
@@ -347,12 +362,14 @@ static void own_options(int *argc, char **argv, const char **file, uint64_t *siz
 }
 
 /* A namespace identity that stays the same for the same image. */
-static void make_uid(const char *file, uint8_t uid[16])
+static void make_uid(const char *file, const char *serial, uint8_t uid[16])
 {
 	uint64_t h[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
 	char buf[128];
 	struct stat st;
-	if (file && stat(file, &st) == 0)
+	if (serial)
+		snprintf(buf, sizeof(buf), "serial:%s", serial);
+	else if (file && stat(file, &st) == 0)
 		snprintf(buf, sizeof(buf), "%llu:%llu", (unsigned long long)st.st_dev,
 			 (unsigned long long)st.st_ino);
 	else
@@ -368,7 +385,8 @@ int main(int argc, char **argv)
 	const char *file = NULL;
 	uint64_t size = 0;
 	unsigned lba = 512, queues = 8;
-	own_options(&argc, argv, &file, &size, &lba, &queues);
+	const char *serial = NULL;
+	own_options(&argc, argv, &file, &size, &lba, &queues, &serial);
 	/* 0xf1f0 is registered to no company (devices/README.md) */
 	const struct uvfio_pci_id dflt = { .vendor = 0xf1f0, .device = 0x4e56,
 					   .subsys_vendor = 0xf1f0, .subsys_device = 1,
@@ -406,7 +424,8 @@ int main(int argc, char **argv)
 		.vid = a.id.vendor, .ssvid = a.id.subsys_vendor,
 		.backend = be, .lba_shift = lba == 4096 ? 12 : 9, .nr_ioq = queues, .wake_fd = wake,
 	};
-	make_uid(file, cc.uid);
+	make_uid(file, serial, cc.uid);
+	cc.serial = serial;
 	if (wake < 0 || uvfio_server_create(&cfg, &d.srv) < 0 || nvme_ctrl_create(&cc, &d.ctrl) < 0)
 		return 1;
 	struct uvfio_region_desc b0 = { .size = NVME_BAR0_SIZE,

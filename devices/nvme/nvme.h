@@ -75,6 +75,7 @@ struct nvme_ctrl_config {
 	unsigned lba_shift;   /* 9 or 12 */
 	unsigned nr_ioq;      /* I/O queue pairs, 1..NVME_MAX_IOQ */
 	uint8_t uid[16];      /* namespace NGUID/UUID and serial number seed */
+	const char *serial;   /* the serial number, or NULL: from uid */
 	uint16_t vid, ssvid;  /* Identify Controller VID/SSVID: the PCI vendor ids */
 	int wake_fd;          /* eventfd the worker sleeps on, or -1 (no worker) */
 };

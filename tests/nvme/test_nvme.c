@@ -326,7 +326,8 @@ static void check_identify(struct drv *d, uint64_t nsze)
 	assert_memory_equal(id->mn, "uvfio-nvme ", 11);
 	assert_int_equal(id->nn, 1);
 	assert_int_equal(id->ver, NVME_VS_1_4);
-	assert_true(id->oacs & NVME_OACS_DBBUF);
+	/* shadow doorbells only for memory shared by descriptor */
+	assert_int_equal(!!(id->oacs & NVME_OACS_DBBUF), !d->msg_dma);
 	assert_int_equal(id->sqes, 0x66);
 	assert_int_equal(id->cqes, 0x44);
 	assert_int_equal(id->mdts, 8);
@@ -713,8 +714,11 @@ static void test_memory(void **state)
 {
 	(void)state;
 	struct drv d;
-	start(&d, "--size=16M --queues=2", false, false);
+	start(&d, "--size=16M --queues=2 --serial=uvfio-test-1", false, false);
 	run_all(&d, false);
+	/* --serial: the serial number as given, space padded */
+	assert_int_equal(st(admin(&d, NVME_ADM_IDENTIFY, 0, iova_of(P_ID), 0, NVME_ID_CNS_CTRL, 0)), 0);
+	assert_memory_equal(((struct nvme_id_ctrl *)pg(&d, P_ID))->sn, "uvfio-test-1        ", 20);
 	check_reset_shutdown(&d);
 	check_io(&d, false);
 	stop(&d);
