@@ -17,6 +17,7 @@
  * Config), as Linux does when the controller offers it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 
 #define NAME "uvfio-nvme"
 #define SPIN_NS 20000ull /* poll at most this long after the last work before sleeping */
+#define YIELD_NS 2000ull /* while polling, give the CPU away this often */
 
 /* Helpers that carry scattered pieces through DMA messages side by side
  * with the worker: each blocking DMA call waits for its own replies, so
@@ -234,7 +236,7 @@ static uint64_t now_ns(void)
 static void *worker(void *arg)
 {
 	struct dev *d = arg;
-	uint64_t idle_since = 0, budget = SPIN_NS;
+	uint64_t idle_since = 0, budget = SPIN_NS, yielded = 0;
 	while (!nvme_ctrl_stopping(d->ctrl)) {
 		if (nvme_ctrl_step(d->ctrl)) {
 			idle_since = 0;
@@ -244,11 +246,20 @@ static void *worker(void *arg)
 		if (!idle_since)
 			idle_since = t;
 		if (nvme_ctrl_may_spin(d->ctrl) && t - idle_since < budget) {
-			/* a busy poll, not sched_yield(): on a loaded CPU a yield
-			 * hands the rest of a time slice (milliseconds) to others */
+			/* a busy poll, with a sched_yield() every YIELD_NS: a
+			 * driver polling its completion queue on this same CPU
+			 * (a vCPU, or the userspace driver placed with the
+			 * device) runs then, instead of waiting for the end of
+			 * the budget or of a time slice; alone on its CPU the
+			 * yield returns at once */
+			if (t - yielded >= YIELD_NS) {
+				sched_yield();
+				yielded = now_ns();
+			} else {
 #if defined(__x86_64__) || defined(__i386__)
-			__builtin_ia32_pause();
+				__builtin_ia32_pause();
 #endif
+			}
 			continue;
 		}
 		nvme_ctrl_wait(d->ctrl);
