@@ -32,7 +32,6 @@
 
 #define NAME "uvfio-nvme"
 #define SPIN_NS 20000ull /* poll at most this long after the last work before sleeping */
-#define YIELD_NS 2000ull /* while polling, give the CPU away this often */
 
 /* Helpers that carry scattered pieces through DMA messages side by side
  * with the worker: each blocking DMA call waits for its own replies, so
@@ -226,7 +225,7 @@ static uint64_t now_ns(void)
 
 /*
  * The worker: passes over the controller while there is work; then, for
- * an adaptive budget, polls (doorbells and shadow doorbells, a pause per
+ * an adaptive budget, polls (doorbells and shadow doorbells, a yield per
  * look) before it sleeps. The budget doubles (up to SPIN_NS) when a sleep
  * ends sooner than SPIN_NS (polling longer would have caught that work)
  * and halves when a sleep lasts longer (polling was wasted: a guest whose
@@ -236,7 +235,7 @@ static uint64_t now_ns(void)
 static void *worker(void *arg)
 {
 	struct dev *d = arg;
-	uint64_t idle_since = 0, budget = SPIN_NS, yielded = 0;
+	uint64_t idle_since = 0, budget = SPIN_NS;
 	while (!nvme_ctrl_stopping(d->ctrl)) {
 		if (nvme_ctrl_step(d->ctrl)) {
 			idle_since = 0;
@@ -246,20 +245,11 @@ static void *worker(void *arg)
 		if (!idle_since)
 			idle_since = t;
 		if (nvme_ctrl_may_spin(d->ctrl) && t - idle_since < budget) {
-			/* a busy poll, with a sched_yield() every YIELD_NS: a
-			 * driver polling its completion queue on this same CPU
-			 * (a vCPU, or the userspace driver placed with the
-			 * device) runs then, instead of waiting for the end of
-			 * the budget or of a time slice; alone on its CPU the
-			 * yield returns at once */
-			if (t - yielded >= YIELD_NS) {
-				sched_yield();
-				yielded = now_ns();
-			} else {
-#if defined(__x86_64__) || defined(__i386__)
-				__builtin_ia32_pause();
-#endif
-			}
+			/* a poll that yields the CPU at every look: a driver
+			 * polling its completion queue, or a vCPU, on this same
+			 * CPU runs at once (a pause loop kept them waiting);
+			 * alone on its CPU the yield returns at once */
+			sched_yield();
 			continue;
 		}
 		nvme_ctrl_wait(d->ctrl);
