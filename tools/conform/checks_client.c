@@ -214,22 +214,6 @@ static void answer(struct cf_conn *c, const struct cf_msg *q, bool bytewise)
 	}
 }
 
-static const char *cmd_name_c(uint16_t c)
-{
-	static const char *n[] = {"command 0",
-				  "VERSION",
-				  "DMA_MAP",
-				  "DMA_UNMAP",
-				  "DEVICE_GET_INFO",
-				  "DEVICE_GET_REGION_INFO",
-				  "DEVICE_GET_REGION_IO_FDS",
-				  "DEVICE_GET_IRQ_INFO",
-				  "DEVICE_SET_IRQS",
-				  "REGION_READ",
-				  "REGION_WRITE"};
-	return c < sizeof(n) / sizeof(n[0]) ? n[c] : "another request";
-}
-
 /* The client under test: how it ended, if it did. */
 static enum cf_result judge_end(struct cf_run *r, enum cf_result res)
 {
@@ -391,7 +375,7 @@ static enum cf_result ck_client(struct cf_run *r, const struct cf_check *ck)
 		} else if (expect_close) {
 			/* then a close: what the client does with it shows (QEMU aborted) */
 			cf_note(r, "accepted a bad reply: the client went on with %s",
-				cmd_name_c(m.h.cmd));
+				uvfio_cmd_name(m.h.cmd));
 			res = CF_FAIL;
 			cf_msg_free(&m);
 			break;

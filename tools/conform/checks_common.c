@@ -21,30 +21,6 @@ enum cf_result cs_hang(struct cf_run *r, const char *what)
 	return CF_FAIL;
 }
 
-static const char *cmd_name(uint16_t c)
-{
-	static const char *n[] = {"0",
-				  "VERSION",
-				  "DMA_MAP",
-				  "DMA_UNMAP",
-				  "DEVICE_GET_INFO",
-				  "DEVICE_GET_REGION_INFO",
-				  "DEVICE_GET_REGION_IO_FDS",
-				  "DEVICE_GET_IRQ_INFO",
-				  "DEVICE_SET_IRQS",
-				  "REGION_READ",
-				  "REGION_WRITE",
-				  "DMA_READ",
-				  "DMA_WRITE",
-				  "DEVICE_RESET",
-				  "DIRTY_PAGES",
-				  "REGION_WRITE_MULTI",
-				  "DEVICE_FEATURE",
-				  "MIG_DATA_READ",
-				  "MIG_DATA_WRITE"};
-	return c < sizeof(n) / sizeof(n[0]) ? n[c] : "an unknown command";
-}
-
 /* A reply to a request of command cmd: the right command, a reply, an error
  * reply with an errno. false with a note if not. */
 bool cs_reply_shape(struct cf_run *r, uint16_t cmd, const struct cf_msg *m)
@@ -56,7 +32,7 @@ bool cs_reply_shape(struct cf_run *r, uint16_t cmd, const struct cf_msg *m)
 	}
 	if (m->h.cmd != cmd) {
 		cf_note(r, "wrong reply: command %u (%s) answers a request of %s", m->h.cmd,
-			cmd_name(m->h.cmd), cmd_name(cmd));
+			uvfio_cmd_name(m->h.cmd), uvfio_cmd_name(cmd));
 		return false;
 	}
 	if (m->h.flags & UVFIO_FLAGS_ERROR && m->len) {
