@@ -162,6 +162,23 @@ static void io_finish(struct nvme_ctrl *c, struct nvme_io *io, uint16_t st)
 }
 
 /* Synchronous file I/O: when io_uring is not available. */
+/* n more bytes of io moved: count them and drop them from the front of its
+ * iovec (a short transfer goes on from there), for both the synchronous
+ * path and io_uring completions. */
+static void io_advance(struct nvme_io *io, size_t n)
+{
+	io->done += (uint64_t)n;
+	unsigned i = 0;
+	while (i < io->niov && n >= io->iov[i].iov_len)
+		n -= io->iov[i++].iov_len;
+	memmove(io->iov, io->iov + i, (io->niov - i) * sizeof(io->iov[0]));
+	io->niov -= i;
+	if (io->niov) {
+		io->iov[0].iov_base = (uint8_t *)io->iov[0].iov_base + n;
+		io->iov[0].iov_len -= n;
+	}
+}
+
 static uint16_t io_sync(struct nvme_ctrl *c, struct nvme_io *io)
 {
 	if (io->kind == IO_FSYNC)
@@ -174,17 +191,7 @@ static uint16_t io_sync(struct nvme_ctrl *c, struct nvme_io *io)
 			continue;
 		if (n <= 0)
 			return io->write ? SC_WRITE_FAULT : SC_READ_ERROR;
-		io->done += (uint64_t)n;
-		size_t k = (size_t)n;
-		unsigned i = 0;
-		while (i < io->niov && k >= io->iov[i].iov_len)
-			k -= io->iov[i++].iov_len;
-		memmove(io->iov, io->iov + i, (io->niov - i) * sizeof(io->iov[0]));
-		io->niov -= i;
-		if (io->niov) {
-			io->iov[0].iov_base = (uint8_t *)io->iov[0].iov_base + k;
-			io->iov[0].iov_len -= k;
-		}
+		io_advance(io, (size_t)n);
 	}
 	return 0;
 }
@@ -241,18 +248,8 @@ static void io_done(struct nvme_ctrl *c, struct nvme_io *io, int res)
 		io_finish(c, io, io->write ? SC_WRITE_FAULT : SC_READ_ERROR);
 		return;
 	}
-	io->done += (uint64_t)res;
+	io_advance(io, (size_t)res);
 	if (io->done < io->len) { /* short: the rest */
-		size_t k = (size_t)res;
-		unsigned i = 0;
-		while (i < io->niov && k >= io->iov[i].iov_len)
-			k -= io->iov[i++].iov_len;
-		memmove(io->iov, io->iov + i, (io->niov - i) * sizeof(io->iov[0]));
-		io->niov -= i;
-		if (io->niov) {
-			io->iov[0].iov_base = (uint8_t *)io->iov[0].iov_base + k;
-			io->iov[0].iov_len -= k;
-		}
 		io_queue(c, io);
 		return;
 	}
